@@ -1,0 +1,417 @@
+//! The command line: clap types, their conversion into library configs, and exit codes. Nothing
+//! below this module sees clap.
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::client::command::Command;
+use crate::client::progress::Progress;
+use crate::client::session::Session;
+use crate::client::{prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
+use crate::home::qft_home;
+use crate::server::{Server, ServerConfig};
+use crate::storage::Storage;
+use crate::tls::{Fingerprint, Identity, KnownHosts, KNOWN_HOSTS_FILE, SERVER_IDENTITY_FILE};
+
+/// Exit statuses, one table for the whole program.
+pub mod exit {
+    /// Everything asked for was done.
+    pub const SUCCESS: u8 = 0;
+    /// An operation failed: not found, refused, verification failed, trust refused, no connection.
+    pub const FAILURE: u8 = 1;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
+    /// Stopped by Ctrl-C.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// qft: secure file transfer over QUIC.
+#[derive(Debug, Parser)]
+#[command(name = "qft", version, about, propagate_version = true)]
+struct Cli {
+    /// More log detail (-v, -vv); RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Serve a directory over QUIC.
+    Serve(ServeArgs),
+    /// Connect to a server: an interactive prompt, or one command and exit.
+    Connect(ConnectArgs),
+    /// Print the fingerprint of this machine's server identity (made on first use).
+    Fingerprint(FingerprintArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The directory to serve.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Address to listen on: ADDR:PORT, or just PORT (0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "[::]:4433", value_parser = parse_listen)]
+    listen: SocketAddr,
+    /// Write the bound port here (number and newline) once the server accepts connections.
+    #[arg(long, value_name = "FILE")]
+    port_file: Option<PathBuf>,
+    /// Use this certificate (PEM) instead of the kept identity.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) for --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
+struct ConnectArgs {
+    /// The server: HOST:PORT, HOST (port 4433) or [IPv6]:PORT.
+    target: String,
+    /// Trust and record a server seen for the first time; a changed key is still refused.
+    #[arg(long, global = true)]
+    accept_new: bool,
+    /// Trust exactly this server key (as printed by the server), ignoring known hosts.
+    #[arg(long, global = true, value_name = "SHA256:...")]
+    fingerprint: Option<Fingerprint>,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Replace existing local files when downloading.
+    #[arg(short, long, global = true)]
+    force: bool,
+    /// Seconds to wait for the server to answer.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    timeout: u64,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// List files (in DIR, or the top).
+    #[command(visible_alias = "ls")]
+    List {
+        /// A directory on the server.
+        dir: Option<String>,
+    },
+    /// Download files into the current directory (or -o).
+    #[command(visible_alias = "download")]
+    Get {
+        /// Names on the server.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Where to write: a file name for one download, or a directory.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+    /// Upload local files; each is stored under its file name.
+    #[command(visible_alias = "upload")]
+    Put {
+        /// Local files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Delete files on the server.
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// Names on the server.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show the server's command reference.
+    Help,
+}
+
+impl From<Action> for Command {
+    fn from(action: Action) -> Self {
+        match action {
+            Action::List { dir } => Command::List {
+                dir: dir.unwrap_or_default(),
+            },
+            Action::Get { names, output } => Command::Get { names, output },
+            Action::Put { paths } => Command::Put { paths },
+            Action::Delete { names } => Command::Delete { names },
+            Action::Help => Command::Help,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct FingerprintArgs {
+    /// Print the fingerprint of this certificate (PEM) instead.
+    #[arg(long, value_name = "PEM")]
+    cert: Option<PathBuf>,
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([0u16; 8], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not ADDR:PORT (e.g. 0.0.0.0:4433 or [::]:4433) or a port"))
+}
+
+/// Parses the command line, runs it, and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qft: cannot start: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.mode {
+            Mode::Serve(args) => {
+                init_logging(cli.verbose, "info");
+                report(serve(args).await)
+            }
+            Mode::Connect(args) => {
+                init_logging(cli.verbose, "warn");
+                connect(args).await
+            }
+            Mode::Fingerprint(args) => {
+                init_logging(cli.verbose, "warn");
+                report(fingerprint(args))
+            }
+        }
+    });
+    // Don't wait for blocked readers (a prompt's stdin) on the way out.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    ExitCode::from(code)
+}
+
+fn report(result: anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("qft: {e:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8, default: &str) {
+    let level = match verbose {
+        0 => default,
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,qft={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let storage = Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
+        _ => Identity::load_or_create(&qft_home().context("cannot find the qft home")?.join(SERVER_IDENTITY_FILE))?,
+    };
+    let mut config = ServerConfig {
+        storage,
+        identity,
+        listen: args.listen,
+        grace: Duration::from_secs(5),
+    };
+    let server = match Server::bind(config.clone()) {
+        // The default "[::]" needs IPv6; on a host without it, fall back to IPv4 only.
+        Err(_) if args.listen.ip().is_unspecified() && args.listen.is_ipv6() => {
+            config.listen = SocketAddr::from(([0, 0, 0, 0], args.listen.port()));
+            Server::bind(config.clone())?
+        }
+        other => other?,
+    };
+    let addr = server.local_addr()?;
+    let fingerprint = server.fingerprint();
+    let host = match addr {
+        a if a.ip().is_unspecified() && a.is_ipv4() => "127.0.0.1".to_string(),
+        a if a.ip().is_unspecified() => "localhost".to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        SocketAddr::V4(a) => a.ip().to_string(),
+    };
+    crate::client::display::emit(&format!(
+        "Serving {} on {addr}\nFingerprint: {fingerprint}\nConnect with: qft connect {host}:{} --fingerprint {fingerprint}",
+        config.storage.root().display(),
+        addr.port()
+    ));
+    if let Some(path) = &args.port_file {
+        write_port_file(path, addr.port()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    server.run(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Written whole through a rename, so a script polling for the file never reads half a number.
+fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    writeln!(tmp, "{port}")?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
+    let fingerprint = match &args.cert {
+        Some(cert) => {
+            let pem = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            use rustls::pki_types::pem::PemObject;
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem)
+                .map_err(|_| anyhow::anyhow!("{} does not hold a PEM certificate", cert.display()))?;
+            Fingerprint::of_certificate(&der).map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", cert.display()))?
+        }
+        None => Identity::load_or_create(&qft_home().context("cannot find the qft home")?.join(SERVER_IDENTITY_FILE))?
+            .fingerprint(),
+    };
+    crate::client::display::emit(&fingerprint.to_string());
+    Ok(())
+}
+
+async fn connect(args: ConnectArgs) -> u8 {
+    let target = match Target::parse(&args.target) {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("qft: {e}");
+            return exit::USAGE;
+        }
+    };
+    let known_hosts = match qft_home() {
+        Ok(home) => KnownHosts::new(home.join(KNOWN_HOSTS_FILE)),
+        Err(e) => {
+            eprintln!("qft: cannot find the qft home: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let mut config = ConnectConfig {
+        target,
+        trust: Trust {
+            pin: args.fingerprint,
+            known_hosts: Some(known_hosts.clone()),
+            accept_new: args.accept_new,
+        },
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let client = match with_interrupt(open(&mut config, &known_hosts)).await {
+        Some(Ok(client)) => client,
+        Some(Err(e)) => {
+            eprintln!("qft: {e}");
+            return exit::FAILURE;
+        }
+        None => return exit::INTERRUPTED,
+    };
+    if let Some(fp) = client.newly_recorded {
+        eprintln!(
+            "qft: recorded {} with key {fp} in {}",
+            config.target.key(),
+            known_hosts.path().display()
+        );
+    }
+    let session = Session {
+        client,
+        progress: Progress::new(!args.quiet),
+        human: std::io::stdout().is_terminal(),
+        force: args.force,
+    };
+    let failed = match args.action {
+        Some(action) => match with_interrupt(session.run(&action.into())).await {
+            Some(failed) => failed,
+            None => return exit::INTERRUPTED,
+        },
+        None => prompt::run(&session).await,
+    };
+    session.client.close().await;
+    if failed == 0 {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    }
+}
+
+/// Connects; for an unknown server on a terminal, shows the key and asks, as ssh does.
+async fn open(config: &mut ConnectConfig, known_hosts: &KnownHosts) -> Result<Client, ClientError> {
+    match Client::connect(config).await {
+        Err(ClientError::Trust(TrustError::Unknown { host, fingerprint }))
+            if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() =>
+        {
+            eprintln!("The server {host} is not known yet.\nIts key fingerprint is {fingerprint}.");
+            if !ask_yes("Trust it and remember it? [y/N] ").await {
+                return Err(ClientError::Trust(TrustError::Unknown { host, fingerprint }));
+            }
+            config.trust.pin = Some(fingerprint);
+            let mut client = Client::connect(config).await?;
+            known_hosts.add(&host, &fingerprint).map_err(|source| ClientError::Local {
+                path: known_hosts.path().to_path_buf(),
+                source,
+            })?;
+            client.newly_recorded = Some(fingerprint);
+            Ok(client)
+        }
+        other => other,
+    }
+}
+
+async fn ask_yes(question: &str) -> bool {
+    eprint!("{question}");
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    matches!(answer, Ok(Ok(line)) if matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+/// Runs `work` unless Ctrl-C comes first (then `None`: dropping `work` removes its temp files).
+async fn with_interrupt<T>(work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        value = work => Some(value),
+        _ = tokio::signal::ctrl_c() => None,
+    }
+}

@@ -1,0 +1,275 @@
+//! Reaching a server and deciding whether to trust it, before any command is sent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::debug;
+
+use super::ClientError;
+use crate::tls::{self, Fingerprint, FingerprintVerifier, KnownHosts};
+
+/// The port a server listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 4433;
+
+/// How a client decides to trust a server's key.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Accept exactly this key (`--fingerprint`); known hosts are then neither read nor written.
+    pub pin: Option<Fingerprint>,
+    /// The known-hosts file to check and record in.
+    pub known_hosts: Option<KnownHosts>,
+    /// Record an unknown server's key on first use (`--accept-new`); a changed key is still
+    /// refused.
+    pub accept_new: bool,
+}
+
+/// Why a server was not trusted. Each is a refusal: nothing was sent to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// The server is not in known hosts and nothing allowed recording it.
+    #[error(
+        "the server {host} is not known; its key fingerprint is {fingerprint}. \
+         If that is the server you expect, run again with --accept-new to record it, \
+         or with --fingerprint {fingerprint} to trust exactly this key"
+    )]
+    Unknown {
+        /// The host as recorded in known hosts.
+        host: String,
+        /// The key the server presented.
+        fingerprint: Fingerprint,
+    },
+    /// The server's key differs from the recorded one: possibly an impostor.
+    #[error(
+        "WARNING: the key of {host} has CHANGED: known hosts has {known} but the server presented {presented}. \
+         Someone could be intercepting the connection, or the server's identity was replaced. \
+         If you know the change is legitimate, remove line {line} of {}, then connect again",
+        file.display()
+    )]
+    Changed {
+        /// The host as recorded.
+        host: String,
+        /// The recorded key.
+        known: Fingerprint,
+        /// The key the server presented.
+        presented: Fingerprint,
+        /// The known-hosts file.
+        file: PathBuf,
+        /// The line that holds the recorded key.
+        line: usize,
+    },
+    /// The server's key is not the one pinned with `--fingerprint`.
+    #[error("the server {host} presented key {presented}, not the expected {expected}; refusing to connect")]
+    PinMismatch {
+        /// The host.
+        host: String,
+        /// The pinned key.
+        expected: Fingerprint,
+        /// The key the server presented.
+        presented: Fingerprint,
+    },
+}
+
+/// A `HOST:PORT`, `HOST` or `[V6]:PORT` target, split. The host keeps its spelling (lower-cased)
+/// because known hosts records servers by the name the user used, as SSH does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address, without brackets.
+    pub host: String,
+    /// UDP port.
+    pub port: u16,
+}
+
+impl Target {
+    /// Parses a target as typed by a user.
+    pub fn parse(text: &str) -> Result<Self, ClientError> {
+        let bad = || ClientError::BadTarget(crate::paths::sanitize(text));
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+            }
+        } else {
+            match text.rsplit_once(':') {
+                // More than one colon and no brackets: a bare IPv6 address.
+                Some((h, _)) if h.contains(':') => (text, None),
+                Some((h, p)) => (h, Some(p)),
+                None => (text, None),
+            }
+        };
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| bad())?,
+            None => DEFAULT_PORT,
+        };
+        Ok(Target {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The known-hosts key: `host:port`, with IPv6 addresses in brackets.
+    pub fn key(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Opens a verified QUIC connection to `target`, trying each resolved address in turn. Also
+/// returns the key it recorded in known hosts, if this was a first use.
+pub(super) async fn connect(
+    target: &Target,
+    trust: &Trust,
+    timeout: Duration,
+) -> Result<(quinn::Endpoint, quinn::Connection, Option<Fingerprint>), ClientError> {
+    let host = target.key();
+    let known = match (&trust.pin, &trust.known_hosts) {
+        (None, Some(kh)) => kh.lookup(&host).map_err(|source| ClientError::Local {
+            path: kh.path().to_path_buf(),
+            source,
+        })?,
+        _ => None,
+    };
+    let expected = trust.pin.or(known.as_ref().map(|k| k.fingerprint));
+    let accept_unknown = expected.is_none() && trust.accept_new;
+
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|source| ClientError::Resolve {
+            host: target.host.clone(),
+            source,
+        })?
+        .collect();
+    let mut last_error = None;
+    for addr in addrs {
+        let verifier = Arc::new(FingerprintVerifier::new(expected, accept_unknown, tls::crypto_provider()));
+        let seen = verifier.seen();
+        let bind: SocketAddr = if addr.is_ipv4() {
+            "0.0.0.0:0".parse().expect("literal address")
+        } else {
+            "[::]:0".parse().expect("literal address")
+        };
+        let mut endpoint = quinn::Endpoint::client(bind).map_err(|source| ClientError::Local {
+            path: PathBuf::from("(UDP socket)"),
+            source,
+        })?;
+        endpoint.set_default_client_config(tls::client_config(verifier)?);
+        let server_name = server_name(&target.host);
+        let attempt = async {
+            endpoint
+                .connect(addr, &server_name)
+                .map_err(|e| ClientError::Unreachable {
+                    addr,
+                    reason: e.to_string(),
+                })?
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    addr,
+                    reason: e.to_string(),
+                })
+        };
+        let result = match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Unreachable {
+                addr,
+                reason: format!("no answer within {} s", timeout.as_secs()),
+            }),
+        };
+        let presented = *seen.lock().unwrap_or_else(|p| p.into_inner());
+        match (result, presented) {
+            (Ok(conn), Some(presented)) => {
+                if expected.is_none() {
+                    if let Some(kh) = &trust.known_hosts {
+                        kh.add(&host, &presented).map_err(|source| ClientError::Local {
+                            path: kh.path().to_path_buf(),
+                            source,
+                        })?;
+                        return Ok((endpoint, conn, Some(presented)));
+                    }
+                }
+                return Ok((endpoint, conn, None));
+            }
+            (Ok(_), None) => unreachable!("a handshake cannot succeed without the verifier"),
+            (Err(_), Some(presented)) if refused(expected, accept_unknown, presented) => {
+                // The handshake reached the verifier and was refused: a trust decision, final.
+                return Err(ClientError::Trust(trust_error(&host, trust, known, presented)));
+            }
+            (Err(e), _) => {
+                debug!(%addr, "connect failed: {e}");
+                last_error = Some(e);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| ClientError::Resolve {
+        host: target.host.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+    }))
+}
+
+/// Whether [`FingerprintVerifier`] refused `presented` (as opposed to a handshake that failed for
+/// another reason after the key was seen).
+fn refused(expected: Option<Fingerprint>, accept_unknown: bool, presented: Fingerprint) -> bool {
+    match expected {
+        Some(expected) => expected != presented,
+        None => !accept_unknown,
+    }
+}
+
+fn trust_error(host: &str, trust: &Trust, known: Option<crate::tls::KnownHost>, presented: Fingerprint) -> TrustError {
+    let host = host.to_owned();
+    if let Some(expected) = trust.pin {
+        return TrustError::PinMismatch {
+            host,
+            expected,
+            presented,
+        };
+    }
+    match (known, &trust.known_hosts) {
+        (Some(k), Some(kh)) => TrustError::Changed {
+            host,
+            known: k.fingerprint,
+            presented,
+            file: kh.path().to_path_buf(),
+            line: k.line,
+        },
+        _ => TrustError::Unknown {
+            host,
+            fingerprint: presented,
+        },
+    }
+}
+
+/// The TLS server name: the host if it is a valid DNS name or IP address, otherwise a placeholder
+/// (the name is not what qft trusts; the key fingerprint is).
+fn server_name(host: &str) -> String {
+    match rustls::pki_types::ServerName::try_from(host) {
+        Ok(_) => host.to_owned(),
+        Err(_) => "qft".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_in_every_form() {
+        let t = |s: &str| Target::parse(s).map(|t| (t.host, t.port));
+        assert_eq!(t("example.org:99").unwrap(), ("example.org".into(), 99));
+        assert_eq!(t("Example.ORG").unwrap(), ("example.org".into(), DEFAULT_PORT));
+        assert_eq!(t("[::1]:5000").unwrap(), ("::1".into(), 5000));
+        assert_eq!(t("[::1]").unwrap(), ("::1".into(), DEFAULT_PORT));
+        assert_eq!(t("::1").unwrap(), ("::1".into(), DEFAULT_PORT));
+        assert_eq!(Target::parse("[::1]:7").unwrap().key(), "[::1]:7");
+        for bad in ["", ":80", "host:", "host:99999", "[::1", "[::1]x", "a b:1"] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The client: a verified connection ([`Client`]) and the operations on it, plus the two ways a
+//! person drives it: a [`session::Session`] runs [`command::Command`]s, read from the
+//! [`prompt`] or given once on the command line.
+
+pub mod command;
+mod connect;
+pub mod display;
+pub mod progress;
+pub mod prompt;
+pub mod session;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use quinn::{RecvStream, SendStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
+
+use crate::paths::{NameError, SafeName};
+use crate::protocol::{
+    close, read_frame, write_frame, CommandHelp, Entry, ErrorCode, FrameError, Request, Response, Trailer,
+};
+use crate::tls::{Fingerprint, TlsSetupError};
+use crate::transfer::{copy_hashed, CopyError};
+
+/// Why a client operation failed: each is one sentence for a person.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The target is not `HOST[:PORT]`.
+    #[error("'{0}' is not a server address of the form HOST:PORT")]
+    BadTarget(String),
+    /// The host name did not resolve.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// No QUIC connection could be made.
+    #[error("cannot connect to {addr}: {reason}")]
+    Unreachable {
+        /// The address tried last.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The server's identity was not accepted.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// TLS could not be configured.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// The server refused the command.
+    #[error("{message}")]
+    Remote {
+        /// The server's code.
+        code: ErrorCode,
+        /// The server's sentence (sanitized before it is shown).
+        message: String,
+    },
+    /// A name is not acceptable (checked locally before sending, and on names the server sends).
+    #[error("invalid name '{name}': {reason}")]
+    InvalidName {
+        /// The name, sanitized.
+        name: String,
+        /// Why.
+        reason: NameError,
+    },
+    /// The received bytes do not match the sender's SHA-256.
+    #[error("verification failed for '{0}': the SHA-256 of the received data does not match; nothing was kept")]
+    HashMismatch(String),
+    /// The server broke the protocol.
+    #[error("the server sent something unexpected: {0}")]
+    Protocol(String),
+    /// The connection or stream failed mid-command.
+    #[error("the transfer was interrupted: {0}")]
+    Interrupted(String),
+    /// A local file would be replaced.
+    #[error("{} already exists; use --force to replace it", .0.display())]
+    Exists(PathBuf),
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The local path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl ClientError {
+    fn local(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
+        move |source| ClientError::Local {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<FrameError> for ClientError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Io(e) => ClientError::Interrupted(e.to_string()),
+            FrameError::Closed | FrameError::Truncated => ClientError::Interrupted(e.to_string()),
+            other => ClientError::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// What a finished transfer moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReport {
+    /// The remote name.
+    pub name: String,
+    /// The local path.
+    pub path: PathBuf,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// SHA-256 of the bytes, verified by both ends.
+    pub sha256: [u8; 32],
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Settings for [`Client::connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// Where the server is.
+    pub target: Target,
+    /// How to decide whether to trust it.
+    pub trust: Trust,
+    /// How long to wait for each address to answer.
+    pub timeout: Duration,
+}
+
+/// A verified connection to a qft server. Each operation opens its own stream, so they can run
+/// concurrently on one `Client`.
+#[derive(Debug)]
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    /// The server's key, if this connection recorded it in known hosts (first use).
+    pub newly_recorded: Option<Fingerprint>,
+}
+
+impl Client {
+    /// Connects and verifies the server's identity; nothing is sent before that succeeds.
+    pub async fn connect(config: &ConnectConfig) -> Result<Self, ClientError> {
+        let (endpoint, conn, newly_recorded) = connect::connect(&config.target, &config.trust, config.timeout).await?;
+        Ok(Client {
+            endpoint,
+            conn,
+            newly_recorded,
+        })
+    }
+
+    /// The server's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+
+    /// Why the connection ended, if it has.
+    pub fn closed(&self) -> Option<String> {
+        self.conn.close_reason().map(|e| e.to_string())
+    }
+
+    async fn open(&self, request: &Request) -> Result<(SendStream, RecvStream), ClientError> {
+        let (mut send, recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Interrupted(e.to_string()))?;
+        write_frame(&mut send, request).await?;
+        Ok((send, recv))
+    }
+
+    /// Opens a stream for a request that sends nothing more.
+    async fn ask(&self, request: &Request) -> Result<RecvStream, ClientError> {
+        let (mut send, recv) = self.open(request).await?;
+        let _ = send.finish();
+        Ok(recv)
+    }
+
+    /// Lists `dir` ("" for the root). Names the server sends are checked like any other name.
+    pub async fn list(&self, dir: &str) -> Result<Vec<Entry>, ClientError> {
+        if !dir.is_empty() {
+            safe(dir)?;
+        }
+        let mut recv = self.ask(&Request::List { dir: dir.into() }).await?;
+        let mut all = Vec::new();
+        loop {
+            match response(&mut recv).await? {
+                Response::ListPage { entries, last } => {
+                    for entry in &entries {
+                        if entry.name.contains('/') {
+                            return Err(ClientError::Protocol("a listed name contains '/'".into()));
+                        }
+                        safe(&entry.name)?;
+                    }
+                    all.extend(entries);
+                    if last {
+                        return Ok(all);
+                    }
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+    }
+
+    /// The server's command reference.
+    pub async fn help(&self) -> Result<Vec<CommandHelp>, ClientError> {
+        let mut recv = self.ask(&Request::Help).await?;
+        match response(&mut recv).await? {
+            Response::Help { commands } => Ok(commands),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Deletes a file on the server.
+    pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
+        let name = safe(name)?;
+        let mut recv = self.ask(&Request::Delete { name: name.to_string() }).await?;
+        match response(&mut recv).await? {
+            Response::Deleted => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Downloads `name` to `dest`. The data goes to a hidden temp file beside `dest`, which
+    /// becomes `dest` only after the SHA-256 matched; an existing `dest` is replaced only with
+    /// `overwrite`.
+    pub async fn download(
+        &self,
+        name: &str,
+        dest: &Path,
+        overwrite: bool,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let started = Instant::now();
+        let name = safe(name)?;
+        if !overwrite && dest.symlink_metadata().is_ok() {
+            return Err(ClientError::Exists(dest.to_path_buf()));
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut recv = self.ask(&Request::Download { name: name.to_string() }).await?;
+        let size = match response(&mut recv).await? {
+            Response::FileHeader { size, .. } => size,
+            other => return Err(unexpected(&other)),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.file_name()))
+            .suffix(".qft-part")
+            .tempfile_in(dir)
+            .map_err(ClientError::local(dir))?;
+        let mut file = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(ClientError::local(dir))?);
+        progress.set_length(size);
+        let received = copy_hashed(&mut recv, &mut file, size, progress)
+            .await
+            .map_err(|e| match e {
+                CopyError::Write(source) => ClientError::Local {
+                    path: dest.to_path_buf(),
+                    source,
+                },
+                other => ClientError::Interrupted(other.to_string()),
+            })?;
+        let trailer: Trailer = read_frame(&mut recv).await?;
+        expect_end(&mut recv).await?;
+        if trailer.sha256 != received {
+            return Err(ClientError::HashMismatch(name.to_string()));
+        }
+        file.flush().await.map_err(ClientError::local(dest))?;
+        file.sync_all().await.map_err(ClientError::local(dest))?;
+        let persisted = if overwrite {
+            temp.persist(dest)
+        } else {
+            temp.persist_noclobber(dest)
+        };
+        persisted.map_err(|e| match e.error.kind() {
+            io::ErrorKind::AlreadyExists => ClientError::Exists(dest.to_path_buf()),
+            _ => ClientError::Local {
+                path: dest.to_path_buf(),
+                source: e.error,
+            },
+        })?;
+        crate::storage::sync_dir(dir).map_err(ClientError::local(dir))?;
+        Ok(TransferReport {
+            name: name.to_string(),
+            path: dest.to_path_buf(),
+            bytes: size,
+            sha256: received,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Uploads the local file `path` as `name`. The server stores it only after its own SHA-256
+    /// of what arrived matches ours.
+    pub async fn upload(&self, path: &Path, name: &str, progress: &ProgressBar) -> Result<TransferReport, ClientError> {
+        let started = Instant::now();
+        let name = safe(name)?;
+        let mut file = tokio::fs::File::open(path).await.map_err(ClientError::local(path))?;
+        let meta = file.metadata().await.map_err(ClientError::local(path))?;
+        if !meta.is_file() {
+            return Err(ClientError::Local {
+                path: path.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        let size = meta.len();
+        let request = Request::Upload {
+            name: name.to_string(),
+            size,
+        };
+        let (mut send, mut recv) = self.open(&request).await?;
+        match response(&mut recv).await? {
+            Response::Ready => {}
+            other => return Err(unexpected(&other)),
+        }
+        progress.set_length(size);
+        let sent = match copy_hashed(&mut file, &mut send, size, progress).await {
+            Ok(digest) => digest,
+            Err(CopyError::Write(e)) => {
+                // The server stopped reading: it has said why on the other half of the stream.
+                return Err(match response(&mut recv).await {
+                    Err(remote @ ClientError::Remote { .. }) => remote,
+                    _ => ClientError::Interrupted(e.to_string()),
+                });
+            }
+            Err(e) => {
+                let _ = send.reset(close::ABORTED.into());
+                return Err(ClientError::Local {
+                    path: path.to_path_buf(),
+                    source: io::Error::other(format!("changed while it was being read ({e})")),
+                });
+            }
+        };
+        write_frame(&mut send, &Trailer { sha256: sent }).await?;
+        let _ = send.finish();
+        match response(&mut recv).await? {
+            Response::Done { sha256 } if sha256 == sent => Ok(TransferReport {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                bytes: size,
+                sha256: sent,
+                elapsed: started.elapsed(),
+            }),
+            Response::Done { .. } => Err(ClientError::HashMismatch(name.to_string())),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// LOGOUT: closes the connection cleanly and waits briefly for the server to hear it.
+    pub async fn close(self) {
+        self.conn.close(close::NORMAL.into(), b"logout");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+fn safe(name: &str) -> Result<SafeName, ClientError> {
+    SafeName::new(name).map_err(|reason| ClientError::InvalidName {
+        name: crate::paths::sanitize(name),
+        reason,
+    })
+}
+
+/// Reads one response, turning an `Error` frame into [`ClientError::Remote`].
+async fn response(recv: &mut RecvStream) -> Result<Response, ClientError> {
+    match read_frame::<Response, _>(recv).await? {
+        Response::Error { code, message } => Err(ClientError::Remote {
+            code,
+            message: crate::paths::sanitize(&message),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// The stream must end after the trailer.
+async fn expect_end(recv: &mut RecvStream) -> Result<(), ClientError> {
+    let mut extra = [0u8; 1];
+    // Through AsyncRead: quinn's inherent `read` has a different signature.
+    match AsyncReadExt::read(recv, &mut extra).await {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(ClientError::Protocol("data after the end of the file".into())),
+        Err(e) => Err(ClientError::Interrupted(e.to_string())),
+    }
+}
+
+fn unexpected(response: &Response) -> ClientError {
+    let kind = match response {
+        Response::Error { .. } => "an error",
+        Response::ListPage { .. } => "a listing",
+        Response::FileHeader { .. } => "a file header",
+        Response::Ready => "a ready signal",
+        Response::Done { .. } => "an upload confirmation",
+        Response::Deleted => "a delete confirmation",
+        Response::Help { .. } => "a help text",
+    };
+    ClientError::Protocol(format!("{kind} out of place"))
+}

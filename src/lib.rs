@@ -1,0 +1,22 @@
+//! qft: secure file transfer over QUIC.
+//!
+//! A map of the crate, from the wire up:
+//! - [`protocol`]: the wire types and framing (the only place bytes become messages); its module
+//!   doc is the protocol specification.
+//! - [`paths`]: validation of every name that crosses the network, on both sides.
+//! - [`tls`]: identities (rcgen, kept on disk), fingerprints, known hosts, quinn configs.
+//! - [`transfer`]: the one copy loop that moves a file body and hashes it with SHA-256.
+//! - [`storage`]: the served directory; the only server code that touches the filesystem.
+//! - [`server`]: accept loop, a task per connection and per stream, one file per command.
+//! - [`client`]: [`client::Client`] (the operations) and the prompt and one-shot front ends.
+//! - [`cli`]: the command line and exit codes; `main.rs` only calls [`cli::main`].
+
+pub mod cli;
+pub mod client;
+pub mod home;
+pub mod paths;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod tls;
+pub mod transfer;

@@ -1,0 +1,269 @@
+//! The qft wire protocol: every type that crosses the network, and (in [`frame`]) the only code
+//! that turns bytes into those types.
+//!
+//! # Connection
+//! QUIC with TLS 1.3, ALPN [`ALPN`] (`qft/1`). The client verifies the server's certificate by the
+//! SHA-256 of its public key (see [`crate::tls`]) before it sends anything. Each command runs on its
+//! own bidirectional stream, opened by the client, so any number of commands share one connection
+//! without blocking each other. LOGOUT is not a message: the client closes the connection with
+//! application code 0.
+//!
+//! # Frames
+//! A frame is a 4-byte big-endian length followed by that many bytes of one postcard-encoded
+//! message. Every message type has its own size limit ([`Message::MAX_LEN`]), checked before
+//! any buffer is allocated; a frame that does not decode exactly, with no trailing bytes, is
+//! malformed. File bodies are not framed: they are raw bytes whose count was announced first.
+//!
+//! # Exchanges, one per stream (C = client, S = server)
+//! - **List**: C→S `Request::List`; S→C one or more `Response::ListPage`, the last with
+//!   `last = true`; or one `Response::Error`.
+//! - **Download**: C→S `Request::Download`; S→C `Response::FileHeader { size }`, then exactly
+//!   `size` body bytes, then a [`Trailer`] with the SHA-256 of those bytes; or one
+//!   `Response::Error`. The client writes to a temporary file and keeps it only if its own hash of
+//!   the bytes matches the trailer. A server that cannot finish the body (the file shrank, a read
+//!   failed) resets the stream, so a short body never looks complete.
+//! - **Upload**: C→S `Request::Upload { name, size }`; S→C `Response::Ready` or `Response::Error`
+//!   (so a refused upload costs no data); C→S exactly `size` body bytes, then a [`Trailer`], then
+//!   finishes its side; S→C `Response::Done { sha256 }` once the file is durable under its name,
+//!   or `Response::Error` (nothing was changed).
+//! - **Delete**: C→S `Request::Delete`; S→C `Response::Deleted` or `Response::Error`.
+//! - **Help**: C→S `Request::Help`; S→C `Response::Help`.
+//!
+//! # Growing the protocol without breaking it
+//! postcard is not self-describing, so an existing variant or struct never changes. New
+//! capabilities (resuming from an offset with a verified prefix, client identities and
+//! permissions, richer listings) arrive as new variants appended to [`Request`] and [`Response`].
+//! A server that does not know a variant answers `Error { code: Unsupported }` and keeps the
+//! connection, so a newer client can fall back. Error codes travel as numbers, and an unknown one
+//! decodes as [`ErrorCode::Other`]. A change that cannot follow these rules gets a new ALPN.
+
+pub mod frame;
+
+use serde::{Deserialize, Serialize};
+
+pub use frame::{read_frame, write_frame, FrameError};
+
+/// The ALPN protocol name; a new incompatible protocol would get a new name.
+pub const ALPN: &[u8] = b"qft/1";
+
+/// Longest accepted name in bytes: enough for deep trees, small enough to bound every request.
+pub const MAX_NAME_LEN: usize = 4096;
+
+/// A message type with its own frame size limit.
+pub trait Message: Serialize + for<'de> Deserialize<'de> {
+    /// The largest encoded size accepted for this type; checked before allocating.
+    const MAX_LEN: usize;
+    /// For an enum: how many variants this build knows, so that a newer peer's variant is told
+    /// apart from garbage.
+    const VARIANTS: Option<u32> = None;
+}
+
+/// What a client asks of the server: the first frame on every stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// List the directory `dir` ("" is the served root).
+    List {
+        /// A relative name as accepted by [`crate::paths::validate`], or "" for the root.
+        dir: String,
+    },
+    /// Send the file `name`.
+    Download {
+        /// A relative name as accepted by [`crate::paths::validate`].
+        name: String,
+    },
+    /// Receive a file of `size` bytes and store it as `name`, replacing an existing file.
+    Upload {
+        /// A relative name as accepted by [`crate::paths::validate`].
+        name: String,
+        /// Exact body length; the server refuses a body that is longer or shorter.
+        size: u64,
+    },
+    /// Delete the file `name`.
+    Delete {
+        /// A relative name as accepted by [`crate::paths::validate`].
+        name: String,
+    },
+    /// Describe every command.
+    Help,
+}
+
+impl Message for Request {
+    // Room for the longest name plus encoding overhead, and no more.
+    const MAX_LEN: usize = MAX_NAME_LEN + 64;
+    const VARIANTS: Option<u32> = Some(5);
+}
+
+/// What the server answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The command failed; nothing was changed.
+    Error {
+        /// What kind of failure, for programs.
+        code: ErrorCode,
+        /// One sentence for a person; never contains a server-side absolute path.
+        message: String,
+    },
+    /// Part of a directory listing.
+    ListPage {
+        /// At most [`LIST_PAGE_ENTRIES`] entries.
+        entries: Vec<Entry>,
+        /// True on the final page.
+        last: bool,
+    },
+    /// A download's body follows.
+    FileHeader {
+        /// Exact number of body bytes that follow.
+        size: u64,
+        /// Modification time in seconds since the Unix epoch, when known.
+        modified: Option<u64>,
+    },
+    /// The server accepts the upload: send the body.
+    Ready,
+    /// The upload is verified and stored under its name.
+    Done {
+        /// SHA-256 of what the server received and stored.
+        sha256: [u8; 32],
+    },
+    /// The file is gone.
+    Deleted,
+    /// The server's command reference.
+    Help {
+        /// One entry per command, in display order.
+        commands: Vec<CommandHelp>,
+    },
+}
+
+/// Entries per listing page: keeps each page far below [`Response::MAX_LEN`] even with long names.
+pub const LIST_PAGE_ENTRIES: usize = 200;
+
+impl Message for Response {
+    // A full listing page of maximum-length names.
+    const MAX_LEN: usize = LIST_PAGE_ENTRIES * (MAX_NAME_LEN + 32) + 64;
+}
+
+/// Sent after a file body: the sender's hash of exactly the body bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    /// SHA-256 of the body.
+    pub sha256: [u8; 32],
+}
+
+impl Message for Trailer {
+    const MAX_LEN: usize = 64;
+}
+
+/// One line of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The entry's name within the listed directory (a single component).
+    pub name: String,
+    /// File, directory or something else.
+    pub kind: EntryKind,
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Modification time in seconds since the Unix epoch, when known.
+    pub modified: Option<u64>,
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else (a symlink, a device...): listed, not transferable.
+    Other,
+}
+
+/// The server's description of one command, shown by HELP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandHelp {
+    /// Canonical name, e.g. "DOWNLOAD".
+    pub name: String,
+    /// Short names accepted too, e.g. ["get"].
+    pub aliases: Vec<String>,
+    /// Usage line, e.g. "DOWNLOAD <name>".
+    pub usage: String,
+    /// One sentence.
+    pub summary: String,
+}
+
+/// Why a command failed. Travels as a number so that a code added later decodes as
+/// [`ErrorCode::Other`] on an older peer instead of breaking the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "u16", into = "u16")]
+pub enum ErrorCode {
+    /// The request was malformed or out of order.
+    BadRequest,
+    /// The name is not acceptable (see [`crate::paths`]).
+    InvalidName,
+    /// No such file or directory.
+    NotFound,
+    /// The name is a directory where a file was expected.
+    IsADirectory,
+    /// The name is not a directory where one was expected.
+    NotADirectory,
+    /// The server's filesystem refused the operation.
+    PermissionDenied,
+    /// The server's disk is full.
+    NoSpace,
+    /// The received bytes did not match the sender's SHA-256.
+    HashMismatch,
+    /// The body was longer or shorter than announced.
+    SizeMismatch,
+    /// The server does not know this request.
+    Unsupported,
+    /// Something failed on the server; details are in its log.
+    Internal,
+    /// A code this build does not know.
+    Other(u16),
+}
+
+impl From<u16> for ErrorCode {
+    fn from(n: u16) -> Self {
+        use ErrorCode::*;
+        match n {
+            1 => BadRequest,
+            2 => InvalidName,
+            3 => NotFound,
+            4 => IsADirectory,
+            5 => NotADirectory,
+            6 => PermissionDenied,
+            7 => NoSpace,
+            8 => HashMismatch,
+            9 => SizeMismatch,
+            10 => Unsupported,
+            11 => Internal,
+            n => Other(n),
+        }
+    }
+}
+
+impl From<ErrorCode> for u16 {
+    fn from(c: ErrorCode) -> u16 {
+        use ErrorCode::*;
+        match c {
+            BadRequest => 1,
+            InvalidName => 2,
+            NotFound => 3,
+            IsADirectory => 4,
+            NotADirectory => 5,
+            PermissionDenied => 6,
+            NoSpace => 7,
+            HashMismatch => 8,
+            SizeMismatch => 9,
+            Unsupported => 10,
+            Internal => 11,
+            Other(n) => n,
+        }
+    }
+}
+
+/// QUIC application error codes used to reset or close.
+pub mod close {
+    /// A normal end: LOGOUT, or the server shutting down.
+    pub const NORMAL: u32 = 0;
+    /// The sender abandoned a stream (a file could not be read to the end, a peer broke protocol).
+    pub const ABORTED: u32 = 1;
+}

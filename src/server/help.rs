@@ -1,0 +1,36 @@
+//! HELP: the server's command reference, as the original design had the server describe itself.
+
+use tokio::io::AsyncWrite;
+
+use super::connection::{Failure, Outcome};
+use crate::protocol::{write_frame, CommandHelp, Response};
+
+/// (name, aliases, usage, summary) for every command, in display order.
+const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
+    ("LIST", &["ls"], "LIST [dir]", "List files with their size and modification time."),
+    ("UPLOAD", &["put"], "UPLOAD <path>", "Send a local file; the server stores it under its file name."),
+    ("DOWNLOAD", &["get"], "DOWNLOAD <name>", "Fetch a file into the current local directory."),
+    ("DELETE", &["rm"], "DELETE <name>", "Delete a file on the server."),
+    ("HELP", &["?"], "HELP", "Show this list."),
+    ("LOGOUT", &["quit", "exit"], "LOGOUT", "End the session."),
+];
+
+/// The command reference as sent to clients.
+pub fn commands() -> Vec<CommandHelp> {
+    COMMANDS
+        .iter()
+        .map(|(name, aliases, usage, summary)| CommandHelp {
+            name: (*name).into(),
+            aliases: aliases.iter().map(|a| (*a).into()).collect(),
+            usage: (*usage).into(),
+            summary: (*summary).into(),
+        })
+        .collect()
+}
+
+pub(super) async fn run<W: AsyncWrite + Unpin>(send: &mut W) -> Outcome {
+    write_frame(send, &Response::Help { commands: commands() })
+        .await
+        .map_err(|e| Failure::Abort(e.to_string()))?;
+    Ok(0)
+}

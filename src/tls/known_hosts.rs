@@ -1,0 +1,114 @@
+//! The client's record of servers it trusts, like OpenSSH's known_hosts: one `HOST:PORT
+//! SHA256:...` per line, `#` comments allowed.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::Fingerprint;
+
+/// A known server: where it is recorded and what its key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownHost {
+    /// The recorded fingerprint.
+    pub fingerprint: Fingerprint,
+    /// 1-based line number in the file, for "remove line N" advice.
+    pub line: usize,
+}
+
+/// The known-hosts file.
+#[derive(Debug, Clone)]
+pub struct KnownHosts {
+    path: PathBuf,
+}
+
+impl KnownHosts {
+    /// The known-hosts file at `path` (it need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        KnownHosts { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The first entry for `host`. Lines that do not parse are skipped with a warning, so a hand
+    /// edit gone wrong does not lock the user out of every other server.
+    pub fn lookup(&self, host: &str) -> io::Result<Option<KnownHost>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let (Some(h), Some(fp)) = (parts.next(), parts.next()) else {
+                tracing::warn!(file = %self.path.display(), line = i + 1, "skipping malformed known-hosts line");
+                continue;
+            };
+            if h != host {
+                continue;
+            }
+            match fp.parse() {
+                Ok(fingerprint) => return Ok(Some(KnownHost { fingerprint, line: i + 1 })),
+                Err(e) => tracing::warn!(file = %self.path.display(), line = i + 1, "skipping known-hosts line: {e}"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records `host` with `fingerprint`. The whole file is rewritten through a temp file and a
+    /// rename, so a crash leaves either the old file or the new one.
+    pub fn add(&self, host: &str, fingerprint: &Fingerprint) -> io::Result<()> {
+        let mut text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!("{host} {fingerprint}\n"));
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::Builder::new().prefix(".known_hosts-").tempfile_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        crate::storage::sync_dir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::Identity;
+
+    #[test]
+    fn add_then_lookup_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = KnownHosts::new(dir.path().join("known_hosts"));
+        let a = Identity::generate().unwrap().fingerprint();
+        let b = Identity::generate().unwrap().fingerprint();
+        assert_eq!(kh.lookup("h:1").unwrap(), None);
+        kh.add("h:1", &a).unwrap();
+        kh.add("h:2", &b).unwrap();
+        assert_eq!(kh.lookup("h:2").unwrap(), Some(KnownHost { fingerprint: b, line: 2 }));
+        assert_eq!(kh.lookup("h:1").unwrap().unwrap().fingerprint, a);
+        assert_eq!(kh.lookup("h:3").unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let a = Identity::generate().unwrap().fingerprint();
+        std::fs::write(&path, format!("# comment\ngarbage\nh:1 SHA256:nope\nh:1 {a}\n")).unwrap();
+        let kh = KnownHosts::new(&path);
+        assert_eq!(kh.lookup("h:1").unwrap(), Some(KnownHost { fingerprint: a, line: 4 }));
+    }
+}
