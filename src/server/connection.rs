@@ -44,7 +44,11 @@ pub(super) fn safe_name(name: &str) -> Result<SafeName, Failure> {
     })
 }
 
-pub(super) async fn handle(incoming: quinn::Incoming, storage: Storage, mut stop: watch::Receiver<bool>) {
+pub(super) async fn handle(
+    incoming: quinn::Incoming,
+    storage: Storage,
+    mut stop: watch::Receiver<bool>,
+) {
     let peer = incoming.remote_address();
     let span = info_span!("conn", %peer);
     async move {
@@ -83,42 +87,47 @@ pub(super) async fn handle(incoming: quinn::Incoming, storage: Storage, mut stop
 
 fn describe_close(e: &ConnectionError) -> String {
     match e {
-        ConnectionError::ApplicationClosed(c) if c.error_code == close::NORMAL.into() => "logout".into(),
+        ConnectionError::ApplicationClosed(c) if c.error_code == close::NORMAL.into() => {
+            "logout".into()
+        }
         ConnectionError::TimedOut => "idle timeout".into(),
         other => other.to_string(),
     }
 }
 
 async fn handle_stream(mut send: SendStream, mut recv: RecvStream, storage: Storage) {
-    let request = match tokio::time::timeout(REQUEST_DEADLINE, read_frame::<Request, _>(&mut recv)).await {
-        Ok(Ok(request)) => request,
-        Ok(Err(FrameError::UnknownVariant)) => {
-            let msg = "this server does not know that command; it may be older than the client";
-            return refuse(&mut send, ErrorCode::Unsupported, msg).await;
-        }
-        Ok(Err(e @ (FrameError::Malformed | FrameError::TooLarge { .. }))) => {
-            info!("bad request: {e}");
-            return refuse(&mut send, ErrorCode::BadRequest, &e.to_string()).await;
-        }
-        Ok(Err(e)) => {
-            debug!("stream ended before a request: {e}");
-            return;
-        }
-        Err(_) => {
-            info!("no request within {REQUEST_DEADLINE:?}; dropping the stream");
-            let _ = send.reset(close::ABORTED.into());
-            let _ = recv.stop(close::ABORTED.into());
-            return;
-        }
-    };
+    let request =
+        match tokio::time::timeout(REQUEST_DEADLINE, read_frame::<Request, _>(&mut recv)).await {
+            Ok(Ok(request)) => request,
+            Ok(Err(FrameError::UnknownVariant)) => {
+                let msg = "this server does not know that command; it may be older than the client";
+                return refuse(&mut send, ErrorCode::Unsupported, msg).await;
+            }
+            Ok(Err(e @ (FrameError::Malformed | FrameError::TooLarge { .. }))) => {
+                info!("bad request: {e}");
+                return refuse(&mut send, ErrorCode::BadRequest, &e.to_string()).await;
+            }
+            Ok(Err(e)) => {
+                debug!("stream ended before a request: {e}");
+                return;
+            }
+            Err(_) => {
+                info!("no request within {REQUEST_DEADLINE:?}; dropping the stream");
+                let _ = send.reset(close::ABORTED.into());
+                let _ = recv.stop(close::ABORTED.into());
+                return;
+            }
+        };
     let (command, name) = describe(&request);
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
-    async move {
+    async {
         let started = Instant::now();
         let outcome = match request {
             Request::List { dir } => list::run(&storage, &dir, &mut send).await,
             Request::Download { name } => download::run(&storage, &name, &mut send).await,
-            Request::Upload { name, size } => upload::run(&storage, &name, size, &mut recv, &mut send).await,
+            Request::Upload { name, size } => {
+                upload::run(&storage, &name, size, &mut recv, &mut send).await
+            }
             Request::Delete { name } => delete::run(&storage, &name, &mut send).await,
             Request::Help => help::run(&mut send).await,
         };
@@ -142,7 +151,10 @@ async fn handle_stream(mut send: SendStream, mut recv: RecvStream, storage: Stor
         }
     }
     .instrument(span)
-    .await
+    .await;
+    // The stream is done only when the client has everything: closing the connection (on
+    // shutdown) discards data still in flight, which would cut a finished download short.
+    let _ = send.stopped().await;
 }
 
 async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
