@@ -157,8 +157,9 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {
         return Ok(SocketAddr::from(([0u16; 8], port)));
     }
-    text.parse()
-        .map_err(|_| format!("'{text}' is not ADDR:PORT (e.g. 0.0.0.0:4433 or [::]:4433) or a port"))
+    text.parse().map_err(|_| {
+        format!("'{text}' is not ADDR:PORT (e.g. 0.0.0.0:4433 or [::]:4433) or a port")
+    })
 }
 
 /// Parses the command line, runs it, and returns the exit status.
@@ -167,7 +168,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::SUCCESS });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -224,10 +229,15 @@ fn init_logging(verbose: u8, default: &str) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let storage = Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
+    let storage =
+        Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
-        _ => Identity::load_or_create(&qft_home().context("cannot find the qft home")?.join(SERVER_IDENTITY_FILE))?,
+        _ => Identity::load_or_create(
+            &qft_home()
+                .context("cannot find the qft home")?
+                .join(SERVER_IDENTITY_FILE),
+        )?,
     };
     let mut config = ServerConfig {
         storage,
@@ -257,7 +267,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         addr.port()
     ));
     if let Some(path) = &args.port_file {
-        write_port_file(path, addr.port()).with_context(|| format!("cannot write {}", path.display()))?;
+        write_port_file(path, addr.port())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     server.run(shutdown_signal()).await;
     Ok(())
@@ -302,14 +313,21 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
     let fingerprint = match &args.cert {
         Some(cert) => {
-            let pem = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            let pem =
+                std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
             use rustls::pki_types::pem::PemObject;
-            let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem)
-                .map_err(|_| anyhow::anyhow!("{} does not hold a PEM certificate", cert.display()))?;
-            Fingerprint::of_certificate(&der).map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", cert.display()))?
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).map_err(|_| {
+                anyhow::anyhow!("{} does not hold a PEM certificate", cert.display())
+            })?;
+            Fingerprint::of_certificate(&der)
+                .map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", cert.display()))?
         }
-        None => Identity::load_or_create(&qft_home().context("cannot find the qft home")?.join(SERVER_IDENTITY_FILE))?
-            .fingerprint(),
+        None => Identity::load_or_create(
+            &qft_home()
+                .context("cannot find the qft home")?
+                .join(SERVER_IDENTITY_FILE),
+        )?
+        .fingerprint(),
     };
     crate::client::display::emit(&fingerprint.to_string());
     Ok(())
@@ -383,14 +401,19 @@ async fn open(config: &mut ConnectConfig, known_hosts: &KnownHosts) -> Result<Cl
         {
             eprintln!("The server {host} is not known yet.\nIts key fingerprint is {fingerprint}.");
             if !ask_yes("Trust it and remember it? [y/N] ").await {
-                return Err(ClientError::Trust(TrustError::Unknown { host, fingerprint }));
+                return Err(ClientError::Trust(TrustError::Unknown {
+                    host,
+                    fingerprint,
+                }));
             }
             config.trust.pin = Some(fingerprint);
             let mut client = Client::connect(config).await?;
-            known_hosts.add(&host, &fingerprint).map_err(|source| ClientError::Local {
-                path: known_hosts.path().to_path_buf(),
-                source,
-            })?;
+            known_hosts
+                .add(&host, &fingerprint)
+                .map_err(|source| ClientError::Local {
+                    path: known_hosts.path().to_path_buf(),
+                    source,
+                })?;
             client.newly_recorded = Some(fingerprint);
             Ok(client)
         }

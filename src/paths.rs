@@ -119,7 +119,14 @@ mod tests {
 
     #[test]
     fn plain_names_pass() {
-        for ok in ["a", "a/b.txt", "dir/sub/file with spaces", "ünïcode.bin", ".hidden", "a..b"] {
+        for ok in [
+            "a",
+            "a/b.txt",
+            "dir/sub/file with spaces",
+            "ünïcode.bin",
+            ".hidden",
+            "a..b",
+        ] {
             assert_eq!(SafeName::new(ok).unwrap().as_str(), ok);
         }
     }

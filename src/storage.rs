@@ -129,7 +129,10 @@ impl Storage {
     pub fn open(root: &Path) -> io::Result<Self> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
         }
         let staging = root.join(PRIVATE_DIR).join("tmp");
         let mut builder = std::fs::DirBuilder::new();
@@ -158,8 +161,11 @@ impl Storage {
         let inner = self.inner.clone();
         let (file, size, modified) = blocking(move || {
             let path = inner.resolve(&name)?;
-            let file = std::fs::File::open(&path).map_err(|e| StorageError::from_io(name.as_str(), e))?;
-            let meta = file.metadata().map_err(|e| StorageError::from_io(name.as_str(), e))?;
+            let file =
+                std::fs::File::open(&path).map_err(|e| StorageError::from_io(name.as_str(), e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| StorageError::from_io(name.as_str(), e))?;
             if meta.is_dir() {
                 return Err(StorageError::IsADirectory(name.to_string()));
             }
@@ -188,7 +194,8 @@ impl Storage {
         let inner = self.inner.clone();
         blocking(move || {
             let path = inner.resolve(&name)?;
-            let meta = std::fs::symlink_metadata(&path).map_err(|e| StorageError::from_io(name.as_str(), e))?;
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| StorageError::from_io(name.as_str(), e))?;
             if meta.is_dir() {
                 return Err(StorageError::IsADirectory(name.to_string()));
             }
@@ -212,15 +219,21 @@ impl Inner {
         }
         let lexical = name.under(&self.root);
         let parent = lexical.parent().unwrap_or(&self.root);
-        let real_parent = parent.canonicalize().map_err(|e| StorageError::from_io(text, e))?;
+        let real_parent = parent
+            .canonicalize()
+            .map_err(|e| StorageError::from_io(text, e))?;
         if !real_parent.starts_with(&self.root) {
             return Err(StorageError::Escapes(text.to_owned()));
         }
         let path = real_parent.join(name.file_name());
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = path.canonicalize().map_err(|e| StorageError::from_io(text, e))?;
-                if !target.starts_with(&self.root) || target.starts_with(self.root.join(PRIVATE_DIR)) {
+                let target = path
+                    .canonicalize()
+                    .map_err(|e| StorageError::from_io(text, e))?;
+                if !target.starts_with(&self.root)
+                    || target.starts_with(self.root.join(PRIVATE_DIR))
+                {
                     return Err(StorageError::Escapes(text.to_owned()));
                 }
                 Ok(target)
@@ -267,7 +280,11 @@ impl Inner {
             entries.push(Entry {
                 name,
                 kind,
-                size: if kind == EntryKind::File { meta.len() } else { 0 },
+                size: if kind == EntryKind::File {
+                    meta.len()
+                } else {
+                    0
+                },
                 modified: mtime(&meta),
             });
         }
@@ -289,7 +306,10 @@ impl Inner {
             .prefix("upload-")
             .tempfile_in(&self.staging)
             .map_err(|e| StorageError::from_io(text, e))?;
-        let file = temp.as_file().try_clone().map_err(|e| StorageError::from_io(text, e))?;
+        let file = temp
+            .as_file()
+            .try_clone()
+            .map_err(|e| StorageError::from_io(text, e))?;
         Ok(Upload {
             temp,
             file: tokio::fs::File::from_std(file),
@@ -308,7 +328,9 @@ impl Inner {
             path.push(part);
             match std::fs::symlink_metadata(&path) {
                 Ok(_) => {
-                    let real = path.canonicalize().map_err(|e| StorageError::from_io(text, e))?;
+                    let real = path
+                        .canonicalize()
+                        .map_err(|e| StorageError::from_io(text, e))?;
                     if !real.starts_with(&self.root) {
                         return Err(StorageError::Escapes(text.to_owned()));
                     }

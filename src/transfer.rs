@@ -49,7 +49,11 @@ where
         let want = buf.len().min((size - done) as usize);
         let mut filled = 0;
         while filled < want {
-            match src.read(&mut buf[filled..want]).await.map_err(CopyError::Read)? {
+            match src
+                .read(&mut buf[filled..want])
+                .await
+                .map_err(CopyError::Read)?
+            {
                 0 => {
                     return Err(CopyError::Short {
                         got: done + filled as u64,
@@ -60,7 +64,9 @@ where
             }
         }
         hasher.update(&buf[..filled]);
-        dst.write_all(&buf[..filled]).await.map_err(CopyError::Write)?;
+        dst.write_all(&buf[..filled])
+            .await
+            .map_err(CopyError::Write)?;
         done += filled as u64;
         progress.inc(filled as u64);
     }
@@ -80,9 +86,14 @@ mod tests {
     async fn copies_exactly_size_and_hashes_it() {
         let data: Vec<u8> = (0..3 * BLOCK + 17).map(|i| (i % 251) as u8).collect();
         let mut out = Vec::new();
-        let digest = copy_hashed(&mut &data[..], &mut out, data.len() as u64, &ProgressBar::hidden())
-            .await
-            .unwrap();
+        let digest = copy_hashed(
+            &mut &data[..],
+            &mut out,
+            data.len() as u64,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
         assert_eq!(out, data);
         assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)));
     }
@@ -91,12 +102,23 @@ mod tests {
     async fn stops_at_size_and_reports_a_short_source() {
         let data = vec![1u8; 100];
         let mut out = Vec::new();
-        copy_hashed(&mut &data[..], &mut out, 40, &ProgressBar::hidden()).await.unwrap();
+        copy_hashed(&mut &data[..], &mut out, 40, &ProgressBar::hidden())
+            .await
+            .unwrap();
         assert_eq!(out.len(), 40);
         let err = copy_hashed(&mut &data[..], &mut Vec::new(), 101, &ProgressBar::hidden())
             .await
             .unwrap_err();
-        assert!(matches!(err, CopyError::Short { got: 100, expected: 101 }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                CopyError::Short {
+                    got: 100,
+                    expected: 101
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

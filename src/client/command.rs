@@ -64,7 +64,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             output: None,
         },
         "upload" | "put" => Command::Put {
-            paths: need("a local path")?.into_iter().map(PathBuf::from).collect(),
+            paths: need("a local path")?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
         },
         "delete" | "rm" => Command::Delete {
             names: need("a file name")?,
@@ -93,8 +96,14 @@ mod tests {
 
     #[test]
     fn names_and_aliases_in_any_case() {
-        assert_eq!(parse("LiSt").unwrap(), Some(Command::List { dir: String::new() }));
-        assert_eq!(parse("ls sub").unwrap(), Some(Command::List { dir: "sub".into() }));
+        assert_eq!(
+            parse("LiSt").unwrap(),
+            Some(Command::List { dir: String::new() })
+        );
+        assert_eq!(
+            parse("ls sub").unwrap(),
+            Some(Command::List { dir: "sub".into() })
+        );
         assert_eq!(
             parse("GET 'my file.txt' b").unwrap(),
             Some(Command::Get {
@@ -108,7 +117,12 @@ mod tests {
                 paths: vec!["./x".into()]
             })
         );
-        assert_eq!(parse("Rm a").unwrap(), Some(Command::Delete { names: vec!["a".into()] }));
+        assert_eq!(
+            parse("Rm a").unwrap(),
+            Some(Command::Delete {
+                names: vec!["a".into()]
+            })
+        );
         assert_eq!(parse("?").unwrap(), Some(Command::Help));
         for q in ["logout", "QUIT", "exit"] {
             assert_eq!(parse(q).unwrap(), Some(Command::Logout));
@@ -120,7 +134,9 @@ mod tests {
     fn mistakes_get_a_sentence() {
         assert_eq!(parse("get").unwrap_err(), "GET needs a file name");
         assert_eq!(parse("help me").unwrap_err(), "HELP takes no arguments");
-        assert!(parse("frobnicate").unwrap_err().contains("unknown command 'frobnicate'"));
+        assert!(parse("frobnicate")
+            .unwrap_err()
+            .contains("unknown command 'frobnicate'"));
         assert_eq!(parse("get 'open").unwrap_err(), "unbalanced quotes");
     }
 }

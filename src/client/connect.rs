@@ -149,7 +149,11 @@ pub(super) async fn connect(
         .collect();
     let mut last_error = None;
     for addr in addrs {
-        let verifier = Arc::new(FingerprintVerifier::new(expected, accept_unknown, tls::crypto_provider()));
+        let verifier = Arc::new(FingerprintVerifier::new(
+            expected,
+            accept_unknown,
+            tls::crypto_provider(),
+        ));
         let seen = verifier.seen();
         let bind: SocketAddr = if addr.is_ipv4() {
             "0.0.0.0:0".parse().expect("literal address")
@@ -187,10 +191,11 @@ pub(super) async fn connect(
             (Ok(conn), Some(presented)) => {
                 if expected.is_none() {
                     if let Some(kh) = &trust.known_hosts {
-                        kh.add(&host, &presented).map_err(|source| ClientError::Local {
-                            path: kh.path().to_path_buf(),
-                            source,
-                        })?;
+                        kh.add(&host, &presented)
+                            .map_err(|source| ClientError::Local {
+                                path: kh.path().to_path_buf(),
+                                source,
+                            })?;
                         return Ok((endpoint, conn, Some(presented)));
                     }
                 }
@@ -199,7 +204,9 @@ pub(super) async fn connect(
             (Ok(_), None) => unreachable!("a handshake cannot succeed without the verifier"),
             (Err(_), Some(presented)) if refused(expected, accept_unknown, presented) => {
                 // The handshake reached the verifier and was refused: a trust decision, final.
-                return Err(ClientError::Trust(trust_error(&host, trust, known, presented)));
+                return Err(ClientError::Trust(trust_error(
+                    &host, trust, known, presented,
+                )));
             }
             (Err(e), _) => {
                 debug!(%addr, "connect failed: {e}");
@@ -222,7 +229,12 @@ fn refused(expected: Option<Fingerprint>, accept_unknown: bool, presented: Finge
     }
 }
 
-fn trust_error(host: &str, trust: &Trust, known: Option<crate::tls::KnownHost>, presented: Fingerprint) -> TrustError {
+fn trust_error(
+    host: &str,
+    trust: &Trust,
+    known: Option<crate::tls::KnownHost>,
+    presented: Fingerprint,
+) -> TrustError {
     let host = host.to_owned();
     if let Some(expected) = trust.pin {
         return TrustError::PinMismatch {
@@ -263,7 +275,10 @@ mod tests {
     fn targets_parse_in_every_form() {
         let t = |s: &str| Target::parse(s).map(|t| (t.host, t.port));
         assert_eq!(t("example.org:99").unwrap(), ("example.org".into(), 99));
-        assert_eq!(t("Example.ORG").unwrap(), ("example.org".into(), DEFAULT_PORT));
+        assert_eq!(
+            t("Example.ORG").unwrap(),
+            ("example.org".into(), DEFAULT_PORT)
+        );
         assert_eq!(t("[::1]:5000").unwrap(), ("::1".into(), 5000));
         assert_eq!(t("[::1]").unwrap(), ("::1".into(), DEFAULT_PORT));
         assert_eq!(t("::1").unwrap(), ("::1".into(), DEFAULT_PORT));

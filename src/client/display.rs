@@ -34,7 +34,9 @@ pub fn listing(entries: &[Entry], human: bool) -> String {
         };
         let when = e
             .modified
-            .map(|s| humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(s)).to_string())
+            .map(|s| {
+                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(s)).to_string()
+            })
             .unwrap_or_else(|| "-".into());
         if human {
             let size = match e.kind {

@@ -22,7 +22,8 @@ pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 
 use crate::paths::{NameError, SafeName};
 use crate::protocol::{
-    close, read_frame, write_frame, CommandHelp, Entry, ErrorCode, FrameError, Request, Response, Trailer,
+    close, read_frame, write_frame, CommandHelp, Entry, ErrorCode, FrameError, Request, Response,
+    Trailer,
 };
 use crate::tls::{Fingerprint, TlsSetupError};
 use crate::transfer::{copy_hashed, CopyError};
@@ -151,7 +152,8 @@ pub struct Client {
 impl Client {
     /// Connects and verifies the server's identity; nothing is sent before that succeeds.
     pub async fn connect(config: &ConnectConfig) -> Result<Self, ClientError> {
-        let (endpoint, conn, newly_recorded) = connect::connect(&config.target, &config.trust, config.timeout).await?;
+        let (endpoint, conn, newly_recorded) =
+            connect::connect(&config.target, &config.trust, config.timeout).await?;
         Ok(Client {
             endpoint,
             conn,
@@ -224,7 +226,11 @@ impl Client {
     /// Deletes a file on the server.
     pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
         let name = safe(name)?;
-        let mut recv = self.ask(&Request::Delete { name: name.to_string() }).await?;
+        let mut recv = self
+            .ask(&Request::Delete {
+                name: name.to_string(),
+            })
+            .await?;
         match response(&mut recv).await? {
             Response::Deleted => Ok(()),
             other => Err(unexpected(&other)),
@@ -250,7 +256,11 @@ impl Client {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut recv = self.ask(&Request::Download { name: name.to_string() }).await?;
+        let mut recv = self
+            .ask(&Request::Download {
+                name: name.to_string(),
+            })
+            .await?;
         let size = match response(&mut recv).await? {
             Response::FileHeader { size, .. } => size,
             other => return Err(unexpected(&other)),
@@ -260,7 +270,11 @@ impl Client {
             .suffix(".qft-part")
             .tempfile_in(dir)
             .map_err(ClientError::local(dir))?;
-        let mut file = tokio::fs::File::from_std(temp.as_file().try_clone().map_err(ClientError::local(dir))?);
+        let mut file = tokio::fs::File::from_std(
+            temp.as_file()
+                .try_clone()
+                .map_err(ClientError::local(dir))?,
+        );
         progress.set_length(size);
         let received = copy_hashed(&mut recv, &mut file, size, progress)
             .await
@@ -302,10 +316,17 @@ impl Client {
 
     /// Uploads the local file `path` as `name`. The server stores it only after its own SHA-256
     /// of what arrived matches ours.
-    pub async fn upload(&self, path: &Path, name: &str, progress: &ProgressBar) -> Result<TransferReport, ClientError> {
+    pub async fn upload(
+        &self,
+        path: &Path,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
         let started = Instant::now();
         let name = safe(name)?;
-        let mut file = tokio::fs::File::open(path).await.map_err(ClientError::local(path))?;
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(ClientError::local(path))?;
         let meta = file.metadata().await.map_err(ClientError::local(path))?;
         if !meta.is_file() {
             return Err(ClientError::Local {
@@ -387,7 +408,9 @@ async fn expect_end(recv: &mut RecvStream) -> Result<(), ClientError> {
     // Through AsyncRead: quinn's inherent `read` has a different signature.
     match AsyncReadExt::read(recv, &mut extra).await {
         Ok(0) => Ok(()),
-        Ok(_) => Err(ClientError::Protocol("data after the end of the file".into())),
+        Ok(_) => Err(ClientError::Protocol(
+            "data after the end of the file".into(),
+        )),
         Err(e) => Err(ClientError::Interrupted(e.to_string())),
     }
 }

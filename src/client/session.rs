@@ -85,7 +85,12 @@ impl Session {
         Ok(display::help(&self.client.help().await?))
     }
 
-    async fn get(&self, name: &str, output: Option<&Path>, many: bool) -> Result<String, ClientError> {
+    async fn get(
+        &self,
+        name: &str,
+        output: Option<&Path>,
+        many: bool,
+    ) -> Result<String, ClientError> {
         let dest = local_target(name, output, many)?;
         let bar = self.progress.bar(name);
         let result = self.client.download(name, &dest, self.force, &bar).await;
@@ -99,7 +104,10 @@ impl Session {
             .and_then(|n| n.to_str())
             .ok_or_else(|| ClientError::Local {
                 path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "has no usable file name"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "has no usable file name",
+                ),
             })?;
         let bar = self.progress.bar(name);
         let result = self.client.upload(path, name, &bar).await;
@@ -119,7 +127,9 @@ fn local_target(name: &str, output: Option<&Path>, many: bool) -> Result<PathBuf
     let file = safe.file_name();
     Ok(match output {
         None => PathBuf::from(file),
-        Some(out) if many || out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') => out.join(file),
+        Some(out) if many || out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') => {
+            out.join(file)
+        }
         Some(out) => out.to_path_buf(),
     })
 }
@@ -130,7 +140,10 @@ mod tests {
 
     #[test]
     fn downloads_land_under_the_chosen_place() {
-        assert_eq!(local_target("a/b.txt", None, false).unwrap(), PathBuf::from("b.txt"));
+        assert_eq!(
+            local_target("a/b.txt", None, false).unwrap(),
+            PathBuf::from("b.txt")
+        );
         assert_eq!(
             local_target("b.txt", Some(Path::new("/tmp/x.bin")), false).unwrap(),
             PathBuf::from("/tmp/x.bin")

@@ -53,10 +53,13 @@ pub async fn read_frame<T: Message, R: AsyncRead + Unpin>(reader: &mut R) -> Res
         });
     }
     let mut buf = vec![0u8; len];
-    reader.read_exact(&mut buf).await.map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => FrameError::Truncated,
-        _ => FrameError::Io(e),
-    })?;
+    reader
+        .read_exact(&mut buf)
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+            _ => FrameError::Io(e),
+        })?;
     decode(&buf)
 }
 
@@ -72,7 +75,13 @@ pub fn decode<T: Message>(bytes: &[u8]) -> Result<T, FrameError> {
         Ok((msg, [])) => Ok(msg),
         // postcard writes an enum's variant index first, as a varint; a one-byte index past the
         // known ones is a newer peer's request, not garbage.
-        Err(_) if T::VARIANTS.is_some_and(|n| bytes.first().is_some_and(|&b| b < 0x80 && u32::from(b) >= n)) => {
+        Err(_)
+            if T::VARIANTS.is_some_and(|n| {
+                bytes
+                    .first()
+                    .is_some_and(|&b| b < 0x80 && u32::from(b) >= n)
+            }) =>
+        {
             Err(FrameError::UnknownVariant)
         }
         _ => Err(FrameError::Malformed),
@@ -130,7 +139,10 @@ mod tests {
             message: "x".into(),
         };
         let bytes = encode(&err).unwrap();
-        assert_eq!(read_frame::<Response, _>(&mut &bytes[..]).await.unwrap(), err);
+        assert_eq!(
+            read_frame::<Response, _>(&mut &bytes[..]).await.unwrap(),
+            err
+        );
     }
 
     #[tokio::test]
@@ -138,7 +150,16 @@ mod tests {
         // A prefix of 2^32 - 1: if this allocated, the test would abort on memory.
         let bytes = [0xff, 0xff, 0xff, 0xff];
         let err = read_frame::<Request, _>(&mut &bytes[..]).await.unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { len: 4294967295, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                FrameError::TooLarge {
+                    len: 4294967295,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -41,7 +41,7 @@ pub mod frame;
 
 use serde::{Deserialize, Serialize};
 
-pub use frame::{read_frame, write_frame, FrameError};
+pub use frame::{encode as encode_frame, read_frame, write_frame, FrameError};
 
 /// The ALPN protocol name; a new incompatible protocol would get a new name.
 pub const ALPN: &[u8] = b"qft/1";

@@ -6,7 +6,11 @@ use super::connection::{safe_name, Failure, Outcome};
 use crate::protocol::{write_frame, Response};
 use crate::storage::Storage;
 
-pub(super) async fn run<W: AsyncWrite + Unpin>(storage: &Storage, name: &str, send: &mut W) -> Outcome {
+pub(super) async fn run<W: AsyncWrite + Unpin>(
+    storage: &Storage,
+    name: &str,
+    send: &mut W,
+) -> Outcome {
     storage.delete(safe_name(name)?).await?;
     write_frame(send, &Response::Deleted)
         .await

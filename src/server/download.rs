@@ -8,7 +8,11 @@ use crate::protocol::{write_frame, Response, Trailer};
 use crate::storage::Storage;
 use crate::transfer::copy_hashed;
 
-pub(super) async fn run<W: AsyncWrite + Unpin>(storage: &Storage, name: &str, send: &mut W) -> Outcome {
+pub(super) async fn run<W: AsyncWrite + Unpin>(
+    storage: &Storage,
+    name: &str,
+    send: &mut W,
+) -> Outcome {
     let name = safe_name(name)?;
     let mut file = storage.open_read(name).await?;
     let header = Response::FileHeader {
@@ -21,6 +25,8 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(storage: &Storage, name: &str, se
     let sha256 = copy_hashed(&mut file.file, send, file.size, &ProgressBar::hidden())
         .await
         .map_err(|e| abort(&e))?;
-    write_frame(send, &Trailer { sha256 }).await.map_err(|e| abort(&e))?;
+    write_frame(send, &Trailer { sha256 })
+        .await
+        .map_err(|e| abort(&e))?;
     Ok(file.size)
 }

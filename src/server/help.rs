@@ -7,10 +7,30 @@ use crate::protocol::{write_frame, CommandHelp, Response};
 
 /// (name, aliases, usage, summary) for every command, in display order.
 const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
-    ("LIST", &["ls"], "LIST [dir]", "List files with their size and modification time."),
-    ("UPLOAD", &["put"], "UPLOAD <path>", "Send a local file; the server stores it under its file name."),
-    ("DOWNLOAD", &["get"], "DOWNLOAD <name>", "Fetch a file into the current local directory."),
-    ("DELETE", &["rm"], "DELETE <name>", "Delete a file on the server."),
+    (
+        "LIST",
+        &["ls"],
+        "LIST [dir]",
+        "List files with their size and modification time.",
+    ),
+    (
+        "UPLOAD",
+        &["put"],
+        "UPLOAD <path>",
+        "Send a local file; the server stores it under its file name.",
+    ),
+    (
+        "DOWNLOAD",
+        &["get"],
+        "DOWNLOAD <name>",
+        "Fetch a file into the current local directory.",
+    ),
+    (
+        "DELETE",
+        &["rm"],
+        "DELETE <name>",
+        "Delete a file on the server.",
+    ),
     ("HELP", &["?"], "HELP", "Show this list."),
     ("LOGOUT", &["quit", "exit"], "LOGOUT", "End the session."),
 ];
@@ -29,8 +49,13 @@ pub fn commands() -> Vec<CommandHelp> {
 }
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(send: &mut W) -> Outcome {
-    write_frame(send, &Response::Help { commands: commands() })
-        .await
-        .map_err(|e| Failure::Abort(e.to_string()))?;
+    write_frame(
+        send,
+        &Response::Help {
+            commands: commands(),
+        },
+    )
+    .await
+    .map_err(|e| Failure::Abort(e.to_string()))?;
     Ok(0)
 }

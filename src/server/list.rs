@@ -6,8 +6,16 @@ use super::connection::{safe_name, Failure, Outcome};
 use crate::protocol::{write_frame, Response, LIST_PAGE_ENTRIES};
 use crate::storage::Storage;
 
-pub(super) async fn run<W: AsyncWrite + Unpin>(storage: &Storage, dir: &str, send: &mut W) -> Outcome {
-    let dir = if dir.is_empty() { None } else { Some(safe_name(dir)?) };
+pub(super) async fn run<W: AsyncWrite + Unpin>(
+    storage: &Storage,
+    dir: &str,
+    send: &mut W,
+) -> Outcome {
+    let dir = if dir.is_empty() {
+        None
+    } else {
+        Some(safe_name(dir)?)
+    };
     let entries = storage.list(dir).await?;
     tracing::debug!(entries = entries.len(), "listing");
     let mut pages = entries.chunks(LIST_PAGE_ENTRIES).peekable();

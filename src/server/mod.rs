@@ -68,10 +68,11 @@ impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let quic = tls::server_config(&config.identity)?;
-        let endpoint = quinn::Endpoint::server(quic, config.listen).map_err(|source| ServerError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let endpoint =
+            quinn::Endpoint::server(quic, config.listen).map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
         Ok(Server {
             endpoint,
             storage: config.storage,

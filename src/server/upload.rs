@@ -8,7 +8,13 @@ use crate::protocol::{read_frame, write_frame, ErrorCode, FrameError, Response, 
 use crate::storage::{Storage, StorageError};
 use crate::transfer::{copy_hashed, CopyError};
 
-pub(super) async fn run<R, W>(storage: &Storage, name: &str, size: u64, recv: &mut R, send: &mut W) -> Outcome
+pub(super) async fn run<R, W>(
+    storage: &Storage,
+    name: &str,
+    size: u64,
+    recv: &mut R,
+    send: &mut W,
+) -> Outcome
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,

@@ -49,7 +49,9 @@ impl Fingerprint {
     /// The fingerprint of a DER certificate's public key.
     pub fn of_certificate(cert: &CertificateDer<'_>) -> Result<Self, rustls::Error> {
         let parsed = rustls::server::ParsedCertificate::try_from(cert)?;
-        Ok(Fingerprint(Sha256::digest(parsed.subject_public_key_info().as_ref()).into()))
+        Ok(Fingerprint(
+            Sha256::digest(parsed.subject_public_key_info().as_ref()).into(),
+        ))
     }
 }
 
@@ -111,8 +113,13 @@ impl Identity {
         Self::new(vec![cert], key)
     }
 
-    fn new(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Self, IdentityError> {
-        let leaf = certs.first().ok_or(IdentityError::Certificate(rustls::Error::NoCertificatesPresented))?;
+    fn new(
+        certs: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, IdentityError> {
+        let leaf = certs.first().ok_or(IdentityError::Certificate(
+            rustls::Error::NoCertificatesPresented,
+        ))?;
         let fingerprint = Fingerprint::of_certificate(leaf).map_err(IdentityError::Certificate)?;
         Ok(Identity {
             certs,
@@ -200,7 +207,9 @@ fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, Identity
 fn write_private_noclobber(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // tempfile creates its files with mode 0600 on Unix, so the key is never readable by others.
-    let mut tmp = tempfile::Builder::new().prefix(".qft-key-").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".qft-key-")
+        .tempfile_in(dir)?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;
@@ -215,7 +224,10 @@ mod tests {
     fn fingerprint_text_round_trips_and_rejects_junk() {
         let id = Identity::generate().unwrap();
         let text = id.fingerprint().to_string();
-        assert!(text.starts_with("SHA256:") && text.len() == 7 + 43, "{text}");
+        assert!(
+            text.starts_with("SHA256:") && text.len() == 7 + 43,
+            "{text}"
+        );
         assert_eq!(text.parse::<Fingerprint>().unwrap(), id.fingerprint());
         for bad in ["", "SHA256:", "MD5:abcd", "SHA256:!!!!", "SHA256:AAAA"] {
             assert!(bad.parse::<Fingerprint>().is_err(), "{bad}");

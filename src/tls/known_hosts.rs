@@ -54,8 +54,15 @@ impl KnownHosts {
                 continue;
             }
             match fp.parse() {
-                Ok(fingerprint) => return Ok(Some(KnownHost { fingerprint, line: i + 1 })),
-                Err(e) => tracing::warn!(file = %self.path.display(), line = i + 1, "skipping known-hosts line: {e}"),
+                Ok(fingerprint) => {
+                    return Ok(Some(KnownHost {
+                        fingerprint,
+                        line: i + 1,
+                    }))
+                }
+                Err(e) => {
+                    tracing::warn!(file = %self.path.display(), line = i + 1, "skipping known-hosts line: {e}")
+                }
             }
         }
         Ok(None)
@@ -75,7 +82,9 @@ impl KnownHosts {
         text.push_str(&format!("{host} {fingerprint}\n"));
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new().prefix(".known_hosts-").tempfile_in(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".known_hosts-")
+            .tempfile_in(dir)?;
         tmp.write_all(text.as_bytes())?;
         tmp.as_file().sync_all()?;
         tmp.persist(&self.path).map_err(|e| e.error)?;
@@ -97,7 +106,13 @@ mod tests {
         assert_eq!(kh.lookup("h:1").unwrap(), None);
         kh.add("h:1", &a).unwrap();
         kh.add("h:2", &b).unwrap();
-        assert_eq!(kh.lookup("h:2").unwrap(), Some(KnownHost { fingerprint: b, line: 2 }));
+        assert_eq!(
+            kh.lookup("h:2").unwrap(),
+            Some(KnownHost {
+                fingerprint: b,
+                line: 2
+            })
+        );
         assert_eq!(kh.lookup("h:1").unwrap().unwrap().fingerprint, a);
         assert_eq!(kh.lookup("h:3").unwrap(), None);
     }
@@ -107,8 +122,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("known_hosts");
         let a = Identity::generate().unwrap().fingerprint();
-        std::fs::write(&path, format!("# comment\ngarbage\nh:1 SHA256:nope\nh:1 {a}\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("# comment\ngarbage\nh:1 SHA256:nope\nh:1 {a}\n"),
+        )
+        .unwrap();
         let kh = KnownHosts::new(&path);
-        assert_eq!(kh.lookup("h:1").unwrap(), Some(KnownHost { fingerprint: a, line: 4 }));
+        assert_eq!(
+            kh.lookup("h:1").unwrap(),
+            Some(KnownHost {
+                fingerprint: a,
+                line: 4
+            })
+        );
     }
 }

@@ -53,7 +53,9 @@ pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsSetu
 
 /// The client side: the server must present `expected` (or anything, when `None`, for a first
 /// use that the caller records).
-pub fn client_config(verifier: Arc<FingerprintVerifier>) -> Result<quinn::ClientConfig, TlsSetupError> {
+pub fn client_config(
+    verifier: Arc<FingerprintVerifier>,
+) -> Result<quinn::ClientConfig, TlsSetupError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsSetupError(e.to_string()))?

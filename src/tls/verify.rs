@@ -28,7 +28,11 @@ impl FingerprintVerifier {
     /// With `expected`, only that key is accepted. Without, a key is accepted only if
     /// `accept_unknown` (first use, which the caller then records); otherwise the handshake is
     /// refused and [`Self::seen`] tells which key was offered, so the user can be asked.
-    pub fn new(expected: Option<Fingerprint>, accept_unknown: bool, provider: Arc<CryptoProvider>) -> Self {
+    pub fn new(
+        expected: Option<Fingerprint>,
+        accept_unknown: bool,
+        provider: Arc<CryptoProvider>,
+    ) -> Self {
         FingerprintVerifier {
             expected,
             accept_unknown,
@@ -71,7 +75,12 @@ impl ServerCertVerifier for FingerprintVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -80,10 +89,17 @@ impl ServerCertVerifier for FingerprintVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -1,0 +1,1 @@
+//! The binary as a person and a script use it.

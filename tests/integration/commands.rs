@@ -1,0 +1,267 @@
+//! Every command through the library API, big files both ways, concurrency, shutdown.
+
+use std::time::Duration;
+
+use qft::client::ClientError;
+use qft::protocol::{EntryKind, ErrorCode};
+use sha2::{Digest, Sha256};
+
+use crate::support::{no_progress, random_bytes, TestServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_works_through_the_library() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+
+    assert!(
+        client.list("").await.unwrap().is_empty(),
+        "a fresh root lists nothing, not .qft"
+    );
+
+    let src = local.path().join("hello.txt");
+    std::fs::write(&src, b"hello, qft\n").unwrap();
+    let up = client
+        .upload(&src, "hello.txt", &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(up.bytes, 11);
+    assert_eq!(up.sha256, <[u8; 32]>::from(Sha256::digest(b"hello, qft\n")));
+    assert_eq!(
+        std::fs::read(server.root().join("hello.txt")).unwrap(),
+        b"hello, qft\n"
+    );
+
+    std::fs::create_dir(server.root().join("sub")).unwrap();
+    let listing = client.list("").await.unwrap();
+    let names: Vec<_> = listing
+        .iter()
+        .map(|e| (e.name.as_str(), e.kind, e.size))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("hello.txt", EntryKind::File, 11),
+            ("sub", EntryKind::Dir, 0)
+        ]
+    );
+    assert!(listing[0].modified.is_some());
+
+    let dest = local.path().join("copy.txt");
+    let down = client
+        .download("hello.txt", &dest, false, &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(down.sha256, up.sha256);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"hello, qft\n");
+
+    let help = client.help().await.unwrap();
+    let names: Vec<_> = help.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["LIST", "UPLOAD", "DOWNLOAD", "DELETE", "HELP", "LOGOUT"]
+    );
+    assert!(help
+        .iter()
+        .all(|c| !c.usage.is_empty() && !c.summary.is_empty()));
+
+    client.delete("hello.txt").await.unwrap();
+    assert!(!server.root().join("hello.txt").exists());
+    let again = client.delete("hello.txt").await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            ClientError::Remote {
+                code: ErrorCode::NotFound,
+                ..
+            }
+        ),
+        "{again}"
+    );
+    let dir = client.delete("sub").await.unwrap_err();
+    assert!(
+        matches!(
+            dir,
+            ClientError::Remote {
+                code: ErrorCode::IsADirectory,
+                ..
+            }
+        ),
+        "{dir}"
+    );
+    assert!(server.root().join("sub").is_dir());
+
+    client.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_megabyte_random_file_round_trips_both_ways() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    // Not a multiple of the copy block, so the last partial block is exercised.
+    let data = random_bytes(8 * 1024 * 1024 + 12345);
+    let src = local.path().join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+
+    client
+        .upload(&src, "nested/dir/big.bin", &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(server.root().join("nested/dir/big.bin")).unwrap(),
+        data
+    );
+
+    // And a different file the other way, placed on the server directly.
+    let other = random_bytes(5 * 1024 * 1024 + 7);
+    std::fs::write(server.root().join("other.bin"), &other).unwrap();
+    let dest = local.path().join("other.bin");
+    let report = client
+        .download("other.bin", &dest, false, &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(report.bytes, other.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), other);
+    assert!(server.staged().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_never_replaces_a_local_file_unless_asked() {
+    let server = TestServer::start().await;
+    std::fs::write(server.root().join("f"), b"new").unwrap();
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("f");
+    std::fs::write(&dest, b"mine").unwrap();
+    let err = client
+        .download("f", &dest, false, &no_progress())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Exists(_)), "{err}");
+    assert_eq!(std::fs::read(&dest).unwrap(), b"mine");
+    client
+        .download("f", &dest, true, &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+    assert_eq!(
+        crate::support::list_dir(local.path()).len(),
+        1,
+        "no temp file left beside it"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_replaces_an_existing_file_whole() {
+    let server = TestServer::start().await;
+    std::fs::write(server.root().join("f"), b"old content").unwrap();
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f");
+    std::fs::write(&src, b"new").unwrap();
+    client.upload(&src, "f", &no_progress()).await.unwrap();
+    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"new");
+    // A directory is never replaced by a file.
+    std::fs::create_dir(server.root().join("d")).unwrap();
+    let err = client.upload(&src, "d", &no_progress()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Remote {
+                code: ErrorCode::IsADirectory,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(server.root().join("d").is_dir());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_clients_at_once_each_upload_and_download_their_own_files() {
+    let server = TestServer::start().await;
+    let local = tempfile::tempdir().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let client = server.client().await;
+        let dir = local.path().to_path_buf();
+        tasks.spawn(async move {
+            let data = random_bytes(256 * 1024 + i);
+            let src = dir.join(format!("up-{i}"));
+            std::fs::write(&src, &data).unwrap();
+            client
+                .upload(&src, &format!("file-{i}"), &no_progress())
+                .await
+                .unwrap();
+            let back = dir.join(format!("down-{i}"));
+            client
+                .download(&format!("file-{i}"), &back, false, &no_progress())
+                .await
+                .unwrap();
+            assert_eq!(std::fs::read(&back).unwrap(), data, "client {i}");
+            client.close().await;
+            data
+        });
+    }
+    let mut done = 0;
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap();
+        done += 1;
+    }
+    assert_eq!(done, 20);
+    assert_eq!(
+        crate::support::list_dir(&server.root()).len(),
+        21,
+        "20 files and .qft"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_one_connection_run_side_by_side() {
+    // A large download in flight must not hold up a listing on the same connection.
+    let server = TestServer::start().await;
+    std::fs::write(server.root().join("big"), random_bytes(16 * 1024 * 1024)).unwrap();
+    let client = std::sync::Arc::new(server.client().await);
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("big");
+    let slow = {
+        let client = client.clone();
+        tokio::spawn(async move { client.download("big", &dest, false, &no_progress()).await })
+    };
+    let mut listings = 0;
+    while !slow.is_finished() && listings < 5 {
+        assert_eq!(client.list("").await.unwrap().len(), 1);
+        listings += 1;
+    }
+    slow.await.unwrap().unwrap();
+    assert!(listings >= 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_running_download_finish_then_closes_clients() {
+    let server = TestServer::start().await;
+    let data = random_bytes(4 * 1024 * 1024);
+    std::fs::write(server.root().join("f"), &data).unwrap();
+    let client = std::sync::Arc::new(server.client().await);
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("f");
+    let running = {
+        let (client, dest) = (client.clone(), dest.clone());
+        tokio::spawn(async move { client.download("f", &dest, false, &no_progress()).await })
+    };
+    // Give the request time to reach the server, then stop it mid-transfer.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    server.stop().await;
+    // The running command finishes within the grace period, whole and verified.
+    running.await.unwrap().unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    let after = client.list("").await;
+    assert!(after.is_err(), "the server is gone, so commands fail");
+}

@@ -1,0 +1,257 @@
+//! Lying and broken peers: a corrupt or mis-sized body is caught and leaves no file behind.
+
+use std::net::SocketAddr;
+
+use qft::client::{Client, ClientError, ConnectConfig, Target, Trust};
+use qft::protocol::{encode_frame, read_frame, write_frame, ErrorCode, Request, Response, Trailer};
+use qft::tls::{self, Fingerprint, Identity};
+use sha2::{Digest, Sha256};
+
+use crate::support::{list_dir, no_progress, TestServer};
+
+fn sha(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn refused_with(response: Response, want: ErrorCode) {
+    match response {
+        Response::Error { code, message } => {
+            assert_eq!(code, want, "{message}");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected {want:?}, got {other:?}"),
+    }
+}
+
+/// Starts an upload by hand: sends the request and waits for Ready.
+async fn begin_upload(
+    peer: &crate::support::RawPeer,
+    name: &str,
+    size: u64,
+) -> (quinn::SendStream, quinn::RecvStream) {
+    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+    write_frame(
+        &mut send,
+        &Request::Upload {
+            name: name.into(),
+            size,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        read_frame::<Response, _>(&mut recv).await.unwrap(),
+        Response::Ready
+    );
+    (send, recv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_with_a_wrong_hash_is_refused_and_the_old_file_kept() {
+    let server = TestServer::start().await;
+    std::fs::write(server.root().join("f"), b"old").unwrap();
+    let peer = server.raw().await;
+    let body = b"tampered in transit";
+    let (mut send, mut recv) = begin_upload(&peer, "f", body.len() as u64).await;
+    send.write_all(body).await.unwrap();
+    write_frame(
+        &mut send,
+        &Trailer {
+            sha256: sha(b"what was really sent"),
+        },
+    )
+    .await
+    .unwrap();
+    send.finish().unwrap();
+    refused_with(
+        read_frame(&mut recv).await.unwrap(),
+        ErrorCode::HashMismatch,
+    );
+    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"old");
+    assert!(server.staged().is_empty(), "temp file removed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_shorter_or_longer_than_declared_is_refused() {
+    let server = TestServer::start().await;
+    let peer = server.raw().await;
+
+    // Declares 100, sends 10 and finishes.
+    let (mut send, mut recv) = begin_upload(&peer, "short", 100).await;
+    send.write_all(&[1; 10]).await.unwrap();
+    send.finish().unwrap();
+    refused_with(
+        read_frame(&mut recv).await.unwrap(),
+        ErrorCode::SizeMismatch,
+    );
+
+    // Declares 10, sends 100 (the extra bytes land where the trailer should be).
+    let (mut send, mut recv) = begin_upload(&peer, "long", 10).await;
+    send.write_all(&[1; 100]).await.unwrap();
+    let _ = send.finish();
+    refused_with(
+        read_frame(&mut recv).await.unwrap(),
+        ErrorCode::SizeMismatch,
+    );
+
+    // A correct body and trailer followed by junk.
+    let (mut send, mut recv) = begin_upload(&peer, "junk", 3).await;
+    send.write_all(b"abc").await.unwrap();
+    write_frame(
+        &mut send,
+        &Trailer {
+            sha256: sha(b"abc"),
+        },
+    )
+    .await
+    .unwrap();
+    send.write_all(b"more").await.unwrap();
+    send.finish().unwrap();
+    refused_with(read_frame(&mut recv).await.unwrap(), ErrorCode::BadRequest);
+
+    assert_eq!(
+        list_dir(&server.root()).len(),
+        1,
+        "only .qft: nothing was stored"
+    );
+    assert!(server.staged().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_end_only_their_stream() {
+    let server = TestServer::start().await;
+    std::fs::write(server.root().join("f"), b"x").unwrap();
+    let peer = server.raw().await;
+
+    // Garbage.
+    let r = peer
+        .exchange_bytes(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    refused_with(r, ErrorCode::BadRequest);
+    // A length prefix of 2^32 - 1: refused without allocating 4 GiB.
+    let r = peer
+        .exchange_bytes(&[0xff, 0xff, 0xff, 0xff, 0])
+        .await
+        .unwrap();
+    refused_with(r, ErrorCode::BadRequest);
+    // A well-formed request of a kind this server does not know (a newer client).
+    let r = peer.exchange_bytes(&[0, 0, 0, 2, 42, 0]).await.unwrap();
+    refused_with(r, ErrorCode::Unsupported);
+    // A truncated frame: the stream just ends.
+    let cut = &encode_frame(&Request::Help).unwrap()[..3];
+    assert!(peer.exchange_bytes(cut).await.is_err());
+
+    // The same connection still works.
+    let r = peer
+        .exchange(&Request::List { dir: String::new() }, &[])
+        .await;
+    assert!(
+        matches!(r, Response::ListPage { ref entries, last: true } if entries.len() == 1),
+        "{r:?}"
+    );
+    server.stop().await;
+}
+
+/// A server that answers every download with `body` but announces `size` and trails `digest`.
+async fn lying_server(
+    size: u64,
+    body: Vec<u8>,
+    digest: [u8; 32],
+) -> (SocketAddr, Fingerprint, quinn::Endpoint) {
+    let identity = Identity::generate().unwrap();
+    let fingerprint = identity.fingerprint();
+    let endpoint = quinn::Endpoint::server(
+        tls::server_config(&identity).unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let ep = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            let Ok(conn) = incoming.await else { continue };
+            let body = body.clone();
+            tokio::spawn(async move {
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    let _ = read_frame::<Request, _>(&mut recv).await;
+                    write_frame(
+                        &mut send,
+                        &Response::FileHeader {
+                            size,
+                            modified: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                    let _ = send.write_all(&body).await;
+                    if body.len() as u64 == size {
+                        let _ = write_frame(&mut send, &Trailer { sha256: digest }).await;
+                    }
+                    let _ = send.finish();
+                    let _ = send.stopped().await;
+                }
+            });
+        }
+    });
+    (addr, fingerprint, endpoint)
+}
+
+async fn client_for(addr: SocketAddr, fingerprint: Fingerprint) -> Client {
+    Client::connect(&ConnectConfig {
+        target: Target::parse(&addr.to_string()).unwrap(),
+        trust: Trust {
+            pin: Some(fingerprint),
+            ..Trust::default()
+        },
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_whose_hash_does_not_match_leaves_no_file() {
+    let body = crate::support::random_bytes(3 * 1024 * 1024);
+    let (addr, fp, _server) =
+        lying_server(body.len() as u64, body.clone(), sha(b"something else")).await;
+    let client = client_for(addr, fp).await;
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("f");
+    let err = client
+        .download("f", &dest, false, &no_progress())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::HashMismatch(_)), "{err}");
+    assert!(err.to_string().contains("verification failed"), "{err}");
+    assert!(
+        list_dir(local.path()).is_empty(),
+        "neither the file nor its temp remains"
+    );
+
+    // The same with --force over an existing file: the old file stays intact.
+    std::fs::write(&dest, b"precious").unwrap();
+    let err = client
+        .download("f", &dest, true, &no_progress())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::HashMismatch(_)), "{err}");
+    assert_eq!(std::fs::read(&dest).unwrap(), b"precious");
+    assert_eq!(list_dir(local.path()).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_short_leaves_no_file() {
+    let (addr, fp, _server) = lying_server(1_000_000, vec![7; 1000], [0; 32]).await;
+    let client = client_for(addr, fp).await;
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("f");
+    let err = client
+        .download("f", &dest, false, &no_progress())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Interrupted(_)), "{err}");
+    assert!(list_dir(local.path()).is_empty());
+}

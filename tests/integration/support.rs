@@ -1,0 +1,169 @@
+//! Shared test helpers: a server on a loopback port serving a temp dir, clients for it, and a raw
+//! protocol connection for playing a misbehaving peer.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use qft::client::{Client, ConnectConfig, Target, Trust};
+use qft::protocol::{read_frame, write_frame, Request, Response};
+use qft::server::{Server, ServerConfig};
+use qft::storage::Storage;
+use qft::tls::{self, Fingerprint, FingerprintVerifier, Identity};
+use rand::RngCore;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server on 127.0.0.1:0 serving `root`.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub fingerprint: Fingerprint,
+    /// `<tmp>/root` is served; `<tmp>` itself is "outside", for escape checks.
+    pub tmp: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Identity::generate().unwrap()).await
+    }
+
+    pub async fn start_with(identity: Identity) -> Self {
+        Self::start_on(identity, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(identity: Identity, listen: SocketAddr) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("root")).unwrap();
+        let server = Server::bind(ServerConfig {
+            storage: Storage::open(&tmp.path().join("root")).unwrap(),
+            identity,
+            listen,
+            grace: Duration::from_secs(2),
+        })
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let fingerprint = server.fingerprint();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            fingerprint,
+            tmp,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.tmp.path().join("root")
+    }
+
+    pub fn target(&self) -> Target {
+        Target::parse(&self.addr.to_string()).unwrap()
+    }
+
+    /// A client that pins this server's key.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.config(Trust {
+            pin: Some(self.fingerprint),
+            ..Trust::default()
+        }))
+        .await
+        .unwrap()
+    }
+
+    pub fn config(&self, trust: Trust) -> ConnectConfig {
+        ConnectConfig {
+            target: self.target(),
+            trust,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A bare QUIC connection that speaks frames directly, to act as a broken or hostile client.
+    pub async fn raw(&self) -> RawPeer {
+        RawPeer::connect(self.addr, self.fingerprint).await
+    }
+
+    /// Stops the server (as Ctrl-C would) and waits for it to finish.
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
+            .await
+            .expect("server stops within its grace period")
+            .unwrap();
+    }
+
+    /// Files in the private staging area: must be empty whenever no upload is running.
+    pub fn staged(&self) -> Vec<PathBuf> {
+        list_dir(&self.root().join(".qft/tmp"))
+    }
+}
+
+/// A raw protocol peer.
+pub struct RawPeer {
+    _endpoint: quinn::Endpoint,
+    pub conn: quinn::Connection,
+}
+
+impl RawPeer {
+    pub async fn connect(addr: SocketAddr, fingerprint: Fingerprint) -> Self {
+        let verifier = Arc::new(FingerprintVerifier::new(
+            Some(fingerprint),
+            false,
+            tls::crypto_provider(),
+        ));
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(tls::client_config(verifier).unwrap());
+        let conn = endpoint.connect(addr, "qft").unwrap().await.unwrap();
+        RawPeer {
+            _endpoint: endpoint,
+            conn,
+        }
+    }
+
+    /// Sends `request` (and `then`, raw bytes after it), finishes, and returns the first response.
+    pub async fn exchange(&self, request: &Request, then: &[u8]) -> Response {
+        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        write_frame(&mut send, request).await.unwrap();
+        send.write_all(then).await.unwrap();
+        send.finish().unwrap();
+        read_frame::<Response, _>(&mut recv).await.unwrap()
+    }
+
+    /// Sends raw bytes as a whole stream and returns the first response.
+    pub async fn exchange_bytes(
+        &self,
+        bytes: &[u8],
+    ) -> Result<Response, qft::protocol::FrameError> {
+        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        send.write_all(bytes).await.unwrap();
+        send.finish().unwrap();
+        read_frame::<Response, _>(&mut recv).await
+    }
+}
+
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    rand::rng().fill_bytes(&mut data);
+    data
+}
+
+pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    all.sort();
+    all
+}
+
+pub fn no_progress() -> ProgressBar {
+    ProgressBar::hidden()
+}
