@@ -100,7 +100,7 @@ mod tests {
 
     #[tokio::test]
     async fn stops_at_size_and_reports_a_short_source() {
-        let data = vec![1u8; 100];
+        let data = [1u8; 100];
         let mut out = Vec::new();
         copy_hashed(&mut &data[..], &mut out, 40, &ProgressBar::hidden())
             .await

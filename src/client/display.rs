@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use indicatif::{HumanBytes, HumanDuration};
+use indicatif::HumanBytes;
 
 use super::TransferReport;
 use crate::paths::sanitize;
@@ -84,9 +84,8 @@ pub fn transfer(verb: &str, r: &TransferReport, human: bool) -> String {
         let secs = r.elapsed.as_secs_f64().max(1e-6);
         let rate = HumanBytes((r.bytes as f64 / secs) as u64);
         format!(
-            "{verb} {name} ({}, {} at {rate}/s, SHA-256 verified)",
-            HumanBytes(r.bytes),
-            HumanDuration(r.elapsed)
+            "{verb} {name} ({} in {secs:.2} s, {rate}/s, SHA-256 verified)",
+            HumanBytes(r.bytes)
         )
     } else {
         format!(
