@@ -3,15 +3,20 @@
 //!
 //! Every operation takes a [`SafeName`] and resolves it under the root without letting a symlink
 //! lead outside: the parent directory is canonicalized and must lie under the canonical root
-//! (compared by components, not as strings). Uploads are written to a temp file in the private
-//! area [`PRIVATE_DIR`] (never listed, never addressable by name), fsynced, and renamed over the
-//! target only after the caller verified them, then the directory is fsynced: a reader sees the
-//! old file or the new one, never a part.
+//! (compared by components, not as strings) and outside the private area. Reads follow a final
+//! symlink only if it stays inside; deletes and uploads act on the entry itself, so deleting a
+//! link never deletes what it names. Uploads are written to a temp file in the private area
+//! [`PRIVATE_DIR`] (never listed, never addressable), fsynced, and renamed over the target only
+//! after the caller verified them, then the directory is fsynced: a reader sees the old file or
+//! the new one, never a part.
+//!
+//! Left for later: resolution is check-then-open by path, so a local user who can swap a
+//! directory for a symlink at the right moment could race it; openat2(RESOLVE_BENEATH) closes that.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::io::AsyncWriteExt;
 
@@ -20,6 +25,10 @@ use crate::protocol::{Entry, EntryKind, ErrorCode};
 
 /// The private area at the root of the served directory.
 pub const PRIVATE_DIR: &str = ".qft";
+
+/// Staged uploads untouched this long are leftovers of a crash (a live upload writes
+/// constantly); they are removed at start. Not all of them: another server may share the directory.
+const STALE_UPLOAD: Duration = Duration::from_secs(3600);
 
 /// Why a storage operation failed. Messages name only the client's relative name, never a path
 /// on the server.
@@ -34,7 +43,7 @@ pub enum StorageError {
     /// Not a directory where one was expected.
     #[error("'{0}' is not a directory")]
     NotADirectory(String),
-    /// Not a regular file (a device, a socket...).
+    /// Not a regular file (a device, a FIFO...).
     #[error("'{0}' is not a regular file")]
     NotAFile(String),
     /// The name is the private area.
@@ -79,7 +88,8 @@ impl StorageError {
         match self {
             StorageError::NotFound(_) => ErrorCode::NotFound,
             StorageError::IsADirectory(_) => ErrorCode::IsADirectory,
-            StorageError::NotADirectory(_) | StorageError::NotAFile(_) => ErrorCode::NotADirectory,
+            StorageError::NotADirectory(_) => ErrorCode::NotADirectory,
+            StorageError::NotAFile(_) => ErrorCode::NotAFile,
             StorageError::Reserved(_) | StorageError::Escapes(_) => ErrorCode::InvalidName,
             StorageError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             StorageError::NoSpace => ErrorCode::NoSpace,
@@ -98,6 +108,8 @@ pub struct Storage {
 struct Inner {
     /// Canonical root: every resolved path must start with it.
     root: PathBuf,
+    /// `root/.qft`: no client path may resolve into it, however it is spelled.
+    private: PathBuf,
     /// Where uploads are staged; inside the root so the final rename stays on one filesystem.
     staging: PathBuf,
 }
@@ -125,7 +137,8 @@ pub struct Upload {
 }
 
 impl Storage {
-    /// Serves `root`, creating the private staging area (mode 0700) inside it.
+    /// Serves `root`, creating the private staging area (mode 0700) inside it and clearing
+    /// crash leftovers from it.
     pub fn open(root: &Path) -> io::Result<Self> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
@@ -134,14 +147,20 @@ impl Storage {
                 "not a directory",
             ));
         }
-        let staging = root.join(PRIVATE_DIR).join("tmp");
+        let private = root.join(PRIVATE_DIR);
+        let staging = private.join("tmp");
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&staging)?;
+        remove_stale_uploads(&staging, STALE_UPLOAD);
         Ok(Storage {
-            inner: Arc::new(Inner { root, staging }),
+            inner: Arc::new(Inner {
+                root,
+                private,
+                staging,
+            }),
         })
     }
 
@@ -153,28 +172,15 @@ impl Storage {
     /// Lists `dir` (`None`: the root), sorted by name, without the private area.
     pub async fn list(&self, dir: Option<SafeName>) -> Result<Vec<Entry>, StorageError> {
         let inner = self.inner.clone();
-        blocking(move || inner.list(dir.as_ref())).await
+        let name = dir.as_ref().map(|d| d.to_string()).unwrap_or_default();
+        blocking(name, move || inner.list(dir.as_ref())).await
     }
 
     /// Opens a regular file for download.
     pub async fn open_read(&self, name: SafeName) -> Result<ReadFile, StorageError> {
         let inner = self.inner.clone();
-        let (file, size, modified) = blocking(move || {
-            let path = inner.resolve(&name)?;
-            let file =
-                std::fs::File::open(&path).map_err(|e| StorageError::from_io(name.as_str(), e))?;
-            let meta = file
-                .metadata()
-                .map_err(|e| StorageError::from_io(name.as_str(), e))?;
-            if meta.is_dir() {
-                return Err(StorageError::IsADirectory(name.to_string()));
-            }
-            if !meta.is_file() {
-                return Err(StorageError::NotAFile(name.to_string()));
-            }
-            Ok((file, meta.len(), mtime(&meta)))
-        })
-        .await?;
+        let (file, size, modified) =
+            blocking(name.to_string(), move || inner.open_read(&name)).await?;
         Ok(ReadFile {
             file: tokio::fs::File::from_std(file),
             size,
@@ -186,37 +192,21 @@ impl Storage {
     /// directories, and opens a private temp file.
     pub async fn begin_upload(&self, name: SafeName) -> Result<Upload, StorageError> {
         let inner = self.inner.clone();
-        blocking(move || inner.begin_upload(&name)).await
+        blocking(name.to_string(), move || inner.begin_upload(&name)).await
     }
 
-    /// Deletes the file `name` (not directories).
+    /// Deletes the file `name` (not directories). A symlink is removed itself.
     pub async fn delete(&self, name: SafeName) -> Result<(), StorageError> {
         let inner = self.inner.clone();
-        blocking(move || {
-            let path = inner.resolve(&name)?;
-            let meta = std::fs::symlink_metadata(&path)
-                .map_err(|e| StorageError::from_io(name.as_str(), e))?;
-            if meta.is_dir() {
-                return Err(StorageError::IsADirectory(name.to_string()));
-            }
-            std::fs::remove_file(&path).map_err(|e| StorageError::from_io(name.as_str(), e))?;
-            if let Some(parent) = path.parent() {
-                sync_dir(parent).map_err(|e| StorageError::from_io(name.as_str(), e))?;
-            }
-            Ok(())
-        })
-        .await
+        blocking(name.to_string(), move || inner.delete(&name)).await
     }
 }
 
 impl Inner {
-    /// The real path of `name`: its parent canonicalized and checked to lie under the root, and a
-    /// final symlink followed only if it stays under the root.
-    fn resolve(&self, name: &SafeName) -> Result<PathBuf, StorageError> {
+    /// The real path of the entry `name`: its parent canonicalized and checked to lie under the
+    /// root, outside the private area, joined with the last component (not followed).
+    fn resolve_entry(&self, name: &SafeName) -> Result<PathBuf, StorageError> {
         let text = name.as_str();
-        if name.components().next() == Some(PRIVATE_DIR) {
-            return Err(StorageError::Reserved(text.to_owned()));
-        }
         let lexical = name.under(&self.root);
         let parent = lexical.parent().unwrap_or(&self.root);
         let real_parent = parent
@@ -226,20 +216,73 @@ impl Inner {
             return Err(StorageError::Escapes(text.to_owned()));
         }
         let path = real_parent.join(name.file_name());
+        if self.is_private(&real_parent, name.file_name()) || path.starts_with(&self.private) {
+            return Err(StorageError::Reserved(text.to_owned()));
+        }
+        Ok(path)
+    }
+
+    /// Like [`Self::resolve_entry`], but a final symlink is followed if it stays under the root
+    /// and out of the private area: what reading and listing act on.
+    fn resolve(&self, name: &SafeName) -> Result<PathBuf, StorageError> {
+        let text = name.as_str();
+        let path = self.resolve_entry(name)?;
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 let target = path
                     .canonicalize()
                     .map_err(|e| StorageError::from_io(text, e))?;
-                if !target.starts_with(&self.root)
-                    || target.starts_with(self.root.join(PRIVATE_DIR))
-                {
+                if !target.starts_with(&self.root) || target.starts_with(&self.private) {
                     return Err(StorageError::Escapes(text.to_owned()));
                 }
                 Ok(target)
             }
             _ => Ok(path),
         }
+    }
+
+    /// Whether `part` inside the real directory `dir` names the private area; case-insensitively,
+    /// because on such filesystems ".QFT" is the same directory.
+    fn is_private(&self, dir: &Path, part: &str) -> bool {
+        dir == self.root && part.eq_ignore_ascii_case(PRIVATE_DIR)
+    }
+
+    fn open_read(
+        &self,
+        name: &SafeName,
+    ) -> Result<(std::fs::File, u64, Option<u64>), StorageError> {
+        let text = name.as_str();
+        let path = self.resolve(name)?;
+        // The type is checked before opening: opening a FIFO would block this thread for good.
+        let meta = std::fs::metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
+        if meta.is_dir() {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        }
+        if !meta.is_file() {
+            return Err(StorageError::NotAFile(text.to_owned()));
+        }
+        let file = std::fs::File::open(&path).map_err(|e| StorageError::from_io(text, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| StorageError::from_io(text, e))?;
+        if !meta.is_file() {
+            return Err(StorageError::NotAFile(text.to_owned()));
+        }
+        Ok((file, meta.len(), mtime(&meta)))
+    }
+
+    fn delete(&self, name: &SafeName) -> Result<(), StorageError> {
+        let text = name.as_str();
+        let path = self.resolve_entry(name)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
+        if meta.is_dir() {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        }
+        std::fs::remove_file(&path).map_err(|e| StorageError::from_io(text, e))?;
+        if let Some(parent) = path.parent() {
+            sync_dir(parent).map_err(|e| StorageError::from_io(text, e))?;
+        }
+        Ok(())
     }
 
     fn list(&self, dir: Option<&SafeName>) -> Result<Vec<Entry>, StorageError> {
@@ -252,10 +295,15 @@ impl Inner {
         for item in read {
             let item = item.map_err(|e| StorageError::from_io(shown, e))?;
             let Ok(name) = item.file_name().into_string() else {
-                tracing::debug!("skipping a name that is not UTF-8");
+                tracing::debug!("not listing a name that is not UTF-8");
                 continue;
             };
-            if dir.is_none() && name == PRIVATE_DIR {
+            if self.is_private(&path, &name) {
+                continue;
+            }
+            if SafeName::new(&name).is_err() {
+                // A name no client could ask for (a newline, a backslash) is not offered either.
+                tracing::debug!("not listing {:?}", crate::paths::sanitize(&name));
                 continue;
             }
             let Ok(meta) = std::fs::symlink_metadata(item.path()) else {
@@ -264,7 +312,9 @@ impl Inner {
             let meta = if meta.file_type().is_symlink() {
                 // A link is described by its target only if it stays inside; otherwise as "other".
                 match item.path().canonicalize() {
-                    Ok(t) if t.starts_with(&self.root) => std::fs::metadata(&t).unwrap_or(meta),
+                    Ok(t) if t.starts_with(&self.root) && !t.starts_with(&self.private) => {
+                        std::fs::metadata(&t).unwrap_or(meta)
+                    }
                     _ => meta,
                 }
             } else {
@@ -294,16 +344,15 @@ impl Inner {
 
     fn begin_upload(&self, name: &SafeName) -> Result<Upload, StorageError> {
         let text = name.as_str();
-        if name.components().next() == Some(PRIVATE_DIR) {
-            return Err(StorageError::Reserved(text.to_owned()));
-        }
         self.create_parents(name)?;
-        let target = self.resolve(name)?;
+        // The entry itself: an upload over an in-root link replaces the link, not its target.
+        let target = self.resolve_entry(name)?;
         if target.is_dir() {
             return Err(StorageError::IsADirectory(text.to_owned()));
         }
         let temp = tempfile::Builder::new()
             .prefix("upload-")
+            .permissions(new_file_permissions(&target))
             .tempfile_in(&self.staging)
             .map_err(|e| StorageError::from_io(text, e))?;
         let file = temp
@@ -319,31 +368,36 @@ impl Inner {
     }
 
     /// Creates the missing directories of `name`'s parent, one plain component at a time, each
-    /// checked to stay under the root.
+    /// checked to stay under the root and out of the private area, each made durable.
     fn create_parents(&self, name: &SafeName) -> Result<(), StorageError> {
         let text = name.as_str();
         let parts: Vec<&str> = name.components().collect();
-        let mut path = self.root.clone();
+        let mut dir = self.root.clone();
         for part in &parts[..parts.len() - 1] {
-            path.push(part);
-            match std::fs::symlink_metadata(&path) {
-                Ok(_) => {
-                    let real = path
-                        .canonicalize()
-                        .map_err(|e| StorageError::from_io(text, e))?;
-                    if !real.starts_with(&self.root) {
-                        return Err(StorageError::Escapes(text.to_owned()));
-                    }
-                    if !real.is_dir() {
-                        return Err(StorageError::NotADirectory(text.to_owned()));
-                    }
-                    path = real;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    std::fs::create_dir(&path).map_err(|e| StorageError::from_io(text, e))?;
-                }
+            if self.is_private(&dir, part) {
+                return Err(StorageError::Reserved(text.to_owned()));
+            }
+            let path = dir.join(part);
+            match std::fs::create_dir(&path) {
+                // The new entry must reach the disk too, or a committed file could vanish with it.
+                Ok(()) => sync_dir(&dir).map_err(|e| StorageError::from_io(text, e))?,
+                // Already there (perhaps made a moment ago by a concurrent upload): checked below.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(StorageError::from_io(text, e)),
             }
+            let real = path
+                .canonicalize()
+                .map_err(|e| StorageError::from_io(text, e))?;
+            if !real.starts_with(&self.root) {
+                return Err(StorageError::Escapes(text.to_owned()));
+            }
+            if real.starts_with(&self.private) {
+                return Err(StorageError::Reserved(text.to_owned()));
+            }
+            if !real.is_dir() {
+                return Err(StorageError::NotADirectory(text.to_owned()));
+            }
+            dir = real;
         }
         Ok(())
     }
@@ -351,13 +405,13 @@ impl Inner {
 
 impl Upload {
     /// Makes the verified upload durable under its name: flush, fsync, rename over the target,
-    /// fsync the directory. A failure leaves the old content in place.
+    /// fsync the directory. A failure before the rename leaves the old content in place.
     pub async fn commit(mut self) -> Result<(), StorageError> {
         let name = self.name.clone();
         let io_err = |e| StorageError::from_io(&name, e);
         self.file.flush().await.map_err(io_err)?;
         self.file.sync_all().await.map_err(io_err)?;
-        blocking(move || {
+        blocking(name.clone(), move || {
             let Upload {
                 temp, target, name, ..
             } = self;
@@ -372,6 +426,22 @@ impl Upload {
     }
 }
 
+/// The mode for a file about to replace `target`: the old file's, so that a replace does not
+/// change who may read it; for a new file, 0666 less the umask, as for any program creating a
+/// file. (tempfile's default, 0600, would make every transferred file private.)
+pub fn new_file_permissions(target: &Path) -> std::fs::Permissions {
+    match std::fs::metadata(target) {
+        Ok(meta) if meta.is_file() => meta.permissions(),
+        #[cfg(unix)]
+        _ => std::os::unix::fs::PermissionsExt::from_mode(0o666),
+        #[cfg(not(unix))]
+        _ => tempfile::tempfile()
+            .and_then(|f| f.metadata())
+            .map(|m| m.permissions())
+            .expect("a temp file to copy default permissions from"),
+    }
+}
+
 /// fsyncs a directory so that a rename or unlink in it survives a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
@@ -381,6 +451,26 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+fn remove_stale_uploads(staging: &Path, older_than: Duration) {
+    let Ok(entries) = std::fs::read_dir(staging) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if stale && entry.file_name().to_string_lossy().starts_with("upload-") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!("removed a stale partial upload"),
+                Err(e) => tracing::warn!("cannot remove a stale partial upload: {e}"),
+            }
+        }
+    }
+}
+
 fn mtime(meta: &std::fs::Metadata) -> Option<u64> {
     meta.modified()
         .ok()
@@ -388,13 +478,43 @@ fn mtime(meta: &std::fs::Metadata) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// Runs filesystem work on the blocking pool; `name` is for the error should the task die.
 async fn blocking<T: Send + 'static>(
+    name: String,
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
         Err(StorageError::Io {
-            name: String::new(),
+            name,
             source: io::Error::other(e),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_partial_uploads_are_removed_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("upload-old");
+        let fresh = dir.path().join("upload-fresh");
+        let other = dir.path().join("keep-me");
+        for p in [&old, &fresh, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        for p in [&old, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        remove_stale_uploads(dir.path(), STALE_UPLOAD);
+        assert!(!old.exists());
+        assert!(fresh.exists() && other.exists());
+    }
 }

@@ -216,6 +216,8 @@ pub enum ErrorCode {
     Unsupported,
     /// Something failed on the server; details are in its log.
     Internal,
+    /// The name is not a regular file (a device, a FIFO...).
+    NotAFile,
     /// A code this build does not know.
     Other(u16),
 }
@@ -235,6 +237,7 @@ impl From<u16> for ErrorCode {
             9 => SizeMismatch,
             10 => Unsupported,
             11 => Internal,
+            12 => NotAFile,
             n => Other(n),
         }
     }
@@ -255,6 +258,7 @@ impl From<ErrorCode> for u16 {
             SizeMismatch => 9,
             Unsupported => 10,
             Internal => 11,
+            NotAFile => 12,
             Other(n) => n,
         }
     }

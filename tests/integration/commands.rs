@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use qft::client::ClientError;
-use qft::protocol::{EntryKind, ErrorCode};
+use qft::protocol::{read_frame, write_frame, EntryKind, ErrorCode, Request, Response, Trailer};
 use sha2::{Digest, Sha256};
 
 use crate::support::{no_progress, random_bytes, TestServer};
@@ -223,45 +223,151 @@ async fn twenty_clients_at_once_each_upload_and_download_their_own_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_on_one_connection_run_side_by_side() {
-    // A large download in flight must not hold up a listing on the same connection.
+async fn a_stalled_download_does_not_hold_up_other_commands_on_its_connection() {
     let server = TestServer::start().await;
     std::fs::write(server.root().join("big"), random_bytes(16 * 1024 * 1024)).unwrap();
-    let client = std::sync::Arc::new(server.client().await);
-    let local = tempfile::tempdir().unwrap();
-    let dest = local.path().join("big");
-    let slow = {
-        let client = client.clone();
-        tokio::spawn(async move { client.download("big", &dest, false, &no_progress()).await })
-    };
-    let mut listings = 0;
-    while !slow.is_finished() && listings < 5 {
-        assert_eq!(client.list("").await.unwrap().len(), 1);
-        listings += 1;
+    let peer = server.raw().await;
+    // A download nobody reads: the server fills the flow-control window and waits.
+    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+    write_frame(&mut send, &Request::Download { name: "big".into() })
+        .await
+        .unwrap();
+    send.finish().unwrap();
+    let header = read_frame::<Response, _>(&mut recv).await.unwrap();
+    assert!(
+        matches!(header, Response::FileHeader { size: 16777216, .. }),
+        "{header:?}"
+    );
+    // Meanwhile, other commands on the same connection are answered at once.
+    for _ in 0..3 {
+        let listing = tokio::time::timeout(
+            Duration::from_secs(5),
+            peer.exchange(&Request::List { dir: String::new() }, &[]),
+        )
+        .await
+        .expect("LIST answered while a download is stalled");
+        assert!(matches!(listing, Response::ListPage { ref entries, .. } if entries.len() == 1));
     }
-    slow.await.unwrap().unwrap();
-    assert!(listings >= 1);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_running_download_finish_then_closes_clients() {
     let server = TestServer::start().await;
-    let data = random_bytes(4 * 1024 * 1024);
+    let data = random_bytes(8 * 1024 * 1024);
     std::fs::write(server.root().join("f"), &data).unwrap();
-    let client = std::sync::Arc::new(server.client().await);
-    let local = tempfile::tempdir().unwrap();
-    let dest = local.path().join("f");
-    let running = {
-        let (client, dest) = (client.clone(), dest.clone());
-        tokio::spawn(async move { client.download("f", &dest, false, &no_progress()).await })
+    let peer = server.raw().await;
+    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+    write_frame(&mut send, &Request::Download { name: "f".into() })
+        .await
+        .unwrap();
+    send.finish().unwrap();
+    assert!(matches!(
+        read_frame::<Response, _>(&mut recv).await.unwrap(),
+        Response::FileHeader { .. }
+    ));
+    // The transfer is under way (we hold it back by not reading) when the server is told to stop.
+    let mut first = vec![0u8; 1024];
+    recv.read_exact(&mut first).await.unwrap();
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server waits for the running command"
+    );
+    // Reading the rest: the whole body and a matching trailer arrive.
+    let mut rest = vec![0u8; data.len() - first.len()];
+    recv.read_exact(&mut rest).await.unwrap();
+    first.extend_from_slice(&rest);
+    assert_eq!(first, data);
+    let trailer: Trailer = read_frame(&mut recv).await.unwrap();
+    assert_eq!(trailer.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+    stopping.await.unwrap();
+    // And then the connection is closed.
+    let after = peer.conn.open_bi().await;
+    let closed = match after {
+        Err(_) => true,
+        Ok((mut s, mut r)) => {
+            let _ = write_frame(&mut s, &Request::Help).await;
+            read_frame::<Response, _>(&mut r).await.is_err()
+        }
     };
-    // Give the request time to reach the server, then stop it mid-transfer.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(closed, "no command is served after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_into_the_same_new_directory_all_succeed() {
+    let server = TestServer::start().await;
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f");
+    std::fs::write(&src, b"same").unwrap();
+    let client = std::sync::Arc::new(server.client().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (client, src) = (client.clone(), src.clone());
+        tasks.spawn(async move {
+            client
+                .upload(&src, &format!("new/deeper/f{i}"), &no_progress())
+                .await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(
+        crate::support::list_dir(&server.root().join("new/deeper")).len(),
+        8
+    );
     server.stop().await;
-    // The running command finishes within the grace period, whole and verified.
-    running.await.unwrap().unwrap();
-    assert_eq!(std::fs::read(&dest).unwrap(), data);
-    let after = client.list("").await;
-    assert!(after.is_err(), "the server is gone, so commands fail");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transferred_files_get_normal_permissions_and_replacements_keep_theirs() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+        .unwrap();
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("f");
+    std::fs::write(&src, b"data").unwrap();
+
+    client.upload(&src, "new", &no_progress()).await.unwrap();
+    assert_eq!(
+        mode(&server.root().join("new")),
+        0o666 & !umask,
+        "as if created directly"
+    );
+    let fetched = local.path().join("fetched");
+    client
+        .download("new", &fetched, false, &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(mode(&fetched), 0o666 & !umask);
+
+    std::fs::write(server.root().join("kept"), b"old").unwrap();
+    std::fs::set_permissions(
+        server.root().join("kept"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    client.upload(&src, "kept", &no_progress()).await.unwrap();
+    assert_eq!(
+        mode(&server.root().join("kept")),
+        0o640,
+        "a replace keeps the old mode"
+    );
+    std::fs::set_permissions(&fetched, std::fs::Permissions::from_mode(0o604)).unwrap();
+    client
+        .download("kept", &fetched, true, &no_progress())
+        .await
+        .unwrap();
+    assert_eq!(mode(&fetched), 0o604);
+    server.stop().await;
 }

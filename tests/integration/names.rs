@@ -190,7 +190,6 @@ async fn symlinks_never_lead_out_of_the_served_directory() {
             .await
             .map(|_| ()),
     );
-    refused(client.delete("outfile").await);
     refused(client.delete("out/secret.txt").await);
     refused(client.list("out").await.map(|_| ()));
     assert_eq!(snapshot(outside), before, "nothing outside changed");
@@ -202,11 +201,84 @@ async fn symlinks_never_lead_out_of_the_served_directory() {
     assert_eq!(kind("outfile"), EntryKind::Other);
     assert_eq!(kind("inlink"), EntryKind::File);
 
+    // Deleting the escaping link removes the link (it lives inside), never what it names.
+    client.delete("outfile").await.unwrap();
+    assert!(std::fs::symlink_metadata(server.root().join("outfile")).is_err());
+    assert_eq!(
+        std::fs::read(outside.join("secret.txt")).unwrap(),
+        b"secret"
+    );
+
     // A link that stays inside works like the file it names.
     client
         .download("inlink", &local.path().join("c"), false, &no_progress())
         .await
         .unwrap();
     assert_eq!(std::fs::read(local.path().join("c")).unwrap(), b"inside");
+    server.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_inside_link_removes_the_link_not_the_file() {
+    let server = TestServer::start().await;
+    std::fs::write(server.root().join("real.txt"), b"keep").unwrap();
+    std::os::unix::fs::symlink("real.txt", server.root().join("link")).unwrap();
+    let client = server.client().await;
+    client.delete("link").await.unwrap();
+    assert!(std::fs::symlink_metadata(server.root().join("link")).is_err());
+    assert_eq!(
+        std::fs::read(server.root().join("real.txt")).unwrap(),
+        b"keep"
+    );
+    server.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_area_cannot_be_reached_through_a_link_to_the_root() {
+    let server = TestServer::start().await;
+    std::os::unix::fs::symlink(".", server.root().join("self")).unwrap();
+    std::fs::write(
+        server.root().join(".qft/tmp/upload-someone-else"),
+        b"in progress",
+    )
+    .unwrap();
+    let before = snapshot(server.tmp.path());
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("x");
+    std::fs::write(&src, b"x").unwrap();
+
+    let listing = client.list("self").await.unwrap();
+    assert!(
+        listing.iter().all(|e| !e.name.eq_ignore_ascii_case(".qft")),
+        "{listing:?}"
+    );
+    for name in [
+        "self/.qft/tmp/upload-someone-else",
+        ".QFT/tmp/upload-someone-else",
+        "self/.qft",
+    ] {
+        let attempts = [
+            client
+                .download(name, &local.path().join("y"), false, &no_progress())
+                .await
+                .map(|_| ()),
+            client.upload(&src, name, &no_progress()).await.map(|_| ()),
+            client.delete(name).await,
+            client.list(name).await.map(|_| ()),
+        ];
+        for result in attempts {
+            match result {
+                Err(ClientError::Remote { code, .. }) => assert!(
+                    matches!(code, ErrorCode::InvalidName | ErrorCode::NotFound),
+                    "{name}: {code:?}"
+                ),
+                other => panic!("{name}: not refused: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(snapshot(server.tmp.path()), before);
     server.stop().await;
 }
