@@ -42,11 +42,11 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BLOCK.min(size.max(1) as usize)];
+    let mut buf = vec![0u8; usize::try_from(size).map_or(BLOCK, |s| s.clamp(1, BLOCK))];
     let mut done = 0u64;
     while done < size {
         // Fill the block before hashing and writing it, so every write is a large one.
-        let want = buf.len().min((size - done) as usize);
+        let want = usize::try_from(size - done).map_or(buf.len(), |left| left.min(buf.len()));
         let mut filled = 0;
         while filled < want {
             match src

@@ -32,12 +32,7 @@ pub fn listing(entries: &[Entry], human: bool) -> String {
             EntryKind::Dir => format!("{}/", sanitize(&e.name)),
             _ => sanitize(&e.name),
         };
-        let when = e
-            .modified
-            .map(|s| {
-                humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(s)).to_string()
-            })
-            .unwrap_or_else(|| "-".into());
+        let when = e.modified.and_then(rfc3339).unwrap_or_else(|| "-".into());
         if human {
             let size = match e.kind {
                 EntryKind::File => HumanBytes(e.size).to_string(),
@@ -55,6 +50,17 @@ pub fn listing(entries: &[Entry], human: bool) -> String {
     }
     out.pop();
     out
+}
+
+/// Seconds since the epoch as RFC 3339 UTC; `None` for times that cannot be shown (a server may
+/// send any number, and humantime stops at the year 9999).
+fn rfc3339(secs: u64) -> Option<String> {
+    const YEAR_10000: u64 = 253_402_300_800;
+    if secs >= YEAR_10000 {
+        return None;
+    }
+    let when = UNIX_EPOCH.checked_add(Duration::from_secs(secs))?;
+    Some(humantime::format_rfc3339_seconds(when).to_string())
 }
 
 /// The server's command reference as a table.
@@ -94,5 +100,42 @@ pub fn transfer(verb: &str, r: &TransferReport, human: bool) -> String {
             r.bytes,
             hex(&r.sha256)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, modified: Option<u64>) -> Entry {
+        Entry {
+            name: name.into(),
+            kind: EntryKind::File,
+            size: 1536,
+            modified,
+        }
+    }
+
+    #[test]
+    fn listing_for_scripts_and_people() {
+        let entries = [entry("a.txt", Some(0)), entry("evil\x1b[2J", None)];
+        assert_eq!(
+            listing(&entries, false),
+            "1536\t1970-01-01T00:00:00Z\ta.txt\n1536\t-\tevil\\u{1b}[2J"
+        );
+        let human = listing(&entries, true);
+        assert!(
+            human.starts_with("  1.50 KiB  1970-01-01 00:00  a.txt\n"),
+            "{human:?}"
+        );
+    }
+
+    #[test]
+    fn any_time_a_server_sends_is_shown_without_panicking() {
+        for t in [u64::MAX, 253_402_300_800, 253_402_300_799] {
+            let text = listing(&[entry("f", Some(t))], false);
+            assert!(text.starts_with("1536\t"), "{text}");
+        }
+        assert_eq!(listing(&[entry("f", Some(u64::MAX))], false), "1536\t-\tf");
     }
 }

@@ -28,6 +28,9 @@ use crate::protocol::{
 use crate::tls::{Fingerprint, TlsSetupError};
 use crate::transfer::{copy_hashed, CopyError};
 
+/// The most entries a client accepts in one listing: a bound on what a server can make it hold.
+pub const MAX_LIST_ENTRIES: usize = 1_000_000;
+
 /// Why a client operation failed: each is one sentence for a person.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -198,6 +201,11 @@ impl Client {
         loop {
             match response(&mut recv).await? {
                 Response::ListPage { entries, last } => {
+                    if all.len() + entries.len() > MAX_LIST_ENTRIES {
+                        return Err(ClientError::Protocol(format!(
+                            "a listing of more than {MAX_LIST_ENTRIES} entries"
+                        )));
+                    }
                     for entry in &entries {
                         if entry.name.contains('/') {
                             return Err(ClientError::Protocol("a listed name contains '/'".into()));
@@ -265,9 +273,12 @@ impl Client {
             Response::FileHeader { size, .. } => size,
             other => return Err(unexpected(&other)),
         };
+        // Hidden, marked as partial, and short enough that a long name still fits the limit.
+        let stem: String = name.file_name().chars().take(32).collect();
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", name.file_name()))
+            .prefix(&format!(".{stem}."))
             .suffix(".qft-part")
+            .permissions(crate::storage::new_file_permissions(dest))
             .tempfile_in(dir)
             .map_err(ClientError::local(dir))?;
         let mut file = tokio::fs::File::from_std(
@@ -362,7 +373,13 @@ impl Client {
                 });
             }
         };
-        write_frame(&mut send, &Trailer { sha256: sent }).await?;
+        if let Err(e) = write_frame(&mut send, &Trailer { sha256: sent }).await {
+            // As above: a refusal on the last block shows up here; the reason is on `recv`.
+            return Err(match response(&mut recv).await {
+                Err(remote @ ClientError::Remote { .. }) => remote,
+                _ => e.into(),
+            });
+        }
         let _ = send.finish();
         match response(&mut recv).await? {
             Response::Done { sha256 } if sha256 == sent => Ok(TransferReport {
