@@ -32,8 +32,10 @@ impl KnownHosts {
         &self.path
     }
 
-    /// The first entry for `host`. Lines that do not parse are skipped with a warning, so a hand
-    /// edit gone wrong does not lock the user out of every other server.
+    /// The first entry for `host`. Lines for other hosts are not even parsed, so a hand edit gone
+    /// wrong does not lock the user out of every other server; a
+    /// broken line for `host` itself is an error, because treating the host as unknown would let
+    /// `--accept-new` record whatever key it now presents.
     pub fn lookup(&self, host: &str) -> io::Result<Option<KnownHost>> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
@@ -46,24 +48,24 @@ impl KnownHosts {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            let (Some(h), Some(fp)) = (parts.next(), parts.next()) else {
-                tracing::warn!(file = %self.path.display(), line = i + 1, "skipping malformed known-hosts line");
-                continue;
-            };
+            let Some(h) = parts.next() else { continue };
             if h != host {
                 continue;
             }
-            match fp.parse() {
-                Ok(fingerprint) => {
-                    return Ok(Some(KnownHost {
-                        fingerprint,
-                        line: i + 1,
-                    }))
-                }
-                Err(e) => {
-                    tracing::warn!(file = %self.path.display(), line = i + 1, "skipping known-hosts line: {e}")
-                }
-            }
+            let fp = parts.next().unwrap_or("");
+            return match fp.parse() {
+                Ok(fingerprint) => Ok(Some(KnownHost {
+                    fingerprint,
+                    line: i + 1,
+                })),
+                Err(e) => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} is malformed for {host} ({e}); fix or remove it",
+                        i + 1
+                    ),
+                )),
+            };
         }
         Ok(None)
     }
@@ -118,22 +120,20 @@ mod tests {
     }
 
     #[test]
-    fn malformed_lines_are_skipped_not_fatal() {
+    fn malformed_lines_are_skipped_unless_they_name_the_host() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("known_hosts");
         let a = Identity::generate().unwrap().fingerprint();
-        std::fs::write(
-            &path,
-            format!("# comment\ngarbage\nh:1 SHA256:nope\nh:1 {a}\n"),
-        )
-        .unwrap();
+        let text = format!("# comment\ngarbage\nh:2 SHA256:nope\nh:1 {a}\n");
+        std::fs::write(&path, text).unwrap();
         let kh = KnownHosts::new(&path);
-        assert_eq!(
-            kh.lookup("h:1").unwrap(),
-            Some(KnownHost {
-                fingerprint: a,
-                line: 4
-            })
+        let found = kh.lookup("h:1").unwrap().unwrap();
+        assert_eq!((found.fingerprint, found.line), (a, 4));
+        // A broken record for the host asked about must not read as "unknown".
+        let err = kh.lookup("h:2").unwrap_err();
+        assert!(
+            err.to_string().contains("line 3 is malformed for h:2"),
+            "{err}"
         );
     }
 }
