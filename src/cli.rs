@@ -381,7 +381,12 @@ async fn connect(args: ConnectArgs) -> u8 {
             Some(failed) => failed,
             None => return exit::INTERRUPTED,
         },
-        None => prompt::run(&session).await,
+        None => match prompt::run(&session).await {
+            prompt::Ended {
+                interrupted: true, ..
+            } => return exit::INTERRUPTED,
+            prompt::Ended { failed, .. } => failed,
+        },
     };
     session.client.close().await;
     if failed == 0 {
