@@ -19,7 +19,12 @@ impl Progress {
     }
 
     /// A bar for one file, labelled with its (sanitized) name; the length is set when known.
-    pub fn bar(&self, label: &str) -> ProgressBar {
+    /// It disappears when dropped, however the transfer ended (done, failed or cancelled).
+    pub fn bar(&self, label: &str) -> Bar {
+        Bar(self.make(label))
+    }
+
+    fn make(&self, label: &str) -> ProgressBar {
         if !self.enabled {
             return ProgressBar::hidden();
         }
@@ -33,5 +38,22 @@ impl Progress {
         );
         bar.set_message(crate::paths::sanitize(label));
         bar
+    }
+}
+
+/// A progress bar that clears itself when dropped; indicatif would leave a cancelled one drawn.
+#[derive(Debug)]
+pub struct Bar(ProgressBar);
+
+impl std::ops::Deref for Bar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }

@@ -27,40 +27,24 @@ pub async fn run(session: &Session) -> Ended {
 }
 
 async fn interactive(session: &Session) -> Ended {
-    let mut editor = match rustyline::DefaultEditor::new() {
-        Ok(editor) => editor,
-        Err(e) => {
-            eprintln!("qft: cannot start the prompt: {e}");
-            return ended(1);
-        }
-    };
     eprintln!(
         "Connected to {}. Type HELP for the commands, LOGOUT to leave.",
         session.client.remote_address()
     );
+    let mut history: Vec<String> = Vec::new();
     let mut failed = 0;
     loop {
-        // rustyline blocks its thread while the user types; keep it off the async workers.
-        let (back, line) = match tokio::task::spawn_blocking(move || {
-            let line = editor.readline("qft> ");
-            (editor, line)
-        })
-        .await
-        {
-            Ok(pair) => pair,
-            Err(_) => return ended(failed + 1),
-        };
-        editor = back;
-        let line = match line {
-            Ok(line) => line,
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
+        let line = match read_line(&history).await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
             Err(e) => {
                 eprintln!("qft: {e}");
                 return ended(failed + 1);
             }
         };
-        let _ = editor.add_history_entry(line.as_str());
+        if !line.trim().is_empty() {
+            history.push(line.clone());
+        }
         match execute(session, &line, true).await {
             Step::Continue(n) => failed += n,
             Step::Stop(n) => return ended(failed + n),
@@ -68,6 +52,32 @@ async fn interactive(session: &Session) -> Ended {
         }
     }
     ended(failed)
+}
+
+/// Reads one line with editing and `history`. `Ok(None)` at end of input (Ctrl-D).
+///
+/// The editor lives only while a line is read: rustyline takes over SIGINT for its editor's
+/// lifetime, and while a command runs Ctrl-C must reach our handler, which cancels the command.
+/// It runs on a blocking thread because it blocks while the user types.
+async fn read_line(history: &[String]) -> Result<Option<String>, String> {
+    let history = history.to_vec();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut editor =
+            rustyline::DefaultEditor::new().map_err(|e| format!("cannot start the prompt: {e}"))?;
+        for entry in &history {
+            let _ = editor.add_history_entry(entry.as_str());
+        }
+        loop {
+            match editor.readline("qft> ") {
+                Ok(line) => return Ok(Some(line)),
+                // Ctrl-C at the prompt clears the line, as in a shell.
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    });
+    read.await.map_err(|e| e.to_string())?
 }
 
 async fn batch(session: &Session) -> Ended {
@@ -123,15 +133,18 @@ async fn execute(session: &Session, line: &str, at_terminal: bool) -> Step {
     }
     // Ctrl-C during a command cancels it: dropping it drops its streams (the server sees them
     // reset) and its temp files (removed). At a terminal the session goes on; a script stops.
-    let failed = tokio::select! {
-        failed = session.run(&command) => failed,
-        _ = tokio::signal::ctrl_c() => {
-            if !at_terminal {
-                return Step::Interrupted;
-            }
+    let finished = tokio::select! {
+        failed = session.run(&command) => Some(failed),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    // Only now is the cancelled command dropped (with its progress bar): report after that.
+    let failed = match finished {
+        Some(failed) => failed,
+        None if at_terminal => {
             eprintln!("qft: cancelled");
             1
         }
+        None => return Step::Interrupted,
     };
     if let Some(reason) = session.client.closed() {
         eprintln!("qft: the connection was closed: {reason}");

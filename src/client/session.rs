@@ -93,9 +93,8 @@ impl Session {
     ) -> Result<String, ClientError> {
         let dest = local_target(name, output, many)?;
         let bar = self.progress.bar(name);
-        let result = self.client.download(name, &dest, self.force, &bar).await;
-        bar.finish_and_clear();
-        Ok(display::transfer("downloaded", &result?, self.human))
+        let report = self.client.download(name, &dest, self.force, &bar).await?;
+        Ok(display::transfer("downloaded", &report, self.human))
     }
 
     async fn put(&self, path: &Path) -> Result<String, ClientError> {
@@ -110,9 +109,8 @@ impl Session {
                 ),
             })?;
         let bar = self.progress.bar(name);
-        let result = self.client.upload(path, name, &bar).await;
-        bar.finish_and_clear();
-        Ok(display::transfer("uploaded", &result?, self.human))
+        let report = self.client.upload(path, name, &bar).await?;
+        Ok(display::transfer("uploaded", &report, self.human))
     }
 }
 
