@@ -19,12 +19,11 @@ async fn main() -> anyhow::Result<()> {
 
     // An in-memory identity; `Identity::load_or_create` keeps one on disk instead.
     let identity = Identity::generate()?;
-    let server = Server::bind(ServerConfig {
-        storage: Storage::open(served.path())?,
+    let server = Server::bind(ServerConfig::new(
+        Storage::open(served.path())?,
         identity,
-        listen: "127.0.0.1:0".parse()?,
-        grace: Duration::from_secs(2),
-    })?;
+        "127.0.0.1:0".parse()?,
+    ))?;
     let addr = server.local_addr()?;
     let fingerprint = server.fingerprint();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -39,6 +38,8 @@ async fn main() -> anyhow::Result<()> {
             pin: Some(fingerprint),
             ..Trust::default()
         },
+        // The client's own identity, for servers that admit only listed clients.
+        identity: Some(Identity::generate()?),
         timeout: Duration::from_secs(5),
     })
     .await?;

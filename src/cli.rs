@@ -16,9 +16,11 @@ use crate::client::progress::Progress;
 use crate::client::session::Session;
 use crate::client::{prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
 use crate::home::qft_home;
-use crate::server::{Server, ServerConfig};
+use crate::server::{Access, Limits, Server, ServerConfig};
 use crate::storage::Storage;
-use crate::tls::{Fingerprint, Identity, KnownHosts, KNOWN_HOSTS_FILE, SERVER_IDENTITY_FILE};
+use crate::tls::{
+    Fingerprint, Identity, KnownHosts, CLIENT_IDENTITY_FILE, KNOWN_HOSTS_FILE, SERVER_IDENTITY_FILE,
+};
 
 /// Exit statuses, one table for the whole program.
 pub mod exit {
@@ -51,6 +53,8 @@ enum Mode {
     Connect(ConnectArgs),
     /// Print the fingerprint of this machine's server identity (made on first use).
     Fingerprint(FingerprintArgs),
+    /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
+    Id,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +74,85 @@ struct ServeArgs {
     /// The private key (PEM) for --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
     key: Option<PathBuf>,
+    /// Admit only the clients listed in FILE, with the permissions it grants
+    /// (lines: SHA256:... read,write,delete,admin comment). Re-read for every connection.
+    #[arg(long, value_name = "FILE")]
+    authorized_clients: Option<PathBuf>,
+    /// Serve listings and downloads only.
+    #[arg(long)]
+    read_only: bool,
+    /// Connections at once, all clients together.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Connections at once from one IP address.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Commands at once on one connection.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams)]
+    max_streams: u32,
+    /// Close connections silent for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
+    /// Seconds a new stream has to send its request.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().request_timeout.as_secs())]
+    request_timeout: u64,
+    /// Seconds each 1 MiB block of a transfer may take before the transfer is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().stall_timeout.as_secs())]
+    stall_timeout: u64,
+    /// Largest message accepted from a client, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame)]
+    max_frame: usize,
+    /// Largest upload accepted (e.g. 500M, 20G); no limit by default.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_upload: Option<u64>,
+    /// Free space every upload must leave on the disk (e.g. 1G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
+    min_free: u64,
+    /// Make clients prove their address with a QUIC Retry before any handshake work
+    /// (for servers on the internet; costs one round trip).
+    #[arg(long)]
+    retry: bool,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_streams: self.max_streams,
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            stall_timeout: Duration::from_secs(self.stall_timeout),
+            max_frame: self.max_frame,
+            max_upload: self.max_upload,
+            min_free: self.min_free,
+            retry: self.retry,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Parses a size: a number of bytes, or with a K, M, G or T suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +213,8 @@ enum Action {
     },
     /// Show the server's command reference.
     Help,
+    /// Stop the server gracefully (needs the admin permission).
+    Shutdown,
 }
 
 impl From<Action> for Command {
@@ -142,6 +227,7 @@ impl From<Action> for Command {
             Action::Put { paths } => Command::Put { paths },
             Action::Delete { names } => Command::Delete { names },
             Action::Help => Command::Help,
+            Action::Shutdown => Command::Shutdown,
         }
     }
 }
@@ -196,6 +282,13 @@ pub fn main() -> ExitCode {
                 init_logging(cli.verbose, "warn");
                 report(fingerprint(args))
             }
+            Mode::Id => {
+                init_logging(cli.verbose, "warn");
+                report(
+                    client_identity()
+                        .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
+                )
+            }
         }
     });
     // Don't wait for blocked readers (a prompt's stdin) on the way out.
@@ -239,11 +332,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .join(SERVER_IDENTITY_FILE),
         )?,
     };
+    let access = match &args.authorized_clients {
+        Some(path) => Access::Authorized(path.clone()),
+        None => Access::Open,
+    };
+    // Fail at start, not at the first client, if the list cannot be read.
+    let (listed, warnings) = access.check().await?;
+    for w in &warnings {
+        tracing::warn!("authorized clients: ignoring {w}");
+    }
     let mut config = ServerConfig {
-        storage,
-        identity,
-        listen: args.listen,
-        grace: Duration::from_secs(5),
+        access,
+        read_only: args.read_only,
+        limits: args.limits(),
+        ..ServerConfig::new(storage, identity, args.listen)
     };
     let server = match Server::bind(config.clone()) {
         // The default "[::]" needs IPv6; on a host without it, fall back to IPv4 only.
@@ -255,6 +357,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let addr = server.local_addr()?;
     let fingerprint = server.fingerprint();
+    match &config.access {
+        Access::Open if !addr.ip().is_loopback() => tracing::warn!(
+            "no --authorized-clients: anyone who can reach {addr} may list, upload, download and delete"
+        ),
+        Access::Authorized(path) => tracing::info!("{listed} authorized clients in {}", path.display()),
+        Access::Open => {}
+    }
     let host = match addr {
         a if a.ip().is_unspecified() && a.is_ipv4() => "127.0.0.1".to_string(),
         a if a.ip().is_unspecified() => "localhost".to_string(),
@@ -308,6 +417,12 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// This client's identity, made on first use and kept in the qft home.
+fn client_identity() -> anyhow::Result<Identity> {
+    let home = qft_home().context("cannot find the qft home")?;
+    Ok(Identity::load_or_create(&home.join(CLIENT_IDENTITY_FILE))?)
+}
+
 fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
     let fingerprint = match &args.cert {
         Some(cert) => {
@@ -346,7 +461,15 @@ async fn connect(args: ConnectArgs) -> u8 {
             return exit::FAILURE;
         }
     };
+    let identity = match client_identity() {
+        Ok(identity) => identity,
+        Err(e) => {
+            eprintln!("qft: {e:#}");
+            return exit::FAILURE;
+        }
+    };
     let mut config = ConnectConfig {
+        identity: Some(identity),
         target,
         trust: Trust {
             pin: args.fingerprint,
@@ -439,5 +562,21 @@ async fn with_interrupt<T>(work: impl Future<Output = T>) -> Option<T> {
     tokio::select! {
         value = work => Some(value),
         _ = tokio::signal::ctrl_c() => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
+        assert_eq!(parse_size("20G").unwrap(), 20 << 30);
+        for bad in ["", "G", "1.5G", "12X", "-1", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

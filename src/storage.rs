@@ -195,6 +195,24 @@ impl Storage {
         blocking(name.to_string(), move || inner.begin_upload(&name)).await
     }
 
+    /// Bytes available to the server on the served filesystem; `None` where it cannot be known.
+    pub async fn available_space(&self) -> io::Result<Option<u64>> {
+        let staging = self.inner.staging.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            #[cfg(unix)]
+            {
+                let stat = rustix::fs::statvfs(&staging).map_err(io::Error::from)?;
+                Ok(Some(stat.f_bavail.saturating_mul(stat.f_frsize)))
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = staging;
+                Ok(None)
+            }
+        });
+        task.await.map_err(io::Error::other)?
+    }
+
     /// Deletes the file `name` (not directories). A symlink is removed itself.
     pub async fn delete(&self, name: SafeName) -> Result<(), StorageError> {
         let inner = self.inner.clone();

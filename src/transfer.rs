@@ -2,13 +2,13 @@
 //! way, with a progress hook. Both sides of every transfer use this one copy loop.
 
 use std::io;
+use std::time::Duration;
 
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Bytes moved per read and write. Large blocks matter: a write call per network chunk, or small
-/// writes through tokio::fs, halve throughput (measured; see FIELD-NOTES).
+/// Bytes moved per read and write.
 pub const BLOCK: usize = 1 << 20;
 
 /// Why a body copy stopped.
@@ -28,13 +28,18 @@ pub enum CopyError {
     /// Writing the destination failed.
     #[error("{0}")]
     Write(#[source] io::Error),
+    /// A block did not move within the stall timeout (a peer trickling or not reading).
+    #[error("the transfer stalled: no block moved within {} s", .0.as_secs())]
+    Stalled(Duration),
 }
 
-/// Copies exactly `size` bytes from `src` to `dst`, returning their SHA-256.
+/// Copies exactly `size` bytes from `src` to `dst`, returning their SHA-256. With `stall`, each
+/// block (read and write) must complete within that time.
 pub async fn copy_hashed<R, W>(
     src: &mut R,
     dst: &mut W,
     size: u64,
+    stall: Option<Duration>,
     progress: &ProgressBar,
 ) -> Result<[u8; 32], CopyError>
 where
@@ -45,32 +50,52 @@ where
     let mut buf = vec![0u8; usize::try_from(size).map_or(BLOCK, |s| s.clamp(1, BLOCK))];
     let mut done = 0u64;
     while done < size {
-        // Fill the block before hashing and writing it, so every write is a large one.
         let want = usize::try_from(size - done).map_or(buf.len(), |left| left.min(buf.len()));
-        let mut filled = 0;
-        while filled < want {
-            match src
-                .read(&mut buf[filled..want])
+        let block = copy_block(src, dst, &mut buf[..want], done, size);
+        let filled = match stall {
+            Some(limit) => tokio::time::timeout(limit, block)
                 .await
-                .map_err(CopyError::Read)?
-            {
-                0 => {
-                    return Err(CopyError::Short {
-                        got: done + filled as u64,
-                        expected: size,
-                    })
-                }
-                n => filled += n,
-            }
-        }
+                .map_err(|_| CopyError::Stalled(limit))??,
+            None => block.await?,
+        };
         hasher.update(&buf[..filled]);
-        dst.write_all(&buf[..filled])
-            .await
-            .map_err(CopyError::Write)?;
         done += filled as u64;
         progress.inc(filled as u64);
     }
     Ok(hasher.finalize().into())
+}
+
+/// Fills `buf` from `src` and writes it to `dst`: one large write per block, because a write per
+/// network chunk halves throughput (measured; see FIELD-NOTES). Returns the bytes moved.
+async fn copy_block<R, W>(
+    src: &mut R,
+    dst: &mut W,
+    buf: &mut [u8],
+    done: u64,
+    size: u64,
+) -> Result<usize, CopyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut filled = 0;
+    while filled < buf.len() {
+        match src
+            .read(&mut buf[filled..])
+            .await
+            .map_err(CopyError::Read)?
+        {
+            0 => {
+                return Err(CopyError::Short {
+                    got: done + filled as u64,
+                    expected: size,
+                })
+            }
+            n => filled += n,
+        }
+    }
+    dst.write_all(buf).await.map_err(CopyError::Write)?;
+    Ok(filled)
 }
 
 /// Lower-case hex of a digest, for logs and JSON.
@@ -90,6 +115,7 @@ mod tests {
             &mut &data[..],
             &mut out,
             data.len() as u64,
+            None,
             &ProgressBar::hidden(),
         )
         .await
@@ -102,13 +128,19 @@ mod tests {
     async fn stops_at_size_and_reports_a_short_source() {
         let data = [1u8; 100];
         let mut out = Vec::new();
-        copy_hashed(&mut &data[..], &mut out, 40, &ProgressBar::hidden())
+        copy_hashed(&mut &data[..], &mut out, 40, None, &ProgressBar::hidden())
             .await
             .unwrap();
         assert_eq!(out.len(), 40);
-        let err = copy_hashed(&mut &data[..], &mut Vec::new(), 101, &ProgressBar::hidden())
-            .await
-            .unwrap_err();
+        let err = copy_hashed(
+            &mut &data[..],
+            &mut Vec::new(),
+            101,
+            None,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -126,5 +158,27 @@ mod tests {
         let h = hex(&[0xab; 32]);
         assert_eq!(h.len(), 64);
         assert!(h.starts_with("abab"));
+    }
+
+    #[tokio::test]
+    async fn a_block_that_does_not_move_in_time_stalls() {
+        // A reader that delivers one byte and then nothing, like a trickling or vanished peer.
+        let (mut tx, mut rx) = tokio::io::duplex(64);
+        tx.write_all(b"x").await.unwrap();
+        let limit = Duration::from_millis(50);
+        let err = copy_hashed(
+            &mut rx,
+            &mut Vec::new(),
+            10,
+            Some(limit),
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, CopyError::Stalled(l) if l == limit),
+            "{err:?}"
+        );
+        drop(tx);
     }
 }

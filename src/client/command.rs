@@ -32,6 +32,8 @@ pub enum Command {
     Help,
     /// LOGOUT
     Logout,
+    /// SHUTDOWN (admin only)
+    Shutdown,
 }
 
 /// Parses a prompt line. `Ok(None)` for a blank line. Arguments may be quoted as in a shell.
@@ -75,6 +77,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "help" | "?" => {
             none()?;
             Command::Help
+        }
+        "shutdown" => {
+            none()?;
+            Command::Shutdown
         }
         "logout" | "quit" | "exit" => {
             none()?;

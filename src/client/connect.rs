@@ -127,6 +127,7 @@ impl Target {
 pub(super) async fn connect(
     target: &Target,
     trust: &Trust,
+    identity: Option<&crate::tls::Identity>,
     timeout: Duration,
 ) -> Result<(quinn::Endpoint, quinn::Connection, Option<Fingerprint>), ClientError> {
     let host = target.key();
@@ -164,7 +165,7 @@ pub(super) async fn connect(
             path: PathBuf::from("(UDP socket)"),
             source,
         })?;
-        endpoint.set_default_client_config(tls::client_config(verifier)?);
+        endpoint.set_default_client_config(tls::client_config(verifier, identity)?);
         let server_name = server_name(&target.host);
         let attempt = async {
             endpoint

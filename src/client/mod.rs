@@ -84,6 +84,10 @@ pub enum ClientError {
     /// The connection or stream failed mid-command.
     #[error("the transfer was interrupted: {0}")]
     Interrupted(String),
+    /// The server closed the connection with a reason: this client is not authorized, or the
+    /// server is at a connection limit.
+    #[error("the server refused this client: {0}")]
+    Refused(String),
     /// A local file would be replaced.
     #[error("{} already exists; use --force to replace it", .0.display())]
     Exists(PathBuf),
@@ -138,6 +142,8 @@ pub struct ConnectConfig {
     pub target: Target,
     /// How to decide whether to trust it.
     pub trust: Trust,
+    /// Who this client is to servers that check (`None`: present no certificate).
+    pub identity: Option<crate::tls::Identity>,
     /// How long to wait for each address to answer.
     pub timeout: Duration,
 }
@@ -155,8 +161,13 @@ pub struct Client {
 impl Client {
     /// Connects and verifies the server's identity; nothing is sent before that succeeds.
     pub async fn connect(config: &ConnectConfig) -> Result<Self, ClientError> {
-        let (endpoint, conn, newly_recorded) =
-            connect::connect(&config.target, &config.trust, config.timeout).await?;
+        let (endpoint, conn, newly_recorded) = connect::connect(
+            &config.target,
+            &config.trust,
+            config.identity.as_ref(),
+            config.timeout,
+        )
+        .await?;
         Ok(Client {
             endpoint,
             conn,
@@ -193,6 +204,10 @@ impl Client {
 
     /// Lists `dir` ("" for the root). Names the server sends are checked like any other name.
     pub async fn list(&self, dir: &str) -> Result<Vec<Entry>, ClientError> {
+        self.explain(self.list_inner(dir).await)
+    }
+
+    async fn list_inner(&self, dir: &str) -> Result<Vec<Entry>, ClientError> {
         if !dir.is_empty() {
             safe(dir)?;
         }
@@ -224,6 +239,10 @@ impl Client {
 
     /// The server's command reference.
     pub async fn help(&self) -> Result<Vec<CommandHelp>, ClientError> {
+        self.explain(self.help_inner().await)
+    }
+
+    async fn help_inner(&self) -> Result<Vec<CommandHelp>, ClientError> {
         let mut recv = self.ask(&Request::Help).await?;
         match response(&mut recv).await? {
             Response::Help { commands } => Ok(commands),
@@ -233,6 +252,22 @@ impl Client {
 
     /// Deletes a file on the server.
     pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
+        self.explain(self.delete_inner(name).await)
+    }
+
+    /// Asks the server to stop gracefully (needs the admin permission).
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        let attempt = async {
+            let mut recv = self.ask(&Request::Shutdown).await?;
+            match response(&mut recv).await? {
+                Response::ShuttingDown => Ok(()),
+                other => Err(unexpected(&other)),
+            }
+        };
+        self.explain(attempt.await)
+    }
+
+    async fn delete_inner(&self, name: &str) -> Result<(), ClientError> {
         let name = safe(name)?;
         let mut recv = self
             .ask(&Request::Delete {
@@ -249,6 +284,16 @@ impl Client {
     /// becomes `dest` only after the SHA-256 matched; an existing `dest` is replaced only with
     /// `overwrite`.
     pub async fn download(
+        &self,
+        name: &str,
+        dest: &Path,
+        overwrite: bool,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        self.explain(self.download_inner(name, dest, overwrite, progress).await)
+    }
+
+    async fn download_inner(
         &self,
         name: &str,
         dest: &Path,
@@ -287,7 +332,7 @@ impl Client {
                 .map_err(ClientError::local(dir))?,
         );
         progress.set_length(size);
-        let received = copy_hashed(&mut recv, &mut file, size, progress)
+        let received = copy_hashed(&mut recv, &mut file, size, None, progress)
             .await
             .map_err(|e| match e {
                 CopyError::Write(source) => ClientError::Local {
@@ -333,6 +378,15 @@ impl Client {
         name: &str,
         progress: &ProgressBar,
     ) -> Result<TransferReport, ClientError> {
+        self.explain(self.upload_inner(path, name, progress).await)
+    }
+
+    async fn upload_inner(
+        &self,
+        path: &Path,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
         let started = Instant::now();
         let name = safe(name)?;
         let mut file = tokio::fs::File::open(path)
@@ -356,7 +410,7 @@ impl Client {
             other => return Err(unexpected(&other)),
         }
         progress.set_length(size);
-        let sent = match copy_hashed(&mut file, &mut send, size, progress).await {
+        let sent = match copy_hashed(&mut file, &mut send, size, None, progress).await {
             Ok(digest) => digest,
             Err(CopyError::Write(e)) => {
                 // The server stopped reading: it has said why on the other half of the stream.
@@ -391,6 +445,27 @@ impl Client {
             }),
             Response::Done { .. } => Err(ClientError::HashMismatch(name.to_string())),
             other => Err(unexpected(&other)),
+        }
+    }
+
+    /// A failure caused by the server closing the connection says why it closed it.
+    fn explain<T>(&self, result: Result<T, ClientError>) -> Result<T, ClientError> {
+        let Err(e @ (ClientError::Interrupted(_) | ClientError::Protocol(_))) = result else {
+            return result;
+        };
+        match self.conn.close_reason() {
+            Some(quinn::ConnectionError::ApplicationClosed(c)) => {
+                let reason = crate::paths::sanitize(&String::from_utf8_lossy(&c.reason));
+                let code = c.error_code.into_inner();
+                if code == u64::from(close::NOT_AUTHORIZED) || code == u64::from(close::BUSY) {
+                    Err(ClientError::Refused(reason))
+                } else {
+                    Err(ClientError::Interrupted(format!(
+                        "the server closed the connection ({reason})"
+                    )))
+                }
+            }
+            _ => Err(e),
         }
     }
 
@@ -441,6 +516,7 @@ fn unexpected(response: &Response) -> ClientError {
         Response::Done { .. } => "an upload confirmation",
         Response::Deleted => "a delete confirmation",
         Response::Help { .. } => "a help text",
+        Response::ShuttingDown => "a shutdown notice",
     };
     ClientError::Protocol(format!("{kind} out of place"))
 }

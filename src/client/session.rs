@@ -57,6 +57,12 @@ impl Session {
                 }
                 failed
             }
+            Command::Shutdown => self.report(
+                self.client
+                    .shutdown()
+                    .await
+                    .map(|()| "the server is shutting down".to_string()),
+            ),
             Command::Logout => 0,
         }
     }

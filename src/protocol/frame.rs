@@ -36,6 +36,15 @@ pub enum FrameError {
 
 /// Reads one frame of type `T`, refusing oversized lengths before allocating.
 pub async fn read_frame<T: Message, R: AsyncRead + Unpin>(reader: &mut R) -> Result<T, FrameError> {
+    read_frame_limited(reader, T::MAX_LEN).await
+}
+
+/// [`read_frame`] with a limit below the type's own (a server's `--max-frame`).
+pub async fn read_frame_limited<T: Message, R: AsyncRead + Unpin>(
+    reader: &mut R,
+    limit: usize,
+) -> Result<T, FrameError> {
+    let max = limit.min(T::MAX_LEN);
     let mut prefix = [0u8; 4];
     let mut got = 0;
     while got < prefix.len() {
@@ -46,10 +55,10 @@ pub async fn read_frame<T: Message, R: AsyncRead + Unpin>(reader: &mut R) -> Res
         }
     }
     let len = u32::from_be_bytes(prefix) as usize;
-    if len > T::MAX_LEN {
+    if len > max {
         return Err(FrameError::TooLarge {
             len: len as u64,
-            max: T::MAX_LEN,
+            max,
         });
     }
     let mut buf = vec![0u8; len];

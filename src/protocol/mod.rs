@@ -28,6 +28,16 @@
 //!   or `Response::Error` (nothing was changed).
 //! - **Delete**: C→S `Request::Delete`; S→C `Response::Deleted` or `Response::Error`.
 //! - **Help**: C→S `Request::Help`; S→C `Response::Help`.
+//! - **Shutdown** (clients with the `admin` permission): C→S `Request::Shutdown`; S→C
+//!   `Response::ShuttingDown`, after which the server stops as on Ctrl-C: no new connections,
+//!   running commands finish within its grace period, then every connection is closed.
+//!
+//! # Who may do what
+//! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
+//! with an authorized-clients list closes the connection of a client not on it with
+//! [`close::NOT_AUTHORIZED`] and a reason, before accepting any stream; a command the client lacks
+//! the permission for gets `Error { code: PermissionDenied }`. A server over its connection limits
+//! closes new connections with [`close::BUSY`] and a reason.
 //!
 //! # Growing the protocol without breaking it
 //! postcard is not self-describing, so an existing variant or struct never changes. New
@@ -41,7 +51,7 @@ pub mod frame;
 
 use serde::{Deserialize, Serialize};
 
-pub use frame::{encode as encode_frame, read_frame, write_frame, FrameError};
+pub use frame::{encode as encode_frame, read_frame, read_frame_limited, write_frame, FrameError};
 
 /// The ALPN protocol name; a new incompatible protocol would get a new name.
 pub const ALPN: &[u8] = b"qft/1";
@@ -85,12 +95,14 @@ pub enum Request {
     },
     /// Describe every command.
     Help,
+    /// Stop the server gracefully (admin only).
+    Shutdown,
 }
 
 impl Message for Request {
     // Room for the longest name plus encoding overhead, and no more.
     const MAX_LEN: usize = MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(5);
+    const VARIANTS: Option<u32> = Some(6);
 }
 
 /// What the server answers.
@@ -131,6 +143,8 @@ pub enum Response {
         /// One entry per command, in display order.
         commands: Vec<CommandHelp>,
     },
+    /// The server accepted SHUTDOWN and is stopping.
+    ShuttingDown,
 }
 
 /// Entries per listing page: keeps each page far below [`Response::MAX_LEN`] even with long names.
@@ -218,6 +232,8 @@ pub enum ErrorCode {
     Internal,
     /// The name is not a regular file (a device, a FIFO...).
     NotAFile,
+    /// The upload is larger than the server accepts.
+    TooLarge,
     /// A code this build does not know.
     Other(u16),
 }
@@ -238,6 +254,7 @@ impl From<u16> for ErrorCode {
             10 => Unsupported,
             11 => Internal,
             12 => NotAFile,
+            13 => TooLarge,
             n => Other(n),
         }
     }
@@ -259,6 +276,7 @@ impl From<ErrorCode> for u16 {
             Unsupported => 10,
             Internal => 11,
             NotAFile => 12,
+            TooLarge => 13,
             Other(n) => n,
         }
     }
@@ -270,4 +288,10 @@ pub mod close {
     pub const NORMAL: u32 = 0;
     /// The sender abandoned a stream (a file could not be read to the end, a peer broke protocol).
     pub const ABORTED: u32 = 1;
+    /// The client's key is not on the server's authorized-clients list; the reason says which key.
+    pub const NOT_AUTHORIZED: u32 = 2;
+    /// The server is at a connection limit; the reason says which.
+    pub const BUSY: u32 = 3;
+    /// A stream was too slow: no request in time, or a transfer block that did not move in time.
+    pub const TOO_SLOW: u32 = 4;
 }

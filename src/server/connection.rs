@@ -1,16 +1,23 @@
-//! One client connection: accepts its streams and runs one command on each.
+//! One client connection: decides who the client is and what it may do, then accepts its
+//! streams and runs one command on each.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use quinn::{ConnectionError, RecvStream, SendStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use super::{delete, download, help, list, upload, REQUEST_DEADLINE};
+use super::auth::Permissions;
+use super::limits::Slot;
+use super::{delete, download, help, list, upload, Context};
 use crate::paths::SafeName;
-use crate::protocol::{close, read_frame, write_frame, ErrorCode, FrameError, Request, Response};
-use crate::storage::{Storage, StorageError};
+use crate::protocol::{
+    close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
+};
+use crate::storage::StorageError;
+use crate::tls::peer_fingerprint;
 
 /// How a command failed, which decides what the stream sees.
 #[derive(Debug)]
@@ -18,8 +25,16 @@ pub(super) enum Failure {
     /// Tell the client why with an `Error` frame; the stream ends normally.
     Refuse(ErrorCode, String),
     /// The exchange is past the point where a frame can be sent (a body is half-sent), or the
-    /// peer broke the protocol: reset the stream so a partial body never looks complete.
-    Abort(String),
+    /// peer broke the protocol: reset the stream (with this code) so a partial body never looks
+    /// complete.
+    Abort(u32, String),
+}
+
+impl Failure {
+    /// An abort for a stream error or a broken peer.
+    pub(super) fn abort(why: impl std::fmt::Display) -> Self {
+        Failure::Abort(close::ABORTED, why.to_string())
+    }
 }
 
 impl From<StorageError> for Failure {
@@ -44,10 +59,27 @@ pub(super) fn safe_name(name: &str) -> Result<SafeName, Failure> {
     })
 }
 
+/// A connection over a limit: completes the handshake only to say why, then closes.
+pub(super) async fn reject(
+    incoming: quinn::Incoming,
+    reason: String,
+    _permit: OwnedSemaphorePermit,
+) {
+    let peer = incoming.remote_address();
+    info!(%peer, "refusing a connection: {reason}");
+    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), incoming).await;
+    if let Ok(Ok(conn)) = handshake {
+        conn.close(close::BUSY.into(), reason.as_bytes());
+        // Wait for the close to be delivered (bounded by the timeout above's spirit).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
+    }
+}
+
 pub(super) async fn handle(
     incoming: quinn::Incoming,
-    storage: Storage,
+    ctx: Arc<Context>,
     mut stop: watch::Receiver<bool>,
+    _slot: Slot,
 ) {
     let peer = incoming.remote_address();
     let span = info_span!("conn", %peer);
@@ -59,16 +91,39 @@ pub(super) async fn handle(
                 return;
             }
         };
-        info!("connected");
+        let client = peer_fingerprint(&conn);
+        let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
+        let grant = match ctx.access.grant(client.as_ref()).await {
+            Ok(Some(grant)) => grant,
+            Ok(None) => {
+                info!(client = %client_text, "refused: not an authorized client");
+                let reason = format!(
+                    "this client ({client_text}) is not authorized on this server; \
+                     give its operator the output of 'qft id' to be added"
+                );
+                conn.close(close::NOT_AUTHORIZED.into(), reason.as_bytes());
+                return;
+            }
+            Err(e) => {
+                warn!("refusing every client: {e}");
+                conn.close(
+                    close::NOT_AUTHORIZED.into(),
+                    b"the server cannot read its list of authorized clients",
+                );
+                return;
+            }
+        };
+        let allowed = grant.permissions.intersection(ctx.mask);
+        info!(client = %client_text, who = %grant.comment, permissions = %allowed, "connected");
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {
             tokio::select! {
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
-                        let storage = storage.clone();
                         let id = send.id().index();
-                        streams.spawn(handle_stream(send, recv, storage).instrument(info_span!("stream", id)));
+                        let stream = handle_stream(send, recv, ctx.clone(), allowed);
+                        streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
                 },
@@ -95,41 +150,59 @@ fn describe_close(e: &ConnectionError) -> String {
     }
 }
 
-async fn handle_stream(mut send: SendStream, mut recv: RecvStream, storage: Storage) {
-    let request =
-        match tokio::time::timeout(REQUEST_DEADLINE, read_frame::<Request, _>(&mut recv)).await {
-            Ok(Ok(request)) => request,
-            Ok(Err(FrameError::UnknownVariant)) => {
-                let msg = "this server does not know that command; it may be older than the client";
-                return refuse(&mut send, ErrorCode::Unsupported, msg).await;
-            }
-            Ok(Err(e @ (FrameError::Malformed | FrameError::TooLarge { .. }))) => {
-                info!("bad request: {e}");
-                return refuse(&mut send, ErrorCode::BadRequest, &e.to_string()).await;
-            }
-            Ok(Err(e)) => {
-                debug!("stream ended before a request: {e}");
-                return;
-            }
-            Err(_) => {
-                info!("no request within {REQUEST_DEADLINE:?}; dropping the stream");
-                let _ = send.reset(close::ABORTED.into());
-                let _ = recv.stop(close::ABORTED.into());
-                return;
-            }
-        };
+/// The permission each request needs; `None` for those anyone may make.
+fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
+    match request {
+        Request::List { .. } | Request::Download { .. } => Some((Permissions::READ, "read")),
+        Request::Upload { .. } => Some((Permissions::WRITE, "write")),
+        Request::Delete { .. } => Some((Permissions::DELETE, "delete")),
+        Request::Shutdown => Some((Permissions::ADMIN, "admin")),
+        Request::Help => None,
+    }
+}
+
+async fn handle_stream(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    ctx: Arc<Context>,
+    allowed: Permissions,
+) {
+    let limits = &ctx.limits;
+    let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
+    let request = match tokio::time::timeout(limits.request_timeout, read).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(FrameError::UnknownVariant)) => {
+            let msg = "this server does not know that command; it may be older than the client";
+            return refuse(&mut send, ErrorCode::Unsupported, msg).await;
+        }
+        Ok(Err(e @ (FrameError::Malformed | FrameError::TooLarge { .. }))) => {
+            info!("bad request: {e}");
+            return refuse(&mut send, ErrorCode::BadRequest, &e.to_string()).await;
+        }
+        Ok(Err(e)) => {
+            debug!("stream ended before a request: {e}");
+            return;
+        }
+        Err(_) => {
+            info!(
+                "no request within {:?}; dropping the stream",
+                limits.request_timeout
+            );
+            let _ = send.reset(close::TOO_SLOW.into());
+            let _ = recv.stop(close::TOO_SLOW.into());
+            return;
+        }
+    };
     let (command, name) = describe(&request);
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
     async {
         let started = Instant::now();
-        let outcome = match request {
-            Request::List { dir } => list::run(&storage, &dir, &mut send).await,
-            Request::Download { name } => download::run(&storage, &name, &mut send).await,
-            Request::Upload { name, size } => {
-                upload::run(&storage, &name, size, &mut recv, &mut send).await
-            }
-            Request::Delete { name } => delete::run(&storage, &name, &mut send).await,
-            Request::Help => help::run(&mut send).await,
+        let outcome = match needs(&request) {
+            Some((permission, word)) if !allowed.contains(permission) => Err(Failure::Refuse(
+                ErrorCode::PermissionDenied,
+                format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
+            )),
+            _ => run(&ctx, request, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
         match outcome {
@@ -143,10 +216,10 @@ async fn handle_stream(mut send: SendStream, mut recv: RecvStream, storage: Stor
                 // Whatever else the client was sending (an upload body) is not wanted.
                 let _ = recv.stop(close::ABORTED.into());
             }
-            Err(Failure::Abort(why)) => {
+            Err(Failure::Abort(code, why)) => {
                 info!(?duration, "aborted: {why}");
-                let _ = send.reset(close::ABORTED.into());
-                let _ = recv.stop(close::ABORTED.into());
+                let _ = send.reset(code.into());
+                let _ = recv.stop(code.into());
             }
         }
     }
@@ -155,6 +228,29 @@ async fn handle_stream(mut send: SendStream, mut recv: RecvStream, storage: Stor
     // The stream is done only when the client has everything: closing the connection (on
     // shutdown) discards data still in flight, which would cut a finished download short.
     let _ = send.stopped().await;
+}
+
+async fn run(
+    ctx: &Context,
+    request: Request,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Outcome {
+    match request {
+        Request::List { dir } => list::run(&ctx.storage, &dir, send).await,
+        Request::Download { name } => download::run(ctx, &name, send).await,
+        Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
+        Request::Delete { name } => delete::run(&ctx.storage, &name, send).await,
+        Request::Help => help::run(send).await,
+        Request::Shutdown => {
+            write_frame(send, &Response::ShuttingDown)
+                .await
+                .map_err(Failure::abort)?;
+            info!("SHUTDOWN requested");
+            ctx.shutdown.notify_one();
+            Ok(0)
+        }
+    }
 }
 
 async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
@@ -174,5 +270,6 @@ fn describe(request: &Request) -> (&'static str, &str) {
         Request::Upload { name, .. } => ("UPLOAD", name),
         Request::Delete { name } => ("DELETE", name),
         Request::Help => ("HELP", ""),
+        Request::Shutdown => ("SHUTDOWN", ""),
     }
 }

@@ -14,6 +14,6 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(
     storage.delete(safe_name(name)?).await?;
     write_frame(send, &Response::Deleted)
         .await
-        .map_err(|e| Failure::Abort(e.to_string()))?;
+        .map_err(Failure::abort)?;
     Ok(0)
 }

@@ -4,29 +4,39 @@ use indicatif::ProgressBar;
 use tokio::io::AsyncWrite;
 
 use super::connection::{safe_name, Failure, Outcome};
-use crate::protocol::{write_frame, Response, Trailer};
-use crate::storage::Storage;
-use crate::transfer::copy_hashed;
+use super::Context;
+use crate::protocol::{close, write_frame, Response, Trailer};
+use crate::transfer::{copy_hashed, CopyError};
 
-pub(super) async fn run<W: AsyncWrite + Unpin>(
-    storage: &Storage,
-    name: &str,
-    send: &mut W,
-) -> Outcome {
+pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: &mut W) -> Outcome {
     let name = safe_name(name)?;
-    let mut file = storage.open_read(name).await?;
+    let mut file = ctx.storage.open_read(name).await?;
+    // A copy buffer is taken only with a permit: bounds the memory all transfers hold at once.
+    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
     let header = Response::FileHeader {
         size: file.size,
         modified: file.modified,
     };
     // From here on a failure cannot be told with a frame: the client is reading body bytes.
-    let abort = |e: &dyn std::fmt::Display| Failure::Abort(e.to_string());
-    write_frame(send, &header).await.map_err(|e| abort(&e))?;
-    let sha256 = copy_hashed(&mut file.file, send, file.size, &ProgressBar::hidden())
-        .await
-        .map_err(|e| abort(&e))?;
+    write_frame(send, &header).await.map_err(Failure::abort)?;
+    let stall = Some(ctx.limits.stall_timeout);
+    let sha256 = match copy_hashed(
+        &mut file.file,
+        send,
+        file.size,
+        stall,
+        &ProgressBar::hidden(),
+    )
+    .await
+    {
+        Ok(digest) => digest,
+        Err(e @ CopyError::Stalled(_)) => {
+            return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))
+        }
+        Err(e) => return Err(Failure::abort(e)),
+    };
     write_frame(send, &Trailer { sha256 })
         .await
-        .map_err(|e| abort(&e))?;
+        .map_err(Failure::abort)?;
     Ok(file.size)
 }

@@ -33,6 +33,12 @@ const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
     ),
     ("HELP", &["?"], "HELP", "Show this list."),
     ("LOGOUT", &["quit", "exit"], "LOGOUT", "End the session."),
+    (
+        "SHUTDOWN",
+        &[],
+        "SHUTDOWN",
+        "Stop the server (clients with the admin permission only).",
+    ),
 ];
 
 /// The command reference as sent to clients.
@@ -56,6 +62,6 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(send: &mut W) -> Outcome {
         },
     )
     .await
-    .map_err(|e| Failure::Abort(e.to_string()))?;
+    .map_err(Failure::abort)?;
     Ok(0)
 }

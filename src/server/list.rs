@@ -36,5 +36,5 @@ async fn send_page<W: AsyncWrite + Unpin>(
 ) -> Result<(), Failure> {
     write_frame(send, &Response::ListPage { entries, last })
         .await
-        .map_err(|e| Failure::Abort(e.to_string()))
+        .map_err(Failure::abort)
 }

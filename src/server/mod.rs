@@ -1,20 +1,24 @@
 //! The server: an accept loop, a task per connection, a task per stream (one command each).
 //!
 //! Whatever a client does ends at most its own stream or connection: handlers return errors to
-//! the spawn boundary, where they are logged in a span naming the peer and the command.
+//! the spawn boundary, where they are logged in a span naming the peer and the command. Who may
+//! do what is decided per connection ([`auth`]); how much any client may take, by [`limits`].
 
+pub mod auth;
 mod connection;
 mod delete;
 mod download;
 mod help;
+pub mod limits;
 mod list;
 mod upload;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -22,9 +26,8 @@ use crate::protocol::close;
 use crate::storage::Storage;
 use crate::tls::{self, Fingerprint, Identity, TlsSetupError};
 
-/// How long a new stream may take to send its request before it is dropped: a peer's
-/// keep-alives reset QUIC's idle timer, so the server needs its own deadline.
-pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+pub use auth::{Access, Permissions};
+pub use limits::Limits;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -37,6 +40,27 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// On shutdown, how long running commands may take to finish.
     pub grace: Duration,
+    /// Who may connect and what they may do.
+    pub access: Access,
+    /// Serve listings and downloads only, whatever a client's permissions.
+    pub read_only: bool,
+    /// Connection, stream, time and size limits.
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// A server for `storage` as `identity` on `listen`, open to everyone, default limits.
+    pub fn new(storage: Storage, identity: Identity, listen: SocketAddr) -> Self {
+        ServerConfig {
+            storage,
+            identity,
+            listen,
+            grace: Duration::from_secs(5),
+            access: Access::Open,
+            read_only: false,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -55,29 +79,63 @@ pub enum ServerError {
     },
 }
 
+/// What every connection and stream task shares.
+#[derive(Debug)]
+pub(crate) struct Context {
+    pub(crate) storage: Storage,
+    pub(crate) access: Access,
+    /// Applied on top of every client's permissions.
+    pub(crate) mask: Permissions,
+    pub(crate) limits: Limits,
+    /// Bounds the copy buffers held at once, server-wide.
+    pub(crate) transfers: Semaphore,
+    /// Set by an admin's SHUTDOWN.
+    pub(crate) shutdown: Notify,
+}
+
 /// A bound server, ready to [`Server::run`].
 #[derive(Debug)]
 pub struct Server {
     endpoint: quinn::Endpoint,
-    storage: Storage,
+    context: Arc<Context>,
     fingerprint: Fingerprint,
     grace: Duration,
 }
 
+/// Rejections (handshake, then a close with the reason) in progress at once; past this, new
+/// connections over the limits are refused without a reason rather than costing a handshake.
+const MAX_REJECTING: usize = 32;
+
 impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
-        let quic = tls::server_config(&config.identity)?;
+        let require_cert = matches!(config.access, Access::Authorized(_));
+        let quic = tls::server_config(&config.identity, require_cert, config.limits.transport())?;
         let endpoint =
             quinn::Endpoint::server(quic, config.listen).map_err(|source| ServerError::Bind {
                 addr: config.listen,
                 source,
             })?;
+        let mask = if config.read_only {
+            Permissions::READ.union(Permissions::ADMIN)
+        } else {
+            Permissions::READ
+                .union(Permissions::WRITE)
+                .union(Permissions::DELETE)
+                .union(Permissions::ADMIN)
+        };
         Ok(Server {
             endpoint,
-            storage: config.storage,
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
+            context: Arc::new(Context {
+                storage: config.storage,
+                access: config.access,
+                mask,
+                transfers: Semaphore::new(config.limits.max_transfers.max(1)),
+                limits: config.limits,
+                shutdown: Notify::new(),
+            }),
         })
     }
 
@@ -91,27 +149,48 @@ impl Server {
         self.fingerprint
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, gives running commands the grace
-    /// period to finish, and closes every connection cleanly.
+    /// Serves until `shutdown` completes (or an admin sends SHUTDOWN), then stops accepting,
+    /// gives running commands the grace period to finish, and closes every connection cleanly.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server {
             endpoint,
-            storage,
+            context,
             grace,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
+        let counts = limits::Connections::default();
+        let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    connections.spawn(connection::handle(incoming, storage.clone(), stop_rx.clone()));
+                    if context.limits.retry && !incoming.remote_address_validated() {
+                        // Costs the client one round trip and us nothing: no state, no crypto.
+                        let _ = incoming.retry();
+                        continue;
+                    }
+                    match counts.admit(incoming.remote_address().ip(), &context.limits) {
+                        Ok(slot) => {
+                            connections.spawn(connection::handle(incoming, context.clone(), stop_rx.clone(), slot));
+                        }
+                        Err(reason) => match rejecting.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                tokio::spawn(connection::reject(incoming, reason, permit));
+                            }
+                            Err(_) => incoming.refuse(),
+                        },
+                    }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 () = &mut shutdown => {
                     info!("shutting down: no new connections");
+                    break;
+                }
+                () = context.shutdown.notified() => {
+                    info!("shutting down at an admin's request: no new connections");
                     break;
                 }
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use identity::{BadFingerprint, Fingerprint, Identity, IdentityError};
 pub use known_hosts::{KnownHost, KnownHosts};
-pub use verify::FingerprintVerifier;
+pub use verify::{ClientKeyVerifier, FingerprintVerifier};
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
@@ -18,6 +18,8 @@ use crate::protocol::ALPN;
 
 /// File name of the server identity inside the qft home.
 pub const SERVER_IDENTITY_FILE: &str = "server-identity.pem";
+/// File name of the client identity inside the qft home.
+pub const CLIENT_IDENTITY_FILE: &str = "client-identity.pem";
 /// File name of the known-hosts file inside the qft home.
 pub const KNOWN_HOSTS_FILE: &str = "known_hosts";
 
@@ -32,36 +34,57 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The server side: our identity, ALPN `qft/1`, and limits that keep one client from taking
-/// more than its share.
-pub fn server_config(identity: &Identity) -> Result<quinn::ServerConfig, TlsSetupError> {
-    let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
+/// The server side: our identity, ALPN `qft/1`, client certificates asked for (and required
+/// when `require_client_cert`), and the transport limits chosen by the server.
+pub fn server_config(
+    identity: &Identity,
+    require_client_cert: bool,
+    transport: quinn::TransportConfig,
+) -> Result<quinn::ServerConfig, TlsSetupError> {
+    let provider = crypto_provider();
+    let verifier = Arc::new(ClientKeyVerifier::new(
+        require_client_cert,
+        provider.clone(),
+    ));
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsSetupError(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(identity.certs.clone(), identity.key.clone_key())
         .map_err(|e| TlsSetupError(e.to_string()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicServerConfig::try_from(tls).map_err(|e| TlsSetupError(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    let mut transport = quinn::TransportConfig::default();
-    // Every command is a bidirectional stream; unidirectional ones have no use here.
-    transport.max_concurrent_uni_streams(0u8.into());
     config.transport_config(Arc::new(transport));
     Ok(config)
 }
 
-/// The client side: the server must present `expected` (or anything, when `None`, for a first
-/// use that the caller records).
+/// The fingerprint of the certificate the peer presented, if any.
+pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    Fingerprint::of_certificate(certs.first()?).ok()
+}
+
+/// The client side: the server is checked by `verifier`; the client presents `identity`, if
+/// given, so that servers with an authorized-clients list know who it is.
 pub fn client_config(
     verifier: Arc<FingerprintVerifier>,
+    identity: Option<&Identity>,
 ) -> Result<quinn::ClientConfig, TlsSetupError> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
+    let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsSetupError(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut tls = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.certs.clone(), id.key.clone_key())
+            .map_err(|e| TlsSetupError(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| TlsSetupError(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));

@@ -103,3 +103,83 @@ impl ServerCertVerifier for FingerprintVerifier {
             .supported_schemes()
     }
 }
+
+/// The server's check of client certificates: like an SSH server with authorized_keys, it accepts
+/// any self-signed certificate whose holder proves, by the handshake signature, that it has the
+/// key; who that client is (its fingerprint) and what it may do is decided after the handshake.
+#[derive(Debug)]
+pub struct ClientKeyVerifier {
+    /// Without a certificate a client cannot be identified; refuse it where identities matter.
+    mandatory: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientKeyVerifier {
+    /// `mandatory`: refuse clients that present no certificate.
+    pub fn new(mandatory: bool, provider: Arc<CryptoProvider>) -> Self {
+        ClientKeyVerifier {
+            mandatory,
+            provider,
+        }
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientKeyVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        // Parsing proves there is a public key to fingerprint; the signature checks below prove
+        // the client holds its private half.
+        Fingerprint::of_certificate(end_entity)?;
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

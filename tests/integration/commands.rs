@@ -59,7 +59,7 @@ async fn every_command_works_through_the_library() {
     let names: Vec<_> = help.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["LIST", "UPLOAD", "DOWNLOAD", "DELETE", "HELP", "LOGOUT"]
+        ["LIST", "UPLOAD", "DOWNLOAD", "DELETE", "HELP", "LOGOUT", "SHUTDOWN"]
     );
     assert!(help
         .iter()
@@ -184,7 +184,8 @@ async fn upload_replaces_an_existing_file_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_clients_at_once_each_upload_and_download_their_own_files() {
-    let server = TestServer::start().await;
+    // All from 127.0.0.1, so above the default per-address limit.
+    let server = TestServer::start_with_config(|c| c.limits.max_connections_per_ip = 32).await;
     let local = tempfile::tempdir().unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {

@@ -164,7 +164,7 @@ async fn lying_server(
     let identity = Identity::generate().unwrap();
     let fingerprint = identity.fingerprint();
     let endpoint = quinn::Endpoint::server(
-        tls::server_config(&identity).unwrap(),
+        tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
     )
     .unwrap();
@@ -206,6 +206,7 @@ async fn client_for(addr: SocketAddr, fingerprint: Fingerprint) -> Client {
             pin: Some(fingerprint),
             ..Trust::default()
         },
+        identity: None,
         timeout: std::time::Duration::from_secs(10),
     })
     .await

@@ -158,6 +158,7 @@ async fn a_server_that_copied_the_certificate_but_lacks_the_key_is_refused() {
             pin: Some(real.fingerprint()),
             ..Trust::default()
         },
+        identity: None,
         timeout: std::time::Duration::from_secs(5),
     };
     let err = Client::connect(&config).await.unwrap_err();

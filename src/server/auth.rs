@@ -1,0 +1,244 @@
+//! Who may do what: permissions, and the authorized-clients file that grants them by client key
+//! fingerprint, like OpenSSH's authorized_keys.
+//!
+//! File format, one client per line (`#` comments and blank lines allowed):
+//! ```text
+//! SHA256:<fingerprint> read,write,delete   laptop of Ann
+//! SHA256:<fingerprint> read,admin          ops
+//! ```
+//! The file is read again for every new connection, so an edit applies from the next
+//! connection without a restart. A line that does not parse grants nothing and is logged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::tls::Fingerprint;
+
+/// A set of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// LIST and DOWNLOAD.
+    pub const READ: Permissions = Permissions(1);
+    /// UPLOAD (which may replace files).
+    pub const WRITE: Permissions = Permissions(2);
+    /// DELETE.
+    pub const DELETE: Permissions = Permissions(4);
+    /// SHUTDOWN.
+    pub const ADMIN: Permissions = Permissions(8);
+    /// Nothing.
+    pub const NONE: Permissions = Permissions(0);
+    /// What anyone may do on a server without an authorized-clients file: the original design
+    /// let every client list, upload, download and delete (but not stop the server).
+    pub const OPEN: Permissions = Permissions(1 | 2 | 4);
+
+    const NAMES: [(&'static str, Permissions); 4] = [
+        ("read", Self::READ),
+        ("write", Self::WRITE),
+        ("delete", Self::DELETE),
+        ("admin", Self::ADMIN),
+    ];
+
+    /// Whether every permission in `other` is in `self`.
+    pub fn contains(self, other: Permissions) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Both sets' permissions.
+    pub fn union(self, other: Permissions) -> Permissions {
+        Permissions(self.0 | other.0)
+    }
+
+    /// The permissions in both sets.
+    pub fn intersection(self, other: Permissions) -> Permissions {
+        Permissions(self.0 & other.0)
+    }
+
+    /// Parses `read,write` (any of read, write, delete, admin; comma-separated).
+    pub fn parse(list: &str) -> Result<Permissions, String> {
+        let mut set = Permissions::NONE;
+        for word in list.split(',') {
+            let word = word.trim();
+            let (_, p) = Self::NAMES
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(word))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown permission '{}' (use read, write, delete, admin)",
+                        crate::paths::sanitize(word)
+                    )
+                })?;
+            set = set.union(*p);
+        }
+        Ok(set)
+    }
+}
+
+impl fmt::Display for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = Self::NAMES
+            .iter()
+            .filter(|(_, p)| self.contains(*p))
+            .map(|(name, _)| *name)
+            .collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+/// A listed client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// What it may do.
+    pub permissions: Permissions,
+    /// The operator's comment (who it is), for logs.
+    pub comment: String,
+}
+
+/// Parses the file's text into grants by fingerprint, plus one warning per line that grants
+/// nothing because it does not parse. A fingerprint listed twice keeps its first line.
+pub fn parse(text: &str) -> (HashMap<Fingerprint, Grant>, Vec<String>) {
+    let mut grants = HashMap::new();
+    let mut warnings = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.splitn(3, char::is_whitespace);
+        let (fp, perms) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let comment = parts.next().unwrap_or("").trim().to_owned();
+        let parsed = fp
+            .parse::<Fingerprint>()
+            .map_err(|e| e.to_string())
+            .and_then(|fp| Ok((fp, Permissions::parse(perms)?)));
+        match parsed {
+            Ok((fp, permissions)) => {
+                grants.entry(fp).or_insert(Grant {
+                    permissions,
+                    comment,
+                });
+            }
+            Err(e) => warnings.push(format!("line {}: {e}", i + 1)),
+        }
+    }
+    (grants, warnings)
+}
+
+/// How a server decides what a client may do.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// No list: everyone gets [`Permissions::OPEN`].
+    Open,
+    /// Only clients in this authorized-clients file, with the permissions it grants.
+    Authorized(PathBuf),
+}
+
+/// Why the authorized-clients file could not be used. The server then admits nobody: failing
+/// closed is the only safe reading of a list it cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the authorized-clients file {}: {source}", path.display())]
+pub struct AuthFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+impl Access {
+    /// What `client` may do: `Ok(None)` if it is not admitted at all.
+    pub async fn grant(
+        &self,
+        client: Option<&Fingerprint>,
+    ) -> Result<Option<Grant>, AuthFileError> {
+        match self {
+            Access::Open => Ok(Some(Grant {
+                permissions: Permissions::OPEN,
+                comment: String::new(),
+            })),
+            Access::Authorized(path) => {
+                let Some(client) = client else {
+                    return Ok(None);
+                };
+                let (grants, warnings) = read(path).await?;
+                for w in &warnings {
+                    tracing::warn!(file = %path.display(), "ignoring {w}");
+                }
+                Ok(grants.get(client).cloned())
+            }
+        }
+    }
+
+    /// Reads the file once at start, so a typo in the path fails there, with the warnings of
+    /// every line that grants nothing; returns how many clients are listed.
+    pub async fn check(&self) -> Result<(usize, Vec<String>), AuthFileError> {
+        match self {
+            Access::Open => Ok((0, Vec::new())),
+            Access::Authorized(path) => {
+                let (grants, warnings) = read(path).await?;
+                Ok((grants.len(), warnings))
+            }
+        }
+    }
+}
+
+async fn read(path: &Path) -> Result<(HashMap<Fingerprint, Grant>, Vec<String>), AuthFileError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| AuthFileError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(parse(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::Identity;
+
+    #[test]
+    fn permissions_parse_and_print() {
+        let p = Permissions::parse("read,WRITE").unwrap();
+        assert!(p.contains(Permissions::READ) && p.contains(Permissions::WRITE));
+        assert!(!p.contains(Permissions::DELETE));
+        assert_eq!(p.to_string(), "read,write");
+        assert_eq!(Permissions::NONE.to_string(), "none");
+        assert!(Permissions::parse("read,root")
+            .unwrap_err()
+            .contains("unknown permission 'root'"));
+        assert!(Permissions::parse("").is_err());
+        assert!(!Permissions::OPEN.contains(Permissions::ADMIN));
+    }
+
+    #[test]
+    fn the_file_grants_per_fingerprint_and_reports_bad_lines() {
+        let a = Identity::generate().unwrap().fingerprint();
+        let b = Identity::generate().unwrap().fingerprint();
+        let text = format!(
+            "# clients\n\n{a} read,write  laptop of Ann\n{b} read\n{a} admin\nSHA256:bad read\n{b}\n{b} fly\n"
+        );
+        let (grants, warnings) = parse(&text);
+        assert_eq!(grants.len(), 2);
+        assert_eq!(
+            grants[&a],
+            Grant {
+                permissions: Permissions::parse("read,write").unwrap(),
+                comment: "laptop of Ann".into()
+            },
+            "the first line for a key wins"
+        );
+        assert_eq!(grants[&b].permissions, Permissions::READ);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].starts_with("line 6:"), "{warnings:?}");
+        assert!(
+            warnings[2].contains("unknown permission 'fly'"),
+            "{warnings:?}"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The server's limits, and the bookkeeping that enforces the connection limits.
+//!
+//! Worst-case memory is bounded by: `max_connections` × `receive_window` of QUIC buffers, plus
+//! `max_transfers` × [`crate::transfer::BLOCK`] of copy buffers. With the defaults that is
+//! 128 × 8 MiB + 64 × 1 MiB; a single client can hold at most `max_connections_per_ip` ×
+//! `receive_window` of it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Every limit a server enforces; [`Limits::default`] holds the defaults the CLI shows.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections at once, all clients together.
+    pub max_connections: usize,
+    /// Connections at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Commands (streams) at once on one connection; more wait in QUIC flow control.
+    pub max_streams: u32,
+    /// A connection with no traffic at all for this long is closed.
+    pub idle_timeout: Duration,
+    /// A new stream must deliver its request within this.
+    pub request_timeout: Duration,
+    /// Each block of a transfer (1 MiB) must move within this, whichever side is slow; stops a
+    /// peer that trickles bytes or never reads from holding a transfer forever.
+    pub stall_timeout: Duration,
+    /// Largest frame accepted from a client (within each message type's own limit).
+    pub max_frame: usize,
+    /// Largest upload accepted; `None` for no limit.
+    pub max_upload: Option<u64>,
+    /// Free space an upload must leave on the server's disk.
+    pub min_free: u64,
+    /// File bodies moving at once, server-wide; each holds a copy buffer.
+    pub max_transfers: usize,
+    /// Bytes a client may have in flight on one connection (QUIC receive window).
+    pub receive_window: u64,
+    /// Require address validation (a QUIC Retry round trip) before any handshake work, against
+    /// floods from spoofed addresses: for internet-facing servers.
+    pub retry: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 128,
+            max_connections_per_ip: 16,
+            max_streams: 32,
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(60),
+            max_frame: 64 * 1024,
+            max_upload: None,
+            min_free: 64 * 1024 * 1024,
+            max_transfers: 64,
+            receive_window: 8 * 1024 * 1024,
+            retry: false,
+        }
+    }
+}
+
+impl Limits {
+    /// The QUIC transport settings these limits imply.
+    pub fn transport(&self) -> quinn::TransportConfig {
+        let mut t = quinn::TransportConfig::default();
+        // Every command is a bidirectional stream; unidirectional ones have no use here.
+        t.max_concurrent_uni_streams(0u8.into());
+        t.max_concurrent_bidi_streams(self.max_streams.into());
+        t.max_idle_timeout(self.idle_timeout.try_into().ok());
+        t.receive_window(
+            quinn::VarInt::from_u64(self.receive_window).unwrap_or(quinn::VarInt::MAX),
+        );
+        t
+    }
+}
+
+/// Counts live connections, in total and per IP address.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    inner: Arc<Mutex<Counts>>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// A live connection's place in the counts; given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    inner: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Connections {
+    /// Takes a slot for a connection from `ip`, or says which limit is reached.
+    pub fn admit(&self, ip: IpAddr, limits: &Limits) -> Result<Slot, String> {
+        let mut counts = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.total >= limits.max_connections {
+            return Err(format!(
+                "the server is at its limit of {} connections; try again later",
+                limits.max_connections
+            ));
+        }
+        let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
+        if from_ip >= limits.max_connections_per_ip {
+            return Err(format!(
+                "too many connections from {ip} (the limit is {}); close one and try again",
+                limits.max_connections_per_ip
+            ));
+        }
+        counts.total += 1;
+        *counts.per_ip.entry(ip).or_insert(0) += 1;
+        Ok(Slot {
+            inner: self.inner.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_limited_in_total_and_per_ip_and_given_back() {
+        let limits = Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..Limits::default()
+        };
+        let c = Connections::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = c.admit(a, &limits).unwrap();
+        let _a2 = c.admit(a, &limits).unwrap();
+        assert!(c
+            .admit(a, &limits)
+            .unwrap_err()
+            .contains("too many connections from 10.0.0.1"));
+        let _b1 = c.admit(b, &limits).unwrap();
+        assert!(c
+            .admit(b, &limits)
+            .unwrap_err()
+            .contains("limit of 3 connections"));
+        drop(a1);
+        assert!(c.admit(b, &limits).is_ok(), "a freed slot is reusable");
+    }
+}
