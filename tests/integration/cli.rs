@@ -22,6 +22,10 @@ struct Served {
 
 impl Served {
     fn start(home: &Path, dir: &Path, listen: &str) -> Served {
+        Self::start_with(home, dir, listen, &[])
+    }
+
+    fn start_with(home: &Path, dir: &Path, listen: &str, extra: &[&str]) -> Served {
         let port_file = home.join(format!(
             "port-{}",
             listen.replace([':', '.', '[', ']'], "_")
@@ -36,6 +40,7 @@ impl Served {
                 "--port-file",
             ])
             .arg(&port_file)
+            .args(extra)
             .env("QFT_HOME", home)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(home.join("serve.log")).unwrap())
@@ -452,4 +457,81 @@ fn trust_on_first_use_without_a_terminal() {
         recorded,
         "the record is kept"
     );
+}
+
+#[test]
+fn qft_id_and_an_authorized_clients_file() {
+    let w = World::new();
+    let id = w.qft().arg("id").output().unwrap();
+    assert!(id.status.success());
+    let fingerprint = stdout(&id).trim().to_string();
+    assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+    assert_eq!(
+        stdout(&w.qft().arg("id").output().unwrap()).trim(),
+        fingerprint,
+        "kept"
+    );
+
+    let list = w.path("authorized");
+    std::fs::write(
+        &list,
+        format!("# who may connect\n{fingerprint} read  the test client\n"),
+    )
+    .unwrap();
+    let server = Served::start_with(
+        &w.path("server-home"),
+        &w.path("served"),
+        "127.0.0.1:0",
+        &["--authorized-clients", list.to_str().unwrap()],
+    );
+    std::fs::write(w.path("served/f"), b"x").unwrap();
+    std::fs::write(w.path("local/up"), b"y").unwrap();
+
+    let ls = w.connect(&server, &["ls"]).output().unwrap();
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    let put = w.connect(&server, &["put", "up"]).output().unwrap();
+    assert_eq!(put.status.code(), Some(1));
+    assert_eq!(
+        stderr(&put).trim(),
+        "qft: permission denied: UPLOAD needs the 'write' permission, which this client does not have"
+    );
+    assert!(!w.path("served/up").exists());
+
+    // Another client (another home, another key) is refused, and told its key.
+    std::fs::create_dir(w.path("stranger-home")).unwrap();
+    let stranger = w
+        .connect(&server, &["ls"])
+        .env("QFT_HOME", w.path("stranger-home"))
+        .output()
+        .unwrap();
+    assert_eq!(stranger.status.code(), Some(1));
+    let err = stderr(&stranger);
+    assert!(
+        err.starts_with("qft: the server refused this client: this client (SHA256:"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&fingerprint),
+        "it names the stranger's own key: {err}"
+    );
+}
+
+#[test]
+fn an_open_server_on_a_public_address_warns_at_start() {
+    let w = World::new();
+    // Bound on every interface, but nothing connects except over loopback.
+    let server = Served::start(&w.path("server-home"), &w.path("served"), "0.0.0.0:0");
+    let log = std::fs::read_to_string(w.path("server-home/serve.log")).unwrap();
+    assert!(
+        log.contains("no --authorized-clients: anyone who can reach"),
+        "{log}"
+    );
+    drop(server);
+    let local = Served::start(&w.path("server-home"), &w.path("served"), "127.0.0.1:0");
+    let log = std::fs::read_to_string(w.path("server-home/serve.log")).unwrap();
+    assert!(
+        !log.contains("anyone who can reach"),
+        "no warning on loopback: {log}"
+    );
+    drop(local);
 }

@@ -126,6 +126,11 @@ impl TestServer {
             .unwrap();
     }
 
+    /// The server's task, for a test that expects it to stop by itself.
+    pub fn into_task(mut self) -> JoinHandle<()> {
+        self.task.take().unwrap()
+    }
+
     /// Files in the private staging area: must be empty whenever no upload is running.
     pub fn staged(&self) -> Vec<PathBuf> {
         list_dir(&self.root().join(".qft/tmp"))
