@@ -81,7 +81,12 @@ pub fn decode<T: Message>(bytes: &[u8]) -> Result<T, FrameError> {
         });
     }
     match postcard::take_from_bytes::<T>(bytes) {
-        Ok((msg, [])) => Ok(msg),
+        // postcard also accepts overlong varints (0x80 0x00 for 0); only the canonical
+        // encoding is a valid frame, so that every message has exactly one.
+        Ok((msg, [])) if postcard::to_stdvec(&msg).is_ok_and(|canonical| canonical == bytes) => {
+            Ok(msg)
+        }
+        Ok(_) => Err(FrameError::Malformed),
         // postcard writes an enum's variant index first, as a varint; a one-byte index past the
         // known ones is a newer peer's request, not garbage.
         Err(_)
@@ -187,6 +192,21 @@ mod tests {
         assert!(matches!(
             read_frame::<Request, _>(&mut &bytes[..2]).await,
             Err(FrameError::Truncated)
+        ));
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        // Delete { name: "" } is [3, 0]; [3, 0x80, 0x00] spells the same length overlong.
+        assert_eq!(
+            decode::<Request>(&[3, 0]).unwrap(),
+            Request::Delete {
+                name: String::new()
+            }
+        );
+        assert!(matches!(
+            decode::<Request>(&[3, 0x80, 0x00]),
+            Err(FrameError::Malformed)
         ));
     }
 

@@ -11,8 +11,9 @@
 //! # Frames
 //! A frame is a 4-byte big-endian length followed by that many bytes of one postcard-encoded
 //! message. Every message type has its own size limit ([`Message::MAX_LEN`]), checked before
-//! any buffer is allocated; a frame that does not decode exactly, with no trailing bytes, is
-//! malformed. File bodies are not framed: they are raw bytes whose count was announced first.
+//! any buffer is allocated; a frame that is not exactly the canonical postcard encoding of one
+//! message (trailing bytes, overlong varints) is malformed. File bodies are not framed: they are
+//! raw bytes whose count was announced first.
 //!
 //! # Exchanges, one per stream (C = client, S = server)
 //! - **List**: C→S `Request::List`; S→C one or more `Response::ListPage`, the last with
@@ -48,6 +49,8 @@
 //! decodes as [`ErrorCode::Other`]. A change that cannot follow these rules gets a new ALPN.
 
 pub mod frame;
+#[cfg(test)]
+mod properties;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,129 @@
+//! Property tests of the wire format: every message survives encode/decode unchanged, and no byte
+//! string, however hostile, makes the decoder panic or accept trailing garbage. (The fuzz targets
+//! in `fuzz/` explore the same properties far longer, with coverage guidance.)
+
+use proptest::prelude::*;
+
+use super::frame::{decode, encode, read_frame};
+use super::*;
+
+fn name() -> impl Strategy<Value = String> {
+    // Names are not validated by the codec, so any string must round-trip.
+    prop_oneof![".{0,40}", "[a-z/]{1,20}"]
+}
+
+fn code() -> impl Strategy<Value = ErrorCode> {
+    any::<u16>().prop_map(ErrorCode::from)
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    (
+        name(),
+        prop_oneof![
+            Just(EntryKind::File),
+            Just(EntryKind::Dir),
+            Just(EntryKind::Other)
+        ],
+        any::<u64>(),
+        any::<Option<u64>>(),
+    )
+        .prop_map(|(name, kind, size, modified)| Entry {
+            name,
+            kind,
+            size,
+            modified,
+        })
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        name().prop_map(|dir| Request::List { dir }),
+        name().prop_map(|name| Request::Download { name }),
+        (name(), any::<u64>()).prop_map(|(name, size)| Request::Upload { name, size }),
+        name().prop_map(|name| Request::Delete { name }),
+        Just(Request::Help),
+        Just(Request::Shutdown),
+    ]
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    let help = (
+        name(),
+        proptest::collection::vec(name(), 0..3),
+        name(),
+        name(),
+    )
+        .prop_map(|(name, aliases, usage, summary)| CommandHelp {
+            name,
+            aliases,
+            usage,
+            summary,
+        });
+    prop_oneof![
+        (code(), name()).prop_map(|(code, message)| Response::Error { code, message }),
+        (proptest::collection::vec(entry(), 0..20), any::<bool>())
+            .prop_map(|(entries, last)| Response::ListPage { entries, last }),
+        (any::<u64>(), any::<Option<u64>>())
+            .prop_map(|(size, modified)| Response::FileHeader { size, modified }),
+        Just(Response::Ready),
+        any::<[u8; 32]>().prop_map(|sha256| Response::Done { sha256 }),
+        Just(Response::Deleted),
+        proptest::collection::vec(help, 0..8).prop_map(|commands| Response::Help { commands }),
+        Just(Response::ShuttingDown),
+    ]
+}
+
+fn round_trips<T: Message + PartialEq + std::fmt::Debug>(msg: &T) -> Result<(), TestCaseError> {
+    let bytes = encode(msg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: T = decode(&bytes[4..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&back, msg);
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn every_request_round_trips(msg in request()) {
+        round_trips(&msg)?;
+    }
+
+    #[test]
+    fn every_response_round_trips(msg in response()) {
+        round_trips(&msg)?;
+    }
+
+    #[test]
+    fn every_trailer_round_trips(sha256 in any::<[u8; 32]>()) {
+        round_trips(&Trailer { sha256 })?;
+    }
+
+    #[test]
+    fn error_codes_survive_as_numbers(n in any::<u16>()) {
+        prop_assert_eq!(u16::from(ErrorCode::from(n)), n);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_what_decodes_is_exact(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        // Whatever decodes must re-encode to exactly the same bytes: no trailing garbage
+        // accepted, no two encodings of one message.
+        if let Ok(msg) = decode::<Request>(&bytes) {
+            prop_assert_eq!(&encode(&msg).unwrap()[4..], &bytes[..]);
+        }
+        if let Ok(msg) = decode::<Response>(&bytes) {
+            prop_assert_eq!(&encode(&msg).unwrap()[4..], &bytes[..]);
+        }
+        if let Ok(msg) = decode::<Trailer>(&bytes) {
+            prop_assert_eq!(&encode(&msg).unwrap()[4..], &bytes[..]);
+        }
+    }
+
+    #[test]
+    fn arbitrary_streams_never_panic_the_frame_reader(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let result = rt.block_on(read_frame::<Request, _>(&mut &bytes[..]));
+        // A frame is read only when the prefix is within the limit and the bytes are all there.
+        if result.is_ok() {
+            let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            prop_assert!(len <= Request::MAX_LEN && bytes.len() >= 4 + len);
+        }
+    }
+}
