@@ -256,3 +256,61 @@ async fn a_download_cut_short_leaves_no_file() {
     assert!(matches!(err, ClientError::Interrupted(_)), "{err}");
     assert!(list_dir(local.path()).is_empty());
 }
+
+/// A server that answers every request with `answer`.
+async fn scripted_server(answer: Response) -> (SocketAddr, Fingerprint, quinn::Endpoint) {
+    let identity = Identity::generate().unwrap();
+    let fingerprint = identity.fingerprint();
+    let config = tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap();
+    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let ep = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            let Ok(conn) = incoming.await else { continue };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    let _ = read_frame::<Request, _>(&mut recv).await;
+                    let _ = write_frame(&mut send, &answer).await;
+                    let _ = send.finish();
+                    let _ = send.stopped().await;
+                }
+            });
+        }
+    });
+    (addr, fingerprint, endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_messages_from_a_hostile_server_cannot_drive_the_terminal() {
+    let evil = "clear\x1b[2J\x1b]0;pwned\x07";
+    let listing = Response::ListPage {
+        entries: vec![qft::protocol::Entry {
+            name: evil.into(),
+            kind: qft::protocol::EntryKind::File,
+            size: 1,
+            modified: None,
+        }],
+        last: true,
+    };
+    let (addr, fp, _server) = scripted_server(listing).await;
+    let err = client_for(addr, fp).await.list("").await.unwrap_err();
+    assert!(matches!(err, ClientError::InvalidName { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(
+        shown.contains("\\u{1b}[2J"),
+        "escaped, still readable: {shown}"
+    );
+
+    let refusal = Response::Error {
+        code: ErrorCode::NotFound,
+        message: format!("no such file {evil}"),
+    };
+    let (addr, fp, _server) = scripted_server(refusal).await;
+    let err = client_for(addr, fp).await.delete("x").await.unwrap_err();
+    let shown = err.to_string();
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(shown.starts_with("no such file clear\\u{1b}"), "{shown}");
+}
