@@ -180,6 +180,17 @@ impl Client {
         self.conn.remote_address()
     }
 
+    /// The local UDP address the connection uses now.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Moves the connection to a new local socket (a new network, a new address): QUIC
+    /// migrates the connection and transfers in flight carry on, which no TCP-based tool can do.
+    pub fn rebind(&self, socket: std::net::UdpSocket) -> io::Result<()> {
+        self.endpoint.rebind(socket)
+    }
+
     /// Why the connection ended, if it has.
     pub fn closed(&self) -> Option<String> {
         self.conn.close_reason().map(|e| e.to_string())

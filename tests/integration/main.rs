@@ -5,6 +5,8 @@ mod adversarial;
 mod cli;
 mod commands;
 mod corruption;
+mod faults;
 mod names;
+mod relay;
 mod support;
 mod trust;
