@@ -91,6 +91,9 @@ pub enum ClientError {
     /// A local file would be replaced.
     #[error("{} already exists; use --force to replace it", .0.display())]
     Exists(PathBuf),
+    /// The local disk filled up while downloading.
+    #[error("no space left on this machine to write {}; nothing was kept", .0.display())]
+    NoSpace(PathBuf),
     /// A local file operation failed.
     #[error("{}: {source}", path.display())]
     Local {
@@ -346,6 +349,9 @@ impl Client {
         let received = copy_hashed(&mut recv, &mut file, size, None, progress)
             .await
             .map_err(|e| match e {
+                CopyError::Write(source) if is_full(&source) => {
+                    ClientError::NoSpace(dest.to_path_buf())
+                }
                 CopyError::Write(source) => ClientError::Local {
                     path: dest.to_path_buf(),
                     source,
@@ -357,8 +363,15 @@ impl Client {
         if trailer.sha256 != received {
             return Err(ClientError::HashMismatch(name.to_string()));
         }
-        file.flush().await.map_err(ClientError::local(dest))?;
-        file.sync_all().await.map_err(ClientError::local(dest))?;
+        let full = |e: io::Error| match is_full(&e) {
+            true => ClientError::NoSpace(dest.to_path_buf()),
+            false => ClientError::Local {
+                path: dest.to_path_buf(),
+                source: e,
+            },
+        };
+        file.flush().await.map_err(full)?;
+        file.sync_all().await.map_err(full)?;
         let persisted = if overwrite {
             temp.persist(dest)
         } else {
@@ -485,6 +498,13 @@ impl Client {
         self.conn.close(close::NORMAL.into(), b"logout");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
+}
+
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 fn safe(name: &str) -> Result<SafeName, ClientError> {

@@ -10,37 +10,46 @@ use assert_cmd::Command;
 
 use crate::support::random_bytes;
 
-const BIN: &str = env!("CARGO_BIN_EXE_qft");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_qft");
 
 /// `qft serve` in a subprocess with its own home; killed on drop.
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    port: u16,
-    fingerprint: String,
+    pub(crate) port: u16,
+    pub(crate) fingerprint: String,
     _stdout: BufReader<ChildStdout>,
 }
 
 impl Served {
-    fn start(home: &Path, dir: &Path, listen: &str) -> Served {
+    pub(crate) fn start(home: &Path, dir: &Path, listen: &str) -> Served {
         Self::start_with(home, dir, listen, &[])
     }
 
     fn start_with(home: &Path, dir: &Path, listen: &str, extra: &[&str]) -> Served {
-        let port_file = home.join(format!(
-            "port-{}",
-            listen.replace([':', '.', '[', ']'], "_")
-        ));
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["serve", dir.to_str().unwrap(), "--listen", listen])
+            .args(extra);
+        Self::spawn(cmd, home)
+    }
+
+    /// `qft serve` in a private mount namespace whose `dir` is a fresh tmpfs of `size`: a disk
+    /// that really fills up, visible to nothing else (needs root, as CI has).
+    pub(crate) fn start_on_small_disk(home: &Path, dir: &Path, size: &str) -> Served {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["-m", "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o size="$2" tmpfs "$1" && shift 2 && exec "$0" serve "$@""#)
+            .args([BIN, dir.to_str().unwrap(), size, dir.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--min-free", "0"]);
+        Self::spawn(cmd, home)
+    }
+
+    /// Runs `cmd` (a `qft serve` to which `--port-file` is added) and waits until it serves.
+    fn spawn(mut cmd: std::process::Command, home: &Path) -> Served {
+        let port_file = home.join("port");
         let _ = std::fs::remove_file(&port_file);
-        let mut child = std::process::Command::new(BIN)
-            .args([
-                "serve",
-                dir.to_str().unwrap(),
-                "--listen",
-                listen,
-                "--port-file",
-            ])
+        let mut child = cmd
+            .arg("--port-file")
             .arg(&port_file)
-            .args(extra)
             .env("QFT_HOME", home)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(home.join("serve.log")).unwrap())
@@ -76,7 +85,11 @@ impl Served {
         }
     }
 
-    fn addr(&self) -> String {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -106,19 +119,19 @@ impl Drop for Served {
 }
 
 /// Homes and directories for one test: a server home and served dir, a client home and cwd.
-struct World {
+pub(crate) struct World {
     tmp: tempfile::TempDir,
 }
 
 impl World {
-    fn new() -> World {
+    pub(crate) fn new() -> World {
         let tmp = tempfile::tempdir().unwrap();
         for d in ["server-home", "served", "client-home", "local"] {
             std::fs::create_dir(tmp.path().join(d)).unwrap();
         }
         World { tmp }
     }
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.tmp.path().join(p)
     }
     fn serve(&self) -> Served {
@@ -129,7 +142,7 @@ impl World {
         )
     }
     /// `qft ...` as the client, in `local/`, without a terminal.
-    fn qft(&self) -> Command {
+    pub(crate) fn qft(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.env("QFT_HOME", self.path("client-home"))
             .env_remove("RUST_LOG")
@@ -138,7 +151,7 @@ impl World {
         cmd
     }
     /// `qft connect ADDR --fingerprint FP ARGS...`
-    fn connect(&self, server: &Served, args: &[&str]) -> Command {
+    pub(crate) fn connect(&self, server: &Served, args: &[&str]) -> Command {
         let mut cmd = self.qft();
         cmd.args([
             "connect",
@@ -151,10 +164,10 @@ impl World {
     }
 }
 
-fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
-fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

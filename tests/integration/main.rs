@@ -8,5 +8,6 @@ mod corruption;
 mod faults;
 mod names;
 mod relay;
+mod safety;
 mod support;
 mod trust;
