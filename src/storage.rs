@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::paths::SafeName;
@@ -49,6 +50,9 @@ pub enum StorageError {
     /// The name is the private area.
     #[error("'{0}' is reserved by the server")]
     Reserved(String),
+    /// The same client is already uploading this file on another stream.
+    #[error("an upload of '{0}' from this client is already running")]
+    Busy(String),
     /// A symlink leads outside the served directory.
     #[error("'{0}' leads outside the served directory")]
     Escapes(String),
@@ -91,6 +95,7 @@ impl StorageError {
             StorageError::NotADirectory(_) => ErrorCode::NotADirectory,
             StorageError::NotAFile(_) => ErrorCode::NotAFile,
             StorageError::Reserved(_) | StorageError::Escapes(_) => ErrorCode::InvalidName,
+            StorageError::Busy(_) => ErrorCode::BadRequest,
             StorageError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             StorageError::NoSpace => ErrorCode::NoSpace,
             StorageError::Io { .. } => ErrorCode::Internal,
@@ -125,6 +130,21 @@ pub struct ReadFile {
     pub modified: Option<u64>,
 }
 
+/// A resumable upload: a partial file in the private area, named by a key derived from the
+/// client's key, the name and the size (so no other client, and no other version of the file,
+/// can continue it), locked while in use, kept when the transfer breaks, renamed over the target
+/// when verified.
+#[derive(Debug)]
+pub struct Partial {
+    /// Reads and writes go through this handle; it also holds the lock.
+    pub file: tokio::fs::File,
+    /// Bytes held from earlier attempts (after [`Partial::start_at`]: from where this one starts).
+    pub held: u64,
+    path: PathBuf,
+    target: PathBuf,
+    name: String,
+}
+
 /// An upload being received: a private temp file that becomes `target` on [`Upload::commit`],
 /// and disappears if dropped.
 #[derive(Debug)]
@@ -154,7 +174,7 @@ impl Storage {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&staging)?;
-        remove_stale_uploads(&staging, STALE_UPLOAD);
+        remove_stale(&staging, "upload-", STALE_UPLOAD);
         Ok(Storage {
             inner: Arc::new(Inner {
                 root,
@@ -211,6 +231,36 @@ impl Storage {
             }
         });
         task.await.map_err(io::Error::other)?
+    }
+
+    /// Opens (or creates) the partial for `client` uploading `size` bytes as `name`, removing
+    /// other partials older than `ttl` first. A partial already in use is refused, not shared.
+    pub async fn begin_partial(
+        &self,
+        name: SafeName,
+        client: [u8; 32],
+        size: u64,
+        ttl: Duration,
+    ) -> Result<Partial, StorageError> {
+        let inner = self.inner.clone();
+        let shown = name.to_string();
+        let (file, held, path, target) = blocking(shown.clone(), move || {
+            remove_stale(&inner.staging, "partial-", ttl);
+            inner.begin_partial(&name, client, size)
+        })
+        .await?;
+        Ok(Partial {
+            file: tokio::fs::File::from_std(file),
+            held,
+            path,
+            target,
+            name: shown,
+        })
+    }
+
+    /// Removes partial uploads untouched for `ttl`.
+    pub fn expire_partials(&self, ttl: Duration) {
+        remove_stale(&self.inner.staging, "partial-", ttl);
     }
 
     /// Deletes the file `name` (not directories). A symlink is removed itself.
@@ -385,6 +435,55 @@ impl Inner {
         })
     }
 
+    fn begin_partial(
+        &self,
+        name: &SafeName,
+        client: [u8; 32],
+        size: u64,
+    ) -> Result<(std::fs::File, u64, PathBuf, PathBuf), StorageError> {
+        let text = name.as_str();
+        self.create_parents(name)?;
+        let target = self.resolve_entry(name)?;
+        if target.is_dir() {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        }
+        // Length-prefixed fields, so no two (client, name, size) share a key.
+        let mut key = Sha256::new();
+        key.update(client);
+        key.update((text.len() as u64).to_be_bytes());
+        key.update(text.as_bytes());
+        key.update(size.to_be_bytes());
+        let path = self.staging.join(format!(
+            "partial-{}",
+            crate::transfer::hex(&key.finalize().into())
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(
+            &mut options,
+            std::os::unix::fs::PermissionsExt::mode(&new_file_permissions(&target)),
+        );
+        let file = options
+            .open(&path)
+            .map_err(|e| StorageError::from_io(text, e))?;
+        // One writer per partial, across streams, connections and server processes alike.
+        #[cfg(unix)]
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| StorageError::Busy(text.to_owned()))?;
+        let mut held = file
+            .metadata()
+            .map_err(|e| StorageError::from_io(text, e))?
+            .len();
+        if held > size {
+            // Cannot be ours (the size is in the key); start over rather than trust it.
+            file.set_len(0)
+                .map_err(|e| StorageError::from_io(text, e))?;
+            held = 0;
+        }
+        Ok((file, held, path, target))
+    }
+
     /// Creates the missing directories of `name`'s parent, one plain component at a time, each
     /// checked to stay under the root and out of the private area, each made durable.
     fn create_parents(&self, name: &SafeName) -> Result<(), StorageError> {
@@ -418,6 +517,66 @@ impl Inner {
             dir = real;
         }
         Ok(())
+    }
+}
+
+impl Partial {
+    /// Continues from `from` (at most [`Partial::held`]): drops what follows it and returns the
+    /// SHA-256 state of what precedes it, read back from disk.
+    pub async fn start_at(&mut self, from: u64) -> Result<Sha256, StorageError> {
+        use tokio::io::AsyncSeekExt;
+        let name = self.name.clone();
+        let err = |e| StorageError::from_io(&name, e);
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(err)?;
+        let hasher = crate::transfer::hash_prefix(&mut self.file, from)
+            .await
+            .map_err(err)?;
+        self.file.set_len(from).await.map_err(err)?;
+        self.file
+            .seek(std::io::SeekFrom::Start(from))
+            .await
+            .map_err(err)?;
+        self.held = from;
+        Ok(hasher)
+    }
+
+    /// The piece hashes of what is held, for [`crate::protocol::Response::Held`].
+    pub async fn held_hashes(&mut self, chunk: u64) -> Result<Vec<[u8; 32]>, StorageError> {
+        use tokio::io::AsyncSeekExt;
+        let name = self.name.clone();
+        let err = |e| StorageError::from_io(&name, e);
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(err)?;
+        crate::transfer::piece_hashes(&mut self.file, self.held, chunk)
+            .await
+            .map_err(err)
+    }
+
+    /// Makes the verified upload durable under its name, as [`Upload::commit`] does.
+    pub async fn commit(mut self) -> Result<(), StorageError> {
+        let name = self.name.clone();
+        let io_err = |e| StorageError::from_io(&name, e);
+        self.file.flush().await.map_err(io_err)?;
+        self.file.sync_all().await.map_err(io_err)?;
+        blocking(name.clone(), move || {
+            std::fs::rename(&self.path, &self.target)
+                .map_err(|e| StorageError::from_io(&name, e))?;
+            if let Some(parent) = self.target.parent() {
+                sync_dir(parent).map_err(|e| StorageError::from_io(&name, e))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Throws the partial away (its data proved wrong).
+    pub async fn discard(self) {
+        let _ = tokio::fs::remove_file(&self.path).await;
     }
 }
 
@@ -469,7 +628,8 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn remove_stale_uploads(staging: &Path, older_than: Duration) {
+/// Removes files named `prefix*` in `staging` untouched for longer than `older_than`.
+fn remove_stale(staging: &Path, prefix: &str, older_than: Duration) {
     let Ok(entries) = std::fs::read_dir(staging) else {
         return;
     };
@@ -480,10 +640,10 @@ fn remove_stale_uploads(staging: &Path, older_than: Duration) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > older_than);
-        if stale && entry.file_name().to_string_lossy().starts_with("upload-") {
+        if stale && entry.file_name().to_string_lossy().starts_with(prefix) {
             match std::fs::remove_file(entry.path()) {
-                Ok(()) => tracing::info!("removed a stale partial upload"),
-                Err(e) => tracing::warn!("cannot remove a stale partial upload: {e}"),
+                Ok(()) => tracing::info!("removed an expired partial upload"),
+                Err(e) => tracing::warn!("cannot remove an expired partial upload: {e}"),
             }
         }
     }
@@ -531,7 +691,7 @@ mod tests {
                 .set_modified(long_ago)
                 .unwrap();
         }
-        remove_stale_uploads(dir.path(), STALE_UPLOAD);
+        remove_stale(dir.path(), "upload-", STALE_UPLOAD);
         assert!(!old.exists());
         assert!(fresh.exists() && other.exists());
     }

@@ -46,7 +46,23 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut hasher = Sha256::new();
+    copy_continuing(Sha256::new(), src, dst, size, stall, progress).await
+}
+
+/// [`copy_hashed`] for the rest of a resumed file: `hasher` already holds the part before, so
+/// the result is the SHA-256 of the whole file.
+pub async fn copy_continuing<R, W>(
+    mut hasher: Sha256,
+    src: &mut R,
+    dst: &mut W,
+    size: u64,
+    stall: Option<Duration>,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], CopyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut buf = vec![0u8; usize::try_from(size).map_or(BLOCK, |s| s.clamp(1, BLOCK))];
     let mut done = 0u64;
     while done < size {
@@ -86,16 +102,93 @@ where
             .map_err(CopyError::Read)?
         {
             0 => {
+                // Keep what did arrive: a resumable transfer continues after it.
+                dst.write_all(&buf[..filled])
+                    .await
+                    .map_err(CopyError::Write)?;
                 return Err(CopyError::Short {
                     got: done + filled as u64,
                     expected: size,
-                })
+                });
             }
             n => filled += n,
         }
     }
     dst.write_all(buf).await.map_err(CopyError::Write)?;
     Ok(filled)
+}
+
+/// The SHA-256 of each whole `chunk`-sized piece of the first `len` bytes of `src` (read from
+/// where it stands): what a side holding part of a file tells the other, to resume.
+pub async fn piece_hashes<R: AsyncRead + Unpin>(
+    src: &mut R,
+    len: u64,
+    chunk: u64,
+) -> io::Result<Vec<[u8; 32]>> {
+    let mut hashes = Vec::new();
+    let mut buf = vec![0u8; BLOCK];
+    for _ in 0..len / chunk {
+        let mut piece = Sha256::new();
+        read_into(src, chunk, &mut buf, |block| piece.update(block)).await?;
+        hashes.push(piece.finalize().into());
+    }
+    Ok(hashes)
+}
+
+/// Reads `src` (from where it stands) piece by piece against `theirs`, the other side's piece
+/// hashes, while both have whole pieces (`available` bytes here). Returns where they first
+/// differ (the offset to resume from) and the SHA-256 state of everything before it, in one pass.
+pub async fn agree<R: AsyncRead + Unpin>(
+    src: &mut R,
+    available: u64,
+    chunk: u64,
+    theirs: &[[u8; 32]],
+) -> io::Result<(u64, Sha256)> {
+    let mut whole = Sha256::new();
+    let mut buf = vec![0u8; BLOCK];
+    let mut from = 0u64;
+    for their in theirs {
+        if from + chunk > available {
+            break;
+        }
+        let before = whole.clone();
+        let mut piece = Sha256::new();
+        read_into(src, chunk, &mut buf, |block| {
+            piece.update(block);
+            whole.update(block);
+        })
+        .await?;
+        if <[u8; 32]>::from(piece.finalize()) != *their {
+            return Ok((from, before));
+        }
+        from += chunk;
+    }
+    Ok((from, whole))
+}
+
+/// The SHA-256 state of the first `len` bytes of `src` (read from where it stands).
+pub async fn hash_prefix<R: AsyncRead + Unpin>(src: &mut R, len: u64) -> io::Result<Sha256> {
+    let mut whole = Sha256::new();
+    let mut buf = vec![0u8; BLOCK];
+    read_into(src, len, &mut buf, |block| whole.update(block)).await?;
+    Ok(whole)
+}
+
+/// Reads exactly `len` bytes in blocks, handing each to `take`.
+async fn read_into<R: AsyncRead + Unpin>(
+    src: &mut R,
+    len: u64,
+    buf: &mut [u8],
+    mut take: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        src.read_exact(&mut buf[..want]).await?;
+        take(&buf[..want]);
+        left -= want as u64;
+    }
+    Ok(())
 }
 
 /// Lower-case hex of a digest, for logs and JSON.
@@ -180,5 +273,56 @@ mod tests {
             "{err:?}"
         );
         drop(tx);
+    }
+
+    #[tokio::test]
+    async fn agreement_finds_the_first_differing_piece_and_hashes_what_is_before() {
+        let chunk = 1 << 20;
+        let ours: Vec<u8> = (0..4 * chunk + 10).map(|i| (i % 253) as u8).collect();
+        let mut theirs = ours.clone();
+        theirs[2 * chunk + 7] ^= 1; // their third piece differs
+        let their_hashes = piece_hashes(&mut &theirs[..], theirs.len() as u64, chunk as u64)
+            .await
+            .unwrap();
+        assert_eq!(their_hashes.len(), 4);
+        let (from, before) = agree(
+            &mut &ours[..],
+            ours.len() as u64,
+            chunk as u64,
+            &their_hashes,
+        )
+        .await
+        .unwrap();
+        assert_eq!(from, 2 * chunk as u64);
+        assert_eq!(before.finalize(), Sha256::digest(&ours[..2 * chunk]));
+
+        // Identical: agreement up to the last whole piece both have.
+        let same = piece_hashes(&mut &ours[..], ours.len() as u64, chunk as u64)
+            .await
+            .unwrap();
+        let (from, before) = agree(&mut &ours[..], 3 * chunk as u64 + 5, chunk as u64, &same)
+            .await
+            .unwrap();
+        assert_eq!(from, 3 * chunk as u64);
+        let whole = before.clone().finalize();
+        assert_eq!(whole, Sha256::digest(&ours[..3 * chunk]));
+
+        // Continuing the hash over the rest gives the whole file's hash.
+        let rest = &ours[3 * chunk..];
+        let digest = copy_continuing(
+            before,
+            &mut &rest[..],
+            &mut Vec::new(),
+            rest.len() as u64,
+            None,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&ours)));
+        assert_eq!(
+            hash_prefix(&mut &ours[..], 5).await.unwrap().finalize(),
+            Sha256::digest(&ours[..5])
+        );
     }
 }

@@ -7,6 +7,7 @@ mod connect;
 pub mod display;
 pub mod progress;
 pub mod prompt;
+pub mod resume;
 pub mod session;
 
 use std::io;
@@ -136,6 +137,8 @@ pub struct TransferReport {
     pub sha256: [u8; 32],
     /// Wall time.
     pub elapsed: Duration,
+    /// Where this transfer started (bytes an earlier, interrupted one had already moved).
+    pub resumed_from: u64,
 }
 
 /// Settings for [`Client::connect`].
@@ -199,7 +202,10 @@ impl Client {
         self.conn.close_reason().map(|e| e.to_string())
     }
 
-    async fn open(&self, request: &Request) -> Result<(SendStream, RecvStream), ClientError> {
+    pub(super) async fn open(
+        &self,
+        request: &Request,
+    ) -> Result<(SendStream, RecvStream), ClientError> {
         let (mut send, recv) = self
             .conn
             .open_bi()
@@ -319,6 +325,13 @@ impl Client {
         if !overwrite && dest.symlink_metadata().is_ok() {
             return Err(ClientError::Exists(dest.to_path_buf()));
         }
+        if let Some(report) = self
+            .download_resumable(&name, dest, overwrite, progress)
+            .await?
+        {
+            return Ok(report);
+        }
+        // A server without resuming: the plain exchange, through a temp file.
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -391,6 +404,7 @@ impl Client {
             bytes: size,
             sha256: received,
             elapsed: started.elapsed(),
+            resumed_from: 0,
         })
     }
 
@@ -424,6 +438,16 @@ impl Client {
             });
         }
         let size = meta.len();
+        if let Some(report) = self
+            .upload_resumable(path, &name, &mut file, size, progress)
+            .await?
+        {
+            return Ok(report);
+        }
+        // A server without resuming: the plain exchange, from the start of the file.
+        tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::Start(0))
+            .await
+            .map_err(ClientError::local(path))?;
         let request = Request::Upload {
             name: name.to_string(),
             size,
@@ -466,6 +490,7 @@ impl Client {
                 bytes: size,
                 sha256: sent,
                 elapsed: started.elapsed(),
+                resumed_from: 0,
             }),
             Response::Done { .. } => Err(ClientError::HashMismatch(name.to_string())),
             other => Err(unexpected(&other)),
@@ -500,7 +525,7 @@ impl Client {
     }
 }
 
-fn is_full(e: &io::Error) -> bool {
+pub(super) fn is_full(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
@@ -515,7 +540,7 @@ fn safe(name: &str) -> Result<SafeName, ClientError> {
 }
 
 /// Reads one response, turning an `Error` frame into [`ClientError::Remote`].
-async fn response(recv: &mut RecvStream) -> Result<Response, ClientError> {
+pub(super) async fn response(recv: &mut RecvStream) -> Result<Response, ClientError> {
     match read_frame::<Response, _>(recv).await? {
         Response::Error { code, message } => Err(ClientError::Remote {
             code,
@@ -526,7 +551,7 @@ async fn response(recv: &mut RecvStream) -> Result<Response, ClientError> {
 }
 
 /// The stream must end after the trailer.
-async fn expect_end(recv: &mut RecvStream) -> Result<(), ClientError> {
+pub(super) async fn expect_end(recv: &mut RecvStream) -> Result<(), ClientError> {
     let mut extra = [0u8; 1];
     // Through AsyncRead: quinn's inherent `read` has a different signature.
     match AsyncReadExt::read(recv, &mut extra).await {
@@ -538,7 +563,7 @@ async fn expect_end(recv: &mut RecvStream) -> Result<(), ClientError> {
     }
 }
 
-fn unexpected(response: &Response) -> ClientError {
+pub(super) fn unexpected(response: &Response) -> ClientError {
     let kind = match response {
         Response::Error { .. } => "an error",
         Response::ListPage { .. } => "a listing",
@@ -548,6 +573,8 @@ fn unexpected(response: &Response) -> ClientError {
         Response::Deleted => "a delete confirmation",
         Response::Help { .. } => "a help text",
         Response::ShuttingDown => "a shutdown notice",
+        Response::Held { .. } => "an upload's held pieces",
+        Response::Prefix { .. } => "a download's prefix",
     };
     ClientError::Protocol(format!("{kind} out of place"))
 }

@@ -33,6 +33,18 @@
 //!   `Response::ShuttingDown`, after which the server stops as on Ctrl-C: no new connections,
 //!   running commands finish within its grace period, then every connection is closed.
 //!
+//! - **ResumeUpload** (an upload that continues what this client left earlier): C→S
+//!   `Request::ResumeUpload { name, size }`; S→C `Response::Held { chunk, hashes }`, the SHA-256
+//!   of each whole `chunk`-sized piece of the partial the server keeps for this client, name and
+//!   size (none: empty); C→S [`Resume`] `{ from }`, the start of the first piece that differs
+//!   from the local file (a multiple of `chunk`, at most what is held); C→S the body from `from`
+//!   to `size`, then a [`Trailer`] with the SHA-256 of the *whole* file; S→C `Done` or `Error`.
+//!   A source that changed since is thus resent from its first changed piece, never mixed.
+//! - **ResumeDownload**: C→S `Request::ResumeDownload { name, have }` (bytes of a local partial);
+//!   S→C `Response::Prefix { size, modified, chunk, hashes }` covering the file's first
+//!   `min(have, size)` bytes in whole pieces; C→S [`Resume`] `{ from }`; S→C the body from `from`,
+//!   then a [`Trailer`] with the SHA-256 of the whole file.
+//!
 //! # Who may do what
 //! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
 //! with an authorized-clients list closes the connection of a client not on it with
@@ -100,12 +112,26 @@ pub enum Request {
     Help,
     /// Stop the server gracefully (admin only).
     Shutdown,
+    /// An upload that may continue a partial this client left (see the module doc).
+    ResumeUpload {
+        /// A relative name as accepted by [`crate::paths::validate`].
+        name: String,
+        /// Exact length of the whole file.
+        size: u64,
+    },
+    /// A download that may continue a local partial of `have` bytes.
+    ResumeDownload {
+        /// A relative name as accepted by [`crate::paths::validate`].
+        name: String,
+        /// Bytes the client already holds.
+        have: u64,
+    },
 }
 
 impl Message for Request {
     // Room for the longest name plus encoding overhead, and no more.
     const MAX_LEN: usize = MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(6);
+    const VARIANTS: Option<u32> = Some(8);
 }
 
 /// What the server answers.
@@ -148,15 +174,59 @@ pub enum Response {
     },
     /// The server accepted SHUTDOWN and is stopping.
     ShuttingDown,
+    /// What the server holds of a resumable upload.
+    Held {
+        /// Piece size the hashes are over.
+        chunk: u64,
+        /// SHA-256 of each whole piece held, in order; at most [`MAX_CHUNKS`].
+        hashes: Vec<[u8; 32]>,
+    },
+    /// A resumable download's file, and hashes of the pieces the client may already hold.
+    Prefix {
+        /// Exact length of the whole file.
+        size: u64,
+        /// Modification time in seconds since the Unix epoch, when known.
+        modified: Option<u64>,
+        /// Piece size the hashes are over.
+        chunk: u64,
+        /// SHA-256 of each whole piece of the file's first `min(have, size)` bytes.
+        hashes: Vec<[u8; 32]>,
+    },
+}
+
+/// The client's choice, in a resumable transfer, of where the body starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// First byte to send: a multiple of the chunk, at most what the other side holds.
+    pub from: u64,
+}
+
+impl Message for Resume {
+    const MAX_LEN: usize = 16;
+}
+
+/// Most piece hashes in one [`Response::Held`] or [`Response::Prefix`]: bounds those frames.
+pub const MAX_CHUNKS: u64 = 16 * 1024;
+
+/// The piece size for hashing `len` bytes: 1 MiB, or the power of two that keeps the hash list
+/// within [`MAX_CHUNKS`].
+pub fn chunk_for(len: u64) -> u64 {
+    let mut chunk = 1 << 20;
+    while len / chunk > MAX_CHUNKS {
+        chunk *= 2;
+    }
+    chunk
 }
 
 /// Entries per listing page: keeps each page far below [`Response::MAX_LEN`] even with long names.
 pub const LIST_PAGE_ENTRIES: usize = 200;
 
 impl Message for Response {
-    // A full listing page of maximum-length names.
+    // A full listing page of maximum-length names (which also covers MAX_CHUNKS hashes).
     const MAX_LEN: usize = LIST_PAGE_ENTRIES * (MAX_NAME_LEN + 32) + 64;
 }
+
+const _: () = assert!(MAX_CHUNKS as usize * 33 + 64 < Response::MAX_LEN);
 
 /// Sent after a file body: the sender's hash of exactly the body bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

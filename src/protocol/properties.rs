@@ -43,6 +43,8 @@ fn request() -> impl Strategy<Value = Request> {
         name().prop_map(|name| Request::Delete { name }),
         Just(Request::Help),
         Just(Request::Shutdown),
+        (name(), any::<u64>()).prop_map(|(name, size)| Request::ResumeUpload { name, size }),
+        (name(), any::<u64>()).prop_map(|(name, have)| Request::ResumeDownload { name, have }),
     ]
 }
 
@@ -70,6 +72,23 @@ fn response() -> impl Strategy<Value = Response> {
         Just(Response::Deleted),
         proptest::collection::vec(help, 0..8).prop_map(|commands| Response::Help { commands }),
         Just(Response::ShuttingDown),
+        (
+            any::<u64>(),
+            proptest::collection::vec(any::<[u8; 32]>(), 0..5)
+        )
+            .prop_map(|(chunk, hashes)| Response::Held { chunk, hashes }),
+        (
+            any::<u64>(),
+            any::<Option<u64>>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<[u8; 32]>(), 0..5)
+        )
+            .prop_map(|(size, modified, chunk, hashes)| Response::Prefix {
+                size,
+                modified,
+                chunk,
+                hashes
+            }),
     ]
 }
 
@@ -94,6 +113,18 @@ proptest! {
     #[test]
     fn every_trailer_round_trips(sha256 in any::<[u8; 32]>()) {
         round_trips(&Trailer { sha256 })?;
+    }
+
+    #[test]
+    fn every_resume_round_trips(from in any::<u64>()) {
+        round_trips(&Resume { from })?;
+    }
+
+    #[test]
+    fn chunks_keep_the_hash_list_bounded(len in any::<u64>()) {
+        let chunk = chunk_for(len);
+        prop_assert!(chunk >= 1 << 20 && chunk.is_power_of_two());
+        prop_assert!(len / chunk <= MAX_CHUNKS);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
 use crate::storage::StorageError;
-use crate::tls::peer_fingerprint;
+use crate::tls::{peer_fingerprint, Fingerprint};
 
 /// How a command failed, which decides what the stream sees.
 #[derive(Debug)]
@@ -122,7 +122,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), allowed);
+                        let stream = handle_stream(send, recv, ctx.clone(), allowed, client);
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -153,8 +153,12 @@ fn describe_close(e: &ConnectionError) -> String {
 /// The permission each request needs; `None` for those anyone may make.
 fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
     match request {
-        Request::List { .. } | Request::Download { .. } => Some((Permissions::READ, "read")),
-        Request::Upload { .. } => Some((Permissions::WRITE, "write")),
+        Request::List { .. } | Request::Download { .. } | Request::ResumeDownload { .. } => {
+            Some((Permissions::READ, "read"))
+        }
+        Request::Upload { .. } | Request::ResumeUpload { .. } => {
+            Some((Permissions::WRITE, "write"))
+        }
         Request::Delete { .. } => Some((Permissions::DELETE, "delete")),
         Request::Shutdown => Some((Permissions::ADMIN, "admin")),
         Request::Help => None,
@@ -166,6 +170,7 @@ async fn handle_stream(
     mut recv: RecvStream,
     ctx: Arc<Context>,
     allowed: Permissions,
+    client: Option<Fingerprint>,
 ) {
     let limits = &ctx.limits;
     let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
@@ -202,7 +207,7 @@ async fn handle_stream(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),
-            _ => run(&ctx, request, &mut send, &mut recv).await,
+            _ => run(&ctx, request, client, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
         match outcome {
@@ -233,10 +238,23 @@ async fn handle_stream(
 async fn run(
     ctx: &Context,
     request: Request,
+    client: Option<Fingerprint>,
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Outcome {
     match request {
+        Request::ResumeUpload { name, size } => match client {
+            Some(client) => upload::run_resumable(ctx, &name, size, client, recv, send).await,
+            // Partials are keyed by the client's key: without one, no resuming (the client
+            // falls back to a plain upload).
+            None => Err(Failure::Refuse(
+                ErrorCode::Unsupported,
+                "resuming needs a client key; use a plain upload".into(),
+            )),
+        },
+        Request::ResumeDownload { name, have } => {
+            download::run_resumable(ctx, &name, have, recv, send).await
+        }
         Request::List { dir } => list::run(&ctx.storage, &dir, send).await,
         Request::Download { name } => download::run(ctx, &name, send).await,
         Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
@@ -271,5 +289,7 @@ fn describe(request: &Request) -> (&'static str, &str) {
         Request::Delete { name } => ("DELETE", name),
         Request::Help => ("HELP", ""),
         Request::Shutdown => ("SHUTDOWN", ""),
+        Request::ResumeUpload { name, .. } => ("UPLOAD", name),
+        Request::ResumeDownload { name, .. } => ("DOWNLOAD", name),
     }
 }

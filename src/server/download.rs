@@ -3,10 +3,14 @@
 use indicatif::ProgressBar;
 use tokio::io::AsyncWrite;
 
+use tokio::io::{AsyncRead, AsyncSeekExt};
+
 use super::connection::{safe_name, Failure, Outcome};
 use super::Context;
-use crate::protocol::{close, write_frame, Response, Trailer};
-use crate::transfer::{copy_hashed, CopyError};
+use crate::protocol::{
+    chunk_for, close, read_frame, write_frame, ErrorCode, Response, Resume, Trailer,
+};
+use crate::transfer::{copy_continuing, copy_hashed, hash_prefix, piece_hashes, CopyError};
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: &mut W) -> Outcome {
     let name = safe_name(name)?;
@@ -39,4 +43,78 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: 
         .await
         .map_err(Failure::abort)?;
     Ok(file.size)
+}
+
+/// A download that may continue a client's partial: hashes of the pieces it may hold, its
+/// choice of where to start, then the rest and the whole file's hash.
+pub(super) async fn run_resumable<R, W>(
+    ctx: &Context,
+    name: &str,
+    have: u64,
+    recv: &mut R,
+    send: &mut W,
+) -> Outcome
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let name = safe_name(name)?;
+    let shown = name.to_string();
+    let mut file = ctx.storage.open_read(name).await?;
+    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    let io = |e: std::io::Error| Failure::from(crate::storage::StorageError::from_io(&shown, e));
+    let held = have.min(file.size);
+    let chunk = chunk_for(held);
+    let hashes = piece_hashes(&mut file.file, held, chunk)
+        .await
+        .map_err(io)?;
+    let pieces = hashes.len() as u64;
+    let prefix = Response::Prefix {
+        size: file.size,
+        modified: file.modified,
+        chunk,
+        hashes,
+    };
+    write_frame(send, &prefix).await.map_err(Failure::abort)?;
+    let resume = tokio::time::timeout(ctx.limits.request_timeout, read_frame::<Resume, _>(recv))
+        .await
+        .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
+        .map_err(Failure::abort)?;
+    if resume.from % chunk != 0 || resume.from > pieces * chunk {
+        return Err(Failure::Refuse(
+            ErrorCode::BadRequest,
+            format!("cannot resume at byte {}", resume.from),
+        ));
+    }
+    // The trailer covers the whole file, so hash what the client keeps too.
+    file.file
+        .seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(io)?;
+    let before = hash_prefix(&mut file.file, resume.from).await.map_err(io)?;
+    let rest = file.size - resume.from;
+    let stall = Some(ctx.limits.stall_timeout);
+    let sha256 = match copy_continuing(
+        before,
+        &mut file.file,
+        send,
+        rest,
+        stall,
+        &ProgressBar::hidden(),
+    )
+    .await
+    {
+        Ok(digest) => digest,
+        Err(e @ CopyError::Stalled(_)) => {
+            return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))
+        }
+        Err(e) => return Err(Failure::abort(e)),
+    };
+    write_frame(send, &Trailer { sha256 })
+        .await
+        .map_err(Failure::abort)?;
+    if resume.from > 0 {
+        tracing::info!(from = resume.from, "resumed download");
+    }
+    Ok(rest)
 }

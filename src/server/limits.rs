@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_transfers: usize,
     /// Bytes a client may have in flight on one connection (QUIC receive window).
     pub receive_window: u64,
+    /// Partial uploads left untouched this long are deleted.
+    pub partial_ttl: Duration,
     /// Require address validation (a QUIC Retry round trip) before any handshake work, against
     /// floods from spoofed addresses: for internet-facing servers.
     pub retry: bool,
@@ -56,6 +58,7 @@ impl Default for Limits {
             max_transfers: 64,
             receive_window: 8 * 1024 * 1024,
             retry: false,
+            partial_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -109,6 +109,7 @@ const MAX_REJECTING: usize = 32;
 impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        config.storage.expire_partials(config.limits.partial_ttl);
         let require_cert = matches!(config.access, Access::Authorized(_));
         let quic = tls::server_config(&config.identity, require_cert, config.limits.transport())?;
         let endpoint =

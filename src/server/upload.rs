@@ -1,16 +1,21 @@
-//! UPLOAD: check size and space, accept, receive into a private temp file, verify, commit.
+//! UPLOAD and resumable UPLOAD: check size and space, accept, receive into a private file,
+//! verify the whole file's SHA-256, commit.
 
 use indicatif::ProgressBar;
+use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::connection::{safe_name, Failure, Outcome};
 use super::Context;
 use crate::protocol::{
-    close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer,
+    chunk_for, close, read_frame, read_frame_limited, write_frame, ErrorCode, FrameError, Response,
+    Resume, Trailer,
 };
 use crate::storage::StorageError;
-use crate::transfer::{copy_hashed, CopyError};
+use crate::tls::Fingerprint;
+use crate::transfer::{copy_continuing, CopyError};
 
+/// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
     ctx: &Context,
     name: &str,
@@ -30,11 +35,89 @@ where
     write_frame(send, &Response::Ready)
         .await
         .map_err(Failure::abort)?;
+    let received = receive(ctx, &shown, Sha256::default(), size, recv, &mut upload.file).await?;
+    upload.commit().await?;
+    write_frame(send, &Response::Done { sha256: received })
+        .await
+        .map_err(Failure::abort)?;
+    Ok(size)
+}
+
+/// An upload that continues what this client left: the pieces held, the client's choice of
+/// where to start, then the rest; verified against the whole file's hash.
+pub(super) async fn run_resumable<R, W>(
+    ctx: &Context,
+    name: &str,
+    size: u64,
+    client: Fingerprint,
+    recv: &mut R,
+    send: &mut W,
+) -> Outcome
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let name = safe_name(name)?;
+    let shown = name.to_string();
+    check_room(ctx, size).await?;
+    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    let mut partial = ctx
+        .storage
+        .begin_partial(name, client.0, size, ctx.limits.partial_ttl)
+        .await?;
+    let chunk = chunk_for(partial.held);
+    let hashes = partial.held_hashes(chunk).await?;
+    let pieces = hashes.len() as u64;
+    write_frame(send, &Response::Held { chunk, hashes })
+        .await
+        .map_err(Failure::abort)?;
+    let resume = tokio::time::timeout(ctx.limits.request_timeout, read_frame::<Resume, _>(recv))
+        .await
+        .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
+        .map_err(Failure::abort)?;
+    if resume.from % chunk != 0 || resume.from > pieces * chunk || resume.from > size {
+        return Err(Failure::Refuse(
+            ErrorCode::BadRequest,
+            format!("cannot resume at byte {}", resume.from),
+        ));
+    }
+    let before = partial.start_at(resume.from).await?;
+    let rest = size - resume.from;
+    let received = match receive(ctx, &shown, before, rest, recv, &mut partial.file).await {
+        Ok(digest) => digest,
+        Err(Failure::Refuse(ErrorCode::HashMismatch, message)) => {
+            // What is held is wrong, or the client's file changed mid-way: start over next time.
+            partial.discard().await;
+            return Err(Failure::Refuse(ErrorCode::HashMismatch, message));
+        }
+        // Anything else (a broken connection above all) keeps the partial for the next attempt.
+        Err(other) => return Err(other),
+    };
+    partial.commit().await?;
+    write_frame(send, &Response::Done { sha256: received })
+        .await
+        .map_err(Failure::abort)?;
+    if resume.from > 0 {
+        tracing::info!(from = resume.from, "resumed upload");
+    }
+    Ok(rest)
+}
+
+/// Receives `len` body bytes into `file`, continuing `hasher`, then the trailer and the end of
+/// the stream, and checks the whole file's hash against the trailer. Returns that hash.
+async fn receive<R: AsyncRead + Unpin>(
+    ctx: &Context,
+    shown: &str,
+    hasher: Sha256,
+    len: u64,
+    recv: &mut R,
+    file: &mut tokio::fs::File,
+) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
     let received =
-        match copy_hashed(recv, &mut upload.file, size, stall, &ProgressBar::hidden()).await {
+        match copy_continuing(hasher, recv, file, len, stall, &ProgressBar::hidden()).await {
             Ok(digest) => digest,
-            Err(CopyError::Write(e)) => return Err(StorageError::from_io(&shown, e).into()),
+            Err(CopyError::Write(e)) => return Err(StorageError::from_io(shown, e).into()),
             Err(e @ CopyError::Short { .. }) => {
                 return Err(Failure::Refuse(
                     ErrorCode::SizeMismatch,
@@ -75,11 +158,7 @@ where
             "the received data does not match the sender's SHA-256; nothing was stored".into(),
         ));
     }
-    upload.commit().await?;
-    write_frame(send, &Response::Done { sha256: received })
-        .await
-        .map_err(Failure::abort)?;
-    Ok(size)
+    Ok(received)
 }
 
 /// Refuses, before any data moves, an upload over the size limit or one that would leave the

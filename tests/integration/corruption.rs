@@ -176,16 +176,27 @@ async fn lying_server(
             let body = body.clone();
             tokio::spawn(async move {
                 while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let _ = read_frame::<Request, _>(&mut recv).await;
-                    write_frame(
-                        &mut send,
-                        &Response::FileHeader {
-                            size,
-                            modified: None,
-                        },
-                    )
-                    .await
-                    .unwrap();
+                    // Lies the same way in both exchanges: the resumable one (what clients
+                    // use first) and the plain one.
+                    match read_frame::<Request, _>(&mut recv).await {
+                        Ok(Request::ResumeDownload { .. }) => {
+                            let prefix = Response::Prefix {
+                                size,
+                                modified: None,
+                                chunk: 1 << 20,
+                                hashes: Vec::new(),
+                            };
+                            write_frame(&mut send, &prefix).await.unwrap();
+                            let _ = read_frame::<qft::protocol::Resume, _>(&mut recv).await;
+                        }
+                        _ => {
+                            let header = Response::FileHeader {
+                                size,
+                                modified: None,
+                            };
+                            write_frame(&mut send, &header).await.unwrap();
+                        }
+                    }
                     let _ = send.write_all(&body).await;
                     if body.len() as u64 == size {
                         let _ = write_frame(&mut send, &Trailer { sha256: digest }).await;
@@ -244,7 +255,7 @@ async fn a_download_whose_hash_does_not_match_leaves_no_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_cut_short_leaves_no_file() {
+async fn a_download_cut_short_leaves_nothing_under_its_name_and_keeps_its_partial() {
     let (addr, fp, _server) = lying_server(1_000_000, vec![7; 1000], [0; 32]).await;
     let client = client_for(addr, fp).await;
     let local = tempfile::tempdir().unwrap();
@@ -254,7 +265,11 @@ async fn a_download_cut_short_leaves_no_file() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Interrupted(_)), "{err}");
-    assert!(list_dir(local.path()).is_empty());
+    // Nothing under the real name; what arrived waits in the hidden partial, to resume.
+    assert!(!dest.exists());
+    let left = list_dir(local.path());
+    assert_eq!(left, [qft::client::resume::partial_path(&dest)], "{left:?}");
+    assert_eq!(std::fs::metadata(&left[0]).unwrap().len(), 1000);
 }
 
 /// A server that answers every request with `answer`.
