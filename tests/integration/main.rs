@@ -4,6 +4,9 @@
 mod cli;
 mod commands;
 mod corruption;
+mod many;
 mod names;
+mod prompt;
+mod shell;
 mod support;
 mod trust;
