@@ -11,7 +11,7 @@ pub enum Command {
         /// "" for the root.
         dir: String,
     },
-    /// DOWNLOAD [-r] [-o PATH] <name>...
+    /// `DOWNLOAD [-r] [-o PATH] <name>...`
     Get {
         /// Remote names; wildcards in the last part match against the server's listing.
         names: Vec<String>,
@@ -20,7 +20,7 @@ pub enum Command {
         /// Copy directories with everything in them.
         recursive: bool,
     },
-    /// UPLOAD [-r] <path>...
+    /// `UPLOAD [-r] <path>...`
     Put {
         /// Local paths; wildcards are expanded on the local disk. Each is stored under its file
         /// name.

@@ -1,6 +1,11 @@
 //! The client: a verified connection ([`Client`]) and the operations on it, plus the two ways a
 //! person drives it: a [`session::Session`] runs [`command::Command`]s, read from the
 //! [`prompt`] or given once on the command line.
+//!
+//! Around the session: `batch` plans and runs many transfers in parallel (patterns from
+//! [`pattern`], trees from `tree`), [`json`] and [`display`] shape the output, [`progress`] draws
+//! the bars, and the prompt has `complete` (tab completion), `local` (lls, lcd, lpwd) and
+//! [`remote_path`] (cd, pwd).
 
 mod batch;
 pub mod command;

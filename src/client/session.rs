@@ -1,6 +1,6 @@
 //! Running commands for a person or a script: show progress, print each result on stdout in the
 //! chosen [`Format`] and each failure on stderr. The prompt and one-shot use share this; many-file
-//! transfers are [`super::batch`]'s.
+//! transfers are the `batch` module's.
 
 use std::io::IsTerminal;
 
