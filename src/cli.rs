@@ -13,7 +13,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::client::command::Command;
 use crate::client::progress::Progress;
-use crate::client::session::Session;
+use crate::client::session::{Format, Session, DEFAULT_JOBS};
 use crate::client::{prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
 use crate::home::qft_home;
 use crate::server::{Access, Limits, Server, ServerConfig};
@@ -55,6 +55,11 @@ enum Mode {
     Fingerprint(FingerprintArgs),
     /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
     Id,
+    /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +180,13 @@ struct ConnectArgs {
     /// Seconds to wait for the server to answer.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     timeout: u64,
+    /// Print results as JSON lines (fields documented in the README).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Transfers to run at once, each on its own stream.
+    #[arg(short, long, global = true, value_name = "N", default_value_t = DEFAULT_JOBS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -190,24 +202,30 @@ enum Action {
     /// Download files into the current directory (or -o).
     #[command(visible_alias = "download")]
     Get {
-        /// Names on the server.
+        /// Names on the server; quote wildcards ('*.log') to match them against its listing.
         #[arg(required = true)]
         names: Vec<String>,
         /// Where to write: a file name for one download, or a directory.
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
+        /// Copy directories with everything in them, into a directory of the same name.
+        #[arg(short, long)]
+        recursive: bool,
     },
     /// Upload local files; each is stored under its file name.
     #[command(visible_alias = "upload")]
     Put {
-        /// Local files.
+        /// Local files (wildcards the shell left alone are expanded here).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Send directories with everything in them (symlinks are skipped).
+        #[arg(short, long)]
+        recursive: bool,
     },
     /// Delete files on the server.
     #[command(visible_alias = "rm")]
     Delete {
-        /// Names on the server.
+        /// Names on the server; quoted wildcards match files, never directories.
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -223,8 +241,20 @@ impl From<Action> for Command {
             Action::List { dir } => Command::List {
                 dir: dir.unwrap_or_default(),
             },
-            Action::Get { names, output } => Command::Get { names, output },
-            Action::Put { paths } => Command::Put { paths },
+            Action::Get {
+                names,
+                output,
+                recursive,
+            } => Command::Get {
+                names,
+                output,
+                recursive,
+            },
+            Action::Put { paths, recursive } => Command::Put {
+                paths,
+                recursive,
+                into: String::new(),
+            },
             Action::Delete { names } => Command::Delete { names },
             Action::Help => Command::Help,
             Action::Shutdown => Command::Shutdown,
@@ -288,6 +318,11 @@ pub fn main() -> ExitCode {
                     client_identity()
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
                 )
+            }
+            Mode::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(shell, &mut Cli::command(), "qft", &mut std::io::stdout());
+                exit::SUCCESS
             }
         }
     });
@@ -447,10 +482,18 @@ fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
 }
 
 async fn connect(args: ConnectArgs) -> u8 {
+    let format = Format::detect(args.json);
+    // Before there is a session, a failure is reported here; with --json as a record too.
+    let failed = |e: &ClientError| {
+        eprintln!("qft: {e}");
+        if format == Format::Json {
+            crate::client::display::emit(&crate::client::json::Record::error(e, None).line());
+        }
+    };
     let target = match Target::parse(&args.target) {
         Ok(target) => target,
         Err(e) => {
-            eprintln!("qft: {e}");
+            failed(&e);
             return exit::USAGE;
         }
     };
@@ -481,7 +524,7 @@ async fn connect(args: ConnectArgs) -> u8 {
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {
         Some(Ok(client)) => client,
         Some(Err(e)) => {
-            eprintln!("qft: {e}");
+            failed(&e);
             return exit::FAILURE;
         }
         None => return exit::INTERRUPTED,
@@ -496,8 +539,9 @@ async fn connect(args: ConnectArgs) -> u8 {
     let session = Session {
         client,
         progress: Progress::new(!args.quiet),
-        human: std::io::stdout().is_terminal(),
+        format,
         force: args.force,
+        jobs: usize::from(args.jobs),
     };
     let failed = match args.action {
         Some(action) => match with_interrupt(session.run(&action.into())).await {

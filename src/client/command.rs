@@ -11,21 +11,28 @@ pub enum Command {
         /// "" for the root.
         dir: String,
     },
-    /// DOWNLOAD <name>...
+    /// `DOWNLOAD [-r] [-o PATH] <name>...`
     Get {
-        /// Remote names.
+        /// Remote names; wildcards in the last part match against the server's listing.
         names: Vec<String>,
         /// Where to write: a file (one name) or a directory; `None` is the current directory.
         output: Option<PathBuf>,
+        /// Copy directories with everything in them.
+        recursive: bool,
     },
-    /// UPLOAD <path>...
+    /// `UPLOAD [-r] <path>...`
     Put {
-        /// Local files; each is stored under its file name.
+        /// Local paths; wildcards are expanded on the local disk. Each is stored under its file
+        /// name.
         paths: Vec<PathBuf>,
+        /// Send directories with everything in them.
+        recursive: bool,
+        /// The remote directory to store into ("" for the root).
+        into: String,
     },
     /// DELETE <name>...
     Delete {
-        /// Remote names.
+        /// Remote names; wildcards match files (never directories).
         names: Vec<String>,
     },
     /// HELP
@@ -34,6 +41,49 @@ pub enum Command {
     Logout,
     /// SHUTDOWN (admin only)
     Shutdown,
+    /// `cd [dir]`: the prompt's remote working directory (the root without an argument).
+    Cd {
+        /// Relative to the current one; `/` is the root.
+        dir: Option<String>,
+    },
+    /// `pwd`: show the remote working directory.
+    Pwd,
+    /// `lcd [dir]`: change the local working directory (home without an argument).
+    Lcd {
+        /// The new directory.
+        dir: Option<PathBuf>,
+    },
+    /// `lls [dir]`: list a local directory.
+    Lls {
+        /// The directory (the current one without an argument).
+        dir: Option<PathBuf>,
+    },
+    /// `lpwd`: show the local working directory.
+    Lpwd,
+}
+
+/// Every command word the prompt knows, for completion.
+pub const WORDS: &[&str] = &[
+    "bye", "cd", "delete", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
+    "lpwd", "ls", "put", "pwd", "quit", "rm", "shutdown", "upload",
+];
+
+/// Commands whose arguments are local paths (completed from the local disk).
+pub fn takes_local_paths(word: &str) -> bool {
+    matches!(
+        word.to_lowercase().as_str(),
+        "put" | "upload" | "lcd" | "lls"
+    )
+}
+
+/// Commands whose arguments are remote names (completed from the server's listing), and whether
+/// only directories make sense.
+pub fn takes_remote_names(word: &str) -> Option<bool> {
+    match word.to_lowercase().as_str() {
+        "get" | "download" | "rm" | "delete" => Some(false),
+        "cd" | "ls" | "list" => Some(true),
+        _ => None,
+    }
 }
 
 /// Parses a prompt line. `Ok(None)` for a blank line. Arguments may be quoted as in a shell.
@@ -55,22 +105,39 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             false => Err(format!("{} takes no arguments", first.to_uppercase())),
         }
     };
+    let at_most_one = |what: &str| -> Result<Option<String>, String> {
+        match args {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            _ => Err(format!("{} takes at most one {what}", first.to_uppercase())),
+        }
+    };
     let command = match first.to_lowercase().as_str() {
-        "list" | "ls" => match args {
-            [] => Command::List { dir: String::new() },
-            [dir] => Command::List { dir: dir.clone() },
-            _ => return Err("LIST takes at most one directory".into()),
+        "list" | "ls" => Command::List {
+            dir: at_most_one("directory")?.unwrap_or_default(),
         },
-        "download" | "get" => Command::Get {
-            names: need("a file name")?,
-            output: None,
-        },
-        "upload" | "put" => Command::Put {
-            paths: need("a local path")?
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
-        },
+        "download" | "get" => {
+            let flags = Flags::parse(first, args, true)?;
+            if flags.rest.is_empty() {
+                return Err(format!("{} needs a file name", first.to_uppercase()));
+            }
+            Command::Get {
+                names: flags.rest,
+                output: flags.output,
+                recursive: flags.recursive,
+            }
+        }
+        "upload" | "put" => {
+            let flags = Flags::parse(first, args, false)?;
+            if flags.rest.is_empty() {
+                return Err(format!("{} needs a local path", first.to_uppercase()));
+            }
+            Command::Put {
+                paths: flags.rest.into_iter().map(PathBuf::from).collect(),
+                recursive: flags.recursive,
+                into: String::new(),
+            }
+        }
         "delete" | "rm" => Command::Delete {
             names: need("a file name")?,
         },
@@ -82,9 +149,26 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             none()?;
             Command::Shutdown
         }
-        "logout" | "quit" | "exit" => {
+        "logout" | "quit" | "exit" | "bye" => {
             none()?;
             Command::Logout
+        }
+        "cd" => Command::Cd {
+            dir: at_most_one("directory")?,
+        },
+        "pwd" => {
+            none()?;
+            Command::Pwd
+        }
+        "lcd" => Command::Lcd {
+            dir: at_most_one("directory")?.map(PathBuf::from),
+        },
+        "lls" => Command::Lls {
+            dir: at_most_one("directory")?.map(PathBuf::from),
+        },
+        "lpwd" => {
+            none()?;
+            Command::Lpwd
         }
         other => {
             return Err(format!(
@@ -94,6 +178,49 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         }
     };
     Ok(Some(command))
+}
+
+/// The options GET and PUT take at the prompt: `-r` (also `-R`, `--recursive`) and, for GET,
+/// `-o PATH`; `--` ends them, so a name may start with `-`.
+struct Flags {
+    recursive: bool,
+    output: Option<PathBuf>,
+    rest: Vec<String>,
+}
+
+impl Flags {
+    fn parse(command: &str, args: &[String], output_allowed: bool) -> Result<Self, String> {
+        let mut flags = Flags {
+            recursive: false,
+            output: None,
+            rest: Vec::new(),
+        };
+        let mut words = args.iter();
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "--" => {
+                    flags.rest.extend(words.cloned());
+                    break;
+                }
+                "-r" | "-R" | "--recursive" => flags.recursive = true,
+                "-o" | "--output" if output_allowed => {
+                    let path = words
+                        .next()
+                        .ok_or_else(|| format!("{} -o needs a path", command.to_uppercase()))?;
+                    flags.output = Some(PathBuf::from(path));
+                }
+                flag if flag.starts_with('-') && flag.len() > 1 => {
+                    return Err(format!(
+                        "{} has no option '{}' (a name starting with '-' goes after --)",
+                        command.to_uppercase(),
+                        crate::paths::sanitize(flag)
+                    ))
+                }
+                _ => flags.rest.push(word.clone()),
+            }
+        }
+        Ok(flags)
+    }
 }
 
 #[cfg(test)]
@@ -114,13 +241,16 @@ mod tests {
             parse("GET 'my file.txt' b").unwrap(),
             Some(Command::Get {
                 names: vec!["my file.txt".into(), "b".into()],
-                output: None
+                output: None,
+                recursive: false,
             })
         );
         assert_eq!(
             parse("put ./x").unwrap(),
             Some(Command::Put {
-                paths: vec!["./x".into()]
+                paths: vec!["./x".into()],
+                recursive: false,
+                into: String::new(),
             })
         );
         assert_eq!(
@@ -144,5 +274,55 @@ mod tests {
             .unwrap_err()
             .contains("unknown command 'frobnicate'"));
         assert_eq!(parse("get 'open").unwrap_err(), "unbalanced quotes");
+        assert!(parse("get -x a").unwrap_err().contains("no option '-x'"));
+        assert_eq!(parse("put -r").unwrap_err(), "PUT needs a local path");
+        assert_eq!(parse("get a -o").unwrap_err(), "GET -o needs a path");
+        assert!(parse("put -o x a").is_err(), "-o is for GET only");
+        assert_eq!(
+            parse("cd a b").unwrap_err(),
+            "CD takes at most one directory"
+        );
+    }
+
+    #[test]
+    fn options_and_the_prompts_own_commands() {
+        assert_eq!(
+            parse("get -r docs -o out -- -odd").unwrap(),
+            Some(Command::Get {
+                names: vec!["docs".into(), "-odd".into()],
+                output: Some("out".into()),
+                recursive: true,
+            })
+        );
+        assert_eq!(
+            parse("PUT *.txt --recursive").unwrap(),
+            Some(Command::Put {
+                paths: vec!["*.txt".into()],
+                recursive: true,
+                into: String::new(),
+            })
+        );
+        assert_eq!(parse("cd").unwrap(), Some(Command::Cd { dir: None }));
+        assert_eq!(
+            parse("cd ..").unwrap(),
+            Some(Command::Cd {
+                dir: Some("..".into())
+            })
+        );
+        assert_eq!(parse("pwd").unwrap(), Some(Command::Pwd));
+        assert_eq!(parse("lpwd").unwrap(), Some(Command::Lpwd));
+        assert_eq!(
+            parse("lls /tmp").unwrap(),
+            Some(Command::Lls {
+                dir: Some("/tmp".into())
+            })
+        );
+        assert_eq!(parse("lcd").unwrap(), Some(Command::Lcd { dir: None }));
+        for word in WORDS {
+            assert!(
+                parse(word).is_ok() || parse(&format!("{word} x")).is_ok(),
+                "{word}"
+            );
+        }
     }
 }

@@ -54,7 +54,7 @@ pub fn listing(entries: &[Entry], human: bool) -> String {
 
 /// Seconds since the epoch as RFC 3339 UTC; `None` for times that cannot be shown (a server may
 /// send any number, and humantime stops at the year 9999).
-fn rfc3339(secs: u64) -> Option<String> {
+pub(super) fn rfc3339(secs: u64) -> Option<String> {
     const YEAR_10000: u64 = 253_402_300_800;
     if secs >= YEAR_10000 {
         return None;

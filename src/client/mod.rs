@@ -1,14 +1,26 @@
 //! The client: a verified connection ([`Client`]) and the operations on it, plus the two ways a
 //! person drives it: a [`session::Session`] runs [`command::Command`]s, read from the
 //! [`prompt`] or given once on the command line.
+//!
+//! Around the session: `batch` plans and runs many transfers in parallel (patterns from
+//! [`pattern`], trees from `tree`), [`json`] and [`display`] shape the output, [`progress`] draws
+//! the bars, and the prompt has `complete` (tab completion), `local` (lls, lcd, lpwd) and
+//! [`remote_path`] (cd, pwd).
 
+mod batch;
 pub mod command;
+mod complete;
 mod connect;
 pub mod display;
+pub mod json;
+mod local;
+pub mod pattern;
 pub mod progress;
 pub mod prompt;
+pub mod remote_path;
 pub mod resume;
 pub mod session;
+mod tree;
 
 use std::io;
 use std::net::SocketAddr;
@@ -103,6 +115,77 @@ pub enum ClientError {
         /// Why.
         source: io::Error,
     },
+    /// A wildcard pattern matched nothing.
+    #[error("no {} file matches '{pattern}'", if *.remote { "remote" } else { "local" })]
+    NoMatch {
+        /// The pattern, sanitized.
+        pattern: String,
+        /// Whether it was matched against the server's listing (else the local disk).
+        remote: bool,
+    },
+    /// A wildcard pattern cannot be used.
+    #[error("bad pattern '{pattern}': {reason}")]
+    BadPattern {
+        /// The pattern, sanitized.
+        pattern: String,
+        /// Why, one phrase.
+        reason: String,
+    },
+    /// A local path is unsafe or unsuitable to write under (a symlink, a file where a directory
+    /// must be, a name the server would refuse).
+    #[error("{}: {reason}", path.display())]
+    Unsafe {
+        /// The local path.
+        path: PathBuf,
+        /// Why, one phrase.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// A stable, machine-readable name for this failure (the `code` of a JSON error record):
+    /// the server's code for a refusal, a client-side name otherwise. Documented in the README.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::BadTarget(_) => "bad_target",
+            ClientError::Resolve { .. } => "resolve",
+            ClientError::Unreachable { .. } => "unreachable",
+            ClientError::Trust(_) => "trust",
+            ClientError::Tls(_) => "tls",
+            ClientError::Remote { code, .. } => remote_code(*code),
+            ClientError::InvalidName { .. } => "invalid_name",
+            ClientError::HashMismatch(_) => "hash_mismatch",
+            ClientError::Protocol(_) => "protocol",
+            ClientError::Interrupted(_) => "interrupted",
+            ClientError::Exists(_) => "exists",
+            ClientError::Local { .. } => "local",
+            ClientError::NoMatch { .. } => "no_match",
+            ClientError::BadPattern { .. } => "bad_pattern",
+            ClientError::Unsafe { .. } => "unsafe_path",
+            ClientError::Refused(_) => "refused",
+            ClientError::NoSpace(_) => "no_space_local",
+        }
+    }
+}
+
+/// Names for the server's codes. Exhaustive on purpose: a new wire code must be given a name here.
+fn remote_code(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::BadRequest => "bad_request",
+        ErrorCode::InvalidName => "invalid_name",
+        ErrorCode::NotFound => "not_found",
+        ErrorCode::IsADirectory => "is_a_directory",
+        ErrorCode::NotADirectory => "not_a_directory",
+        ErrorCode::PermissionDenied => "permission_denied",
+        ErrorCode::NoSpace => "no_space",
+        ErrorCode::HashMismatch => "hash_mismatch",
+        ErrorCode::SizeMismatch => "size_mismatch",
+        ErrorCode::Unsupported => "unsupported",
+        ErrorCode::Internal => "internal",
+        ErrorCode::NotAFile => "not_a_file",
+        ErrorCode::TooLarge => "too_large",
+        ErrorCode::Other(_) => "remote",
+    }
 }
 
 impl ClientError {
@@ -155,8 +238,9 @@ pub struct ConnectConfig {
 }
 
 /// A verified connection to a qft server. Each operation opens its own stream, so they can run
-/// concurrently on one `Client`.
-#[derive(Debug)]
+/// concurrently on one `Client`; clones share the one connection (parallel transfers run as tasks
+/// that each hold a clone).
+#[derive(Debug, Clone)]
 pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,

@@ -1,59 +1,118 @@
 //! Progress bars: on stderr, only when stderr is a terminal and not `--quiet`, so that stdout
-//! stays clean for scripts.
+//! stays clean for scripts. All bars of a session share one indicatif `MultiProgress`: a bar per
+//! active transfer above a total bar, and results printed through [`Progress::suspend`] so a line
+//! never tears a bar. Colours follow the terminal and `NO_COLOR` (indicatif's `console` checks).
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Makes a bar per transfer, or hidden ones when progress is off.
-#[derive(Debug, Clone, Copy)]
+/// Makes bars for transfers, or hidden ones when progress is off.
+#[derive(Debug, Clone)]
 pub struct Progress {
-    enabled: bool,
+    /// `None` when bars are off: every bar is then hidden.
+    multi: Option<MultiProgress>,
 }
 
 impl Progress {
     /// Shows bars only if `enabled` and stderr is a terminal.
     pub fn new(enabled: bool) -> Self {
         use std::io::IsTerminal;
+        let on = enabled && std::io::stderr().is_terminal();
         Progress {
-            enabled: enabled && std::io::stderr().is_terminal(),
+            multi: on.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
+    }
+
+    /// Whether bars are drawn.
+    pub fn enabled(&self) -> bool {
+        self.multi.is_some()
     }
 
     /// A bar for one file, labelled with its (sanitized) name; the length is set when known.
-    /// It disappears when dropped, however the transfer ended (done, failed or cancelled).
-    pub fn bar(&self, label: &str) -> Bar {
-        Bar(self.make(label))
+    /// It is placed above `total` when given, and disappears when dropped, however the transfer
+    /// ended (done, failed or cancelled).
+    pub fn bar(&self, label: &str, total: Option<&Bar>) -> Bar {
+        let Some(multi) = &self.multi else {
+            return Bar::hidden();
+        };
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(style(
+            "{msg:24!} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        ));
+        bar.set_message(crate::paths::sanitize(label));
+        let bar = match total {
+            // Only a total bar that is itself drawn can be placed under.
+            Some(total) if total.multi.is_some() => multi.insert_before(&total.bar, bar),
+            _ => multi.add(bar),
+        };
+        Bar {
+            bar,
+            multi: Some(multi.clone()),
+        }
     }
 
-    fn make(&self, label: &str) -> ProgressBar {
-        if !self.enabled {
-            return ProgressBar::hidden();
+    /// The bar under a batch's file bars: bytes of the whole batch, files done in its message.
+    pub fn total(&self) -> Bar {
+        let Some(multi) = &self.multi else {
+            return Bar::hidden();
+        };
+        let bar = multi.add(ProgressBar::with_draw_target(
+            Some(0),
+            ProgressDrawTarget::hidden(),
+        ));
+        bar.set_style(style(
+            "{msg:24!} [{bar:30.green/blue}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+        ));
+        Bar {
+            bar,
+            multi: Some(multi.clone()),
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:20!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
-        bar.set_message(crate::paths::sanitize(label));
-        bar
+    }
+
+    /// Runs `f` (which prints) with the bars lifted off the screen, then redraws them.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.multi {
+            Some(multi) => multi.suspend(f),
+            None => f(),
+        }
     }
 }
 
-/// A progress bar that clears itself when dropped; indicatif would leave a cancelled one drawn.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("static template")
+        .progress_chars("=> ")
+}
+
+/// A progress bar that clears itself and leaves the `MultiProgress` when dropped; indicatif would
+/// leave a cancelled one drawn.
 #[derive(Debug)]
-pub struct Bar(ProgressBar);
+pub struct Bar {
+    bar: ProgressBar,
+    multi: Option<MultiProgress>,
+}
+
+impl Bar {
+    /// A bar that draws nothing (progress off, or a library caller).
+    pub fn hidden() -> Bar {
+        Bar {
+            bar: ProgressBar::hidden(),
+            multi: None,
+        }
+    }
+}
 
 impl std::ops::Deref for Bar {
     type Target = ProgressBar;
     fn deref(&self) -> &ProgressBar {
-        &self.0
+        &self.bar
     }
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
+        if let Some(multi) = &self.multi {
+            multi.remove(&self.bar);
+        }
     }
 }

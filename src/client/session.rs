@@ -1,13 +1,41 @@
-//! Running commands for a person: pick local paths, show progress, print each result on stdout
-//! and each failure on stderr. The prompt and one-shot use share this.
+//! Running commands for a person or a script: show progress, print each result on stdout in the
+//! chosen [`Format`] and each failure on stderr. The prompt and one-shot use share this; many-file
+//! transfers are the `batch` module's.
 
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+
+use console::style;
+use indicatif::HumanBytes;
 
 use super::command::Command;
 use super::display::{self, emit};
+use super::json::{Record, Summary};
 use super::progress::Progress;
-use super::{Client, ClientError};
-use crate::paths::{sanitize, SafeName};
+use super::{batch, Client, ClientError, TransferReport};
+use crate::paths::sanitize;
+use crate::protocol::{EntryKind, ErrorCode};
+
+/// How results are written on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For a person at a terminal: aligned columns, human sizes.
+    Human,
+    /// For a pipe: one tab-separated line per result.
+    Tsv,
+    /// `--json`: one JSON object per line (see [`super::json`]).
+    Json,
+}
+
+impl Format {
+    /// Human on a terminal, tab-separated otherwise, unless JSON was asked for.
+    pub fn detect(json: bool) -> Self {
+        match (json, std::io::stdout().is_terminal()) {
+            (true, _) => Format::Json,
+            (false, true) => Format::Human,
+            (false, false) => Format::Tsv,
+        }
+    }
+}
 
 /// A connected client and how to present its work.
 #[derive(Debug)]
@@ -16,146 +44,230 @@ pub struct Session {
     pub client: Client,
     /// Progress bars (or none).
     pub progress: Progress,
-    /// Human-readable output (stdout is a terminal) rather than tab-separated.
-    pub human: bool,
+    /// How results are printed.
+    pub format: Format,
     /// Replace existing local files on download.
     pub force: bool,
+    /// How many transfers of one command run at once (`-j`).
+    pub jobs: usize,
 }
+
+/// Transfers run at once unless `-j` says otherwise: enough to hide a round trip per small file,
+/// few enough not to split one link's bandwidth into slivers.
+pub const DEFAULT_JOBS: usize = 4;
 
 impl Session {
     /// Runs `command` and returns how many of its operations failed (each already reported).
-    /// `Logout` is the caller's business and does nothing here.
+    /// `Logout` and the prompt's own commands (`cd`, `lcd`...) are the prompt's business and do
+    /// nothing here.
     pub async fn run(&self, command: &Command) -> usize {
         match command {
-            Command::List { dir } => self.report(self.list(dir).await),
-            Command::Help => self.report(self.help().await),
-            Command::Get { names, output } => {
-                let mut failed = 0;
-                for name in names {
-                    failed += self.report(self.get(name, output.as_deref(), names.len() > 1).await);
+            Command::List { dir } => match self.client.list(dir).await {
+                Ok(entries) => {
+                    self.listing(&entries);
+                    0
                 }
-                failed
-            }
-            Command::Put { paths } => {
-                let mut failed = 0;
-                for path in paths {
-                    failed += self.report(self.put(path).await);
-                }
-                failed
-            }
-            Command::Delete { names } => {
-                let mut failed = 0;
-                for name in names {
-                    let result = self.client.delete(name).await;
-                    failed += self.report(result.map(|()| {
-                        if self.human {
-                            format!("deleted {}", sanitize(name))
-                        } else {
-                            format!("deleted\t{}", sanitize(name))
+                Err(e) => self.fail(Some(dir), &e),
+            },
+            Command::Help => match self.client.help().await {
+                Ok(commands) => {
+                    match self.format {
+                        Format::Json => {
+                            for c in &commands {
+                                self.out(&Record::command(c).line());
+                            }
                         }
-                    }));
+                        _ => self.out(&display::help(&commands)),
+                    }
+                    0
                 }
-                failed
+                Err(e) => self.fail(None, &e),
+            },
+            Command::Get {
+                names,
+                output,
+                recursive,
+            } => batch::get(self, names, output.as_deref(), *recursive).await,
+            Command::Put {
+                paths,
+                recursive,
+                into,
+            } => batch::put(self, paths, *recursive, into).await,
+            Command::Delete { names } => self.delete(names).await,
+            Command::Shutdown => match self.client.shutdown().await {
+                Ok(()) => {
+                    self.out("the server is shutting down");
+                    0
+                }
+                Err(e) => self.fail(None, &e),
+            },
+            _ => 0,
+        }
+    }
+
+    /// DELETE, with patterns matched against the listing. Directories are not deleted.
+    async fn delete(&self, names: &[String]) -> usize {
+        let mut failed = 0;
+        for pattern in names {
+            let targets = match self.expand_remote_files(pattern).await {
+                Ok(targets) => targets,
+                Err(e) => {
+                    failed += self.fail(Some(pattern), &e);
+                    continue;
+                }
+            };
+            for name in targets {
+                match self.client.delete(&name).await {
+                    Ok(()) => self.deleted(&name),
+                    Err(e) => failed += self.fail(Some(&name), &e),
+                }
             }
-            Command::Shutdown => self.report(
-                self.client
-                    .shutdown()
-                    .await
-                    .map(|()| "the server is shutting down".to_string()),
+        }
+        failed
+    }
+
+    /// The names a DELETE argument stands for: itself, or with wildcards every matching
+    /// non-directory (a pattern never deletes a directory's contents).
+    async fn expand_remote_files(&self, arg: &str) -> Result<Vec<String>, ClientError> {
+        use super::pattern::{has_wildcards, RemotePattern};
+        use super::remote_path::{join, last};
+        if !has_wildcards(arg) {
+            return Ok(vec![arg.to_owned()]);
+        }
+        let pattern = RemotePattern::new(arg)?;
+        let entries = self.client.list(&pattern.dir).await?;
+        let mut names: Vec<String> = entries
+            .iter()
+            .filter(|e| e.kind != EntryKind::Dir && pattern.matches(&e.name))
+            .map(|e| join(&pattern.dir, &e.name))
+            .collect();
+        if names.is_empty() && entries.iter().any(|e| e.name == last(arg)) {
+            names.push(arg.to_owned());
+        }
+        if names.is_empty() {
+            return Err(ClientError::NoMatch {
+                pattern: sanitize(arg),
+                remote: true,
+            });
+        }
+        Ok(names)
+    }
+
+    /// Writes a result line on stdout, with any progress bars lifted off the screen meanwhile.
+    fn out(&self, text: &str) {
+        if !text.is_empty() {
+            self.progress.suspend(|| emit(text));
+        }
+    }
+
+    /// Reports a failure (on stderr, and as a record with `--json`); returns 1 to count it.
+    /// `name` is what it concerns: added to the sentence when the sentence does not say it.
+    pub(super) fn fail(&self, name: Option<&str>, e: &ClientError) -> usize {
+        self.failure(name, e);
+        1
+    }
+
+    pub(super) fn failure(&self, name: Option<&str>, e: &ClientError) {
+        let message = e.to_string();
+        let text = match name.map(sanitize) {
+            Some(n) if !n.is_empty() && !message.contains(&n) => {
+                format!("{n}: {}", hint(e, &message))
+            }
+            _ => hint(e, &message),
+        };
+        self.progress.suspend(|| eprintln!("qft: {text}"));
+        if self.format == Format::Json {
+            self.out(&Record::error(e, name).line());
+        }
+    }
+
+    pub(super) fn listing(&self, entries: &[crate::protocol::Entry]) {
+        match self.format {
+            Format::Json => {
+                for e in entries {
+                    self.out(&Record::entry(e).line());
+                }
+            }
+            Format::Human => self.out(&display::listing(entries, true)),
+            Format::Tsv => self.out(&display::listing(entries, false)),
+        }
+    }
+
+    pub(super) fn transferred(&self, download: bool, r: &TransferReport) {
+        let verb = if download { "downloaded" } else { "uploaded" };
+        match self.format {
+            Format::Json => self.out(&Record::transfer(download, r).line()),
+            Format::Human => self.out(&display::transfer(verb, r, true)),
+            Format::Tsv => self.out(&display::transfer(verb, r, false)),
+        }
+    }
+
+    fn deleted(&self, name: &str) {
+        match self.format {
+            Format::Json => self.out(
+                &Record::Deleted {
+                    name: name.to_owned(),
+                }
+                .line(),
             ),
-            Command::Logout => 0,
+            Format::Human => self.out(&format!("deleted {}", sanitize(name))),
+            Format::Tsv => self.out(&format!("deleted\t{}", sanitize(name))),
         }
     }
 
-    fn report(&self, result: Result<String, ClientError>) -> usize {
-        match result {
-            Ok(text) => {
-                // An empty script-mode listing prints nothing rather than a blank line.
-                if !text.is_empty() {
-                    emit(&text);
+    pub(super) fn skipped(&self, name: &str, reason: &str) {
+        match self.format {
+            Format::Json => self.out(
+                &Record::Skipped {
+                    name: name.to_owned(),
+                    reason: reason.to_owned(),
                 }
-                0
-            }
-            Err(e) => {
-                eprintln!("qft: {e}");
-                1
-            }
+                .line(),
+            ),
+            Format::Human => self.out(&format!("skipped {}: {reason}", sanitize(name))),
+            Format::Tsv => self.out(&format!("skipped\t{}\t{reason}", sanitize(name))),
         }
     }
 
-    async fn list(&self, dir: &str) -> Result<String, ClientError> {
-        Ok(display::listing(&self.client.list(dir).await?, self.human))
-    }
-
-    async fn help(&self) -> Result<String, ClientError> {
-        Ok(display::help(&self.client.help().await?))
-    }
-
-    async fn get(
-        &self,
-        name: &str,
-        output: Option<&Path>,
-        many: bool,
-    ) -> Result<String, ClientError> {
-        let dest = local_target(name, output, many)?;
-        let bar = self.progress.bar(name);
-        let report = self.client.download(name, &dest, self.force, &bar).await?;
-        Ok(display::transfer("downloaded", &report, self.human))
-    }
-
-    async fn put(&self, path: &Path) -> Result<String, ClientError> {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| ClientError::Local {
-                path: path.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "has no usable file name",
-                ),
-            })?;
-        let bar = self.progress.bar(name);
-        let report = self.client.upload(path, name, &bar).await?;
-        Ok(display::transfer("uploaded", &report, self.human))
-    }
-}
-
-/// Where a download of `name` goes: `output` itself for one file, else `output` (or the current
-/// directory) joined with the name's last component. Only that plain component comes from the
-/// network side, and it was validated, so nothing lands outside the chosen directory.
-fn local_target(name: &str, output: Option<&Path>, many: bool) -> Result<PathBuf, ClientError> {
-    let safe = SafeName::new(name).map_err(|reason| ClientError::InvalidName {
-        name: sanitize(name),
-        reason,
-    })?;
-    let file = safe.file_name();
-    Ok(match output {
-        None => PathBuf::from(file),
-        Some(out) if many || out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') => {
-            out.join(file)
+    /// The end of a batch: on stdout for a person or with `--json`; on stderr for a pipe, so
+    /// the tab-separated results stay one kind of line.
+    pub(super) fn summary(&self, s: &Summary) {
+        if self.format == Format::Json {
+            return self.out(&Record::Summary(s.clone()).line());
         }
-        Some(out) => out.to_path_buf(),
-    })
+        let rate = HumanBytes((s.bytes as f64 / s.seconds.max(1e-6)) as u64);
+        let files = if s.files == 1 { "file" } else { "files" };
+        let mut text = format!(
+            "{} {files}, {} in {:.2} s ({rate}/s)",
+            s.files,
+            HumanBytes(s.bytes),
+            s.seconds
+        );
+        if s.skipped > 0 {
+            text.push_str(&format!(", {} skipped", s.skipped));
+        }
+        if s.failed > 0 {
+            let names: Vec<String> = s.failures.iter().map(|n| sanitize(n)).collect();
+            let failed = format!("; {} failed: {}", s.failed, names.join(", "));
+            text.push_str(&match self.format {
+                Format::Human => style(failed).red().to_string(),
+                _ => failed,
+            });
+        }
+        match self.format {
+            Format::Human => self.out(&text),
+            _ => self.progress.suspend(|| eprintln!("{text}")),
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn downloads_land_under_the_chosen_place() {
-        assert_eq!(
-            local_target("a/b.txt", None, false).unwrap(),
-            PathBuf::from("b.txt")
-        );
-        assert_eq!(
-            local_target("b.txt", Some(Path::new("/tmp/x.bin")), false).unwrap(),
-            PathBuf::from("/tmp/x.bin")
-        );
-        assert_eq!(
-            local_target("d/b.txt", Some(Path::new("out")), true).unwrap(),
-            PathBuf::from("out/b.txt")
-        );
-        assert!(local_target("../b.txt", None, false).is_err());
+/// The sentence for `e`, with a hint where the next step is obvious.
+fn hint(e: &ClientError, message: &str) -> String {
+    match e {
+        ClientError::Remote {
+            code: ErrorCode::IsADirectory,
+            ..
+        } => format!("{message}; use -r to copy a directory"),
+        _ => message.to_owned(),
     }
 }

@@ -506,7 +506,7 @@ fn qft_id_and_an_authorized_clients_file() {
     assert_eq!(put.status.code(), Some(1));
     assert_eq!(
         stderr(&put).trim(),
-        "qft: permission denied: UPLOAD needs the 'write' permission, which this client does not have"
+        "qft: up: permission denied: UPLOAD needs the 'write' permission, which this client does not have"
     );
     assert!(!w.path("served/up").exists());
 

@@ -1,0 +1,256 @@
+//! Tab completion at the prompt: command names, local paths for PUT, LCD and LLS (rustyline's
+//! own file-name completer), remote names for GET, DELETE, CD and LIST.
+//!
+//! Remote names come from the server's listing of the directory being typed into, fetched on the
+//! first TAB there and cached in [`RemoteNames`], which outlives the per-line editors (see
+//! [`super::prompt`]) and is emptied after every command that can change the server's files.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Context, Helper};
+
+use super::command::{takes_local_paths, takes_remote_names, WORDS};
+use super::{remote_path, Client};
+use crate::protocol::{Entry, EntryKind};
+
+/// How long a TAB may wait for a listing before it completes nothing.
+const LIST_WAIT: Duration = Duration::from_secs(5);
+
+/// The server's listings by directory, shared by every line's editor.
+#[derive(Debug, Clone)]
+pub struct RemoteNames {
+    client: Client,
+    /// Completion runs on the editor's blocking thread; listings are fetched through this.
+    runtime: tokio::runtime::Handle,
+    cache: Arc<Mutex<HashMap<String, Vec<Entry>>>>,
+}
+
+impl RemoteNames {
+    /// Names on `client`'s server, fetched through `runtime` when first needed.
+    pub fn new(client: Client, runtime: tokio::runtime::Handle) -> Self {
+        RemoteNames {
+            client,
+            runtime,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Forgets every listing: the next TAB lists again.
+    pub fn invalidate(&self) {
+        self.lock().clear();
+    }
+
+    /// Records a listing just made for another reason (`cd` checks its directory with one).
+    pub fn remember(&self, dir: &str, entries: Vec<Entry>) {
+        self.lock().insert(dir.to_owned(), entries);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Entry>>> {
+        // A panic elsewhere cannot leave a half-written cache worth refusing.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The entries of `dir`, from the cache or the server. Called on a blocking thread only.
+    fn entries(&self, dir: &str) -> Vec<Entry> {
+        if let Some(entries) = self.lock().get(dir) {
+            return entries.clone();
+        }
+        let client = self.client.clone();
+        let wanted = dir.to_owned();
+        let fetched = self
+            .runtime
+            .block_on(async move { tokio::time::timeout(LIST_WAIT, client.list(&wanted)).await });
+        match fetched {
+            Ok(Ok(entries)) => {
+                self.remember(dir, entries.clone());
+                entries
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The editor's helper for one line: completion against the current directories.
+pub struct QftHelper {
+    files: FilenameCompleter,
+    remote: Option<RemoteNames>,
+    /// The prompt's remote working directory when the line is read.
+    cwd: String,
+}
+
+impl QftHelper {
+    /// A helper for a line typed while the remote working directory is `cwd`.
+    pub fn new(remote: Option<RemoteNames>, cwd: &str) -> Self {
+        QftHelper {
+            files: FilenameCompleter::new(),
+            remote,
+            cwd: cwd.to_owned(),
+        }
+    }
+
+    fn remote_candidates(&self, typed: &str, dirs_only: bool) -> Vec<Pair> {
+        let Some(remote) = &self.remote else {
+            return Vec::new();
+        };
+        let (dir_part, prefix) = match typed.rfind('/') {
+            Some(i) => typed.split_at(i + 1),
+            None => ("", typed),
+        };
+        let Ok(dir) = remote_path::resolve(&self.cwd, dir_part) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in remote.entries(&dir) {
+            let is_dir = entry.kind == EntryKind::Dir;
+            if !entry.name.starts_with(prefix)
+                || (dirs_only && !is_dir)
+                || (entry.name.starts_with('.') && !prefix.starts_with('.'))
+            {
+                continue;
+            }
+            let suffix = if is_dir { "/" } else { " " };
+            out.push(Pair {
+                display: format!("{}{}", entry.name, if is_dir { "/" } else { "" }),
+                replacement: format!("{}{suffix}", escape(&format!("{dir_part}{}", entry.name))),
+            });
+        }
+        out
+    }
+}
+
+impl Completer for QftHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let before = &line[..pos];
+        let (start, typed, index) = current_word(before);
+        if index == 0 {
+            let lower = typed.to_lowercase();
+            let words = WORDS
+                .iter()
+                .filter(|w| w.starts_with(&lower))
+                .map(|w| Pair {
+                    display: (*w).to_owned(),
+                    replacement: format!("{w} "),
+                })
+                .collect();
+            return Ok((start, words));
+        }
+        let command = before.split_whitespace().next().unwrap_or("");
+        if takes_local_paths(command) {
+            return self.files.complete(line, pos, ctx);
+        }
+        match takes_remote_names(command) {
+            Some(dirs_only) => Ok((start, self.remote_candidates(&typed, dirs_only))),
+            None => Ok((pos, Vec::new())),
+        }
+    }
+}
+
+impl Hinter for QftHelper {
+    type Hint = String;
+}
+
+impl Highlighter for QftHelper {}
+
+impl Validator for QftHelper {}
+
+impl Helper for QftHelper {}
+
+/// The word under the cursor in `before` (the line up to the cursor), read as the prompt's parser
+/// reads words (quotes, backslash escapes): its start, its unescaped text, and its index.
+fn current_word(before: &str) -> (usize, String, usize) {
+    let mut index = 0;
+    let mut start = 0;
+    let mut text = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in before.char_indices() {
+        if escaped {
+            text.push(c);
+            escaped = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => escaped = true,
+            (Some(_), c) => text.push(c),
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    index += 1;
+                    in_word = false;
+                    text.clear();
+                }
+            }
+            (None, c) => {
+                if !in_word {
+                    in_word = true;
+                    start = i;
+                }
+                match c {
+                    '\\' => escaped = true,
+                    '\'' | '"' => quote = Some(c),
+                    c => text.push(c),
+                }
+            }
+        }
+    }
+    if !in_word {
+        start = before.len();
+    }
+    (start, text, index)
+}
+
+/// A name as one word for the prompt's parser: spaces, quotes and backslashes escaped.
+fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_whitespace() || matches!(c, '\'' | '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_word_under_the_cursor_is_read_like_the_parser_reads_it() {
+        assert_eq!(current_word(""), (0, String::new(), 0));
+        assert_eq!(current_word("ge"), (0, "ge".into(), 0));
+        assert_eq!(current_word("get "), (4, String::new(), 1));
+        assert_eq!(current_word("get rep"), (4, "rep".into(), 1));
+        assert_eq!(current_word("get a my\\ fi"), (6, "my fi".into(), 2));
+        assert_eq!(current_word("get 'my fi"), (4, "my fi".into(), 1));
+        assert_eq!(current_word("get -r sub/x"), (7, "sub/x".into(), 2));
+    }
+
+    #[test]
+    fn names_are_escaped_back_into_one_word() {
+        assert_eq!(escape("my file's.txt"), "my\\ file\\'s.txt");
+        let line = format!("get {}", escape("a \"b\" \\c"));
+        assert_eq!(
+            crate::client::command::parse(&line).unwrap(),
+            Some(crate::client::command::Command::Get {
+                names: vec!["a \"b\" \\c".into()],
+                output: None,
+                recursive: false,
+            })
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! `--json`: one JSON object per line on stdout, for programs. The fields are a contract
+//! (documented in the README): they are added to, never renamed or removed.
+//!
+//! Every record has a `type`: `entry` (a listing line), `downloaded`/`uploaded` (one verified
+//! file), `deleted`, `skipped`, `error`, `summary` (the end of a get or put), `command` (HELP).
+
+use serde::Serialize;
+
+use super::{ClientError, TransferReport};
+use crate::protocol::{CommandHelp, Entry, EntryKind};
+use crate::transfer::hex;
+
+/// One line of JSON output.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// A listed name.
+    Entry {
+        /// The name within the listed directory.
+        name: String,
+        /// "file", "dir" or "other".
+        kind: &'static str,
+        /// Bytes (0 for anything but a file).
+        size: u64,
+        /// Modification time, RFC 3339 UTC, or null.
+        modified: Option<String>,
+    },
+    /// A file downloaded and verified.
+    Downloaded(Transfer),
+    /// A file uploaded and verified by the server.
+    Uploaded(Transfer),
+    /// A remote file deleted.
+    Deleted {
+        /// The remote name.
+        name: String,
+    },
+    /// Something left out of a copy (a symlink, an empty directory...).
+    Skipped {
+        /// The remote name or local path.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A failure; the same sentence goes to stderr.
+    Error {
+        /// A stable code ([`ClientError::code`], or "usage", "cancelled").
+        code: &'static str,
+        /// One sentence.
+        message: String,
+        /// The file it concerns, when there is one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// The end of a get or put.
+    Summary(Summary),
+    /// One command of the server's reference.
+    Command {
+        /// Canonical name.
+        name: String,
+        /// Short names.
+        aliases: Vec<String>,
+        /// Usage line.
+        usage: String,
+        /// One sentence.
+        summary: String,
+    },
+}
+
+/// A finished transfer.
+#[derive(Debug, Serialize)]
+pub struct Transfer {
+    /// The remote name.
+    pub name: String,
+    /// The local path.
+    pub path: String,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// SHA-256 of those bytes, lower-case hex, verified by both ends.
+    pub sha256: String,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// The totals of a get or put of any number of files.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Files transferred and verified.
+    pub files: usize,
+    /// Operations that failed.
+    pub failed: usize,
+    /// Entries left out (see `skipped` records).
+    pub skipped: usize,
+    /// Bytes of the files transferred.
+    pub bytes: u64,
+    /// Wall time of the whole batch, in seconds.
+    pub seconds: f64,
+    /// The names (or paths) that failed.
+    pub failures: Vec<String>,
+}
+
+impl Record {
+    /// A listing entry.
+    pub fn entry(e: &Entry) -> Self {
+        Record::Entry {
+            name: e.name.clone(),
+            kind: match e.kind {
+                EntryKind::File => "file",
+                EntryKind::Dir => "dir",
+                EntryKind::Other => "other",
+            },
+            size: e.size,
+            modified: e.modified.and_then(super::display::rfc3339),
+        }
+    }
+
+    /// A finished transfer, as `Downloaded` or `Uploaded`.
+    pub fn transfer(download: bool, r: &TransferReport) -> Self {
+        let t = Transfer {
+            name: r.name.clone(),
+            path: r.path.to_string_lossy().into_owned(),
+            bytes: r.bytes,
+            sha256: hex(&r.sha256),
+            seconds: r.elapsed.as_secs_f64(),
+        };
+        if download {
+            Record::Downloaded(t)
+        } else {
+            Record::Uploaded(t)
+        }
+    }
+
+    /// A failure.
+    pub fn error(e: &ClientError, name: Option<&str>) -> Self {
+        Record::Error {
+            code: e.code(),
+            message: e.to_string(),
+            name: name.map(str::to_owned),
+        }
+    }
+
+    /// A HELP line.
+    pub fn command(c: &CommandHelp) -> Self {
+        Record::Command {
+            name: c.name.clone(),
+            aliases: c.aliases.clone(),
+            usage: c.usage.clone(),
+            summary: c.summary.clone(),
+        }
+    }
+
+    /// The record as one line of JSON.
+    pub fn line(&self) -> String {
+        // Serializing these plain types cannot fail; fall back to an error record anyway.
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!(r#"{{"type":"error","code":"internal","message":"{e}"}}"#))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_have_their_documented_shape() {
+        let line = Record::entry(&Entry {
+            name: "a\x1b.txt".into(),
+            kind: EntryKind::Dir,
+            size: 0,
+            modified: Some(0),
+        })
+        .line();
+        assert_eq!(
+            line,
+            r#"{"type":"entry","name":"a\u001b.txt","kind":"dir","size":0,"modified":"1970-01-01T00:00:00Z"}"#
+        );
+        let err = Record::error(
+            &ClientError::NoMatch {
+                pattern: "*.x".into(),
+                remote: true,
+            },
+            None,
+        )
+        .line();
+        assert_eq!(
+            err,
+            r#"{"type":"error","code":"no_match","message":"no remote file matches '*.x'"}"#
+        );
+        let summary = Record::Summary(Summary {
+            files: 2,
+            bytes: 10,
+            ..Summary::default()
+        })
+        .line();
+        assert!(
+            summary
+                .starts_with(r#"{"type":"summary","files":2,"failed":0,"skipped":0,"bytes":10,"#),
+            "{summary}"
+        );
+    }
+}
