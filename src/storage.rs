@@ -13,6 +13,7 @@
 //! Left for later: resolution is check-then-open by path, so a local user who can swap a
 //! directory for a symlink at the right moment could race it; openat2(RESOLVE_BENEATH) closes that.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,12 +21,16 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
 
 use crate::paths::SafeName;
 use crate::protocol::{Entry, EntryKind, ErrorCode};
 
 /// The private area at the root of the served directory.
 pub const PRIVATE_DIR: &str = ".qft";
+
+/// How long a resumable upload waits for its partial to be released by an earlier attempt.
+const PARTIAL_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// Staged uploads untouched this long are leftovers of a crash (a live upload writes
 /// constantly); they are removed at start. Not all of them: another server may share the directory.
@@ -117,6 +122,8 @@ struct Inner {
     private: PathBuf,
     /// Where uploads are staged; inside the root so the final rename stays on one filesystem.
     staging: PathBuf,
+    /// Partials in use in this process, each with the signal that tells its user to let go.
+    claims: std::sync::Mutex<HashMap<PathBuf, Arc<Notify>>>,
 }
 
 /// A file opened for download.
@@ -143,6 +150,9 @@ pub struct Partial {
     path: PathBuf,
     target: PathBuf,
     name: String,
+    /// Notified when a newer attempt of the same client claims this partial.
+    claim: Arc<Notify>,
+    inner: Arc<Inner>,
 }
 
 /// An upload being received: a private temp file that becomes `target` on [`Upload::commit`],
@@ -180,6 +190,7 @@ impl Storage {
                 root,
                 private,
                 staging,
+                claims: Default::default(),
             }),
         })
     }
@@ -244,17 +255,45 @@ impl Storage {
     ) -> Result<Partial, StorageError> {
         let inner = self.inner.clone();
         let shown = name.to_string();
-        let (file, held, path, target) = blocking(shown.clone(), move || {
-            remove_stale(&inner.staging, "partial-", ttl);
-            inner.begin_partial(&name, client, size)
-        })
-        .await?;
+        // Only this client's key can name this partial, so a new claim is this client's new
+        // attempt: the old one (perhaps a connection that died without a word, still waiting
+        // out its timeouts) is told to let go, and the newest attempt wins.
+        let path = inner.partial_path(&name, client, size);
+        let claim = Arc::new(Notify::new());
+        let previous = inner
+            .claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.clone(), claim.clone());
+        if let Some(previous) = previous {
+            previous.notify_one();
+        }
+        let opened = {
+            let (inner, path) = (inner.clone(), path.clone());
+            blocking(shown.clone(), move || {
+                remove_stale(&inner.staging, "partial-", ttl);
+                inner.open_partial(&name, &path, size)
+            })
+            .await
+        };
+        let (file, held, target) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let mut claims = inner.claims.lock().unwrap_or_else(|p| p.into_inner());
+                if claims.get(&path).is_some_and(|c| Arc::ptr_eq(c, &claim)) {
+                    claims.remove(&path);
+                }
+                return Err(e);
+            }
+        };
         Ok(Partial {
             file: tokio::fs::File::from_std(file),
             held,
             path,
             target,
             name: shown,
+            claim,
+            inner,
         })
     }
 
@@ -435,28 +474,31 @@ impl Inner {
         })
     }
 
-    fn begin_partial(
-        &self,
-        name: &SafeName,
-        client: [u8; 32],
-        size: u64,
-    ) -> Result<(std::fs::File, u64, PathBuf, PathBuf), StorageError> {
+    /// Where the partial of `client` uploading `size` bytes as `name` lives.
+    fn partial_path(&self, name: &SafeName, client: [u8; 32], size: u64) -> PathBuf {
         let text = name.as_str();
-        self.create_parents(name)?;
-        let target = self.resolve_entry(name)?;
-        if target.is_dir() {
-            return Err(StorageError::IsADirectory(text.to_owned()));
-        }
         // Length-prefixed fields, so no two (client, name, size) share a key.
         let mut key = Sha256::new();
         key.update(client);
         key.update((text.len() as u64).to_be_bytes());
         key.update(text.as_bytes());
         key.update(size.to_be_bytes());
-        let path = self.staging.join(format!(
-            "partial-{}",
-            crate::transfer::hex(&key.finalize().into())
-        ));
+        let hex = crate::transfer::hex(&key.finalize().into());
+        self.staging.join(format!("partial-{hex}"))
+    }
+
+    fn open_partial(
+        &self,
+        name: &SafeName,
+        path: &Path,
+        size: u64,
+    ) -> Result<(std::fs::File, u64, PathBuf), StorageError> {
+        let text = name.as_str();
+        self.create_parents(name)?;
+        let target = self.resolve_entry(name)?;
+        if target.is_dir() {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        }
         let mut options = std::fs::OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -465,12 +507,23 @@ impl Inner {
             std::os::unix::fs::PermissionsExt::mode(&new_file_permissions(&target)),
         );
         let file = options
-            .open(&path)
+            .open(path)
             .map_err(|e| StorageError::from_io(text, e))?;
-        // One writer per partial, across streams, connections and server processes alike.
+        // One writer per partial, across streams, connections and server processes alike. A
+        // client that reconnects right after a drop may find its old stream still holding the
+        // lock until the server notices the break: wait a little before calling it busy.
         #[cfg(unix)]
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-            .map_err(|_| StorageError::Busy(text.to_owned()))?;
+        {
+            let deadline = std::time::Instant::now() + PARTIAL_LOCK_WAIT;
+            while rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                .is_err()
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StorageError::Busy(text.to_owned()));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let mut held = file
             .metadata()
             .map_err(|e| StorageError::from_io(text, e))?
@@ -481,7 +534,7 @@ impl Inner {
                 .map_err(|e| StorageError::from_io(text, e))?;
             held = 0;
         }
-        Ok((file, held, path, target))
+        Ok((file, held, target))
     }
 
     /// Creates the missing directories of `name`'s parent, one plain component at a time, each
@@ -563,10 +616,10 @@ impl Partial {
         let io_err = |e| StorageError::from_io(&name, e);
         self.file.flush().await.map_err(io_err)?;
         self.file.sync_all().await.map_err(io_err)?;
+        let (path, target) = (self.path.clone(), self.target.clone());
         blocking(name.clone(), move || {
-            std::fs::rename(&self.path, &self.target)
-                .map_err(|e| StorageError::from_io(&name, e))?;
-            if let Some(parent) = self.target.parent() {
+            std::fs::rename(&path, &target).map_err(|e| StorageError::from_io(&name, e))?;
+            if let Some(parent) = target.parent() {
                 sync_dir(parent).map_err(|e| StorageError::from_io(&name, e))?;
             }
             Ok(())
@@ -577,6 +630,23 @@ impl Partial {
     /// Throws the partial away (its data proved wrong).
     pub async fn discard(self) {
         let _ = tokio::fs::remove_file(&self.path).await;
+    }
+
+    /// Notified when a newer attempt of the same client claims this partial: let go then.
+    pub fn claim_handle(&self) -> Arc<Notify> {
+        self.claim.clone()
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let mut claims = self.inner.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if claims
+            .get(&self.path)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.claim))
+        {
+            claims.remove(&self.path);
+        }
     }
 }
 

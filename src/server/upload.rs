@@ -83,7 +83,16 @@ where
     }
     let before = partial.start_at(resume.from).await?;
     let rest = size - resume.from;
-    let received = match receive(ctx, &shown, before, rest, recv, &mut partial.file).await {
+    let claim = partial.claim_handle();
+    let receiving = receive(ctx, &shown, before, rest, recv, &mut partial.file);
+    let outcome = tokio::select! {
+        outcome = receiving => outcome,
+        () = claim.notified() => Err(Failure::Abort(
+            close::ABORTED,
+            "a newer attempt of the same client took over".into(),
+        )),
+    };
+    let received = match outcome {
         Ok(digest) => digest,
         Err(Failure::Refuse(ErrorCode::HashMismatch, message)) => {
             // What is held is wrong, or the client's file changed mid-way: start over next time.

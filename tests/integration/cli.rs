@@ -111,6 +111,14 @@ impl Served {
     }
 }
 
+impl Served {
+    /// kill -9: no chance to clean up, as in a crash or a power cut.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
