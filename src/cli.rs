@@ -113,6 +113,9 @@ struct ServeArgs {
     /// Free space every upload must leave on the disk (e.g. 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
     min_free: u64,
+    /// Hours an interrupted upload's partial is kept for the client to resume.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    partial_ttl: u64,
     /// Make clients prove their address with a QUIC Retry before any handshake work
     /// (for servers on the internet; costs one round trip).
     #[arg(long)]
@@ -132,6 +135,7 @@ impl ServeArgs {
             max_upload: self.max_upload,
             min_free: self.min_free,
             retry: self.retry,
+            partial_ttl: Duration::from_secs(self.partial_ttl.saturating_mul(3600)),
             ..Limits::default()
         }
     }
