@@ -506,24 +506,12 @@ impl Inner {
             &mut options,
             std::os::unix::fs::PermissionsExt::mode(&new_file_permissions(&target)),
         );
-        let file = options
-            .open(path)
-            .map_err(|e| StorageError::from_io(text, e))?;
         // One writer per partial, across streams, connections and server processes alike. A
         // client that reconnects right after a drop may find its old stream still holding the
         // lock until the server notices the break: wait a little before calling it busy.
-        #[cfg(unix)]
-        {
-            let deadline = std::time::Instant::now() + PARTIAL_LOCK_WAIT;
-            while rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-                .is_err()
-            {
-                if std::time::Instant::now() >= deadline {
-                    return Err(StorageError::Busy(text.to_owned()));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        let file = open_locked(path, &options, PARTIAL_LOCK_WAIT)
+            .map_err(|e| StorageError::from_io(text, e))?
+            .ok_or_else(|| StorageError::Busy(text.to_owned()))?;
         let mut held = file
             .metadata()
             .map_err(|e| StorageError::from_io(text, e))?
@@ -686,6 +674,44 @@ pub fn new_file_permissions(target: &Path) -> std::fs::Permissions {
             .and_then(|f| f.metadata())
             .map(|m| m.permissions())
             .expect("a temp file to copy default permissions from"),
+    }
+}
+
+/// Opens `path` with `options` and takes an exclusive lock on it, waiting up to `wait` for
+/// another holder; `Ok(None)` if it stays busy. The lock is on the file, the name is what
+/// others open: while we waited, the holder may have renamed the file into place or removed
+/// it, so the locked file must still be the one at `path` (same device and inode), or we
+/// start again with what is there now. Without this, a retry could write into a file already
+/// published under its final name.
+pub fn open_locked(
+    path: &Path,
+    options: &std::fs::OpenOptions,
+    wait: Duration,
+) -> io::Result<Option<std::fs::File>> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let file = options.open(path)?;
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            use std::os::unix::fs::MetadataExt;
+            while flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let locked = file.metadata()?;
+            match std::fs::symlink_metadata(path) {
+                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
+                    return Ok(Some(file))
+                }
+                // Renamed or removed while we waited: what we hold is not the partial any more.
+                _ => continue,
+            }
+        }
+        #[cfg(not(unix))]
+        return Ok(Some(file));
     }
 }
 

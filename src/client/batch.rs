@@ -149,6 +149,23 @@ impl Plan {
         let mut kept = Vec::new();
         for job in std::mem::take(&mut self.jobs) {
             if let Job::Download { name, dest, .. } = &job {
+                // A file named like another download's partial would be written into it.
+                let looks_partial = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .is_some_and(|n| n.starts_with('.') && n.ends_with(".qft-part"));
+                if looks_partial {
+                    let reason =
+                        "a name qft keeps for unfinished downloads; not written".to_string();
+                    self.fail(
+                        name.clone(),
+                        ClientError::Unsafe {
+                            path: dest.clone(),
+                            reason,
+                        },
+                    );
+                    continue;
+                }
                 match seen.get(dest) {
                     Some(first) if first == name => continue,
                     Some(first) => {
@@ -167,6 +184,40 @@ impl Plan {
                     }
                     None => {
                         seen.insert(dest.clone(), name.clone());
+                    }
+                }
+            }
+            kept.push(job);
+        }
+        self.jobs = kept;
+    }
+
+    /// Two local files that would be stored under one remote name: the second is refused
+    /// rather than racing the first (the last to finish would silently win).
+    fn dedupe_uploads(&mut self) {
+        let mut seen: HashMap<String, PathBuf> = HashMap::new();
+        let mut kept = Vec::new();
+        for job in std::mem::take(&mut self.jobs) {
+            if let Job::Upload { path, name, .. } = &job {
+                match seen.get(name) {
+                    Some(first) if first == path => continue,
+                    Some(first) => {
+                        let reason = format!(
+                            "would be stored as '{}' like {} in this batch; not sent",
+                            sanitize(name),
+                            sanitize(&first.display().to_string())
+                        );
+                        self.fail(
+                            name.clone(),
+                            ClientError::Unsafe {
+                                path: path.clone(),
+                                reason,
+                            },
+                        );
+                        continue;
+                    }
+                    None => {
+                        seen.insert(name.clone(), path.clone());
                     }
                 }
             }
@@ -287,6 +338,7 @@ pub(super) async fn put(
             Err(e) => plan.fail(arg.display().to_string(), e),
         }
     }
+    plan.dedupe_uploads();
     run(session, plan, started).await
 }
 
@@ -564,6 +616,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn two_local_files_for_one_remote_name_are_not_both_sent() {
+        let mut plan = Plan::default();
+        for path in ["a/x", "b/x", "a/x"] {
+            plan.jobs.push(Job::Upload {
+                path: PathBuf::from(path),
+                name: "x".into(),
+                size: None,
+            });
+        }
+        plan.dedupe_uploads();
+        assert_eq!(plan.jobs.len(), 1, "the first is kept, its repeat dropped");
+        assert_eq!(plan.failed.len(), 1, "the other file is refused");
+    }
+
+    #[test]
+    fn a_remote_file_named_like_a_partial_is_not_downloaded() {
+        let mut plan = Plan::default();
+        plan.download("f", None, true, None);
+        plan.download(".f.qft-part", None, true, None);
+        plan.dedupe_downloads();
+        assert_eq!(plan.jobs.len(), 1);
+        assert_eq!(plan.failed.len(), 1);
     }
 
     #[test]

@@ -43,6 +43,8 @@ use crate::transfer::{copy_hashed, CopyError};
 
 /// The most entries a client accepts in one listing: a bound on what a server can make it hold.
 pub const MAX_LIST_ENTRIES: usize = 1_000_000;
+/// The most name bytes a client accepts in one listing (a million maximal names would be 4 GB).
+pub const MAX_LIST_BYTES: usize = 64 << 20;
 
 /// Why a client operation failed: each is one sentence for a person.
 #[derive(Debug, thiserror::Error)]
@@ -317,12 +319,14 @@ impl Client {
         }
         let mut recv = self.ask(&Request::List { dir: dir.into() }).await?;
         let mut all = Vec::new();
+        let mut bytes = 0usize;
         loop {
             match response(&mut recv).await? {
                 Response::ListPage { entries, last } => {
-                    if all.len() + entries.len() > MAX_LIST_ENTRIES {
+                    bytes += entries.iter().map(|e| e.name.len()).sum::<usize>();
+                    if all.len() + entries.len() > MAX_LIST_ENTRIES || bytes > MAX_LIST_BYTES {
                         return Err(ClientError::Protocol(format!(
-                            "a listing of more than {MAX_LIST_ENTRIES} entries"
+                            "a listing of more than {MAX_LIST_ENTRIES} entries or {MAX_LIST_BYTES} bytes of names"
                         )));
                     }
                     for entry in &entries {

@@ -27,7 +27,12 @@ pub fn partial_path(dest: &Path) -> PathBuf {
         .unwrap_or_default();
     // Short enough for any filesystem's name limit, and still telling which file it is for.
     let stem = if name.len() > 160 {
-        let short: String = name.chars().take(100).collect();
+        // Cut by bytes (the limit is in bytes), on a character boundary.
+        let mut cut = 100;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let short = &name[..cut];
         let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()).into();
         format!("{short}-{}", &crate::transfer::hex(&digest)[..16])
     } else {
@@ -73,10 +78,20 @@ impl Client {
                 forget(ClientError::Protocol(String::new()));
                 return Ok(None);
             }
+            // The file is gone or is not a file any more: its partial is of no further use.
+            Err(
+                e @ ClientError::Remote {
+                    code: ErrorCode::NotFound | ErrorCode::IsADirectory | ErrorCode::NotAFile,
+                    ..
+                },
+            ) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
             Err(e) => return Err(forget(e)),
             Ok(other) => return Err(forget(unexpected(&other))),
         };
-        check_pieces(chunk, &hashes, have.min(size))?;
+        check_pieces(chunk, &hashes, have.min(size)).map_err(forget)?;
         let local = |e: io::Error| ClientError::Local {
             path: part.clone(),
             source: e,
@@ -230,19 +245,18 @@ fn open_partial(part: &Path, dest: &Path) -> Result<(tokio::fs::File, u64, bool)
             .mode(crate::storage::new_file_permissions(dest).mode())
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
-    let file = options.open(part).map_err(local)?;
-    if !file.metadata().map_err(local)?.is_file() {
-        return Err(local(io::Error::other("not a regular file")));
-    }
-    #[cfg(unix)]
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-        |_| {
+    // The lock is checked against the name, as on the server: see `open_locked`.
+    let file = crate::storage::open_locked(part, &options, std::time::Duration::ZERO)
+        .map_err(local)?
+        .ok_or_else(|| {
             local(io::Error::other(format!(
                 "another download to {} is running",
                 dest.display()
             )))
-        },
-    )?;
+        })?;
+    if !file.metadata().map_err(local)?.is_file() {
+        return Err(local(io::Error::other("not a regular file")));
+    }
     let have = file.metadata().map_err(local)?.len();
     Ok((tokio::fs::File::from_std(file), have, created))
 }
@@ -260,9 +274,7 @@ fn commit(part: &Path, dest: &Path, overwrite: bool) -> Result<(), ClientError> 
     if overwrite {
         std::fs::rename(part, dest).map_err(failed)?;
     } else {
-        // A link fails if the name exists, where a rename would silently replace it.
-        std::fs::hard_link(part, dest).map_err(failed)?;
-        let _ = std::fs::remove_file(part);
+        rename_noclobber(part, dest).map_err(failed)?;
     }
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -272,4 +284,24 @@ fn commit(part: &Path, dest: &Path, overwrite: bool) -> Result<(), ClientError> 
         path: dir.to_path_buf(),
         source: e,
     })
+}
+
+/// Renames `from` to `to` unless `to` exists: renameat2(RENAME_NOREPLACE) where the kernel and
+/// filesystem have it; else a link (which fails if `to` exists) and an unlink of `from`.
+fn rename_noclobber(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::EXIST => {
+                return Err(io::ErrorKind::AlreadyExists.into())
+            }
+            // Not supported here (FAT, some network filesystems, old kernels): fall back.
+            Err(_) => {}
+        }
+    }
+    std::fs::hard_link(from, to)?;
+    let _ = std::fs::remove_file(from);
+    Ok(())
 }

@@ -38,11 +38,15 @@ pub struct RemoteTree {
     pub skipped: Vec<Skipped>,
 }
 
+/// The most bytes of paths a tree walk keeps (the paths of every file it will fetch).
+const MAX_TREE_BYTES: usize = 256 << 20;
+
 /// Lists `dir` on the server and everything below it.
 pub async fn walk_remote(client: &Client, dir: &str) -> Result<RemoteTree, ClientError> {
     let mut tree = RemoteTree::default();
     let mut pending: Vec<Vec<String>> = vec![Vec::new()];
     let mut seen = 0usize;
+    let mut held = 0usize;
     while let Some(rel) = pending.pop() {
         if rel.len() > MAX_DEPTH {
             return Err(ClientError::Protocol(format!(
@@ -55,9 +59,14 @@ pub async fn walk_remote(client: &Client, dir: &str) -> Result<RemoteTree, Clien
             .fold(dir.to_owned(), |acc, part| remote_path::join(&acc, part));
         let entries = client.list(&name).await?;
         seen += entries.len();
-        if seen > MAX_LIST_ENTRIES {
+        // Every file's path is kept: bound their bytes too, not just their number.
+        held += entries
+            .iter()
+            .map(|e| name.len() + e.name.len())
+            .sum::<usize>();
+        if seen > MAX_LIST_ENTRIES || held > MAX_TREE_BYTES {
             return Err(ClientError::Protocol(format!(
-                "'{}' holds more than {MAX_LIST_ENTRIES} entries",
+                "'{}' holds more than {MAX_LIST_ENTRIES} entries or {MAX_TREE_BYTES} bytes of names",
                 sanitize(dir)
             )));
         }

@@ -76,10 +76,13 @@ where
         hashes,
     };
     write_frame(send, &prefix).await.map_err(Failure::abort)?;
-    let resume = tokio::time::timeout(ctx.limits.request_timeout, read_frame::<Resume, _>(recv))
-        .await
-        .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
-        .map_err(Failure::abort)?;
+    let resume = tokio::time::timeout(
+        ctx.limits.resume_timeout(held),
+        read_frame::<Resume, _>(recv),
+    )
+    .await
+    .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
+    .map_err(Failure::abort)?;
     if resume.from % chunk != 0 || resume.from > pieces * chunk {
         return Err(Failure::Refuse(
             ErrorCode::BadRequest,

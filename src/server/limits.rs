@@ -64,6 +64,13 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// How long to wait for a client's resume point: it must first hash, piece by piece, the
+    /// `held` bytes it may keep, so the request deadline grows by a second per 50 MiB (a slow
+    /// disk's pace). A fixed deadline would make every resume of a big file fail.
+    pub fn resume_timeout(&self, held: u64) -> Duration {
+        self.request_timeout + Duration::from_secs(held / (50 << 20))
+    }
+
     /// The QUIC transport settings these limits imply.
     pub fn transport(&self) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();

@@ -71,10 +71,13 @@ where
     write_frame(send, &Response::Held { chunk, hashes })
         .await
         .map_err(Failure::abort)?;
-    let resume = tokio::time::timeout(ctx.limits.request_timeout, read_frame::<Resume, _>(recv))
-        .await
-        .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
-        .map_err(Failure::abort)?;
+    let resume = tokio::time::timeout(
+        ctx.limits.resume_timeout(partial.held),
+        read_frame::<Resume, _>(recv),
+    )
+    .await
+    .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
+    .map_err(Failure::abort)?;
     if resume.from % chunk != 0 || resume.from > pieces * chunk || resume.from > size {
         return Err(Failure::Refuse(
             ErrorCode::BadRequest,

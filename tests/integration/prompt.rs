@@ -80,12 +80,14 @@ fn tab_completes_a_remote_name_and_history_is_recalled_across_sessions() {
 
 #[cfg(unix)]
 #[test]
-fn ctrl_c_cancels_a_transfer_removes_its_partial_and_the_session_goes_on() {
+fn ctrl_c_cancels_a_plain_transfer_removes_its_temp_and_the_session_goes_on() {
     use qft::protocol::{write_frame, Request, Response};
     use tokio::sync::mpsc;
 
-    // A server that starts sending a large file and then stalls, and reports when the client
-    // abandons the stream.
+    // An old server (no resuming: the plain exchange, whose temp file goes on cancel) that starts
+    // sending a large file and then stalls, and reports when the client abandons the stream.
+    // Against a current server the cancelled download keeps a hidden partial to resume from
+    // (tests/integration/resume.rs).
     let (abandoned, heard) = mpsc::unbounded_channel::<()>();
     let sh = Shell::fake(move |request, mut send, _recv| {
         let abandoned = abandoned.clone();

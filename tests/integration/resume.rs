@@ -34,6 +34,46 @@ where
     progress.position()
 }
 
+/// Runs an upload until the server's partial holds `at` bytes, then drops it. Keyed to what
+/// the server holds, not to client progress, which counts bytes still in flight.
+async fn interrupt_upload<F>(server: &TestServer, at: u64, transfer: F)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + std::fmt::Debug,
+{
+    let task = tokio::spawn(transfer);
+    while server_partial(server) < at {
+        assert!(
+            !task.is_finished(),
+            "the upload ended before it could be interrupted"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    task.abort();
+    let _ = task.await;
+}
+
+fn server_partials(server: &TestServer) -> Vec<std::path::PathBuf> {
+    server
+        .staged()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("partial-")
+        })
+        .collect()
+}
+
+fn server_partial(server: &TestServer) -> u64 {
+    server_partials(server)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_download_resumes_from_its_partial() {
     let server = TestServer::start().await;
@@ -110,45 +150,34 @@ async fn an_interrupted_upload_resumes_and_no_other_client_can_take_it_over() {
     let ours = random_bytes(24 * MIB);
     let src = local.path().join("ours");
     std::fs::write(&src, &ours).unwrap();
-    let me = Identity::generate().unwrap();
-    let client = Arc::new(server.client_as(me.clone()).await);
+    let client = Arc::new(server.client_as(Identity::generate().unwrap()).await);
 
-    let progress = no_progress();
-    let (c, s, p) = (client.clone(), src.clone(), progress.clone());
-    interrupt(&progress, 4 * MIB as u64, async move {
-        c.upload(&s, "f", &p).await
+    let (c, s) = (client.clone(), src.clone());
+    interrupt_upload(&server, 4 * MIB as u64, async move {
+        c.upload(&s, "f", &no_progress()).await
     })
     .await;
-    // The server may still be writing what arrived: give it a moment to notice the break.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         !server.root().join("f").exists(),
         "nothing under the real name"
     );
-    let partials: Vec<_> = server
-        .staged()
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("partial-")
-        })
-        .collect();
+    let partials = server_partials(&server);
     assert_eq!(partials.len(), 1, "{partials:?}");
 
-    // Another client, same name and size, different content: starts from nothing, and its
-    // upload is whole and its own.
-    let theirs = random_bytes(24 * MIB);
-    let other_src = local.path().join("theirs");
-    std::fs::write(&other_src, &theirs).unwrap();
+    // Another client uploading the very same bytes under the same name: were our partial
+    // offered to it, it would resume. It starts from nothing, and our partial is untouched.
     let other = server.client().await;
-    let report = other.upload(&other_src, "f", &no_progress()).await.unwrap();
+    let report = other.upload(&src, "f", &no_progress()).await.unwrap();
     assert_eq!(
         report.resumed_from, 0,
         "another client's partial is not offered"
     );
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), theirs);
+    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), ours);
+    assert_eq!(
+        server_partials(&server),
+        partials,
+        "our partial is still there"
+    );
 
     // Ours resumes.
     let report = client.upload(&src, "f", &no_progress()).await.unwrap();
@@ -166,13 +195,11 @@ async fn a_source_changed_since_the_interruption_is_resent_from_the_change_never
     let src = local.path().join("src");
     std::fs::write(&src, &data).unwrap();
     let client = Arc::new(server.client().await);
-    let progress = no_progress();
-    let (c, s, p) = (client.clone(), src.clone(), progress.clone());
-    interrupt(&progress, 6 * MIB as u64, async move {
-        c.upload(&s, "f", &p).await
+    let (c, s) = (client.clone(), src.clone());
+    interrupt_upload(&server, 6 * MIB as u64, async move {
+        c.upload(&s, "f", &no_progress()).await
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     // The file changes in its second piece, inside what the server already holds.
     data[MIB + 10] ^= 0xff;
@@ -221,5 +248,37 @@ async fn a_client_without_a_key_still_uploads_plainly() {
     let report = anonymous.upload(&src, "f", &no_progress()).await.unwrap();
     assert_eq!(report.resumed_from, 0);
     assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"plain");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_attempts_of_one_client_at_one_upload_end_with_one_whole_file() {
+    // Same client, name and size: the same partial. The newer attempt takes it over; whatever
+    // the interleaving, the result is one of the two contents, whole, and no partial remains.
+    let server = TestServer::start().await;
+    let local = tempfile::tempdir().unwrap();
+    let (a, b) = (random_bytes(8 * MIB), random_bytes(8 * MIB));
+    std::fs::write(local.path().join("a"), &a).unwrap();
+    std::fs::write(local.path().join("b"), &b).unwrap();
+    let client = Arc::new(server.client().await);
+    let (ca, cb) = (client.clone(), client.clone());
+    let (pa, pb) = (local.path().join("a"), local.path().join("b"));
+    let ta = tokio::spawn(async move { ca.upload(&pa, "f", &no_progress()).await });
+    let tb = tokio::spawn(async move { cb.upload(&pb, "f", &no_progress()).await });
+    let (ra, rb) = (ta.await.unwrap(), tb.await.unwrap());
+    assert!(
+        ra.is_ok() || rb.is_ok(),
+        "at least one finishes: {ra:?} {rb:?}"
+    );
+    let got = std::fs::read(server.root().join("f")).unwrap();
+    assert!(got == a || got == b, "one whole version, never a mix");
+    if ra.is_ok() != rb.is_ok() {
+        assert!(
+            got == if ra.is_ok() { a } else { b },
+            "the finished one is the content"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(server_partials(&server).is_empty(), "no partial left");
     server.stop().await;
 }

@@ -227,3 +227,58 @@ async fn an_upload_that_cannot_fit_is_refused_before_any_data_moves() {
     assert!(list_dir(&server.root()).len() == 1 && server.staged().is_empty());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_holds_for_a_resumed_download() {
+    // The resumable exchange reads the file twice (piece hashes, then the body): a change in
+    // between must not reach the client unnoticed.
+    let server = TestServer::start().await;
+    let old = random_bytes(8 * 1024 * 1024);
+    std::fs::write(server.root().join("f"), &old).unwrap();
+    let peer = server.raw().await;
+    for change in ["delete", "replace"] {
+        let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+        let have = 2 * 1024 * 1024;
+        let request = Request::ResumeDownload {
+            name: "f".into(),
+            have,
+        };
+        write_frame(&mut send, &request).await.unwrap();
+        let Response::Prefix {
+            size,
+            chunk,
+            hashes,
+            ..
+        } = read_frame(&mut recv).await.unwrap()
+        else {
+            panic!("no prefix")
+        };
+        assert_eq!((size, chunk, hashes.len()), (old.len() as u64, 1 << 20, 2));
+        match change {
+            "delete" => std::fs::remove_file(server.root().join("f")).unwrap(),
+            _ => {
+                let tmp = server.root().join("f.new");
+                std::fs::write(&tmp, random_bytes(100)).unwrap();
+                std::fs::rename(&tmp, server.root().join("f")).unwrap();
+            }
+        }
+        write_frame(&mut send, &qft::protocol::Resume { from: have })
+            .await
+            .unwrap();
+        send.finish().unwrap();
+        let mut rest = vec![0u8; old.len() - have as usize];
+        recv.read_exact(&mut rest).await.unwrap();
+        let trailer: Trailer = read_frame(&mut recv).await.unwrap();
+        assert!(
+            rest[..] == old[have as usize..],
+            "{change}: the old content"
+        );
+        assert_eq!(
+            trailer.sha256,
+            <[u8; 32]>::from(Sha256::digest(&old)),
+            "{change}: its whole hash"
+        );
+        std::fs::write(server.root().join("f"), &old).unwrap();
+    }
+    server.stop().await;
+}
