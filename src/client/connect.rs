@@ -122,14 +122,36 @@ impl Target {
     }
 }
 
-/// Opens a verified QUIC connection to `target`, trying each resolved address in turn. Also
-/// returns the key it recorded in known hosts, if this was a first use.
+/// What a successful connect yields: the endpoint, the connection, and the key recorded in
+/// known hosts if this was a first use.
+type Connected = (quinn::Endpoint, quinn::Connection, Option<Fingerprint>);
+
+/// Opens a verified QUIC connection to `target`, trying each resolved address in turn.
 pub(super) async fn connect(
     target: &Target,
     trust: &Trust,
     identity: Option<&crate::tls::Identity>,
     timeout: Duration,
-) -> Result<(quinn::Endpoint, quinn::Connection, Option<Fingerprint>), ClientError> {
+) -> Result<Connected, ClientError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|source| ClientError::Resolve {
+            host: target.host.clone(),
+            source,
+        })?
+        .collect();
+    connect_any(&addrs, target, trust, identity, timeout).await
+}
+
+/// Tries `addrs` in order, each for up to `timeout`: an address that does not answer is skipped,
+/// but a trust refusal is final (the same server is behind every address of a name).
+async fn connect_any(
+    addrs: &[SocketAddr],
+    target: &Target,
+    trust: &Trust,
+    identity: Option<&crate::tls::Identity>,
+    timeout: Duration,
+) -> Result<Connected, ClientError> {
     let host = target.key();
     let known = match (&trust.pin, &trust.known_hosts) {
         (None, Some(kh)) => kh.lookup(&host).map_err(|source| ClientError::Local {
@@ -141,15 +163,8 @@ pub(super) async fn connect(
     let expected = trust.pin.or(known.as_ref().map(|k| k.fingerprint));
     let accept_unknown = expected.is_none() && trust.accept_new;
 
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
-        .await
-        .map_err(|source| ClientError::Resolve {
-            host: target.host.clone(),
-            source,
-        })?
-        .collect();
     let mut last_error = None;
-    for addr in addrs {
+    for &addr in addrs {
         let verifier = Arc::new(FingerprintVerifier::new(
             expected,
             accept_unknown,
@@ -287,5 +302,61 @@ mod tests {
         for bad in ["", ":80", "host:", "host:99999", "[::1", "[::1]x", "a b:1"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn addresses_are_tried_in_order_until_one_answers() {
+        use crate::server::{Server, ServerConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let identity = crate::tls::Identity::generate().unwrap();
+        let storage = crate::storage::Storage::open(dir.path()).unwrap();
+        let server = Server::bind(ServerConfig::new(
+            storage,
+            identity,
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+        let (live, fingerprint) = (server.local_addr().unwrap(), server.fingerprint());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        // A port nobody answers on (bound, then released).
+        let dead = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let target = Target::parse("several.example:4433").unwrap();
+        let trust = Trust {
+            pin: Some(fingerprint),
+            ..Trust::default()
+        };
+        let short = Duration::from_millis(500);
+        let (_, conn, _) = connect_any(&[dead, live], &target, &trust, None, short)
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.remote_address(),
+            live,
+            "the second address, after the first gave nothing"
+        );
+        conn.close(0u32.into(), b"");
+
+        match connect_any(&[dead], &target, &trust, None, short).await {
+            Err(ClientError::Unreachable { addr, .. }) => assert_eq!(addr, dead),
+            other => panic!("expected unreachable, got {:?}", other.map(|_| ())),
+        }
+        // A wrong key at the first address is final: the next one is not tried.
+        let wrong = Trust {
+            pin: Some(crate::tls::Identity::generate().unwrap().fingerprint()),
+            ..Trust::default()
+        };
+        let refused = connect_any(&[live, dead], &target, &wrong, None, short).await;
+        assert!(matches!(
+            refused,
+            Err(ClientError::Trust(TrustError::PinMismatch { .. }))
+        ));
+        let _ = stop.send(());
+        serving.await.unwrap();
     }
 }
