@@ -546,30 +546,16 @@ impl Client {
             other => return Err(unexpected(&other)),
         }
         progress.set_length(size);
-        let sent = match copy_hashed(&mut file, &mut send, size, None, progress).await {
-            Ok(digest) => digest,
-            Err(CopyError::Write(e)) => {
-                // The server stopped reading: it has said why on the other half of the stream.
-                return Err(match response(&mut recv).await {
-                    Err(remote @ ClientError::Remote { .. }) => remote,
-                    _ => ClientError::Interrupted(e.to_string()),
-                });
-            }
-            Err(e) => {
-                let _ = send.reset(close::ABORTED.into());
-                return Err(ClientError::Local {
-                    path: path.to_path_buf(),
-                    source: io::Error::other(format!("changed while it was being read ({e})")),
-                });
-            }
-        };
-        if let Err(e) = write_frame(&mut send, &Trailer { sha256: sent }).await {
-            // As above: a refusal on the last block shows up here; the reason is on `recv`.
-            return Err(match response(&mut recv).await {
-                Err(remote @ ClientError::Remote { .. }) => remote,
-                _ => e.into(),
-            });
-        }
+        let sent = send_body(
+            &mut file,
+            &mut send,
+            &mut recv,
+            Default::default(),
+            size,
+            path,
+            progress,
+        )
+        .await?;
         let _ = send.finish();
         match response(&mut recv).await? {
             Response::Done { sha256 } if sha256 == sent => Ok(TransferReport {
@@ -611,6 +597,46 @@ impl Client {
         self.conn.close(close::NORMAL.into(), b"logout");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
+}
+
+/// Sends `len` bytes of `file` (from where it stands) continuing `hasher`, then the trailer
+/// with the whole file's hash, which it returns. The caller finishes the stream. A write that
+/// fails because the server stopped reading is reported with the server's reason.
+pub(super) async fn send_body(
+    file: &mut tokio::fs::File,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    hasher: sha2::Sha256,
+    len: u64,
+    path: &Path,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], ClientError> {
+    let sent = match crate::transfer::copy_continuing(hasher, file, send, len, None, progress).await
+    {
+        Ok(digest) => digest,
+        Err(CopyError::Write(e)) => {
+            // The server stopped reading: it has said why on the other half of the stream.
+            return Err(match response(recv).await {
+                Err(remote @ ClientError::Remote { .. }) => remote,
+                _ => ClientError::Interrupted(e.to_string()),
+            });
+        }
+        Err(e) => {
+            let _ = send.reset(close::ABORTED.into());
+            return Err(ClientError::Local {
+                path: path.to_path_buf(),
+                source: io::Error::other(format!("changed while it was being read ({e})")),
+            });
+        }
+    };
+    if let Err(e) = write_frame(send, &Trailer { sha256: sent }).await {
+        // As above: a refusal on the last block shows up here; the reason is on `recv`.
+        return Err(match response(recv).await {
+            Err(remote @ ClientError::Remote { .. }) => remote,
+            _ => e.into(),
+        });
+    }
+    Ok(sent)
 }
 
 pub(super) fn is_full(e: &io::Error) -> bool {

@@ -12,11 +12,11 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::{expect_end, is_full, response, unexpected, Client, ClientError, TransferReport};
-use crate::paths::SafeName;
-use crate::protocol::{
-    close, read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer,
+use super::{
+    expect_end, is_full, response, send_body, unexpected, Client, ClientError, TransferReport,
 };
+use crate::paths::SafeName;
+use crate::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer};
 use crate::transfer::{agree, copy_continuing, CopyError};
 
 /// The hidden partial a download of `dest` keeps its data in until it is verified.
@@ -177,29 +177,16 @@ impl Client {
         file.seek(io::SeekFrom::Start(from)).await.map_err(local)?;
         progress.set_length(size);
         progress.set_position(from);
-        let sent = match copy_continuing(before, file, &mut send, size - from, None, progress).await
-        {
-            Ok(digest) => digest,
-            Err(CopyError::Write(e)) => {
-                // The server stopped reading: it has said why on the other half of the stream.
-                return Err(match response(&mut recv).await {
-                    Err(remote @ ClientError::Remote { .. }) => remote,
-                    _ => ClientError::Interrupted(e.to_string()),
-                });
-            }
-            Err(e) => {
-                let _ = send.reset(close::ABORTED.into());
-                return Err(local(io::Error::other(format!(
-                    "changed while it was being read ({e})"
-                ))));
-            }
-        };
-        if let Err(e) = write_frame(&mut send, &Trailer { sha256: sent }).await {
-            return Err(match response(&mut recv).await {
-                Err(remote @ ClientError::Remote { .. }) => remote,
-                _ => e.into(),
-            });
-        }
+        let sent = send_body(
+            file,
+            &mut send,
+            &mut recv,
+            before,
+            size - from,
+            path,
+            progress,
+        )
+        .await?;
         let _ = send.finish();
         match response(&mut recv).await? {
             Response::Done { sha256 } if sha256 == sent => Ok(Some(TransferReport {

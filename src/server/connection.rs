@@ -59,6 +59,30 @@ pub(super) fn safe_name(name: &str) -> Result<SafeName, Failure> {
     })
 }
 
+/// Reads a client's resume point, allowing it as long as it takes to hash the `held` bytes it
+/// may keep, and checks it is one the offered pieces allow: a multiple of `chunk`, within the
+/// `pieces` offered.
+pub(super) async fn read_resume<R: tokio::io::AsyncRead + Unpin>(
+    ctx: &Context,
+    recv: &mut R,
+    held: u64,
+    chunk: u64,
+    pieces: u64,
+) -> Result<u64, Failure> {
+    let read = crate::protocol::read_frame::<crate::protocol::Resume, _>(recv);
+    let resume = tokio::time::timeout(ctx.limits.resume_timeout(held), read)
+        .await
+        .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
+        .map_err(Failure::abort)?;
+    if resume.from % chunk != 0 || resume.from > pieces.saturating_mul(chunk) {
+        return Err(Failure::Refuse(
+            ErrorCode::BadRequest,
+            format!("cannot resume at byte {}", resume.from),
+        ));
+    }
+    Ok(resume.from)
+}
+
 /// A connection over a limit: completes the handshake only to say why, then closes.
 pub(super) async fn reject(
     incoming: quinn::Incoming,

@@ -5,11 +5,9 @@ use tokio::io::AsyncWrite;
 
 use tokio::io::{AsyncRead, AsyncSeekExt};
 
-use super::connection::{safe_name, Failure, Outcome};
+use super::connection::{read_resume, safe_name, Failure, Outcome};
 use super::Context;
-use crate::protocol::{
-    chunk_for, close, read_frame, write_frame, ErrorCode, Response, Resume, Trailer,
-};
+use crate::protocol::{chunk_for, close, write_frame, Response, Trailer};
 use crate::transfer::{copy_continuing, copy_hashed, hash_prefix, piece_hashes, CopyError};
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: &mut W) -> Outcome {
@@ -76,26 +74,14 @@ where
         hashes,
     };
     write_frame(send, &prefix).await.map_err(Failure::abort)?;
-    let resume = tokio::time::timeout(
-        ctx.limits.resume_timeout(held),
-        read_frame::<Resume, _>(recv),
-    )
-    .await
-    .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
-    .map_err(Failure::abort)?;
-    if resume.from % chunk != 0 || resume.from > pieces * chunk {
-        return Err(Failure::Refuse(
-            ErrorCode::BadRequest,
-            format!("cannot resume at byte {}", resume.from),
-        ));
-    }
+    let from = read_resume(ctx, recv, held, chunk, pieces).await?;
     // The trailer covers the whole file, so hash what the client keeps too.
     file.file
         .seek(std::io::SeekFrom::Start(0))
         .await
         .map_err(io)?;
-    let before = hash_prefix(&mut file.file, resume.from).await.map_err(io)?;
-    let rest = file.size - resume.from;
+    let before = hash_prefix(&mut file.file, from).await.map_err(io)?;
+    let rest = file.size - from;
     let stall = Some(ctx.limits.stall_timeout);
     let sha256 = match copy_continuing(
         before,
@@ -116,8 +102,8 @@ where
     write_frame(send, &Trailer { sha256 })
         .await
         .map_err(Failure::abort)?;
-    if resume.from > 0 {
-        tracing::info!(from = resume.from, "resumed download");
+    if from > 0 {
+        tracing::info!(from = from, "resumed download");
     }
     Ok(rest)
 }

@@ -5,11 +5,10 @@ use indicatif::ProgressBar;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::connection::{safe_name, Failure, Outcome};
+use super::connection::{read_resume, safe_name, Failure, Outcome};
 use super::Context;
 use crate::protocol::{
-    chunk_for, close, read_frame, read_frame_limited, write_frame, ErrorCode, FrameError, Response,
-    Resume, Trailer,
+    chunk_for, close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer,
 };
 use crate::storage::StorageError;
 use crate::tls::Fingerprint;
@@ -71,21 +70,9 @@ where
     write_frame(send, &Response::Held { chunk, hashes })
         .await
         .map_err(Failure::abort)?;
-    let resume = tokio::time::timeout(
-        ctx.limits.resume_timeout(partial.held),
-        read_frame::<Resume, _>(recv),
-    )
-    .await
-    .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
-    .map_err(Failure::abort)?;
-    if resume.from % chunk != 0 || resume.from > pieces * chunk || resume.from > size {
-        return Err(Failure::Refuse(
-            ErrorCode::BadRequest,
-            format!("cannot resume at byte {}", resume.from),
-        ));
-    }
-    let before = partial.start_at(resume.from).await?;
-    let rest = size - resume.from;
+    let from = read_resume(ctx, recv, partial.held, chunk, pieces).await?;
+    let before = partial.start_at(from).await?;
+    let rest = size - from;
     let claim = partial.claim_handle();
     let receiving = receive(ctx, &shown, before, rest, recv, &mut partial.file);
     let outcome = tokio::select! {
@@ -109,8 +96,8 @@ where
     write_frame(send, &Response::Done { sha256: received })
         .await
         .map_err(Failure::abort)?;
-    if resume.from > 0 {
-        tracing::info!(from = resume.from, "resumed upload");
+    if from > 0 {
+        tracing::info!(from = from, "resumed upload");
     }
     Ok(rest)
 }
