@@ -33,10 +33,11 @@ impl Served {
     }
 
     /// `qft serve` in a private mount namespace whose `dir` is a fresh tmpfs of `size`: a disk
-    /// that really fills up, visible to nothing else (needs root, as CI has).
+    /// that really fills up, visible to nothing else. `-r` maps the caller to root in a new user
+    /// namespace, so this needs no privilege where user namespaces are enabled (most Linux).
     pub(crate) fn start_on_small_disk(home: &Path, dir: &Path, size: &str) -> Served {
         let mut cmd = std::process::Command::new("unshare");
-        cmd.args(["-m", "sh", "-c"])
+        cmd.args(["-r", "-m", "sh", "-c"])
             .arg(r#"mount -t tmpfs -o size="$2" tmpfs "$1" && shift 2 && exec "$0" serve "$@""#)
             .args([BIN, dir.to_str().unwrap(), size, dir.to_str().unwrap()])
             .args(["--listen", "127.0.0.1:0", "--min-free", "0"]);

@@ -158,7 +158,15 @@ async fn a_disk_that_fills_mid_upload_fails_that_upload_cleanly_and_serves_the_r
 
     // Inside the server's namespace: B whole, no A, and no temp file left behind.
     let look = std::process::Command::new("nsenter")
-        .args(["-t", &server.pid().to_string(), "-m", "sh", "-c"])
+        .args([
+            "-t",
+            &server.pid().to_string(),
+            "-U",
+            "-m",
+            "--preserve-credentials",
+            "sh",
+            "-c",
+        ])
         .arg(r#"cd "$0" && ls -A . .qft/tmp && wc -c < b"#)
         .arg(w.path("served"))
         .output()
@@ -186,7 +194,7 @@ fn a_full_local_disk_fails_the_download_cleanly() {
     std::fs::write(w.path("served/big"), random_bytes(3 * 1024 * 1024)).unwrap();
     // The client runs with a 1 MiB disk as its current directory.
     let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c"])
+        .args(["-r", "-m", "sh", "-c"])
         .arg(r#"mount -t tmpfs -o size=1m tmpfs "$1" && cd "$1" && "$0" connect "$2" --fingerprint "$3" get big; echo "rc=$?"; ls -A"#)
         .args([crate::cli::BIN, w.path("local").to_str().unwrap(), &server.addr(), &server.fingerprint])
         .env("QFT_HOME", w.path("client-home"))
