@@ -1,6 +1,7 @@
 //! DOWNLOAD: header, body, trailer with the SHA-256 of the body.
 
 use indicatif::ProgressBar;
+use sha2::Sha256;
 use tokio::io::AsyncWrite;
 
 use tokio::io::{AsyncRead, AsyncSeekExt};
@@ -8,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncSeekExt};
 use super::connection::{read_resume, safe_name, Failure, Outcome};
 use super::Context;
 use crate::protocol::{chunk_for, close, write_frame, Response, Trailer};
-use crate::transfer::{copy_continuing, copy_hashed, hash_prefix, piece_hashes, CopyError};
+use crate::transfer::{copy_continuing, hash_prefix, piece_hashes, CopyError};
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: &mut W) -> Outcome {
     let name = safe_name(name)?;
@@ -21,25 +22,7 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: 
     };
     // From here on a failure cannot be told with a frame: the client is reading body bytes.
     write_frame(send, &header).await.map_err(Failure::abort)?;
-    let stall = Some(ctx.limits.stall_timeout);
-    let sha256 = match copy_hashed(
-        &mut file.file,
-        send,
-        file.size,
-        stall,
-        &ProgressBar::hidden(),
-    )
-    .await
-    {
-        Ok(digest) => digest,
-        Err(e @ CopyError::Stalled(_)) => {
-            return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))
-        }
-        Err(e) => return Err(Failure::abort(e)),
-    };
-    write_frame(send, &Trailer { sha256 })
-        .await
-        .map_err(Failure::abort)?;
+    send_body(ctx, &mut file.file, send, Sha256::default(), file.size).await?;
     Ok(file.size)
 }
 
@@ -82,16 +65,25 @@ where
         .map_err(io)?;
     let before = hash_prefix(&mut file.file, from).await.map_err(io)?;
     let rest = file.size - from;
+    send_body(ctx, &mut file.file, send, before, rest).await?;
+    if from > 0 {
+        tracing::info!(from = from, "resumed download");
+    }
+    Ok(rest)
+}
+
+/// Sends `len` body bytes of `file` (from where it stands) continuing `hasher`, then the
+/// trailer with the whole file's hash. A block that does not move within the stall timeout
+/// (a client that stopped reading) ends the stream as too slow.
+async fn send_body<W: AsyncWrite + Unpin>(
+    ctx: &Context,
+    file: &mut tokio::fs::File,
+    send: &mut W,
+    hasher: Sha256,
+    len: u64,
+) -> Result<(), Failure> {
     let stall = Some(ctx.limits.stall_timeout);
-    let sha256 = match copy_continuing(
-        before,
-        &mut file.file,
-        send,
-        rest,
-        stall,
-        &ProgressBar::hidden(),
-    )
-    .await
+    let sha256 = match copy_continuing(hasher, file, send, len, stall, &ProgressBar::hidden()).await
     {
         Ok(digest) => digest,
         Err(e @ CopyError::Stalled(_)) => {
@@ -101,9 +93,5 @@ where
     };
     write_frame(send, &Trailer { sha256 })
         .await
-        .map_err(Failure::abort)?;
-    if from > 0 {
-        tracing::info!(from = from, "resumed download");
-    }
-    Ok(rest)
+        .map_err(Failure::abort)
 }
