@@ -122,6 +122,9 @@ impl Target {
     }
 }
 
+/// The most an address other than the last is given to answer.
+const EARLIER_ADDRESS_WAIT: Duration = Duration::from_secs(2);
+
 /// What a successful connect yields: the endpoint, the connection, and the key recorded in
 /// known hosts if this was a first use.
 type Connected = (quinn::Endpoint, quinn::Connection, Option<Fingerprint>);
@@ -195,11 +198,19 @@ async fn connect_any(
                     reason: e.to_string(),
                 })
         };
-        let result = match tokio::time::timeout(timeout, attempt).await {
+        // A name often has an address that goes nowhere (an IPv6 one on an IPv4-only server, say):
+        // while others remain to try, do not give each one the whole timeout.
+        let last = addrs.last() == Some(&addr);
+        let wait = if last {
+            timeout
+        } else {
+            timeout.min(EARLIER_ADDRESS_WAIT)
+        };
+        let result = match tokio::time::timeout(wait, attempt).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Unreachable {
                 addr,
-                reason: format!("no answer within {} s", timeout.as_secs()),
+                reason: format!("no answer within {:.1} s", wait.as_secs_f64()),
             }),
         };
         let presented = *seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -332,9 +343,22 @@ mod tests {
             ..Trust::default()
         };
         let short = Duration::from_millis(500);
-        let (_, conn, _) = connect_any(&[dead, live], &target, &trust, None, short)
-            .await
-            .unwrap();
+        // A generous timeout: the dead first address must not be allowed all of it.
+        let started = std::time::Instant::now();
+        let (_, conn, _) = connect_any(
+            &[dead, live],
+            &target,
+            &trust,
+            None,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(
             conn.remote_address(),
             live,

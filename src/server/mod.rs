@@ -102,6 +102,9 @@ pub struct Server {
     grace: Duration,
 }
 
+/// How often expired partial uploads are looked for while the server runs.
+const PARTIAL_SWEEP: Duration = Duration::from_secs(3600);
+
 /// Rejections (handshake, then a close with the reason) in progress at once; past this, new
 /// connections over the limits are refused without a reason rather than costing a handshake.
 const MAX_REJECTING: usize = 32;
@@ -163,6 +166,10 @@ impl Server {
         let counts = limits::Connections::default();
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut connections = JoinSet::new();
+        // Partials are also swept at start and whenever a resumable upload begins; this covers a
+        // server that runs for weeks without either.
+        let mut sweep = tokio::time::interval(PARTIAL_SWEEP);
+        sweep.tick().await;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -189,6 +196,10 @@ impl Server {
                 () = &mut shutdown => {
                     info!("shutting down: no new connections");
                     break;
+                }
+                _ = sweep.tick() => {
+                    let (storage, ttl) = (context.storage.clone(), context.limits.partial_ttl);
+                    tokio::task::spawn_blocking(move || storage.expire_partials(ttl));
                 }
                 () = context.shutdown.notified() => {
                     info!("shutting down at an admin's request: no new connections");
