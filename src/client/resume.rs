@@ -116,8 +116,12 @@ impl Client {
                 return Err(ClientError::NoSpace(dest.to_path_buf()));
             }
             Err(CopyError::Write(e)) => return Err(local(e)),
-            // Interrupted: the partial stays, to resume next time.
-            Err(other) => return Err(ClientError::Interrupted(other.to_string())),
+            // Interrupted: the partial stays, to resume next time. tokio finishes writes on a
+            // background thread: wait for them, so the partial holds what arrived when we return.
+            Err(other) => {
+                let _ = file.flush().await;
+                return Err(ClientError::Interrupted(other.to_string()));
+            }
         };
         let trailer: Trailer = read_frame(&mut recv).await?;
         expect_end(&mut recv).await?;
@@ -233,7 +237,8 @@ fn open_partial(part: &Path, dest: &Path) -> Result<(tokio::fs::File, u64, bool)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
     // The lock is checked against the name, as on the server: see `open_locked`.
-    let file = crate::storage::open_locked(part, &options, std::time::Duration::ZERO)
+    // A moment's wait: a cancelled attempt's last write may still hold the file briefly.
+    let file = crate::storage::open_locked(part, &options, std::time::Duration::from_secs(2))
         .map_err(local)?
         .ok_or_else(|| {
             local(io::Error::other(format!(
