@@ -58,6 +58,9 @@ pub enum StorageError {
     /// The same client is already uploading this file on another stream.
     #[error("an upload of '{0}' from this client is already running")]
     Busy(String),
+    /// A newer attempt of the same client took this upload over while this one waited.
+    #[error("a newer upload of '{0}' from this client took over")]
+    Superseded(String),
     /// A symlink leads outside the served directory.
     #[error("'{0}' leads outside the served directory")]
     Escapes(String),
@@ -100,7 +103,7 @@ impl StorageError {
             StorageError::NotADirectory(_) => ErrorCode::NotADirectory,
             StorageError::NotAFile(_) => ErrorCode::NotAFile,
             StorageError::Reserved(_) | StorageError::Escapes(_) => ErrorCode::InvalidName,
-            StorageError::Busy(_) => ErrorCode::BadRequest,
+            StorageError::Busy(_) | StorageError::Superseded(_) => ErrorCode::BadRequest,
             StorageError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             StorageError::NoSpace => ErrorCode::NoSpace,
             StorageError::Io { .. } => ErrorCode::Internal,
@@ -255,6 +258,7 @@ impl Storage {
     ) -> Result<Partial, StorageError> {
         let inner = self.inner.clone();
         let shown = name.to_string();
+        let name_text = shown.clone();
         // Only this client's key can name this partial, so a new claim is this client's new
         // attempt: the old one (perhaps a connection that died without a word, still waiting
         // out its timeouts) is told to let go, and the newest attempt wins.
@@ -286,6 +290,20 @@ impl Storage {
                 return Err(e);
             }
         };
+        // Superseded while waiting for the lock (the newer attempt may even have finished):
+        // give up, and take back the empty partial this attempt may have just created.
+        let current = inner
+            .claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&path)
+            .is_some_and(|c| Arc::ptr_eq(c, &claim));
+        if !current {
+            if held == 0 {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(StorageError::Superseded(name_text));
+        }
         Ok(Partial {
             file: tokio::fs::File::from_std(file),
             held,

@@ -279,6 +279,15 @@ async fn two_attempts_of_one_client_at_one_upload_end_with_one_whole_file() {
         );
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(server_partials(&server).is_empty(), "no partial left");
+    let left: Vec<u64> = server_partials(&server)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no partial left: {left:?} a={:?} b={:?}",
+        ra.as_ref().map(|r| r.resumed_from),
+        rb.as_ref().map(|r| r.resumed_from)
+    );
     server.stop().await;
 }
