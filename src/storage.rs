@@ -156,6 +156,9 @@ pub struct Partial {
     /// Notified when a newer attempt of the same client claims this partial.
     claim: Arc<Notify>,
     inner: Arc<Inner>,
+    /// From [`Partial::held_hashes`]: the SHA-256 state of the pieces it hashed, and where they
+    /// end, so [`Partial::start_at`] need not read them again when resuming right there.
+    covered: Option<(u64, Sha256)>,
 }
 
 /// An upload being received: a private temp file that becomes `target` on [`Upload::commit`],
@@ -312,6 +315,7 @@ impl Storage {
             name: shown,
             claim,
             inner,
+            covered: None,
         })
     }
 
@@ -581,18 +585,24 @@ impl Inner {
 
 impl Partial {
     /// Continues from `from` (at most [`Partial::held`]): drops what follows it and returns the
-    /// SHA-256 state of what precedes it, read back from disk.
+    /// SHA-256 state of what precedes it (read back from disk unless [`Partial::held_hashes`]
+    /// already covered exactly that).
     pub async fn start_at(&mut self, from: u64) -> Result<Sha256, StorageError> {
         use tokio::io::AsyncSeekExt;
         let name = self.name.clone();
         let err = |e| StorageError::from_io(&name, e);
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
-            .await
-            .map_err(err)?;
-        let hasher = crate::transfer::hash_prefix(&mut self.file, from)
-            .await
-            .map_err(err)?;
+        let hasher = match self.covered.take() {
+            Some((end, covered)) if end == from => covered,
+            _ => {
+                self.file
+                    .seek(std::io::SeekFrom::Start(0))
+                    .await
+                    .map_err(err)?;
+                crate::transfer::hash_prefix(&mut self.file, from)
+                    .await
+                    .map_err(err)?
+            }
+        };
         self.file.set_len(from).await.map_err(err)?;
         self.file
             .seek(std::io::SeekFrom::Start(from))
@@ -611,9 +621,11 @@ impl Partial {
             .seek(std::io::SeekFrom::Start(0))
             .await
             .map_err(err)?;
-        crate::transfer::piece_hashes(&mut self.file, self.held, chunk)
+        let (hashes, covered) = crate::transfer::piece_hashes(&mut self.file, self.held, chunk)
             .await
-            .map_err(err)
+            .map_err(err)?;
+        self.covered = Some((hashes.len() as u64 * chunk, covered));
+        Ok(hashes)
     }
 
     /// Makes the verified upload durable under its name, as [`Upload::commit`] does.

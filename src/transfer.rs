@@ -119,20 +119,27 @@ where
 }
 
 /// The SHA-256 of each whole `chunk`-sized piece of the first `len` bytes of `src` (read from
-/// where it stands): what a side holding part of a file tells the other, to resume.
+/// where it stands): what a side holding part of a file tells the other, to resume. Also the
+/// SHA-256 state of all those pieces together, so that when the transfer resumes after the last
+/// of them (the usual case) the whole-file hash needs no second read of them.
 pub async fn piece_hashes<R: AsyncRead + Unpin>(
     src: &mut R,
     len: u64,
     chunk: u64,
-) -> io::Result<Vec<[u8; 32]>> {
+) -> io::Result<(Vec<[u8; 32]>, Sha256)> {
     let mut hashes = Vec::new();
+    let mut whole = Sha256::new();
     let mut buf = vec![0u8; BLOCK];
     for _ in 0..len / chunk {
         let mut piece = Sha256::new();
-        read_into(src, chunk, &mut buf, |block| piece.update(block)).await?;
+        read_into(src, chunk, &mut buf, |block| {
+            piece.update(block);
+            whole.update(block);
+        })
+        .await?;
         hashes.push(piece.finalize().into());
     }
-    Ok(hashes)
+    Ok((hashes, whole))
 }
 
 /// Reads `src` (from where it stands) piece by piece against `theirs`, the other side's piece
@@ -281,7 +288,7 @@ mod tests {
         let ours: Vec<u8> = (0..4 * chunk + 10).map(|i| (i % 253) as u8).collect();
         let mut theirs = ours.clone();
         theirs[2 * chunk + 7] ^= 1; // their third piece differs
-        let their_hashes = piece_hashes(&mut &theirs[..], theirs.len() as u64, chunk as u64)
+        let (their_hashes, _) = piece_hashes(&mut &theirs[..], theirs.len() as u64, chunk as u64)
             .await
             .unwrap();
         assert_eq!(their_hashes.len(), 4);
@@ -297,13 +304,18 @@ mod tests {
         assert_eq!(before.finalize(), Sha256::digest(&ours[..2 * chunk]));
 
         // Identical: agreement up to the last whole piece both have.
-        let same = piece_hashes(&mut &ours[..], ours.len() as u64, chunk as u64)
+        let (same, covered) = piece_hashes(&mut &ours[..], ours.len() as u64, chunk as u64)
             .await
             .unwrap();
         let (from, before) = agree(&mut &ours[..], 3 * chunk as u64 + 5, chunk as u64, &same)
             .await
             .unwrap();
         assert_eq!(from, 3 * chunk as u64);
+        assert_eq!(
+            covered.finalize(),
+            Sha256::digest(&ours[..4 * chunk]),
+            "state over all pieces"
+        );
         let whole = before.clone().finalize();
         assert_eq!(whole, Sha256::digest(&ours[..3 * chunk]));
 

@@ -30,6 +30,8 @@ impl Permissions {
     pub const ADMIN: Permissions = Permissions(8);
     /// Nothing.
     pub const NONE: Permissions = Permissions(0);
+    /// Everything.
+    pub const ALL: Permissions = Permissions(1 | 2 | 4 | 8);
     /// What anyone may do on a server without an authorized-clients file: the original design
     /// let every client list, upload, download and delete (but not stop the server).
     pub const OPEN: Permissions = Permissions(1 | 2 | 4);

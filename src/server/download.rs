@@ -46,7 +46,7 @@ where
     let io = |e: std::io::Error| Failure::from(crate::storage::StorageError::from_io(&shown, e));
     let held = have.min(file.size);
     let chunk = chunk_for(held);
-    let hashes = piece_hashes(&mut file.file, held, chunk)
+    let (hashes, covered) = piece_hashes(&mut file.file, held, chunk)
         .await
         .map_err(io)?;
     let pieces = hashes.len() as u64;
@@ -58,12 +58,17 @@ where
     };
     write_frame(send, &prefix).await.map_err(Failure::abort)?;
     let from = read_resume(ctx, recv, held, chunk, pieces).await?;
-    // The trailer covers the whole file, so hash what the client keeps too.
-    file.file
-        .seek(std::io::SeekFrom::Start(0))
-        .await
-        .map_err(io)?;
-    let before = hash_prefix(&mut file.file, from).await.map_err(io)?;
+    // The trailer covers the whole file, so what the client keeps is hashed too: already done
+    // if it resumes after the last piece offered (the file then stands right there).
+    let before = if from == pieces * chunk {
+        covered
+    } else {
+        file.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(io)?;
+        hash_prefix(&mut file.file, from).await.map_err(io)?
+    };
     let rest = file.size - from;
     send_body(ctx, &mut file.file, send, before, rest).await?;
     if from > 0 {

@@ -123,10 +123,7 @@ impl Server {
         let mask = if config.read_only {
             Permissions::READ.union(Permissions::ADMIN)
         } else {
-            Permissions::READ
-                .union(Permissions::WRITE)
-                .union(Permissions::DELETE)
-                .union(Permissions::ADMIN)
+            Permissions::ALL
         };
         Ok(Server {
             endpoint,
