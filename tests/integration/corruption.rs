@@ -155,59 +155,72 @@ async fn malformed_requests_end_only_their_stream() {
     server.stop().await;
 }
 
+/// A bare server that runs `answer` on every stream, after reading its request: for playing a
+/// server that lies or misbehaves. Returns its address, its key, and the endpoint to keep alive.
+async fn fake_server<F, Fut>(answer: F) -> (SocketAddr, Fingerprint, quinn::Endpoint)
+where
+    F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let identity = Identity::generate().unwrap();
+    let fingerprint = identity.fingerprint();
+    let config = tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap();
+    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let ep = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            let Ok(conn) = incoming.await else { continue };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                while let Ok((send, mut recv)) = conn.accept_bi().await {
+                    if let Ok(request) = read_frame::<Request, _>(&mut recv).await {
+                        tokio::spawn(answer.clone()(request, send, recv));
+                    }
+                }
+            });
+        }
+    });
+    (addr, fingerprint, endpoint)
+}
+
 /// A server that answers every download with `body` but announces `size` and trails `digest`.
 async fn lying_server(
     size: u64,
     body: Vec<u8>,
     digest: [u8; 32],
 ) -> (SocketAddr, Fingerprint, quinn::Endpoint) {
-    let identity = Identity::generate().unwrap();
-    let fingerprint = identity.fingerprint();
-    let endpoint = quinn::Endpoint::server(
-        tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let addr = endpoint.local_addr().unwrap();
-    let ep = endpoint.clone();
-    tokio::spawn(async move {
-        while let Some(incoming) = ep.accept().await {
-            let Ok(conn) = incoming.await else { continue };
-            let body = body.clone();
-            tokio::spawn(async move {
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    // Lies the same way in both exchanges: the resumable one (what clients
-                    // use first) and the plain one.
-                    match read_frame::<Request, _>(&mut recv).await {
-                        Ok(Request::ResumeDownload { .. }) => {
-                            let prefix = Response::Prefix {
-                                size,
-                                modified: None,
-                                chunk: 1 << 20,
-                                hashes: Vec::new(),
-                            };
-                            write_frame(&mut send, &prefix).await.unwrap();
-                            let _ = read_frame::<qft::protocol::Resume, _>(&mut recv).await;
-                        }
-                        _ => {
-                            let header = Response::FileHeader {
-                                size,
-                                modified: None,
-                            };
-                            write_frame(&mut send, &header).await.unwrap();
-                        }
-                    }
-                    let _ = send.write_all(&body).await;
-                    if body.len() as u64 == size {
-                        let _ = write_frame(&mut send, &Trailer { sha256: digest }).await;
-                    }
-                    let _ = send.finish();
-                    let _ = send.stopped().await;
-                }
-            });
+    let body = std::sync::Arc::new(body);
+    fake_server(move |request, mut send, mut recv| {
+        let body = body.clone();
+        async move {
+            // Lies the same way in both exchanges: the resumable one (what clients use first)
+            // and the plain one.
+            let header = match request {
+                Request::ResumeDownload { .. } => Response::Prefix {
+                    size,
+                    modified: None,
+                    chunk: 1 << 20,
+                    hashes: Vec::new(),
+                },
+                _ => Response::FileHeader {
+                    size,
+                    modified: None,
+                },
+            };
+            write_frame(&mut send, &header).await.unwrap();
+            if matches!(header, Response::Prefix { .. }) {
+                let _ = read_frame::<qft::protocol::Resume, _>(&mut recv).await;
+            }
+            let _ = send.write_all(&body).await;
+            if body.len() as u64 == size {
+                let _ = write_frame(&mut send, &Trailer { sha256: digest }).await;
+            }
+            let _ = send.finish();
+            let _ = send.stopped().await;
         }
-    });
-    (addr, fingerprint, endpoint)
+    })
+    .await
 }
 
 async fn client_for(addr: SocketAddr, fingerprint: Fingerprint) -> Client {
@@ -274,27 +287,15 @@ async fn a_download_cut_short_leaves_nothing_under_its_name_and_keeps_its_partia
 
 /// A server that answers every request with `answer`.
 async fn scripted_server(answer: Response) -> (SocketAddr, Fingerprint, quinn::Endpoint) {
-    let identity = Identity::generate().unwrap();
-    let fingerprint = identity.fingerprint();
-    let config = tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap();
-    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = endpoint.local_addr().unwrap();
-    let ep = endpoint.clone();
-    tokio::spawn(async move {
-        while let Some(incoming) = ep.accept().await {
-            let Ok(conn) = incoming.await else { continue };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let _ = read_frame::<Request, _>(&mut recv).await;
-                    let _ = write_frame(&mut send, &answer).await;
-                    let _ = send.finish();
-                    let _ = send.stopped().await;
-                }
-            });
+    fake_server(move |_, mut send, _| {
+        let answer = answer.clone();
+        async move {
+            let _ = write_frame(&mut send, &answer).await;
+            let _ = send.finish();
+            let _ = send.stopped().await;
         }
-    });
-    (addr, fingerprint, endpoint)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
