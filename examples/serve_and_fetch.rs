@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         // The client's own identity, for servers that admit only listed clients.
         identity: Some(Identity::generate()?),
         timeout: Duration::from_secs(5),
+        tuning: Default::default(),
     })
     .await?;
     for entry in client.list("").await? {

@@ -21,6 +21,7 @@ use crate::storage::Storage;
 use crate::tls::{
     Fingerprint, Identity, KnownHosts, CLIENT_IDENTITY_FILE, KNOWN_HOSTS_FILE, SERVER_IDENTITY_FILE,
 };
+use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
 
 /// Exit statuses, one table for the whole program.
 pub mod exit {
@@ -120,6 +121,41 @@ struct ServeArgs {
     /// (for servers on the internet; costs one round trip).
     #[arg(long)]
     retry: bool,
+    #[command(flatten)]
+    tuning: TuningArgs,
+}
+
+/// How the network is driven, on either end; the defaults are in [`Tuning::default`], chosen
+/// from the measurements in BENCHMARKS.md.
+#[derive(Debug, Args)]
+struct TuningArgs {
+    /// Congestion controller for what this end sends: bbr, cubic or newreno.
+    #[arg(long, global = true, value_name = "NAME", default_value_t = Tuning::default().congestion)]
+    congestion: Congestion,
+    /// Bytes one transfer may have in flight toward this end (its stream window, e.g. 16M):
+    /// a transfer moves at most this per round trip.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size,
+          default_value_t = Tuning::default().stream_window)]
+    window: u64,
+    /// Bytes this end may have sent and not yet had acknowledged, per connection (e.g. 8M).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size,
+          default_value_t = Tuning::default().send_window)]
+    send_window: u64,
+    /// Largest UDP payload to send, when the path carries it (path MTU discovery finds out).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = Tuning::default().max_packet,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_PACKET)..=i64::from(MAX_PACKET)))]
+    max_packet: u16,
+}
+
+impl TuningArgs {
+    fn tuning(&self) -> Tuning {
+        Tuning {
+            congestion: self.congestion,
+            stream_window: self.window,
+            send_window: self.send_window,
+            max_packet: self.max_packet,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -193,6 +229,8 @@ struct ConnectArgs {
     jobs: u16,
     #[command(subcommand)]
     action: Option<Action>,
+    #[command(flatten)]
+    tuning: TuningArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +422,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         access,
         read_only: args.read_only,
         limits: args.limits(),
+        tuning: args.tuning.tuning(),
         ..ServerConfig::new(storage, identity, args.listen)
     };
     let server = match Server::bind(config.clone()) {
@@ -524,6 +563,7 @@ async fn connect(args: ConnectArgs) -> u8 {
             accept_new: args.accept_new,
         },
         timeout: Duration::from_secs(args.timeout),
+        tuning: args.tuning.tuning(),
     };
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {
         Some(Ok(client)) => client,

@@ -5,6 +5,7 @@
 //!   doc is the protocol specification.
 //! - [`paths`]: validation of every name that crosses the network, on both sides.
 //! - [`tls`]: identities (rcgen, kept on disk), fingerprints, known hosts, quinn configs.
+//! - [`tuning`]: congestion control, windows and packet size, the same on both ends.
 //! - [`transfer`]: the one copy loop that moves a file body and hashes it with SHA-256.
 //! - [`storage`]: the served directory; the only server code that touches the filesystem.
 //! - [`server`]: accept loop, a task per connection and per stream, one file per command.
@@ -20,3 +21,4 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod transfer;
+pub mod tuning;

@@ -4,9 +4,11 @@
 use std::io;
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 /// Bytes moved per read and write.
 pub const BLOCK: usize = 1 << 20;
@@ -51,8 +53,13 @@ where
 
 /// [`copy_hashed`] for the rest of a resumed file: `hasher` already holds the part before, so
 /// the result is the SHA-256 of the whole file.
+///
+/// Three stages overlap, so that one transfer uses more than one core: reading the next block,
+/// writing the previous one, and hashing on a blocking thread (SHA-256 is a third of a
+/// transfer's CPU time, and inline it held up the QUIC work on the same thread; see
+/// BENCHMARKS.md). At most [`PIPELINE`] blocks wait between the stages, so memory stays bounded.
 pub async fn copy_continuing<R, W>(
-    mut hasher: Sha256,
+    hasher: Sha256,
     src: &mut R,
     dst: &mut W,
     size: u64,
@@ -63,59 +70,97 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; usize::try_from(size).map_or(BLOCK, |s| s.clamp(1, BLOCK))];
-    let mut done = 0u64;
-    while done < size {
-        let want = usize::try_from(size - done).map_or(buf.len(), |left| left.min(buf.len()));
-        let block = copy_block(src, dst, &mut buf[..want], done, size);
-        let filled = match stall {
-            Some(limit) => tokio::time::timeout(limit, block)
-                .await
-                .map_err(|_| CopyError::Stalled(limit))??,
-            None => block.await?,
-        };
-        hasher.update(&buf[..filled]);
-        done += filled as u64;
-        progress.inc(filled as u64);
-    }
+    let (to_hash, mut hash_queue) = mpsc::channel::<Bytes>(PIPELINE);
+    let hashing = tokio::task::spawn_blocking(move || {
+        let mut hasher = hasher;
+        while let Some(block) = hash_queue.blocking_recv() {
+            hasher.update(&block);
+        }
+        hasher
+    });
+    let (to_write, mut write_queue) = mpsc::channel::<Bytes>(PIPELINE);
+    // The reader's own error waits until the blocks read before it are written: what did
+    // arrive is kept (a resumed transfer continues after it). A write error ends both at once.
+    let reading = async move {
+        let read = read_blocks(src, size, stall, &to_hash, &to_write).await;
+        drop((to_hash, to_write));
+        Ok::<_, CopyError>(read)
+    };
+    let writing = async {
+        while let Some(block) = write_queue.recv().await {
+            within(stall, dst.write_all(&block))
+                .await?
+                .map_err(CopyError::Write)?;
+            progress.inc(block.len() as u64);
+        }
+        Ok(())
+    };
+    let (read, ()) = tokio::try_join!(reading, writing)?;
+    read?;
+    let hasher = hashing
+        .await
+        .map_err(|e| CopyError::Read(io::Error::other(e)))?;
     Ok(hasher.finalize().into())
 }
 
-/// Fills `buf` from `src` and writes it to `dst`: one large write per block, because a write per
-/// network chunk halves throughput (measured; see FIELD-NOTES). Returns the bytes moved.
-async fn copy_block<R, W>(
+/// Blocks queued between the stages of a copy, each way.
+const PIPELINE: usize = 1;
+
+/// Reads `size` bytes from `src` in blocks, handing each to the hasher and the writer. A
+/// source that ends early still hands over what it gave, then reports [`CopyError::Short`].
+async fn read_blocks<R: AsyncRead + Unpin>(
     src: &mut R,
-    dst: &mut W,
-    buf: &mut [u8],
-    done: u64,
     size: u64,
-) -> Result<usize, CopyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut filled = 0;
-    while filled < buf.len() {
-        match src
-            .read(&mut buf[filled..])
-            .await
-            .map_err(CopyError::Read)?
-        {
-            0 => {
-                // Keep what did arrive: a resumable transfer continues after it.
-                dst.write_all(&buf[..filled])
-                    .await
-                    .map_err(CopyError::Write)?;
-                return Err(CopyError::Short {
-                    got: done + filled as u64,
-                    expected: size,
-                });
+    stall: Option<Duration>,
+    to_hash: &mpsc::Sender<Bytes>,
+    to_write: &mpsc::Sender<Bytes>,
+) -> Result<(), CopyError> {
+    let mut done = 0u64;
+    while done < size {
+        let want = usize::try_from(size - done).map_or(BLOCK, |left| left.min(BLOCK));
+        let mut block = BytesMut::with_capacity(want);
+        // One large write per block, because a write per network chunk halves throughput
+        // (measured; see FIELD-NOTES). `read_buf` fills unused capacity: nothing is zeroed.
+        let ended = within(stall, async {
+            while block.len() < want {
+                let room = want - block.len();
+                if src.read_buf(&mut (&mut block).limit(room)).await? == 0 {
+                    return Ok(true);
+                }
             }
-            n => filled += n,
+            Ok(false)
+        })
+        .await?
+        .map_err(CopyError::Read)?;
+        done += block.len() as u64;
+        if !block.is_empty() {
+            let block = block.freeze();
+            // A closed queue means the writer failed; its error is the one reported.
+            if to_hash.send(block.clone()).await.is_err() || to_write.send(block).await.is_err() {
+                return Ok(());
+            }
+        }
+        if ended {
+            return Err(CopyError::Short {
+                got: done,
+                expected: size,
+            });
         }
     }
-    dst.write_all(buf).await.map_err(CopyError::Write)?;
-    Ok(filled)
+    Ok(())
+}
+
+/// Runs `step`, bounded by the stall timeout if there is one.
+async fn within<T>(
+    stall: Option<Duration>,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, CopyError> {
+    match stall {
+        Some(limit) => tokio::time::timeout(limit, step)
+            .await
+            .map_err(|_| CopyError::Stalled(limit)),
+        None => Ok(step.await),
+    }
 }
 
 /// The SHA-256 of each whole `chunk`-sized piece of the first `len` bytes of `src` (read from

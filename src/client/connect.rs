@@ -9,6 +9,7 @@ use tracing::debug;
 
 use super::ClientError;
 use crate::tls::{self, Fingerprint, FingerprintVerifier, KnownHosts};
+use crate::tuning::Tuning;
 
 /// The port a server listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4433;
@@ -135,6 +136,7 @@ pub(super) async fn connect(
     trust: &Trust,
     identity: Option<&crate::tls::Identity>,
     timeout: Duration,
+    tuning: &Tuning,
 ) -> Result<Connected, ClientError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
@@ -143,7 +145,7 @@ pub(super) async fn connect(
             source,
         })?
         .collect();
-    connect_any(&addrs, target, trust, identity, timeout).await
+    connect_any(&addrs, target, trust, identity, timeout, tuning).await
 }
 
 /// Tries `addrs` in order, each for up to `timeout`: an address that does not answer is skipped,
@@ -154,6 +156,7 @@ async fn connect_any(
     trust: &Trust,
     identity: Option<&crate::tls::Identity>,
     timeout: Duration,
+    tuning: &Tuning,
 ) -> Result<Connected, ClientError> {
     let host = target.key();
     let known = match (&trust.pin, &trust.known_hosts) {
@@ -179,11 +182,13 @@ async fn connect_any(
         } else {
             "[::]:0".parse().expect("literal address")
         };
-        let mut endpoint = quinn::Endpoint::client(bind).map_err(|source| ClientError::Local {
-            path: PathBuf::from("(UDP socket)"),
-            source,
-        })?;
-        endpoint.set_default_client_config(tls::client_config(verifier, identity)?);
+        let mut endpoint = tuning
+            .endpoint(bind, None)
+            .map_err(|source| ClientError::Local {
+                path: PathBuf::from("(UDP socket)"),
+                source,
+            })?;
+        endpoint.set_default_client_config(tls::client_config(verifier, identity, tuning)?);
         let server_name = server_name(&target.host);
         let attempt = async {
             endpoint
@@ -351,6 +356,7 @@ mod tests {
             &trust,
             None,
             Duration::from_secs(60),
+            &Tuning::default(),
         )
         .await
         .unwrap();
@@ -366,7 +372,7 @@ mod tests {
         );
         conn.close(0u32.into(), b"");
 
-        match connect_any(&[dead], &target, &trust, None, short).await {
+        match connect_any(&[dead], &target, &trust, None, short, &Tuning::default()).await {
             Err(ClientError::Unreachable { addr, .. }) => assert_eq!(addr, dead),
             other => panic!("expected unreachable, got {:?}", other.map(|_| ())),
         }
@@ -375,7 +381,15 @@ mod tests {
             pin: Some(crate::tls::Identity::generate().unwrap().fingerprint()),
             ..Trust::default()
         };
-        let refused = connect_any(&[live, dead], &target, &wrong, None, short).await;
+        let refused = connect_any(
+            &[live, dead],
+            &target,
+            &wrong,
+            None,
+            short,
+            &Tuning::default(),
+        )
+        .await;
         assert!(matches!(
             refused,
             Err(ClientError::Trust(TrustError::PinMismatch { .. }))

@@ -237,6 +237,8 @@ pub struct ConnectConfig {
     pub identity: Option<crate::tls::Identity>,
     /// How long to wait for each address to answer.
     pub timeout: Duration,
+    /// Congestion control, windows and packet size.
+    pub tuning: crate::tuning::Tuning,
 }
 
 /// A verified connection to a qft server. Each operation opens its own stream, so they can run
@@ -258,6 +260,7 @@ impl Client {
             &config.trust,
             config.identity.as_ref(),
             config.timeout,
+            &config.tuning,
         )
         .await?;
         Ok(Client {
@@ -594,6 +597,8 @@ impl Client {
 
     /// LOGOUT: closes the connection cleanly and waits briefly for the server to hear it.
     pub async fn close(self) {
+        // What tuning needs to see (path MTU, round trip, losses, congestion events): `-vv`.
+        tracing::debug!(stats = ?self.conn.stats().path, "connection statistics");
         self.conn.close(close::NORMAL.into(), b"logout");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use crate::protocol::close;
 use crate::storage::Storage;
 use crate::tls::{self, Fingerprint, Identity, TlsSetupError};
+use crate::tuning::Tuning;
 
 pub use auth::{Access, Permissions};
 pub use limits::Limits;
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     pub read_only: bool,
     /// Connection, stream, time and size limits.
     pub limits: Limits,
+    /// Congestion control, windows and packet size.
+    pub tuning: Tuning,
 }
 
 impl ServerConfig {
@@ -59,6 +62,7 @@ impl ServerConfig {
             access: Access::Open,
             read_only: false,
             limits: Limits::default(),
+            tuning: Tuning::default(),
         }
     }
 }
@@ -114,9 +118,13 @@ impl Server {
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         config.storage.expire_partials(config.limits.partial_ttl);
         let require_cert = matches!(config.access, Access::Authorized(_));
-        let quic = tls::server_config(&config.identity, require_cert, config.limits.transport())?;
-        let endpoint =
-            quinn::Endpoint::server(quic, config.listen).map_err(|source| ServerError::Bind {
+        let mut transport = config.limits.transport();
+        config.tuning.apply(&mut transport);
+        let quic = tls::server_config(&config.identity, require_cert, transport)?;
+        let endpoint = config
+            .tuning
+            .endpoint(config.listen, Some(quic))
+            .map_err(|source| ServerError::Bind {
                 addr: config.listen,
                 source,
             })?;

@@ -15,6 +15,7 @@ pub use verify::{ClientKeyVerifier, FingerprintVerifier};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
 use crate::protocol::ALPN;
+use crate::tuning::Tuning;
 
 /// File name of the server identity inside the qft home.
 pub const SERVER_IDENTITY_FILE: &str = "server-identity.pem";
@@ -73,6 +74,7 @@ pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
 pub fn client_config(
     verifier: Arc<FingerprintVerifier>,
     identity: Option<&Identity>,
+    tuning: &Tuning,
 ) -> Result<quinn::ClientConfig, TlsSetupError> {
     let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -92,6 +94,7 @@ pub fn client_config(
     // An interactive session may sit at the prompt for a long time; keep-alives stop the idle
     // timeout from closing it underneath the user.
     transport.keep_alive_interval(Some(Duration::from_secs(10)));
+    tuning.apply(&mut transport);
     config.transport_config(Arc::new(transport));
     Ok(config)
 }

@@ -232,6 +232,7 @@ async fn client_for(addr: SocketAddr, fingerprint: Fingerprint) -> Client {
         },
         identity: None,
         timeout: std::time::Duration::from_secs(10),
+        tuning: Default::default(),
     })
     .await
     .unwrap()

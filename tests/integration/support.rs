@@ -1,6 +1,7 @@
 //! Shared test helpers: a server on a loopback port serving a temp dir, clients for it, and a raw
 //! protocol connection for playing a misbehaving peer.
 
+use qft::tuning::Tuning;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,6 +110,7 @@ impl TestServer {
             trust,
             identity: None,
             timeout: Duration::from_secs(10),
+            tuning: Default::default(),
         }
     }
 
@@ -152,7 +154,15 @@ impl RawPeer {
         ));
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         let identity = Identity::generate().unwrap();
-        endpoint.set_default_client_config(tls::client_config(verifier, Some(&identity)).unwrap());
+        // A raw peer reads only when a test does: a small window makes the server wait for it
+        // (with the default, files of several MiB would arrive before anyone reads).
+        let tuning = Tuning {
+            stream_window: 1 << 20,
+            ..Tuning::default()
+        };
+        endpoint.set_default_client_config(
+            tls::client_config(verifier, Some(&identity), &tuning).unwrap(),
+        );
         let conn = endpoint.connect(addr, "qft").unwrap().await.unwrap();
         RawPeer {
             _endpoint: endpoint,

@@ -160,6 +160,7 @@ async fn a_server_that_copied_the_certificate_but_lacks_the_key_is_refused() {
         },
         identity: None,
         timeout: std::time::Duration::from_secs(5),
+        tuning: Default::default(),
     };
     let err = Client::connect(&config).await.unwrap_err();
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");

@@ -1,0 +1,142 @@
+//! How qft drives the network, the same on both ends: the congestion controller, the
+//! flow-control windows and the largest packet. The defaults come from the measurements in
+//! BENCHMARKS.md; each has a flag on `serve` and `connect` so a user can try others.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
+use quinn::{EndpointConfig, MtuDiscoveryConfig, TransportConfig, VarInt};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The congestion controller both ends use for what they send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Congestion {
+    /// Paces to the measured bandwidth and round trip, and does not read loss as congestion:
+    /// on a lossy path it holds its rate where cubic collapses (BENCHMARKS.md). The default.
+    Bbr,
+    /// quinn's default, like TCP's: halves its window on every loss.
+    Cubic,
+    /// The classic loss-based controller.
+    NewReno,
+}
+
+impl FromStr for Congestion {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "bbr" => Ok(Congestion::Bbr),
+            "cubic" => Ok(Congestion::Cubic),
+            "newreno" | "new-reno" => Ok(Congestion::NewReno),
+            _ => Err(format!(
+                "'{text}' is not a congestion controller (bbr, cubic or newreno)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Congestion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Congestion::Bbr => "bbr",
+            Congestion::Cubic => "cubic",
+            Congestion::NewReno => "newreno",
+        })
+    }
+}
+
+/// Transport settings shared by server and client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// The congestion controller for what this end sends.
+    pub congestion: Congestion,
+    /// Bytes the peer may send on one stream ahead of what this end has read: one transfer's
+    /// rate is at most this per round trip, so it must cover the path's bandwidth × delay with
+    /// room for loss recovery. Far above that, quinn can fail with "too many gaps" (quinn #2809).
+    pub stream_window: u64,
+    /// Bytes this end may have sent but not yet acknowledged on one connection; also what a
+    /// connection may hold in send buffers, so it bounds a server's memory per download.
+    pub send_window: u64,
+    /// The largest UDP payload this end sends (path MTU discovery searches up to it, and stays
+    /// lower where the path is smaller) and accepts. Per-packet work dominates QUIC's CPU cost.
+    pub max_packet: u16,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            congestion: Congestion::Bbr,
+            stream_window: 16 << 20,
+            send_window: 8 << 20,
+            max_packet: 1452,
+        }
+    }
+}
+
+/// The largest UDP payload QUIC allows (IPv6's).
+pub const MAX_PACKET: u16 = 65_527;
+/// The smallest a QUIC path must carry.
+pub const MIN_PACKET: u16 = 1200;
+
+impl Tuning {
+    /// Sets these choices on a transport config (the other fields are left as they are).
+    pub fn apply(&self, t: &mut TransportConfig) {
+        t.congestion_controller_factory(match self.congestion {
+            Congestion::Bbr => Arc::new(BbrConfig::default()),
+            Congestion::Cubic => Arc::new(CubicConfig::default()),
+            Congestion::NewReno => Arc::new(NewRenoConfig::default()),
+        });
+        t.stream_receive_window(VarInt::from_u64(self.stream_window).unwrap_or(VarInt::MAX));
+        t.send_window(self.send_window);
+        let mut mtu = MtuDiscoveryConfig::default();
+        mtu.upper_bound(self.max_packet.clamp(MIN_PACKET, MAX_PACKET));
+        t.mtu_discovery_config(Some(mtu));
+    }
+
+    /// A UDP endpoint bound to `addr` with these settings (a server when `server` is given).
+    pub fn endpoint(
+        &self,
+        addr: SocketAddr,
+        server: Option<quinn::ServerConfig>,
+    ) -> io::Result<quinn::Endpoint> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            // Dual-stack where the system allows it, so "[::]:port" serves IPv4 clients too.
+            let _ = socket.set_only_v6(false);
+        }
+        // The default receive buffer (about 200 KiB) overflows within a millisecond at a few
+        // hundred MB/s, and every datagram dropped there is a loss the congestion controller
+        // pays for. The kernel caps these at net.core.[rw]mem_max; asking is harmless.
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        socket.bind(&addr.into())?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| io::Error::other("no async runtime to run QUIC on"))?;
+        let mut config = EndpointConfig::default();
+        // Clamped to QUIC's range first, so this cannot fail.
+        let _ =
+            config.max_udp_payload_size(self.max_packet.clamp(MIN_PACKET, MAX_PACKET).max(1472));
+        quinn::Endpoint::new(config, server, socket.into(), runtime)
+    }
+}
+
+/// Socket buffer asked for, each direction.
+const SOCKET_BUFFER: usize = 8 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn congestion_names_round_trip_and_bad_ones_are_explained() {
+        for c in [Congestion::Bbr, Congestion::Cubic, Congestion::NewReno] {
+            assert_eq!(c.to_string().parse::<Congestion>(), Ok(c));
+        }
+        assert_eq!("BBR".parse::<Congestion>(), Ok(Congestion::Bbr));
+        let err = "vegas".parse::<Congestion>().unwrap_err();
+        assert!(err.contains("bbr, cubic or newreno"), "{err}");
+    }
+}
