@@ -1,17 +1,19 @@
 //! Moving a file body: exactly `size` bytes from a reader to a writer, hashed with SHA-256 on the
 //! way, with a progress hook. Both sides of every transfer use this one copy loop.
 
-use std::io;
+use std::future::Future;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Bytes moved per read and write.
-pub const BLOCK: usize = 1 << 20;
+pub const BLOCK: usize = 256 << 10;
 
 /// Why a body copy stopped.
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +37,195 @@ pub enum CopyError {
     Stalled(Duration),
 }
 
+/// Where a copy reads from: a QUIC stream, a file, or any [`AsyncRead`] through [`Reader`].
+///
+/// Blocks are handed on as the [`Bytes`] they arrived in, so a byte is copied by the kernel and
+/// by QUIC but not again here: copies were an eighth of a transfer's CPU time (BENCHMARKS.md).
+pub trait Source {
+    /// Up to `max` bytes in order, as one or more pieces: fewer only at the end of the data.
+    fn read_block(&mut self, max: usize) -> impl Future<Output = io::Result<Vec<Bytes>>> + Send;
+}
+
+/// Where a copy writes to: a QUIC stream, a file, or any [`AsyncWrite`] through [`Writer`].
+pub trait Sink {
+    /// Writes all of `block`, in order.
+    fn write_block(&mut self, block: Block) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// A block of a body: pieces in order, shared by the writer and the hasher.
+pub type Block = Arc<[Bytes]>;
+
+impl Source for quinn::RecvStream {
+    async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        let mut pieces = Vec::new();
+        let mut got = 0;
+        // Never more than `max`: what follows a body on the stream (its trailer) is not ours.
+        while got < max {
+            match self.read_chunk(max - got, true).await? {
+                Some(chunk) => {
+                    got += chunk.bytes.len();
+                    pieces.push(chunk.bytes);
+                }
+                None => break,
+            }
+        }
+        Ok(pieces)
+    }
+}
+
+impl Sink for quinn::SendStream {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        // Handing quinn the pieces themselves saves it copying them into its send buffer.
+        let mut pieces = block.to_vec();
+        self.write_all_chunks(&mut pieces).await?;
+        Ok(())
+    }
+}
+
+/// Reads a file with blocking calls on tokio's blocking threads, straight into the buffers that
+/// are then sent: tokio::fs would copy each block once more through its own buffer.
+#[derive(Debug)]
+pub struct FileSource(Arc<std::fs::File>);
+
+/// Writes a file with blocking calls (a vectored write per block) on tokio's blocking threads.
+#[derive(Debug)]
+pub struct FileSink(Arc<std::fs::File>);
+
+/// A second handle on `file` at the same offset (they share it), for blocking calls.
+async fn blocking_handle(file: &mut tokio::fs::File) -> io::Result<Arc<std::fs::File>> {
+    // Settle tokio's own state first: a write it still has in flight, or read-ahead it holds
+    // (seeking to where the file stands gives that back), so the shared offset is the real one.
+    file.flush().await?;
+    file.seek(io::SeekFrom::Current(0)).await?;
+    Ok(Arc::new(file.try_clone().await?.into_std().await))
+}
+
+impl FileSource {
+    /// Reads `file` from where it stands.
+    pub async fn new(file: &mut tokio::fs::File) -> io::Result<Self> {
+        Ok(FileSource(blocking_handle(file).await?))
+    }
+}
+
+impl FileSink {
+    /// Writes `file` from where it stands.
+    pub async fn new(file: &mut tokio::fs::File) -> io::Result<Self> {
+        Ok(FileSink(blocking_handle(file).await?))
+    }
+}
+
+impl Source for FileSource {
+    async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        let file = self.0.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut block = Vec::with_capacity(max);
+            // `read_to_end` fills unused capacity: nothing is zeroed first.
+            (&*file).take(max as u64).read_to_end(&mut block)?;
+            Ok(vec![Bytes::from(block)])
+        });
+        read.await.map_err(io::Error::other)?
+    }
+}
+
+impl Sink for FileSink {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        let file = self.0.clone();
+        let written = tokio::task::spawn_blocking(move || write_all_vectored(&file, &block));
+        written.await.map_err(io::Error::other)?
+    }
+}
+
+/// Writes all of `pieces` with as few system calls as the kernel allows.
+fn write_all_vectored(mut out: &std::fs::File, pieces: &[Bytes]) -> io::Result<()> {
+    /// Slices per call: Linux takes at most 1024 (IOV_MAX).
+    const MAX_SLICES: usize = 1024;
+    let mut slices: Vec<IoSlice<'_>> = pieces
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let upto = rest.len().min(MAX_SLICES);
+        match out.write_vectored(&rest[..upto]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Any [`AsyncRead`] as a [`Source`] (it copies into fresh blocks).
+#[derive(Debug)]
+pub struct Reader<R>(pub R);
+
+/// Any [`AsyncWrite`] as a [`Sink`].
+#[derive(Debug)]
+pub struct Writer<W>(pub W);
+
+impl<R: AsyncRead + Unpin + Send> Source for Reader<R> {
+    async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        let mut block = BytesMut::with_capacity(max);
+        while block.len() < max {
+            let room = max - block.len();
+            // `read_buf` fills unused capacity: nothing is zeroed first.
+            if self.0.read_buf(&mut (&mut block).limit(room)).await? == 0 {
+                break;
+            }
+        }
+        Ok(vec![block.freeze()])
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send> Sink for Writer<W> {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        for piece in block.iter() {
+            self.0.write_all(piece).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends `size` bytes of `file`, from where it stands, to `dst`, continuing `hasher`; returns
+/// the SHA-256 of everything `hasher` has seen.
+pub async fn send_file<W: Sink>(
+    hasher: Sha256,
+    file: &mut tokio::fs::File,
+    dst: &mut W,
+    size: u64,
+    stall: Option<Duration>,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], CopyError> {
+    let mut src = FileSource::new(file).await.map_err(CopyError::Read)?;
+    copy_continuing(hasher, &mut src, dst, size, stall, progress).await
+}
+
+/// Receives `size` bytes from `src` into `file`, from where it stands, continuing `hasher`;
+/// returns the SHA-256 of everything `hasher` has seen. When it returns, even with an error,
+/// every byte received before is written.
+pub async fn receive_file<R: Source>(
+    hasher: Sha256,
+    src: &mut R,
+    file: &mut tokio::fs::File,
+    size: u64,
+    stall: Option<Duration>,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], CopyError> {
+    let mut dst = FileSink::new(file).await.map_err(CopyError::Write)?;
+    copy_continuing(hasher, src, &mut dst, size, stall, progress).await
+}
+
 /// Copies exactly `size` bytes from `src` to `dst`, returning their SHA-256. With `stall`, each
-/// block (read and write) must complete within that time.
-pub async fn copy_hashed<R, W>(
+/// block must be read, and written, within that time.
+pub async fn copy_hashed<R: Source, W: Sink>(
     src: &mut R,
     dst: &mut W,
     size: u64,
     stall: Option<Duration>,
     progress: &ProgressBar,
-) -> Result<[u8; 32], CopyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+) -> Result<[u8; 32], CopyError> {
     copy_continuing(Sha256::new(), src, dst, size, stall, progress).await
 }
 
@@ -55,30 +233,28 @@ where
 /// the result is the SHA-256 of the whole file.
 ///
 /// Three stages overlap, so that one transfer uses more than one core: reading the next block,
-/// writing the previous one, and hashing on a blocking thread (SHA-256 is a third of a
+/// writing the previous one, and hashing on a blocking thread (SHA-256 is a quarter of a
 /// transfer's CPU time, and inline it held up the QUIC work on the same thread; see
 /// BENCHMARKS.md). At most [`PIPELINE`] blocks wait between the stages, so memory stays bounded.
-pub async fn copy_continuing<R, W>(
+pub async fn copy_continuing<R: Source, W: Sink>(
     hasher: Sha256,
     src: &mut R,
     dst: &mut W,
     size: u64,
     stall: Option<Duration>,
     progress: &ProgressBar,
-) -> Result<[u8; 32], CopyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let (to_hash, mut hash_queue) = mpsc::channel::<Bytes>(PIPELINE);
+) -> Result<[u8; 32], CopyError> {
+    let (to_hash, mut hash_queue) = mpsc::channel::<Block>(PIPELINE);
     let hashing = tokio::task::spawn_blocking(move || {
         let mut hasher = hasher;
         while let Some(block) = hash_queue.blocking_recv() {
-            hasher.update(&block);
+            for piece in block.iter() {
+                hasher.update(piece);
+            }
         }
         hasher
     });
-    let (to_write, mut write_queue) = mpsc::channel::<Bytes>(PIPELINE);
+    let (to_write, mut write_queue) = mpsc::channel::<Block>(PIPELINE);
     // The reader's own error waits until the blocks read before it are written: what did
     // arrive is kept (a resumed transfer continues after it). A write error ends both at once.
     let reading = async move {
@@ -88,10 +264,11 @@ where
     };
     let writing = async {
         while let Some(block) = write_queue.recv().await {
-            within(stall, dst.write_all(&block))
+            let len: usize = block.iter().map(Bytes::len).sum();
+            within(stall, dst.write_block(block))
                 .await?
                 .map_err(CopyError::Write)?;
-            progress.inc(block.len() as u64);
+            progress.inc(len as u64);
         }
         Ok(())
     };
@@ -108,39 +285,30 @@ const PIPELINE: usize = 1;
 
 /// Reads `size` bytes from `src` in blocks, handing each to the hasher and the writer. A
 /// source that ends early still hands over what it gave, then reports [`CopyError::Short`].
-async fn read_blocks<R: AsyncRead + Unpin>(
+async fn read_blocks<R: Source>(
     src: &mut R,
     size: u64,
     stall: Option<Duration>,
-    to_hash: &mpsc::Sender<Bytes>,
-    to_write: &mpsc::Sender<Bytes>,
+    to_hash: &mpsc::Sender<Block>,
+    to_write: &mpsc::Sender<Block>,
 ) -> Result<(), CopyError> {
     let mut done = 0u64;
     while done < size {
         let want = usize::try_from(size - done).map_or(BLOCK, |left| left.min(BLOCK));
-        let mut block = BytesMut::with_capacity(want);
-        // One large write per block, because a write per network chunk halves throughput
-        // (measured; see FIELD-NOTES). `read_buf` fills unused capacity: nothing is zeroed.
-        let ended = within(stall, async {
-            while block.len() < want {
-                let room = want - block.len();
-                if src.read_buf(&mut (&mut block).limit(room)).await? == 0 {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?
-        .map_err(CopyError::Read)?;
-        done += block.len() as u64;
-        if !block.is_empty() {
-            let block = block.freeze();
+        // Large blocks, because a write per network packet halves throughput (FIELD-NOTES).
+        let pieces = within(stall, src.read_block(want))
+            .await?
+            .map_err(CopyError::Read)?;
+        let got: usize = pieces.iter().map(Bytes::len).sum();
+        done += got as u64;
+        if got > 0 {
+            let block: Block = pieces.into();
             // A closed queue means the writer failed; its error is the one reported.
             if to_hash.send(block.clone()).await.is_err() || to_write.send(block).await.is_err() {
                 return Ok(());
             }
         }
-        if ended {
+        if got < want {
             return Err(CopyError::Short {
                 got: done,
                 expected: size,
@@ -151,10 +319,7 @@ async fn read_blocks<R: AsyncRead + Unpin>(
 }
 
 /// Runs `step`, bounded by the stall timeout if there is one.
-async fn within<T>(
-    stall: Option<Duration>,
-    step: impl std::future::Future<Output = T>,
-) -> Result<T, CopyError> {
+async fn within<T>(stall: Option<Duration>, step: impl Future<Output = T>) -> Result<T, CopyError> {
     match stall {
         Some(limit) => tokio::time::timeout(limit, step)
             .await
@@ -257,8 +422,8 @@ mod tests {
         let data: Vec<u8> = (0..3 * BLOCK + 17).map(|i| (i % 251) as u8).collect();
         let mut out = Vec::new();
         let digest = copy_hashed(
-            &mut &data[..],
-            &mut out,
+            &mut Reader(&data[..]),
+            &mut Writer(&mut out),
             data.len() as u64,
             None,
             &ProgressBar::hidden(),
@@ -273,13 +438,19 @@ mod tests {
     async fn stops_at_size_and_reports_a_short_source() {
         let data = [1u8; 100];
         let mut out = Vec::new();
-        copy_hashed(&mut &data[..], &mut out, 40, None, &ProgressBar::hidden())
-            .await
-            .unwrap();
+        copy_hashed(
+            &mut Reader(&data[..]),
+            &mut Writer(&mut out),
+            40,
+            None,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.len(), 40);
         let err = copy_hashed(
-            &mut &data[..],
-            &mut Vec::new(),
+            &mut Reader(&data[..]),
+            &mut Writer(Vec::new()),
             101,
             None,
             &ProgressBar::hidden(),
@@ -312,8 +483,8 @@ mod tests {
         tx.write_all(b"x").await.unwrap();
         let limit = Duration::from_millis(50);
         let err = copy_hashed(
-            &mut rx,
-            &mut Vec::new(),
+            &mut Reader(&mut rx),
+            &mut Writer(Vec::new()),
             10,
             Some(limit),
             &ProgressBar::hidden(),
@@ -368,8 +539,8 @@ mod tests {
         let rest = &ours[3 * chunk..];
         let digest = copy_continuing(
             before,
-            &mut &rest[..],
-            &mut Vec::new(),
+            &mut Reader(&rest[..]),
+            &mut Writer(Vec::new()),
             rest.len() as u64,
             None,
             &ProgressBar::hidden(),

@@ -39,7 +39,7 @@ use crate::protocol::{
     Trailer,
 };
 use crate::tls::{Fingerprint, TlsSetupError};
-use crate::transfer::{copy_hashed, CopyError};
+use crate::transfer::{receive_file, CopyError};
 
 /// The most entries a client accepts in one listing: a bound on what a server can make it hold.
 pub const MAX_LIST_ENTRIES: usize = 1_000_000;
@@ -450,18 +450,25 @@ impl Client {
                 .map_err(ClientError::local(dir))?,
         );
         progress.set_length(size);
-        let received = copy_hashed(&mut recv, &mut file, size, None, progress)
-            .await
-            .map_err(|e| match e {
-                CopyError::Write(source) if is_full(&source) => {
-                    ClientError::NoSpace(dest.to_path_buf())
-                }
-                CopyError::Write(source) => ClientError::Local {
-                    path: dest.to_path_buf(),
-                    source,
-                },
-                other => ClientError::Interrupted(other.to_string()),
-            })?;
+        let received = receive_file(
+            sha2::Sha256::default(),
+            &mut recv,
+            &mut file,
+            size,
+            None,
+            progress,
+        )
+        .await
+        .map_err(|e| match e {
+            CopyError::Write(source) if is_full(&source) => {
+                ClientError::NoSpace(dest.to_path_buf())
+            }
+            CopyError::Write(source) => ClientError::Local {
+                path: dest.to_path_buf(),
+                source,
+            },
+            other => ClientError::Interrupted(other.to_string()),
+        })?;
         let trailer: Trailer = read_frame(&mut recv).await?;
         expect_end(&mut recv).await?;
         if trailer.sha256 != received {
@@ -616,8 +623,7 @@ pub(super) async fn send_body(
     path: &Path,
     progress: &ProgressBar,
 ) -> Result<[u8; 32], ClientError> {
-    let sent = match crate::transfer::copy_continuing(hasher, file, send, len, None, progress).await
-    {
+    let sent = match crate::transfer::send_file(hasher, file, send, len, None, progress).await {
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => {
             // The server stopped reading: it has said why on the other half of the stream.

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::paths::SafeName;
 use crate::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer};
-use crate::transfer::{agree, copy_continuing, CopyError};
+use crate::transfer::{agree, receive_file, CopyError};
 
 /// The hidden partial a download of `dest` keeps its data in until it is verified.
 pub fn partial_path(dest: &Path) -> PathBuf {
@@ -106,8 +106,7 @@ impl Client {
         file.seek(io::SeekFrom::Start(from)).await.map_err(local)?;
         progress.set_length(size);
         progress.set_position(from);
-        let copied =
-            copy_continuing(before, &mut recv, &mut file, size - from, None, progress).await;
+        let copied = receive_file(before, &mut recv, &mut file, size - from, None, progress).await;
         let received = match copied {
             Ok(digest) => digest,
             Err(CopyError::Write(e)) if is_full(&e) => {

@@ -9,9 +9,13 @@ use tokio::io::{AsyncRead, AsyncSeekExt};
 use super::connection::{read_resume, safe_name, Failure, Outcome};
 use super::Context;
 use crate::protocol::{chunk_for, close, write_frame, Response, Trailer};
-use crate::transfer::{copy_continuing, hash_prefix, piece_hashes, CopyError};
+use crate::transfer::{hash_prefix, piece_hashes, send_file, CopyError, Sink};
 
-pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: &mut W) -> Outcome {
+pub(super) async fn run<W: AsyncWrite + Unpin + Sink>(
+    ctx: &Context,
+    name: &str,
+    send: &mut W,
+) -> Outcome {
     let name = safe_name(name)?;
     let mut file = ctx.storage.open_read(name).await?;
     // A copy buffer is taken only with a permit: bounds the memory all transfers hold at once.
@@ -37,7 +41,7 @@ pub(super) async fn run_resumable<R, W>(
 ) -> Outcome
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + Sink,
 {
     let name = safe_name(name)?;
     let shown = name.to_string();
@@ -80,7 +84,7 @@ where
 /// Sends `len` body bytes of `file` (from where it stands) continuing `hasher`, then the
 /// trailer with the whole file's hash. A block that does not move within the stall timeout
 /// (a client that stopped reading) ends the stream as too slow.
-async fn send_body<W: AsyncWrite + Unpin>(
+async fn send_body<W: AsyncWrite + Unpin + Sink>(
     ctx: &Context,
     file: &mut tokio::fs::File,
     send: &mut W,
@@ -88,8 +92,7 @@ async fn send_body<W: AsyncWrite + Unpin>(
     len: u64,
 ) -> Result<(), Failure> {
     let stall = Some(ctx.limits.stall_timeout);
-    let sha256 = match copy_continuing(hasher, file, send, len, stall, &ProgressBar::hidden()).await
-    {
+    let sha256 = match send_file(hasher, file, send, len, stall, &ProgressBar::hidden()).await {
         Ok(digest) => digest,
         Err(e @ CopyError::Stalled(_)) => {
             return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))

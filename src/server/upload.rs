@@ -12,7 +12,7 @@ use crate::protocol::{
 };
 use crate::storage::StorageError;
 use crate::tls::Fingerprint;
-use crate::transfer::{copy_continuing, CopyError};
+use crate::transfer::{receive_file, CopyError, Source};
 
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
@@ -23,7 +23,7 @@ pub(super) async fn run<R, W>(
     send: &mut W,
 ) -> Outcome
 where
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + Source,
     W: AsyncWrite + Unpin,
 {
     let name = safe_name(name)?;
@@ -53,7 +53,7 @@ pub(super) async fn run_resumable<R, W>(
     send: &mut W,
 ) -> Outcome
 where
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + Source,
     W: AsyncWrite + Unpin,
 {
     let name = safe_name(name)?;
@@ -104,7 +104,7 @@ where
 
 /// Receives `len` body bytes into `file`, continuing `hasher`, then the trailer and the end of
 /// the stream, and checks the whole file's hash against the trailer. Returns that hash.
-async fn receive<R: AsyncRead + Unpin>(
+async fn receive<R: AsyncRead + Unpin + Source>(
     ctx: &Context,
     shown: &str,
     hasher: Sha256,
@@ -113,21 +113,21 @@ async fn receive<R: AsyncRead + Unpin>(
     file: &mut tokio::fs::File,
 ) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
-    let received =
-        match copy_continuing(hasher, recv, file, len, stall, &ProgressBar::hidden()).await {
-            Ok(digest) => digest,
-            Err(CopyError::Write(e)) => return Err(StorageError::from_io(shown, e).into()),
-            Err(e @ CopyError::Short { .. }) => {
-                return Err(Failure::Refuse(
-                    ErrorCode::SizeMismatch,
-                    format!("the upload was cut short: {e}; nothing was stored"),
-                ))
-            }
-            Err(e @ CopyError::Stalled(_)) => {
-                return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))
-            }
-            Err(CopyError::Read(e)) => return Err(Failure::abort(e)),
-        };
+    let received = match receive_file(hasher, recv, file, len, stall, &ProgressBar::hidden()).await
+    {
+        Ok(digest) => digest,
+        Err(CopyError::Write(e)) => return Err(StorageError::from_io(shown, e).into()),
+        Err(e @ CopyError::Short { .. }) => {
+            return Err(Failure::Refuse(
+                ErrorCode::SizeMismatch,
+                format!("the upload was cut short: {e}; nothing was stored"),
+            ))
+        }
+        Err(e @ CopyError::Stalled(_)) => {
+            return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))
+        }
+        Err(CopyError::Read(e)) => return Err(Failure::abort(e)),
+    };
     let trailer = match read_frame_limited::<Trailer, _>(recv, ctx.limits.max_frame).await {
         Ok(trailer) => trailer,
         // Bytes where the trailer should be: the body was longer than announced.
