@@ -539,7 +539,7 @@ mod tests {
         let rest = &ours[3 * chunk..];
         let digest = copy_continuing(
             before,
-            &mut Reader(&rest[..]),
+            &mut Reader(rest),
             &mut Writer(Vec::new()),
             rest.len() as u64,
             None,
