@@ -114,6 +114,10 @@ struct ServeArgs {
     /// Free space every upload must leave on the disk (e.g. 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
     min_free: u64,
+    /// Send buffers of all connections together (e.g. 32M): each connection gets an equal
+    /// share, up to --send-window. Bounds what downloads hold in the server's memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "32M")]
+    send_buffers: u64,
     /// Hours an interrupted upload's partial is kept for the client to resume.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     partial_ttl: u64,
@@ -171,6 +175,7 @@ impl ServeArgs {
             max_upload: self.max_upload,
             min_free: self.min_free,
             retry: self.retry,
+            send_buffers: self.send_buffers,
             partial_ttl: Duration::from_secs(self.partial_ttl.saturating_mul(3600)),
             ..Limits::default()
         }

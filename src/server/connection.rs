@@ -103,7 +103,7 @@ pub(super) async fn handle(
     incoming: quinn::Incoming,
     ctx: Arc<Context>,
     mut stop: watch::Receiver<bool>,
-    _slot: Slot,
+    mut slot: Slot,
 ) {
     let peer = incoming.remote_address();
     let span = info_span!("conn", %peer);
@@ -115,6 +115,7 @@ pub(super) async fn handle(
                 return;
             }
         };
+        slot.attach(&conn);
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
         let grant = match ctx.access.grant(client.as_ref()).await {

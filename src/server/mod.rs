@@ -104,6 +104,8 @@ pub struct Server {
     context: Arc<Context>,
     fingerprint: Fingerprint,
     grace: Duration,
+    /// The most send buffer one connection gets (when few share the budget).
+    max_send_window: u64,
 }
 
 /// How often expired partial uploads are looked for while the server runs.
@@ -137,6 +139,7 @@ impl Server {
             endpoint,
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
+            max_send_window: config.tuning.send_window,
             context: Arc::new(Context {
                 storage: config.storage,
                 access: config.access,
@@ -165,10 +168,11 @@ impl Server {
             endpoint,
             context,
             grace,
+            max_send_window,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let counts = limits::Connections::default();
+        let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut connections = JoinSet::new();
         // Partials are also swept at start and whenever a resumable upload begins; this covers a
