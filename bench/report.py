@@ -107,6 +107,24 @@ def main():
     for r in read_tsv(results / "runs.tsv"):
         key = (r["profile"], r["test"], r["tool"], r["direction"])
         rows.setdefault(key, Row(key)).runs.append(r)
+    # In the order measured, but each direction of each test together, qft first.
+    first = {}
+    for i, (profile, test, tool, direction) in enumerate(rows):
+        for k in (profile, test, direction):
+            first.setdefault(k, i)
+    order = {key: i for i, key in enumerate(rows)}
+    rows = OrderedDict(
+        sorted(
+            rows.items(),
+            key=lambda kv: (
+                first[kv[0][0]],
+                first[kv[0][1]],
+                first[kv[0][3]],
+                not kv[0][2].startswith("qft"),
+                order[kv[0]],
+            ),
+        )
+    )
 
     def find(profile, test, tool, direction):
         return rows.get((profile, test, tool, direction))
@@ -199,7 +217,7 @@ def main():
             p = r.problem()
             files = r.runs[0]["files"]
             if p:
-                body.append([r.profile, r.tool, files, p, "", "", ""])
+                body.append([r.profile, r.tool, "", p, "", "", ""])
                 continue
             body.append(
                 [
