@@ -146,7 +146,8 @@ def main():
     )
     out.append(
         f"- Parameters: profiles {meta.get('profiles')}; {meta.get('runs')} run(s) each, medians shown; "
-        f"large file {meta.get('size')} (wan: {meta.get('wan_size')}); {meta.get('files')} files of 4 KiB; "
+        f"large file {meta.get('size')} (wan: {meta.get('wan_size')}); {meta.get('files')} files of 4 KiB "
+        f"(wan: {meta.get('wan_files', meta.get('files'))}); "
         f"{meta.get('clients')} clients; wan = {meta.get('wan')}; measurements: {meta.get('only')}"
     )
     out.append(
