@@ -10,9 +10,10 @@
 //! ```
 //!
 //! The endpoints are built by qft's library ([`qft::tls::server_config`],
-//! [`qft::tls::client_config`], [`qft::tls::FingerprintVerifier`] and
-//! `Limits::default().transport()`), so they carry exactly the transport and TLS settings that
-//! `qft serve` and `qft connect` use.
+//! [`qft::tls::client_config`], [`qft::tls::FingerprintVerifier`],
+//! `Limits::default().transport()` and [`qft::tuning::Tuning`]), so they carry exactly the
+//! transport and TLS settings that `qft serve` and `qft connect` use by default (flags given
+//! to qft through `QFT_SERVE_ARGS`/`QFT_CONNECT_ARGS` do not reach it).
 //!
 //! One bidirectional stream per run. The sender writes a 9-byte header (the length as a
 //! big-endian u64 and a flags byte), then the body from a 1 MiB memory buffer, then, with
@@ -27,6 +28,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use qft::server::Limits;
 use qft::tls::{self, Fingerprint, FingerprintVerifier, Identity};
+use qft::tuning::Tuning;
 use sha2::{Digest, Sha256};
 
 /// Flag bit in the header: the sender appends the body's SHA-256, the server checks it.
@@ -60,8 +62,11 @@ async fn main() -> anyhow::Result<()> {
 /// Accepts connections until Ctrl-C; every stream is read to its end and acknowledged.
 async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
     let identity = Identity::generate()?;
-    let config = tls::server_config(&identity, false, Limits::default().transport())?;
-    let endpoint = quinn::Endpoint::server(config, addr)?;
+    let tuning = Tuning::default();
+    let mut transport = Limits::default().transport();
+    tuning.apply(&mut transport);
+    let config = tls::server_config(&identity, false, transport)?;
+    let endpoint = tuning.endpoint(addr, Some(config))?;
     println!(
         "{} {}",
         endpoint.local_addr()?.port(),
@@ -155,8 +160,9 @@ async fn send(
     } else {
         "[::]:0".parse()?
     };
-    let mut endpoint = quinn::Endpoint::client(bind)?;
-    endpoint.set_default_client_config(tls::client_config(verifier, Some(&identity))?);
+    let tuning = Tuning::default();
+    let mut endpoint = tuning.endpoint(bind, None)?;
+    endpoint.set_default_client_config(tls::client_config(verifier, Some(&identity), &tuning)?);
     let conn = endpoint.connect(addr, "qft")?.await?;
 
     let buffer = pseudo_random(BUFFER);

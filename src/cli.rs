@@ -102,7 +102,7 @@ struct ServeArgs {
     /// Seconds a new stream has to send its request.
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().request_timeout.as_secs())]
     request_timeout: u64,
-    /// Seconds each 1 MiB block of a transfer may take before the transfer is dropped.
+    /// Seconds each 256 KiB block of a transfer may take before the transfer is dropped.
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().stall_timeout.as_secs())]
     stall_timeout: u64,
     /// Largest message accepted from a client, in bytes.

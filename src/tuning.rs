@@ -69,9 +69,13 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             congestion: Congestion::Bbr,
+            // On the WAN profile (50 ms, 1% loss, 500 Mbit/s) 8 MiB windows gave 32 MB/s and
+            // 16 MiB 39 MB/s; 32 MiB failed with quinn's "too many gaps in stream buffer".
             stream_window: 16 << 20,
-            send_window: 8 << 20,
-            max_packet: 1452,
+            send_window: 16 << 20,
+            // Loopback: 4096-byte packets moved 1 GiB 15-25% faster than 1452 (and than 8192 or
+            // 65527). Where the path is smaller, discovery stays at what it carries.
+            max_packet: 4096,
         }
     }
 }

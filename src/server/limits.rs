@@ -1,9 +1,11 @@
 //! The server's limits, and the bookkeeping that enforces the connection limits.
 //!
-//! Worst-case memory is bounded by: `max_connections` × `receive_window` of QUIC buffers, plus
-//! `max_transfers` × [`crate::transfer::BLOCK`] of copy buffers. With the defaults that is
-//! 128 × 8 MiB + 64 × 1 MiB; a single client can hold at most `max_connections_per_ip` ×
-//! `receive_window` of it.
+//! Worst-case memory is bounded by: `max_connections` × `receive_window` of QUIC receive
+//! buffers (filled only while the server is not reading, e.g. a stalled disk), plus
+//! `send_buffers` shared by all downloads, plus three [`crate::transfer::BLOCK`]s per running
+//! transfer (at most `max_transfers`). With the defaults that is 128 × 16 MiB + 32 MiB +
+//! 64 × 768 KiB; a single client can hold at most `max_connections_per_ip` × `receive_window`
+//! of the first part.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -59,7 +61,7 @@ impl Default for Limits {
             max_upload: None,
             min_free: 64 * 1024 * 1024,
             max_transfers: 64,
-            receive_window: 8 * 1024 * 1024,
+            receive_window: 16 << 20,
             send_buffers: 32 << 20,
             retry: false,
             partial_ttl: Duration::from_secs(24 * 3600),

@@ -289,6 +289,55 @@ fn one_shot_commands_do_one_thing_and_report_it() {
 }
 
 #[test]
+fn every_tuning_choice_moves_a_file_intact() {
+    // Both ends on settings other than the defaults, and differing: each end's choice is its own.
+    let w = World::new();
+    let server = Served::start_with(
+        &w.path("server-home"),
+        &w.path("served"),
+        "127.0.0.1:0",
+        &[
+            "--congestion",
+            "cubic",
+            "--window",
+            "1M",
+            "--send-window",
+            "2M",
+            "--max-packet",
+            "1200",
+        ],
+    );
+    let data = random_bytes(5 * 1024 * 1024 + 3);
+    std::fs::write(w.path("served/d.bin"), &data).unwrap();
+    std::fs::write(w.path("local/u.bin"), &data).unwrap();
+    for controller in ["newreno", "bbr"] {
+        let tuning = [
+            "--congestion",
+            controller,
+            "--window",
+            "2M",
+            "--max-packet",
+            "65527",
+        ];
+        let get = w
+            .connect(&server, &tuning)
+            .args(["get", "-f", "d.bin"])
+            .output()
+            .unwrap();
+        assert!(get.status.success(), "{controller}: {}", stderr(&get));
+        assert_eq!(std::fs::read(w.path("local/d.bin")).unwrap(), data);
+        let put = w
+            .connect(&server, &tuning)
+            .args(["put", "u.bin"])
+            .output()
+            .unwrap();
+        assert!(put.status.success(), "{controller}: {}", stderr(&put));
+        assert_eq!(std::fs::read(w.path("served/u.bin")).unwrap(), data);
+        std::fs::remove_file(w.path("served/u.bin")).unwrap();
+    }
+}
+
+#[test]
 fn usage_mistakes_exit_2() {
     let w = World::new();
     for args in [
@@ -298,6 +347,9 @@ fn usage_mistakes_exit_2() {
         vec!["connect", "127.0.0.1:1", "--fingerprint", "MD5:nope", "ls"],
         vec!["serve", "--listen", "nonsense"],
         vec!["connect", "host:notaport", "ls"],
+        vec!["connect", "127.0.0.1:1", "--congestion", "vegas", "ls"],
+        vec!["connect", "127.0.0.1:1", "--max-packet", "1000", "ls"],
+        vec!["serve", "--window", "lots"],
     ] {
         let out = w.qft().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
