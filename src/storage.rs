@@ -676,18 +676,34 @@ impl Upload {
         let io_err = |e| StorageError::from_io(&name, e);
         self.file.flush().await.map_err(io_err)?;
         self.file.sync_all().await.map_err(io_err)?;
-        blocking(name.clone(), move || {
-            let Upload {
-                temp, target, name, ..
-            } = self;
-            temp.persist(&target)
-                .map_err(|e| StorageError::from_io(&name, e.error))?;
-            if let Some(parent) = target.parent() {
-                sync_dir(parent).map_err(|e| StorageError::from_io(&name, e))?;
-            }
-            Ok(())
+        blocking(name, move || self.publish()).await
+    }
+
+    /// [`Upload::commit`] for a body received whole into memory and verified: writes it, then
+    /// commits, all in one call on one blocking thread, because for a small file the hand-offs
+    /// between threads cost more than the work.
+    pub async fn commit_whole(self, body: Vec<bytes::Bytes>) -> Result<(), StorageError> {
+        blocking(self.name.clone(), move || {
+            let io_err = |e| StorageError::from_io(&self.name, e);
+            let file = self.temp.as_file();
+            crate::transfer::write_all_vectored(file, &body).map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+            self.publish()
         })
         .await
+    }
+
+    /// Renames the fsynced temp file over the target and fsyncs the directory.
+    fn publish(self) -> Result<(), StorageError> {
+        let Upload {
+            temp, target, name, ..
+        } = self;
+        temp.persist(&target)
+            .map_err(|e| StorageError::from_io(&name, e.error))?;
+        if let Some(parent) = target.parent() {
+            sync_dir(parent).map_err(|e| StorageError::from_io(&name, e))?;
+        }
+        Ok(())
     }
 }
 

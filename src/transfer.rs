@@ -136,7 +136,7 @@ impl Sink for FileSink {
 }
 
 /// Writes all of `pieces` with as few system calls as the kernel allows.
-fn write_all_vectored(mut out: &std::fs::File, pieces: &[Bytes]) -> io::Result<()> {
+pub(crate) fn write_all_vectored(mut out: &std::fs::File, pieces: &[Bytes]) -> io::Result<()> {
     /// Slices per call: Linux takes at most 1024 (IOV_MAX).
     const MAX_SLICES: usize = 1024;
     let mut slices: Vec<IoSlice<'_>> = pieces
@@ -278,6 +278,32 @@ pub async fn copy_continuing<R: Source, W: Sink>(
         .await
         .map_err(|e| CopyError::Read(io::Error::other(e)))?;
     Ok(hasher.finalize().into())
+}
+
+/// Reads a body of `size` bytes, at most one [`BLOCK`], whole into memory and returns it with
+/// its SHA-256, hashed inline: for a small file the pipeline of [`copy_continuing`] has nothing
+/// to overlap, and its hand-offs between threads cost more than the copy.
+pub async fn read_whole<R: Source>(
+    src: &mut R,
+    size: usize,
+    stall: Option<Duration>,
+) -> Result<(Vec<Bytes>, [u8; 32]), CopyError> {
+    debug_assert!(size <= BLOCK);
+    let pieces = within(stall, src.read_block(size))
+        .await?
+        .map_err(CopyError::Read)?;
+    let got: usize = pieces.iter().map(Bytes::len).sum();
+    if got < size {
+        return Err(CopyError::Short {
+            got: got as u64,
+            expected: size as u64,
+        });
+    }
+    let mut hasher = Sha256::new();
+    for piece in &pieces {
+        hasher.update(piece);
+    }
+    Ok((pieces, hasher.finalize().into()))
 }
 
 /// Blocks queued between the stages of a copy, each way.

@@ -36,7 +36,7 @@ pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 use crate::paths::{NameError, SafeName};
 use crate::protocol::{
     close, read_frame, write_frame, CommandHelp, Entry, ErrorCode, FrameError, Request, Response,
-    Trailer,
+    Trailer, MIN_CHUNK,
 };
 use crate::tls::{Fingerprint, TlsSetupError};
 use crate::transfer::{receive_file, CopyError};
@@ -525,48 +525,47 @@ impl Client {
     ) -> Result<TransferReport, ClientError> {
         let started = Instant::now();
         let name = safe(name)?;
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(ClientError::local(path))?;
-        let meta = file.metadata().await.map_err(ClientError::local(path))?;
-        if !meta.is_file() {
-            return Err(ClientError::Local {
-                path: path.to_path_buf(),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            });
-        }
-        let size = meta.len();
-        if let Some(report) = self
-            .upload_resumable(path, &name, &mut file, size, progress)
-            .await?
-        {
-            return Ok(report);
-        }
-        // A server without resuming: the plain exchange, from the start of the file.
-        tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::Start(0))
-            .await
-            .map_err(ClientError::local(path))?;
+        let (file, size, whole) = open_upload(path).await?;
         let request = Request::Upload {
             name: name.to_string(),
             size,
         };
-        let (mut send, mut recv) = self.open(&request).await?;
-        match response(&mut recv).await? {
-            Response::Ready => {}
-            other => return Err(unexpected(&other)),
-        }
         progress.set_length(size);
-        let sent = send_body(
-            &mut file,
-            &mut send,
-            &mut recv,
-            Default::default(),
-            size,
-            path,
-            progress,
-        )
-        .await?;
-        let _ = send.finish();
+        let (sent, mut recv) = match whole {
+            // Smaller than one resume piece: nothing a retry could keep, so the plain exchange,
+            // with the body sent at once rather than after the server's Ready. One round trip
+            // and one read per file: what many small files, above all over a long path, pay.
+            Some(body) => {
+                let (mut send, mut recv) = self.open(&request).await?;
+                let sent = send_whole(&mut send, &mut recv, &body).await?;
+                let _ = send.finish();
+                progress.inc(size);
+                ready(&mut recv).await?;
+                (sent, recv)
+            }
+            None => {
+                let mut file = tokio::fs::File::from_std(file);
+                if let Some(report) = self
+                    .upload_resumable(path, &name, &mut file, size, progress)
+                    .await?
+                {
+                    return Ok(report);
+                }
+                // A server without resuming: the plain exchange, from the start of the file.
+                tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::Start(0))
+                    .await
+                    .map_err(ClientError::local(path))?;
+                let (mut send, mut recv) = self.open(&request).await?;
+                ready(&mut recv).await?;
+                let hasher = Default::default();
+                let sent = send_body(
+                    &mut file, &mut send, &mut recv, hasher, size, path, progress,
+                )
+                .await?;
+                let _ = send.finish();
+                (sent, recv)
+            }
+        };
         match response(&mut recv).await? {
             Response::Done { sha256 } if sha256 == sent => Ok(TransferReport {
                 name: name.to_string(),
@@ -611,6 +610,62 @@ impl Client {
     }
 }
 
+/// Opens a file to upload: the file, its size, and, below [`MIN_CHUNK`], its content, all in
+/// one blocking call (one hand-off to a thread per small file, not four).
+async fn open_upload(path: &Path) -> Result<(std::fs::File, u64, Option<Vec<u8>>), ClientError> {
+    let owned = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&owned)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let size = meta.len();
+        if size >= MIN_CHUNK {
+            return Ok((file, size, None));
+        }
+        // Exactly `size` bytes: a file that shrank since is caught here, one that grew is
+        // sent as it was when measured, as the streamed path does.
+        let mut body = vec![0; size as usize];
+        io::Read::read_exact(&mut file, &mut body)
+            .map_err(|e| io::Error::other(format!("changed while it was being read ({e})")))?;
+        Ok((file, size, Some(body)))
+    });
+    match opened.await {
+        Ok(result) => result.map_err(ClientError::local(path)),
+        Err(e) => Err(ClientError::local(path)(io::Error::other(e))),
+    }
+}
+
+/// Sends a body held in memory, then its trailer; returns its SHA-256. A write that fails
+/// because the server stopped reading is reported with the server's reason.
+async fn send_whole(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    body: &[u8],
+) -> Result<[u8; 32], ClientError> {
+    let sha256: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(body).into();
+    let written = match AsyncWriteExt::write_all(send, body).await {
+        Ok(()) => write_frame(send, &Trailer { sha256 }).await,
+        Err(e) => Err(FrameError::from(e)),
+    };
+    match written {
+        Ok(()) => Ok(sha256),
+        Err(e) => Err(server_reason(recv, e.into()).await),
+    }
+}
+
+/// The reason a server that stopped reading gave on the other half of the stream, or `fallback`.
+async fn server_reason(recv: &mut RecvStream, fallback: ClientError) -> ClientError {
+    match response(recv).await {
+        Err(remote @ ClientError::Remote { .. }) => remote,
+        _ => fallback,
+    }
+}
+
 /// Sends `len` bytes of `file` (from where it stands) continuing `hasher`, then the trailer
 /// with the whole file's hash, which it returns. The caller finishes the stream. A write that
 /// fails because the server stopped reading is reported with the server's reason.
@@ -627,10 +682,7 @@ pub(super) async fn send_body(
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => {
             // The server stopped reading: it has said why on the other half of the stream.
-            return Err(match response(recv).await {
-                Err(remote @ ClientError::Remote { .. }) => remote,
-                _ => ClientError::Interrupted(e.to_string()),
-            });
+            return Err(server_reason(recv, ClientError::Interrupted(e.to_string())).await);
         }
         Err(e) => {
             let _ = send.reset(close::ABORTED.into());
@@ -642,10 +694,7 @@ pub(super) async fn send_body(
     };
     if let Err(e) = write_frame(send, &Trailer { sha256: sent }).await {
         // As above: a refusal on the last block shows up here; the reason is on `recv`.
-        return Err(match response(recv).await {
-            Err(remote @ ClientError::Remote { .. }) => remote,
-            _ => e.into(),
-        });
+        return Err(server_reason(recv, e.into()).await);
     }
     Ok(sent)
 }
@@ -672,6 +721,14 @@ pub(super) async fn response(recv: &mut RecvStream) -> Result<Response, ClientEr
             message: crate::paths::sanitize(&message),
         }),
         other => Ok(other),
+    }
+}
+
+/// The server's go-ahead for an upload body, or its refusal.
+async fn ready(recv: &mut RecvStream) -> Result<(), ClientError> {
+    match response(recv).await? {
+        Response::Ready => Ok(()),
+        other => Err(unexpected(&other)),
     }
 }
 

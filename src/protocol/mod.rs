@@ -26,7 +26,9 @@
 //! - **Upload**: C→S `Request::Upload { name, size }`; S→C `Response::Ready` or `Response::Error`
 //!   (so a refused upload costs no data); C→S exactly `size` body bytes, then a [`Trailer`], then
 //!   finishes its side; S→C `Response::Done { sha256 }` once the file is durable under its name,
-//!   or `Response::Error` (nothing was changed).
+//!   or `Response::Error` (nothing was changed). A body smaller than [`MIN_CHUNK`] may follow the
+//!   request at once, without waiting for `Ready`: it saves a round trip per small file and
+//!   wastes less than a piece on a refusal, after which the server stops reading the stream.
 //! - **Delete**: C→S `Request::Delete`; S→C `Response::Deleted` or `Response::Error`.
 //! - **Help**: C→S `Request::Help`; S→C `Response::Help`.
 //! - **Shutdown** (clients with the `admin` permission): C→S `Request::Shutdown`; S→C
@@ -208,10 +210,13 @@ impl Message for Resume {
 /// Most piece hashes in one [`Response::Held`] or [`Response::Prefix`]: bounds those frames.
 pub const MAX_CHUNKS: u64 = 16 * 1024;
 
+/// The smallest resume piece: a partial holds nothing reusable until it has this much.
+pub const MIN_CHUNK: u64 = 1 << 20;
+
 /// The piece size for hashing `len` bytes: 1 MiB, or the power of two that keeps the hash list
 /// within [`MAX_CHUNKS`].
 pub fn chunk_for(len: u64) -> u64 {
-    let mut chunk = 1 << 20;
+    let mut chunk = MIN_CHUNK;
     while len / chunk > MAX_CHUNKS {
         chunk *= 2;
     }

@@ -12,7 +12,7 @@ use crate::protocol::{
 };
 use crate::storage::StorageError;
 use crate::tls::Fingerprint;
-use crate::transfer::{receive_file, CopyError, Source};
+use crate::transfer::{read_whole, receive_file, CopyError, Source, BLOCK};
 
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
@@ -34,8 +34,24 @@ where
     write_frame(send, &Response::Ready)
         .await
         .map_err(Failure::abort)?;
-    let received = receive(ctx, &shown, Sha256::default(), size, recv, &mut upload.file).await?;
-    upload.commit().await?;
+    let received = match usize::try_from(size) {
+        // Most of a small file's cost is per file: it is received whole and written in one go.
+        Ok(small) if small <= BLOCK => {
+            let stall = Some(ctx.limits.stall_timeout);
+            let (body, digest) = read_whole(recv, small, stall)
+                .await
+                .map_err(|e| copy_failure(&shown, e))?;
+            finish(ctx, recv, digest).await?;
+            upload.commit_whole(body).await?;
+            digest
+        }
+        _ => {
+            let hasher = Sha256::default();
+            let received = receive(ctx, &shown, hasher, size, recv, &mut upload.file).await?;
+            upload.commit().await?;
+            received
+        }
+    };
     write_frame(send, &Response::Done { sha256: received })
         .await
         .map_err(Failure::abort)?;
@@ -113,21 +129,33 @@ async fn receive<R: AsyncRead + Unpin + Source>(
     file: &mut tokio::fs::File,
 ) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
-    let received = match receive_file(hasher, recv, file, len, stall, &ProgressBar::hidden()).await
-    {
-        Ok(digest) => digest,
-        Err(CopyError::Write(e)) => return Err(StorageError::from_io(shown, e).into()),
-        Err(e @ CopyError::Short { .. }) => {
-            return Err(Failure::Refuse(
-                ErrorCode::SizeMismatch,
-                format!("the upload was cut short: {e}; nothing was stored"),
-            ))
-        }
-        Err(e @ CopyError::Stalled(_)) => {
-            return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))
-        }
-        Err(CopyError::Read(e)) => return Err(Failure::abort(e)),
-    };
+    let received = receive_file(hasher, recv, file, len, stall, &ProgressBar::hidden())
+        .await
+        .map_err(|e| copy_failure(shown, e))?;
+    finish(ctx, recv, received).await?;
+    Ok(received)
+}
+
+/// What a failed copy of an upload's body tells the client.
+fn copy_failure(shown: &str, e: CopyError) -> Failure {
+    match e {
+        CopyError::Write(e) => StorageError::from_io(shown, e).into(),
+        e @ CopyError::Short { .. } => Failure::Refuse(
+            ErrorCode::SizeMismatch,
+            format!("the upload was cut short: {e}; nothing was stored"),
+        ),
+        e @ CopyError::Stalled(_) => Failure::Abort(close::TOO_SLOW, e.to_string()),
+        CopyError::Read(e) => Failure::abort(e),
+    }
+}
+
+/// After a body whose SHA-256 was `received`: reads the trailer and the end of the stream, and
+/// checks the sender's hash against what arrived.
+async fn finish<R: AsyncRead + Unpin>(
+    ctx: &Context,
+    recv: &mut R,
+    received: [u8; 32],
+) -> Result<(), Failure> {
     let trailer = match read_frame_limited::<Trailer, _>(recv, ctx.limits.max_frame).await {
         Ok(trailer) => trailer,
         // Bytes where the trailer should be: the body was longer than announced.
@@ -157,7 +185,7 @@ async fn receive<R: AsyncRead + Unpin + Source>(
             "the received data does not match the sender's SHA-256; nothing was stored".into(),
         ));
     }
-    Ok(received)
+    Ok(())
 }
 
 /// Refuses, before any data moves, an upload over the size limit or one that would leave the

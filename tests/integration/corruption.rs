@@ -46,6 +46,57 @@ async fn begin_upload(
     (send, recv)
 }
 
+/// Sends a whole upload (request, body, trailer) without waiting for Ready, as the client does
+/// for files smaller than one resume piece. A refusal may stop the stream under the writes.
+async fn upload_at_once(
+    peer: &crate::support::RawPeer,
+    name: &str,
+    body: &[u8],
+) -> quinn::RecvStream {
+    let (mut send, recv) = peer.conn.open_bi().await.unwrap();
+    let request = Request::Upload {
+        name: name.into(),
+        size: body.len() as u64,
+    };
+    write_frame(&mut send, &request).await.unwrap();
+    let trailer = Trailer { sha256: sha(body) };
+    if send.write_all(body).await.is_ok() && write_frame(&mut send, &trailer).await.is_ok() {
+        let _ = send.finish();
+    }
+    recv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_body_sent_before_ready_is_stored_or_refused_whole() {
+    let server = TestServer::start_with_config(|c| c.limits.max_upload = Some(1000)).await;
+    let peer = server.raw().await;
+
+    let body = crate::support::random_bytes(600);
+    let mut recv = upload_at_once(&peer, "small", &body).await;
+    assert_eq!(
+        read_frame::<Response, _>(&mut recv).await.unwrap(),
+        Response::Ready
+    );
+    assert_eq!(
+        read_frame::<Response, _>(&mut recv).await.unwrap(),
+        Response::Done { sha256: sha(&body) }
+    );
+    assert_eq!(std::fs::read(server.root().join("small")).unwrap(), body);
+
+    // Over the server's limit: refused with the reason, the body already sent thrown away.
+    let big = crate::support::random_bytes(5000);
+    let mut recv = upload_at_once(&peer, "big", &big).await;
+    refused_with(read_frame(&mut recv).await.unwrap(), ErrorCode::TooLarge);
+    assert!(!server.root().join("big").exists());
+    assert!(server.staged().is_empty(), "nothing staged");
+    // The unread body broke nothing: the connection goes on.
+    let listed = peer
+        .exchange(&Request::List { dir: String::new() }, &[])
+        .await;
+    assert!(matches!(listed, Response::ListPage { .. }), "{listed:?}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_with_a_wrong_hash_is_refused_and_the_old_file_kept() {
     let server = TestServer::start().await;
