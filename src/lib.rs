@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod congestion;
 pub mod home;
 pub mod paths;
 pub mod protocol;

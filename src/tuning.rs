@@ -9,6 +9,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
+
+use crate::congestion::CappedFactory;
 use quinn::{EndpointConfig, MtuDiscoveryConfig, TransportConfig, VarInt};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -16,7 +18,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Congestion {
     /// Paces to the measured bandwidth and round trip, and does not read loss as congestion:
-    /// on a lossy path it holds its rate where cubic collapses (BENCHMARKS.md). The default.
+    /// on a lossy path it holds its rate where cubic collapses (BENCHMARKS.md). The default;
+    /// its window is held to a multiple of the path's measured capacity ([`crate::congestion`]).
     Bbr,
     /// quinn's default, like TCP's: halves its window on every loss.
     Cubic,
@@ -89,7 +92,7 @@ impl Tuning {
     /// Sets these choices on a transport config (the other fields are left as they are).
     pub fn apply(&self, t: &mut TransportConfig) {
         t.congestion_controller_factory(match self.congestion {
-            Congestion::Bbr => Arc::new(BbrConfig::default()),
+            Congestion::Bbr => Arc::new(CappedFactory(Arc::new(BbrConfig::default()))),
             Congestion::Cubic => Arc::new(CubicConfig::default()),
             Congestion::NewReno => Arc::new(NewRenoConfig::default()),
         });
