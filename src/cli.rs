@@ -114,9 +114,9 @@ struct ServeArgs {
     /// Free space every upload must leave on the disk (e.g. 1G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
     min_free: u64,
-    /// Send buffers of all connections together (e.g. 32M): each connection gets an equal
+    /// Send buffers of all connections together (e.g. 24M): each connection gets an equal
     /// share, up to --send-window. Bounds what downloads hold in the server's memory.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "32M")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "24M")]
     send_buffers: u64,
     /// Hours an interrupted upload's partial is kept for the client to resume.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
