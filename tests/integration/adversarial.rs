@@ -300,39 +300,45 @@ async fn a_trickling_upload_is_cut_off_and_nothing_is_stored() {
         TestServer::start_with_config(|c| c.limits.stall_timeout = Duration::from_millis(400))
             .await;
     let peer = server.raw().await;
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(
-        &mut send,
-        &Request::Upload {
-            name: "slow".into(),
-            size: 1 << 20,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::Ready
-    );
-    let trickle = tokio::spawn(async move {
-        // A byte every 100 ms: alive, but never a block within the stall timeout.
-        for _ in 0..100 {
-            if send.write_all(b"x").await.is_err() {
-                return true;
+    // A body streamed block by block, and one small enough to be received whole.
+    for size in [1 << 20, 1000] {
+        let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+        write_frame(
+            &mut send,
+            &Request::Upload {
+                name: "slow".into(),
+                size,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            read_frame::<Response, _>(&mut recv).await.unwrap(),
+            Response::Ready
+        );
+        let trickle = tokio::spawn(async move {
+            // A byte every 100 ms: alive, but never a block within the stall timeout.
+            for _ in 0..100 {
+                if send.write_all(b"x").await.is_err() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    });
-    assert!(tokio::time::timeout(
-        Duration::from_secs(10),
-        was_reset(&mut recv, Some(close::TOO_SLOW))
-    )
-    .await
-    .expect("cut off in time"));
-    assert!(trickle.await.unwrap(), "the server stopped reading too");
-    assert!(!server.root().join("slow").exists());
-    assert!(server.staged().is_empty(), "the partial upload was removed");
+            false
+        });
+        assert!(tokio::time::timeout(
+            Duration::from_secs(10),
+            was_reset(&mut recv, Some(close::TOO_SLOW))
+        )
+        .await
+        .expect("cut off in time"));
+        assert!(
+            trickle.await.unwrap(),
+            "the server stopped reading too ({size})"
+        );
+        assert!(!server.root().join("slow").exists());
+        assert!(server.staged().is_empty(), "the partial upload was removed");
+    }
     server.stop().await;
 }
 
