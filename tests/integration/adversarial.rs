@@ -302,20 +302,7 @@ async fn a_trickling_upload_is_cut_off_and_nothing_is_stored() {
     let peer = server.raw().await;
     // A body streamed block by block, and one small enough to be received whole.
     for size in [1 << 20, 1000] {
-        let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-        write_frame(
-            &mut send,
-            &Request::Upload {
-                name: "slow".into(),
-                size,
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            read_frame::<Response, _>(&mut recv).await.unwrap(),
-            Response::Ready
-        );
+        let (mut send, mut recv) = peer.begin_upload("slow", size).await;
         let trickle = tokio::spawn(async move {
             // A byte every 100 ms: alive, but never a block within the stall timeout.
             for _ in 0..100 {

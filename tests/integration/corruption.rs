@@ -23,29 +23,6 @@ fn refused_with(response: Response, want: ErrorCode) {
     }
 }
 
-/// Starts an upload by hand: sends the request and waits for Ready.
-async fn begin_upload(
-    peer: &crate::support::RawPeer,
-    name: &str,
-    size: u64,
-) -> (quinn::SendStream, quinn::RecvStream) {
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(
-        &mut send,
-        &Request::Upload {
-            name: name.into(),
-            size,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::Ready
-    );
-    (send, recv)
-}
-
 /// Sends a whole upload (request, body, trailer) without waiting for Ready, as the client does
 /// for files smaller than one resume piece. A refusal may stop the stream under the writes.
 async fn upload_at_once(
@@ -103,7 +80,7 @@ async fn upload_with_a_wrong_hash_is_refused_and_the_old_file_kept() {
     std::fs::write(server.root().join("f"), b"old").unwrap();
     let peer = server.raw().await;
     let body = b"tampered in transit";
-    let (mut send, mut recv) = begin_upload(&peer, "f", body.len() as u64).await;
+    let (mut send, mut recv) = peer.begin_upload("f", body.len() as u64).await;
     send.write_all(body).await.unwrap();
     write_frame(
         &mut send,
@@ -129,7 +106,7 @@ async fn upload_shorter_or_longer_than_declared_is_refused() {
     let peer = server.raw().await;
 
     // Declares 100, sends 10 and finishes.
-    let (mut send, mut recv) = begin_upload(&peer, "short", 100).await;
+    let (mut send, mut recv) = peer.begin_upload("short", 100).await;
     send.write_all(&[1; 10]).await.unwrap();
     send.finish().unwrap();
     refused_with(
@@ -138,7 +115,7 @@ async fn upload_shorter_or_longer_than_declared_is_refused() {
     );
 
     // Declares 10, sends 100 (the extra bytes land where the trailer should be).
-    let (mut send, mut recv) = begin_upload(&peer, "long", 10).await;
+    let (mut send, mut recv) = peer.begin_upload("long", 10).await;
     send.write_all(&[1; 100]).await.unwrap();
     let _ = send.finish();
     refused_with(
@@ -147,7 +124,7 @@ async fn upload_shorter_or_longer_than_declared_is_refused() {
     );
 
     // A correct body and trailer followed by junk.
-    let (mut send, mut recv) = begin_upload(&peer, "junk", 3).await;
+    let (mut send, mut recv) = peer.begin_upload("junk", 3).await;
     send.write_all(b"abc").await.unwrap();
     write_frame(
         &mut send,

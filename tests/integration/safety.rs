@@ -92,38 +92,11 @@ async fn a_disk_that_fills_mid_upload_fails_that_upload_cleanly_and_serves_the_r
 
     // Upload A (3 MiB) passes the free-space check, sends 1 MiB, and pauses.
     let a = random_bytes(3 * 1024 * 1024);
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    let size = a.len() as u64;
-    write_frame(
-        &mut send,
-        &Request::Upload {
-            name: "a".into(),
-            size,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::Ready
-    );
+    let (mut send, mut recv) = peer.begin_upload("a", a.len() as u64).await;
     send.write_all(&a[..1024 * 1024]).await.unwrap();
     // Upload B (2 MiB) fits at that moment, and takes the space A still needs.
     let b = random_bytes(2 * 1024 * 1024);
-    let (mut bs, mut br) = peer.conn.open_bi().await.unwrap();
-    write_frame(
-        &mut bs,
-        &Request::Upload {
-            name: "b".into(),
-            size: b.len() as u64,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        read_frame::<Response, _>(&mut br).await.unwrap(),
-        Response::Ready
-    );
+    let (mut bs, mut br) = peer.begin_upload("b", b.len() as u64).await;
     bs.write_all(&b).await.unwrap();
     write_frame(
         &mut bs,

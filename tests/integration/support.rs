@@ -170,6 +170,25 @@ impl RawPeer {
         }
     }
 
+    /// Starts an upload by hand: sends the request and waits for Ready.
+    pub async fn begin_upload(
+        &self,
+        name: &str,
+        size: u64,
+    ) -> (quinn::SendStream, quinn::RecvStream) {
+        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        let request = Request::Upload {
+            name: name.into(),
+            size,
+        };
+        write_frame(&mut send, &request).await.unwrap();
+        assert_eq!(
+            read_frame::<Response, _>(&mut recv).await.unwrap(),
+            Response::Ready
+        );
+        (send, recv)
+    }
+
     /// Sends `request` (and `then`, raw bytes after it), finishes, and returns the first response.
     pub async fn exchange(&self, request: &Request, then: &[u8]) -> Response {
         let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
