@@ -468,15 +468,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Written whole through a rename, so a script polling for the file never reads half a number.
 fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    writeln!(tmp, "{port}")?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    use crate::fsutil::{write_atomic, Mode, Replace};
+    let text = format!("{port}\n");
+    write_atomic(
+        path,
+        text.as_bytes(),
+        Replace::Yes,
+        Mode::Private,
+        "qft-port",
+    )
 }
 
 /// Ctrl-C or SIGTERM.

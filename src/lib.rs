@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod client;
 pub mod congestion;
+pub mod fsutil;
 pub mod home;
 pub mod paths;
 pub mod protocol;

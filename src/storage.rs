@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
+use crate::fsutil::{new_file_permissions, open_locked, sync_dir};
 use crate::paths::SafeName;
 use crate::protocol::{Entry, EntryKind, ErrorCode};
 
@@ -705,69 +706,6 @@ impl Upload {
         }
         Ok(())
     }
-}
-
-/// The mode for a file about to replace `target`: the old file's, so that a replace does not
-/// change who may read it; for a new file, 0666 less the umask, as for any program creating a
-/// file. (tempfile's default, 0600, would make every transferred file private.)
-pub fn new_file_permissions(target: &Path) -> std::fs::Permissions {
-    match std::fs::metadata(target) {
-        Ok(meta) if meta.is_file() => meta.permissions(),
-        #[cfg(unix)]
-        _ => std::os::unix::fs::PermissionsExt::from_mode(0o666),
-        #[cfg(not(unix))]
-        _ => tempfile::tempfile()
-            .and_then(|f| f.metadata())
-            .map(|m| m.permissions())
-            .expect("a temp file to copy default permissions from"),
-    }
-}
-
-/// Opens `path` with `options` and takes an exclusive lock on it, waiting up to `wait` for
-/// another holder; `Ok(None)` if it stays busy. The lock is on the file, the name is what
-/// others open: while we waited, the holder may have renamed the file into place or removed
-/// it, so the locked file must still be the one at `path` (same device and inode), or we
-/// start again with what is there now. Without this, a retry could write into a file already
-/// published under its final name.
-pub fn open_locked(
-    path: &Path,
-    options: &std::fs::OpenOptions,
-    wait: Duration,
-) -> io::Result<Option<std::fs::File>> {
-    let deadline = std::time::Instant::now() + wait;
-    loop {
-        let file = options.open(path)?;
-        #[cfg(unix)]
-        {
-            use rustix::fs::{flock, FlockOperation};
-            use std::os::unix::fs::MetadataExt;
-            while flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
-                if std::time::Instant::now() >= deadline {
-                    return Ok(None);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let locked = file.metadata()?;
-            match std::fs::symlink_metadata(path) {
-                Ok(now) if now.dev() == locked.dev() && now.ino() == locked.ino() => {
-                    return Ok(Some(file))
-                }
-                // Renamed or removed while we waited: what we hold is not the partial any more.
-                _ => continue,
-            }
-        }
-        #[cfg(not(unix))]
-        return Ok(Some(file));
-    }
-}
-
-/// fsyncs a directory so that a rename or unlink in it survives a crash.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// Removes files named `prefix*` in `staging` untouched for longer than `older_than`.

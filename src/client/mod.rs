@@ -33,6 +33,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 
+use crate::fsutil::is_full;
 use crate::paths::{NameError, SafeName};
 use crate::protocol::{
     close, read_frame, write_frame, CommandHelp, Entry, ErrorCode, FrameError, Request, Response,
@@ -441,7 +442,7 @@ impl Client {
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{stem}."))
             .suffix(".qft-part")
-            .permissions(crate::storage::new_file_permissions(dest))
+            .permissions(crate::fsutil::new_file_permissions(dest))
             .tempfile_in(dir)
             .map_err(ClientError::local(dir))?;
         let mut file = tokio::fs::File::from_std(
@@ -495,7 +496,7 @@ impl Client {
                 source: e.error,
             },
         })?;
-        crate::storage::sync_dir(dir).map_err(ClientError::local(dir))?;
+        crate::fsutil::sync_dir(dir).map_err(ClientError::local(dir))?;
         Ok(TransferReport {
             name: name.to_string(),
             path: dest.to_path_buf(),
@@ -697,13 +698,6 @@ pub(super) async fn send_body(
         return Err(server_reason(recv, e.into()).await);
     }
     Ok(sent)
-}
-
-pub(super) fn is_full(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-    )
 }
 
 fn safe(name: &str) -> Result<SafeName, ClientError> {

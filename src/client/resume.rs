@@ -12,9 +12,8 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
-use super::{
-    expect_end, is_full, response, send_body, unexpected, Client, ClientError, TransferReport,
-};
+use super::{expect_end, response, send_body, unexpected, Client, ClientError, TransferReport};
+use crate::fsutil::is_full;
 use crate::paths::SafeName;
 use crate::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer};
 use crate::transfer::{agree, receive_file, CopyError};
@@ -232,12 +231,12 @@ fn open_partial(part: &Path, dest: &Path) -> Result<(tokio::fs::File, u64, bool)
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options
-            .mode(crate::storage::new_file_permissions(dest).mode())
+            .mode(crate::fsutil::new_file_permissions(dest).mode())
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
     // The lock is checked against the name, as on the server: see `open_locked`.
     // A moment's wait: a cancelled attempt's last write may still hold the file briefly.
-    let file = crate::storage::open_locked(part, &options, std::time::Duration::from_secs(2))
+    let file = crate::fsutil::open_locked(part, &options, std::time::Duration::from_secs(2))
         .map_err(local)?
         .ok_or_else(|| {
             local(io::Error::other(format!(
@@ -265,34 +264,14 @@ fn commit(part: &Path, dest: &Path, overwrite: bool) -> Result<(), ClientError> 
     if overwrite {
         std::fs::rename(part, dest).map_err(failed)?;
     } else {
-        rename_noclobber(part, dest).map_err(failed)?;
+        crate::fsutil::rename_noclobber(part, dest).map_err(failed)?;
     }
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    crate::storage::sync_dir(dir).map_err(|e| ClientError::Local {
+    crate::fsutil::sync_dir(dir).map_err(|e| ClientError::Local {
         path: dir.to_path_buf(),
         source: e,
     })
-}
-
-/// Renames `from` to `to` unless `to` exists: renameat2(RENAME_NOREPLACE) where the kernel and
-/// filesystem have it; else a link (which fails if `to` exists) and an unlink of `from`.
-fn rename_noclobber(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use rustix::fs::{renameat_with, RenameFlags, CWD};
-        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(e) if e == rustix::io::Errno::EXIST => {
-                return Err(io::ErrorKind::AlreadyExists.into())
-            }
-            // Not supported here (FAT, some network filesystems, old kernels): fall back.
-            Err(_) => {}
-        }
-    }
-    std::fs::hard_link(from, to)?;
-    let _ = std::fs::remove_file(from);
-    Ok(())
 }

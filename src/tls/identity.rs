@@ -2,7 +2,7 @@
 //! fingerprint that others pin.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -11,6 +11,8 @@ use base64::Engine;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
+
+use crate::fsutil::{write_atomic, Mode, Replace};
 
 /// Why an identity could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +158,9 @@ impl Identity {
         }
         let made = rcgen::generate_simple_self_signed(vec!["qft".to_string()])?;
         let pem = format!("{}{}", made.cert.pem(), made.signing_key.serialize_pem());
-        match write_private_noclobber(path, pem.as_bytes()) {
+        // Private (0600), and linked into place only if nothing is there yet.
+        let written = write_atomic(path, pem.as_bytes(), Replace::No, Mode::Private, "qft-key");
+        match written {
             Ok(()) => Self::from_pem(path, pem.as_bytes()),
             // Another process made it first: use theirs, so both agree.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::load_or_create(path),
@@ -200,20 +204,6 @@ fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>, Identity
         path: path.into(),
         what: "private key",
     })
-}
-
-/// Writes a private file atomically: a 0600 temp file in the same directory, fsynced, then
-/// linked into place only if nothing is there yet.
-fn write_private_noclobber(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // tempfile creates its files with mode 0600 on Unix, so the key is never readable by others.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".qft-key-")
-        .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist_noclobber(path).map_err(|e| e.error)?;
-    crate::storage::sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The client's record of servers it trusts, like OpenSSH's known_hosts: one `HOST:PORT
 //! SHA256:...` per line, `#` comments allowed.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::Fingerprint;
@@ -82,15 +82,15 @@ impl KnownHosts {
             text.push('\n');
         }
         text.push_str(&format!("{host} {fingerprint}\n"));
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".known_hosts-")
-            .tempfile_in(dir)?;
-        tmp.write_all(text.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        crate::storage::sync_dir(dir)
+        std::fs::create_dir_all(crate::fsutil::parent_dir(&self.path))?;
+        use crate::fsutil::{write_atomic, Mode, Replace};
+        write_atomic(
+            &self.path,
+            text.as_bytes(),
+            Replace::Yes,
+            Mode::Private,
+            "known_hosts",
+        )
     }
 }
 
