@@ -16,8 +16,7 @@ use crate::client::progress::Progress;
 use crate::client::session::{Format, Session, DEFAULT_JOBS};
 use crate::client::{prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
 use crate::home::qft_home;
-use crate::server::{Access, Limits, Server, ServerConfig};
-use crate::storage::Storage;
+use crate::server::{Access, Limits, Server, ServerConfig, Storage};
 use crate::tls::{
     Fingerprint, Identity, KnownHosts, CLIENT_IDENTITY_FILE, KNOWN_HOSTS_FILE, SERVER_IDENTITY_FILE,
 };

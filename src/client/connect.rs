@@ -325,7 +325,7 @@ mod tests {
         use crate::server::{Server, ServerConfig};
         let dir = tempfile::tempdir().unwrap();
         let identity = crate::tls::Identity::generate().unwrap();
-        let storage = crate::storage::Storage::open(dir.path()).unwrap();
+        let storage = crate::server::Storage::open(dir.path()).unwrap();
         let server = Server::bind(ServerConfig::new(
             storage,
             identity,

@@ -23,11 +23,12 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::protocol::close;
-use crate::storage::Storage;
 use crate::tls::{self, Fingerprint, Identity, TlsSetupError};
 use crate::tuning::Tuning;
 
 pub use auth::{Access, Permissions};
+/// What a server serves from: the storage contract's handle (opened by whoever configures it).
+pub use crate::storage::Storage;
 pub use limits::Limits;
 
 /// What the server needs to start.
