@@ -5,6 +5,9 @@
 //! one connection, at most `jobs` at a time. One failure never stops the others; each is reported
 //! as it happens and named again in the summary. Cancelling (dropping the returned future) aborts
 //! every task, and each aborted download removes its temp file as it is dropped.
+//!
+//! A batch gets what it needs from its caller as a [`Batch`] and prints through
+//! [`super::output`]; it never sees the session that made it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +17,10 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
 use super::json::Summary;
+use super::output::{Format, Output};
 use super::pattern::{expand_local, has_wildcards, RemotePattern};
 use super::progress::Bar;
 use super::remote_path::{join, last};
-use super::session::Session;
 use super::tree::{ensure_dirs, walk_local, walk_remote, Skipped};
 use super::{Client, ClientError, TransferReport};
 use crate::paths::{sanitize, NameError, SafeName};
@@ -227,24 +230,55 @@ impl Plan {
     }
 }
 
-/// GET: downloads `names` (patterns expanded against the server's listing, directories copied
-/// whole with `recursive`) into `output` or the current directory. Returns how many failed.
-pub(super) async fn get(
-    session: &Session,
-    names: &[String],
-    output: Option<&Path>,
-    recursive: bool,
-) -> usize {
-    let started = Instant::now();
-    let many = names.len() > 1 || recursive || names.iter().any(|n| has_wildcards(n));
-    let mut plan = Plan::default();
-    for name in names {
-        plan_get(&session.client, name, output, recursive, many, &mut plan).await;
-    }
-    plan.dedupe_downloads();
-    run(session, plan, started).await
+/// What a batch needs from whoever runs it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Batch<'a> {
+    /// The connection; each transfer runs on a clone of it.
+    pub client: &'a Client,
+    /// Where results, failures, bars and the summary go.
+    pub out: Output<'a>,
+    /// Replace existing local files on download.
+    pub force: bool,
+    /// How many transfers run at once.
+    pub jobs: usize,
 }
 
+impl Batch<'_> {
+    /// GET: downloads `names` (patterns expanded against the server's listing, directories copied
+    /// whole with `recursive`) into `output` or the current directory. Returns how many failed.
+    pub async fn get(&self, names: &[String], output: Option<&Path>, recursive: bool) -> usize {
+        let started = Instant::now();
+        let many = names.len() > 1 || recursive || names.iter().any(|n| has_wildcards(n));
+        let mut plan = Plan::default();
+        for name in names {
+            plan_get(self.client, name, output, recursive, many, &mut plan).await;
+        }
+        plan.dedupe_downloads();
+        self.run(plan, started).await
+    }
+
+    /// PUT: uploads local `paths` (patterns expanded on the local disk, directories sent whole
+    /// with `recursive`) into the remote directory `into` ("" for the root). Returns how many
+    /// failed.
+    pub async fn put(&self, paths: &[PathBuf], recursive: bool, into: &str) -> usize {
+        let started = Instant::now();
+        let mut plan = Plan::default();
+        for arg in paths {
+            match expand_local(arg) {
+                Ok(expanded) => {
+                    for path in expanded {
+                        plan_put(path, recursive, into, &mut plan).await;
+                    }
+                }
+                Err(e) => plan.fail(arg.display().to_string(), e),
+            }
+        }
+        plan.dedupe_uploads();
+        self.run(plan, started).await
+    }
+}
+
+/// Adds what one GET argument stands for to `plan`.
 async fn plan_get(
     client: &Client,
     name: &str,
@@ -318,30 +352,7 @@ async fn plan_get(
     }
 }
 
-/// PUT: uploads local `paths` (patterns expanded on the local disk, directories sent whole with
-/// `recursive`) into the remote directory `into` ("" for the root). Returns how many failed.
-pub(super) async fn put(
-    session: &Session,
-    paths: &[PathBuf],
-    recursive: bool,
-    into: &str,
-) -> usize {
-    let started = Instant::now();
-    let mut plan = Plan::default();
-    for arg in paths {
-        match expand_local(arg) {
-            Ok(expanded) => {
-                for path in expanded {
-                    plan_put(path, recursive, into, &mut plan).await;
-                }
-            }
-            Err(e) => plan.fail(arg.display().to_string(), e),
-        }
-    }
-    plan.dedupe_uploads();
-    run(session, plan, started).await
-}
-
+/// Adds what one local path (already expanded) stands for to `plan`.
 async fn plan_put(path: PathBuf, recursive: bool, into: &str, plan: &mut Plan) {
     let label = path.display().to_string();
     // A path named on the command line is followed if it is a link, as every shell tool does;
@@ -446,124 +457,127 @@ impl Drop for Active {
     }
 }
 
-/// Runs a plan: reports what planning found, makes a tree's directories, then runs the transfers
-/// `session.jobs` at a time and reports each, and a summary for more than one item.
-async fn run(session: &Session, plan: Plan, started: Instant) -> usize {
-    let Plan {
-        jobs,
-        dirs,
-        skipped,
-        failed,
-    } = plan;
-    let items = jobs.len() + skipped.len() + failed.len();
-    let mut summary = Summary::default();
-    for s in &skipped {
-        session.skipped(&s.name, s.reason);
-    }
-    summary.skipped = skipped.len();
-    for (name, e) in &failed {
-        session.failure(Some(name), e);
-        summary.failures.push(name.clone());
-    }
-    for (base, parts) in &dirs {
-        if let Err(e) = std::fs::create_dir_all(base).map_err(ClientError::local(base)) {
-            session.failure(None, &e);
-            summary.failures.push(base.display().to_string());
-            break;
+impl Batch<'_> {
+    /// Runs a plan: reports what planning found, makes a tree's directories, then runs the transfers
+    /// `jobs` at a time and reports each, and a summary for more than one item.
+    async fn run(&self, plan: Plan, started: Instant) -> usize {
+        let out = self.out;
+        let Plan {
+            jobs,
+            dirs,
+            skipped,
+            failed,
+        } = plan;
+        let items = jobs.len() + skipped.len() + failed.len();
+        let mut summary = Summary::default();
+        for s in &skipped {
+            out.skipped(&s.name, s.reason);
         }
-        if let Err(e) = ensure_dirs(base, parts) {
-            let shown = parts.join("/");
-            session.failure(Some(&shown), &e);
-            summary.failures.push(shown);
+        summary.skipped = skipped.len();
+        for (name, e) in &failed {
+            out.failure(Some(name), e);
+            summary.failures.push(name.clone());
         }
-    }
+        for (base, parts) in &dirs {
+            if let Err(e) = std::fs::create_dir_all(base).map_err(ClientError::local(base)) {
+                out.failure(None, &e);
+                summary.failures.push(base.display().to_string());
+                break;
+            }
+            if let Err(e) = ensure_dirs(base, parts) {
+                let shown = parts.join("/");
+                out.failure(Some(&shown), &e);
+                summary.failures.push(shown);
+            }
+        }
 
-    let count = jobs.len();
-    let planned: u64 = jobs.iter().filter_map(Job::size).sum();
-    let mut active = Active {
-        bars: HashMap::new(),
-        total: if count > 1 {
-            session.progress.total()
-        } else {
-            Bar::hidden()
-        },
-    };
-    let mut queue = jobs.into_iter();
-    let mut set = JoinSet::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut finished = 0usize;
-    let mut done_bytes = 0u64;
-    let mut unplanned_done = 0u64;
-    loop {
-        while set.len() < session.jobs.max(1) {
-            let Some(job) = queue.next() else { break };
-            let label = job.label();
-            let known = job.size();
-            let bar = session.progress.bar(&label, Some(&active.total));
-            let watch = (*bar).clone();
-            let client = session.client.clone();
-            let force = session.force;
-            let handle = set.spawn(async move {
-                let download = matches!(job, Job::Download { .. });
-                (label, download, job.run(client, force, bar).await)
-            });
-            active.bars.insert(handle.id(), (watch, known));
-        }
-        let next = tokio::select! {
-            next = set.join_next_with_id() => next,
-            _ = tick.tick(), if count > 1 && session.progress.enabled() => {
-                let (mut pos, mut len) = (done_bytes, planned + unplanned_done);
-                for (bar, known) in active.bars.values() {
-                    pos += bar.position();
-                    if known.is_none() {
-                        len += bar.length().unwrap_or(0);
-                    }
-                }
-                active.total.set_length(len.max(pos));
-                active.total.set_position(pos);
-                active.total.set_message(format!("total {finished}/{count} files"));
-                continue;
-            }
+        let count = jobs.len();
+        let planned: u64 = jobs.iter().filter_map(Job::size).sum();
+        let mut active = Active {
+            bars: HashMap::new(),
+            total: if count > 1 {
+                out.progress.total()
+            } else {
+                Bar::hidden()
+            },
         };
-        let Some(next) = next else { break };
-        finished += 1;
-        match next {
-            Ok((id, (label, download, result))) => {
-                let known = active.bars.remove(&id).and_then(|(_, k)| k);
-                match result {
-                    Ok(report) => {
-                        done_bytes += report.bytes;
+        let mut queue = jobs.into_iter();
+        let mut set = JoinSet::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut finished = 0usize;
+        let mut done_bytes = 0u64;
+        let mut unplanned_done = 0u64;
+        loop {
+            while set.len() < self.jobs.max(1) {
+                let Some(job) = queue.next() else { break };
+                let label = job.label();
+                let known = job.size();
+                let bar = out.progress.bar(&label, Some(&active.total));
+                let watch = (*bar).clone();
+                let client = self.client.clone();
+                let force = self.force;
+                let handle = set.spawn(async move {
+                    let download = matches!(job, Job::Download { .. });
+                    (label, download, job.run(client, force, bar).await)
+                });
+                active.bars.insert(handle.id(), (watch, known));
+            }
+            let next = tokio::select! {
+                next = set.join_next_with_id() => next,
+                _ = tick.tick(), if count > 1 && out.progress.enabled() => {
+                    let (mut pos, mut len) = (done_bytes, planned + unplanned_done);
+                    for (bar, known) in active.bars.values() {
+                        pos += bar.position();
                         if known.is_none() {
-                            unplanned_done += report.bytes;
+                            len += bar.length().unwrap_or(0);
                         }
-                        summary.files += 1;
-                        summary.bytes += report.bytes;
-                        session.transferred(download, &report);
                     }
-                    Err(e) => {
-                        if let Some(k) = known {
-                            done_bytes += k;
+                    active.total.set_length(len.max(pos));
+                    active.total.set_position(pos);
+                    active.total.set_message(format!("total {finished}/{count} files"));
+                    continue;
+                }
+            };
+            let Some(next) = next else { break };
+            finished += 1;
+            match next {
+                Ok((id, (label, download, result))) => {
+                    let known = active.bars.remove(&id).and_then(|(_, k)| k);
+                    match result {
+                        Ok(report) => {
+                            done_bytes += report.bytes;
+                            if known.is_none() {
+                                unplanned_done += report.bytes;
+                            }
+                            summary.files += 1;
+                            summary.bytes += report.bytes;
+                            out.transferred(download, &report);
                         }
-                        session.failure(Some(&label), &e);
-                        summary.failures.push(label);
+                        Err(e) => {
+                            if let Some(k) = known {
+                                done_bytes += k;
+                            }
+                            out.failure(Some(&label), &e);
+                            summary.failures.push(label);
+                        }
                     }
                 }
-            }
-            Err(e) => {
-                active.bars.remove(&e.id());
-                let e = ClientError::Interrupted(format!("a transfer task failed: {e}"));
-                session.failure(None, &e);
-                summary.failures.push("(unknown)".into());
+                Err(e) => {
+                    active.bars.remove(&e.id());
+                    let e = ClientError::Interrupted(format!("a transfer task failed: {e}"));
+                    out.failure(None, &e);
+                    summary.failures.push("(unknown)".into());
+                }
             }
         }
+        drop(active);
+        summary.failed = summary.failures.len();
+        summary.seconds = started.elapsed().as_secs_f64();
+        if items > 1 || out.format == Format::Json {
+            out.summary(&summary);
+        }
+        summary.failed
     }
-    drop(active);
-    summary.failed = summary.failures.len();
-    summary.seconds = started.elapsed().as_secs_f64();
-    if items > 1 || session.format == super::session::Format::Json {
-        session.summary(&summary);
-    }
-    summary.failed
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod connect;
 pub mod display;
 pub mod json;
 mod local;
+pub mod output;
 pub mod pattern;
 pub mod progress;
 pub mod prompt;
