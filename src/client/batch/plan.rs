@@ -69,6 +69,12 @@ impl Plan {
         self.failed.push((name.into(), e));
     }
 
+    /// A job refused because it would collide with another of the batch (`path` is where).
+    fn refuse(&mut self, name: &str, path: &Path, reason: String) {
+        let path = path.to_path_buf();
+        self.fail(name, ClientError::Unsafe { path, reason });
+    }
+
     pub(super) fn skip(&mut self, name: String, reason: &'static str) {
         self.skipped.push(Skipped { name, reason });
     }
@@ -132,15 +138,8 @@ impl Plan {
                     .map(|n| n.to_string_lossy())
                     .is_some_and(|n| n.starts_with('.') && n.ends_with(".qft-part"));
                 if looks_partial {
-                    let reason =
-                        "a name qft keeps for unfinished downloads; not written".to_string();
-                    self.fail(
-                        name.clone(),
-                        ClientError::Unsafe {
-                            path: dest.clone(),
-                            reason,
-                        },
-                    );
+                    let reason = "a name qft keeps for unfinished downloads; not written";
+                    self.refuse(name, dest, reason.to_string());
                     continue;
                 }
                 match seen.get(dest) {
@@ -150,13 +149,7 @@ impl Plan {
                             "would also receive '{}' in this batch; not overwriting",
                             sanitize(first)
                         );
-                        self.fail(
-                            name.clone(),
-                            ClientError::Unsafe {
-                                path: dest.clone(),
-                                reason,
-                            },
-                        );
+                        self.refuse(name, dest, reason);
                         continue;
                     }
                     None => {
@@ -184,13 +177,7 @@ impl Plan {
                             sanitize(name),
                             sanitize(&first.display().to_string())
                         );
-                        self.fail(
-                            name.clone(),
-                            ClientError::Unsafe {
-                                path: path.clone(),
-                                reason,
-                            },
-                        );
+                        self.refuse(name, path, reason);
                         continue;
                     }
                     None => {
