@@ -10,7 +10,8 @@
 //! - [`storage`]: the served directory; the only server code that touches the filesystem.
 //! - [`server`]: accept loop, a task per connection and per stream, one file per command.
 //! - [`client`]: [`client::Client`] (the operations) and the prompt and one-shot front ends.
-//! - [`cli`]: the command line and exit codes; `main.rs` only calls [`cli::main`].
+//! - [`cli`]: the command line (clap types and their conversion into configs, `serve`, `connect`
+//!   with the first-use trust question) and the exit-code table; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod client;
