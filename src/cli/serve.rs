@@ -19,11 +19,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
-        _ => Identity::load_or_create(
-            &qft_home()
-                .context("cannot find the qft home")?
-                .join(SERVER_IDENTITY_FILE),
-        )?,
+        _ => server_identity()?,
     };
     let access = match &args.authorized_clients {
         Some(path) => Access::Authorized(path.clone()),
@@ -111,6 +107,12 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// This machine's server identity, made on first use and kept in the qft home.
+fn server_identity() -> anyhow::Result<Identity> {
+    let home = qft_home().context("cannot find the qft home")?;
+    Ok(Identity::load_or_create(&home.join(SERVER_IDENTITY_FILE))?)
+}
+
 /// Prints the fingerprint of the server identity, or of the certificate given.
 pub(super) fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
     let fingerprint = match &args.cert {
@@ -124,12 +126,7 @@ pub(super) fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
             Fingerprint::of_certificate(&der)
                 .map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", cert.display()))?
         }
-        None => Identity::load_or_create(
-            &qft_home()
-                .context("cannot find the qft home")?
-                .join(SERVER_IDENTITY_FILE),
-        )?
-        .fingerprint(),
+        None => server_identity()?.fingerprint(),
     };
     emit(&fingerprint.to_string());
     Ok(())
