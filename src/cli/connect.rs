@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::args::ConnectArgs;
 use super::exit;
-use crate::client::output::Format;
+use crate::client::output::{Format, Output};
 use crate::client::progress::Progress;
 use crate::client::session::Session;
 use crate::client::{prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
@@ -19,17 +19,17 @@ use crate::tls::{Identity, KnownHosts, CLIENT_IDENTITY_FILE, KNOWN_HOSTS_FILE};
 /// Connects, runs the command given (or the prompt), and returns the exit status.
 pub(super) async fn connect(args: ConnectArgs) -> u8 {
     let format = Format::detect(args.json);
-    // Before there is a session, a failure is reported here; with --json as a record too.
-    let failed = |e: &ClientError| {
-        eprintln!("qft: {e}");
-        if format == Format::Json {
-            crate::client::display::emit(&crate::client::json::Record::error(e, None).line());
-        }
+    // Before there is a session there are no bars to lift; a failure is still reported as the
+    // session reports one (with --json, as a record too).
+    let no_bars = Progress::new(false);
+    let early = Output {
+        progress: &no_bars,
+        format,
     };
     let target = match Target::parse(&args.target) {
         Ok(target) => target,
         Err(e) => {
-            failed(&e);
+            early.failure(None, &e);
             return exit::USAGE;
         }
     };
@@ -61,7 +61,7 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {
         Some(Ok(client)) => client,
         Some(Err(e)) => {
-            failed(&e);
+            early.failure(None, &e);
             return exit::FAILURE;
         }
         None => return exit::INTERRUPTED,
