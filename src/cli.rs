@@ -454,7 +454,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     crate::client::display::emit(&format!(
         "Serving {} on {addr}\nFingerprint: {fingerprint}\nConnect with: qft connect {host}:{} --fingerprint {fingerprint}",
-        config.storage.root().display(),
+        config.storage,
         addr.port()
     ));
     if let Some(path) = &args.port_file {

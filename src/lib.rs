@@ -18,6 +18,7 @@ pub mod congestion;
 pub mod fsutil;
 pub mod home;
 pub mod paths;
+pub mod pieces;
 pub mod protocol;
 pub mod server;
 pub mod storage;

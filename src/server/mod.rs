@@ -8,6 +8,7 @@ pub mod auth;
 mod connection;
 mod delete;
 mod download;
+mod exchange;
 mod help;
 pub mod limits;
 mod list;
@@ -26,9 +27,9 @@ use crate::protocol::close;
 use crate::tls::{self, Fingerprint, Identity, TlsSetupError};
 use crate::tuning::Tuning;
 
-pub use auth::{Access, Permissions};
 /// What a server serves from: the storage contract's handle (opened by whoever configures it).
 pub use crate::storage::Storage;
+pub use auth::{Access, Permissions};
 pub use limits::Limits;
 
 /// What the server needs to start.
@@ -119,7 +120,6 @@ const MAX_REJECTING: usize = 32;
 impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
-        config.storage.expire_partials(config.limits.partial_ttl);
         let require_cert = matches!(config.access, Access::Authorized(_));
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
@@ -178,8 +178,8 @@ impl Server {
         let mut connections = JoinSet::new();
         // Partials are also swept at start and whenever a resumable upload begins; this covers a
         // server that runs for weeks without either.
+        // The first tick is at once: what expired while the server was down goes at start.
         let mut sweep = tokio::time::interval(PARTIAL_SWEEP);
-        sweep.tick().await;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -209,7 +209,7 @@ impl Server {
                 }
                 _ = sweep.tick() => {
                     let (storage, ttl) = (context.storage.clone(), context.limits.partial_ttl);
-                    tokio::task::spawn_blocking(move || storage.expire_partials(ttl));
+                    tokio::spawn(async move { storage.expire_partials(ttl).await });
                 }
                 () = context.shutdown.notified() => {
                     info!("shutting down at an admin's request: no new connections");

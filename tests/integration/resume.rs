@@ -240,7 +240,7 @@ async fn expired_partials_are_removed() {
         .unwrap()
         .set_modified(long_ago)
         .unwrap();
-    storage.expire_partials(Duration::from_secs(3600));
+    storage.expire_partials(Duration::from_secs(3600)).await;
     assert!(!old.exists() && fresh.exists());
 }
 
