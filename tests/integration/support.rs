@@ -4,6 +4,7 @@
 use qft::tuning::Tuning;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,10 +133,95 @@ impl TestServer {
     pub fn into_task(mut self) -> JoinHandle<()> {
         self.task.take().unwrap()
     }
+}
 
-    /// Files in the private staging area: must be empty whenever no upload is running.
-    pub fn staged(&self) -> Vec<PathBuf> {
-        list_dir(&self.root().join(".qft/tmp"))
+// The served files, by name.
+//
+// Tests set up and check what the server serves only through these: names relative to the
+// served root, `/`-separated, as a client would spell them. This block is the one place that
+// knows the files live on the local disk; running the behavioural suite against another
+// storage backend (through the storage contract, or S3) is a change here alone. Tests about
+// the local filesystem itself (symlinks, escapes, modes, the private area) use
+// [`TestServer::local_root`] instead, so each such use says it is local-only.
+impl TestServer {
+    /// Stores `data` as the file `name`, creating its parent directories. An existing file is
+    /// replaced whole, as an upload replaces it: a reader that already opened it keeps reading
+    /// the old content (on disk: written beside the root, then renamed over `name`).
+    pub fn put(&self, name: &str, data: impl AsRef<[u8]>) {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let temp = self
+            .tmp
+            .path()
+            .join(format!("put-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&temp, data).unwrap();
+        std::fs::rename(&temp, &path).unwrap();
+    }
+
+    /// The contents of the file `name`, or None if there is none.
+    pub fn read(&self, name: &str) -> Option<Vec<u8>> {
+        match std::fs::read(self.path(name)) {
+            Ok(data) => Some(data),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("reading served {name:?}: {e}"),
+        }
+    }
+
+    /// Whether a file or directory `name` is served.
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// Whether `name` is a directory.
+    pub fn is_dir(&self, name: &str) -> bool {
+        self.path(name).is_dir()
+    }
+
+    /// Makes the directory `name`, and its parents.
+    pub fn mkdir(&self, name: &str) {
+        std::fs::create_dir_all(self.path(name)).unwrap();
+    }
+
+    /// Removes the file `name`, which must exist.
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.path(name)).unwrap();
+    }
+
+    /// The names in the directory `dir` (`""` for the root), sorted, without the server's
+    /// private area. A directory that does not exist has none (a backend of keys cannot tell
+    /// an empty directory from a missing one).
+    pub fn names(&self, dir: &str) -> Vec<String> {
+        let entries = match std::fs::read_dir(self.path(dir)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => panic!("listing served {dir:?}: {e}"),
+        };
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !(dir.is_empty() && n == qft::storage::PRIVATE_DIR))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// What the server holds for uploads not committed yet, as (name, bytes held), sorted by
+    /// name: must be empty whenever no upload is running. The names are the backend's own (on
+    /// disk: `upload-*` for a one-shot upload, `partial-*` for a resumable one, in `.qft/tmp`).
+    pub fn staged(&self) -> Vec<(String, u64)> {
+        list_dir(&self.root().join(qft::storage::PRIVATE_DIR).join("tmp"))
+            .into_iter()
+            .filter_map(|p| {
+                // An upload may end between the listing and this look.
+                let len = std::fs::metadata(&p).ok()?.len();
+                Some((p.file_name()?.to_string_lossy().into_owned(), len))
+            })
+            .collect()
+    }
+
+    /// Where `name` is on the local disk.
+    fn path(&self, name: &str) -> PathBuf {
+        self.root().join(name)
     }
 }
 
