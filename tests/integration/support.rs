@@ -159,6 +159,13 @@ impl TestServer {
         std::fs::rename(&temp, &path).unwrap();
     }
 
+    /// [`TestServer::put`] for each `(name, contents)`.
+    pub fn put_all(&self, files: &[(&str, &[u8])]) {
+        for (name, data) in files {
+            self.put(name, data);
+        }
+    }
+
     /// The contents of the file `name`, or None if there is none.
     pub fn read(&self, name: &str) -> Option<Vec<u8>> {
         match std::fs::read(self.path(name)) {
@@ -203,6 +210,31 @@ impl TestServer {
             .collect();
         names.sort();
         names
+    }
+
+    /// Everything under `dir`, as [`crate::shell::read_tree`] gives a local one: each file
+    /// (relative to `dir`) with its contents, each directory as `name/` with none, sorted.
+    pub fn tree(&self, dir: &str) -> Vec<(String, Vec<u8>)> {
+        let join = |a: &str, b: &str| match a {
+            "" => b.to_string(),
+            _ => format!("{a}/{b}"),
+        };
+        let mut out = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(sub) = pending.pop() {
+            for name in self.names(&join(dir, &sub)) {
+                let rel = join(&sub, &name);
+                let full = join(dir, &rel);
+                if self.is_dir(&full) {
+                    out.push((format!("{rel}/"), Vec::new()));
+                    pending.push(rel);
+                } else {
+                    out.push((rel, self.read(&full).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// What the server holds for uploads not committed yet, as (name, bytes held), sorted by
