@@ -330,7 +330,7 @@ async fn transferred_files_get_normal_permissions_and_replacements_keep_theirs()
 
     client.upload(&src, "new", &no_progress()).await.unwrap();
     assert_eq!(
-        mode(&server.root().join("new")),
+        mode(&server.local_root().join("new")),
         0o666 & !umask,
         "as if created directly"
     );
@@ -341,15 +341,15 @@ async fn transferred_files_get_normal_permissions_and_replacements_keep_theirs()
         .unwrap();
     assert_eq!(mode(&fetched), 0o666 & !umask);
 
-    std::fs::write(server.root().join("kept"), b"old").unwrap();
+    std::fs::write(server.local_root().join("kept"), b"old").unwrap();
     std::fs::set_permissions(
-        server.root().join("kept"),
+        server.local_root().join("kept"),
         std::fs::Permissions::from_mode(0o640),
     )
     .unwrap();
     client.upload(&src, "kept", &no_progress()).await.unwrap();
     assert_eq!(
-        mode(&server.root().join("kept")),
+        mode(&server.local_root().join("kept")),
         0o640,
         "a replace keeps the old mode"
     );

@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub fingerprint: Fingerprint,
-    /// `<tmp>/root` is served; `<tmp>` itself is "outside", for escape checks.
-    pub tmp: TempDir,
+    /// `<tmp>/root` is served; `<tmp>` itself is "outside", for escape checks. Private: tests
+    /// reach the disk only through [`TestServer::local_root`] and [`TestServer::local_outside`].
+    tmp: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -82,8 +83,17 @@ impl TestServer {
         }
     }
 
-    pub fn root(&self) -> PathBuf {
+    /// The served directory on the local disk, for the tests about the local filesystem itself
+    /// (symlinks, escapes, modes, the private area). Served content goes through the by-name
+    /// helpers below, which work on any backend.
+    pub fn local_root(&self) -> PathBuf {
         self.tmp.path().join("root")
+    }
+
+    /// The local directory that holds [`TestServer::local_root`]: outside what is served, for
+    /// checking that nothing escapes into it.
+    pub fn local_outside(&self) -> &Path {
+        self.tmp.path()
     }
 
     pub fn target(&self) -> Target {
@@ -241,19 +251,24 @@ impl TestServer {
     /// name: must be empty whenever no upload is running. The names are the backend's own (on
     /// disk: `upload-*` for a one-shot upload, `partial-*` for a resumable one, in `.qft/tmp`).
     pub fn staged(&self) -> Vec<(String, u64)> {
-        list_dir(&self.root().join(qft::storage::PRIVATE_DIR).join("tmp"))
-            .into_iter()
-            .filter_map(|p| {
-                // An upload may end between the listing and this look.
-                let len = std::fs::metadata(&p).ok()?.len();
-                Some((p.file_name()?.to_string_lossy().into_owned(), len))
-            })
-            .collect()
+        list_dir(
+            &self
+                .local_root()
+                .join(qft::storage::PRIVATE_DIR)
+                .join("tmp"),
+        )
+        .into_iter()
+        .filter_map(|p| {
+            // An upload may end between the listing and this look.
+            let len = std::fs::metadata(&p).ok()?.len();
+            Some((p.file_name()?.to_string_lossy().into_owned(), len))
+        })
+        .collect()
     }
 
     /// Where `name` is on the local disk.
     fn path(&self, name: &str) -> PathBuf {
-        self.root().join(name)
+        self.local_root().join(name)
     }
 }
 
