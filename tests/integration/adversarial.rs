@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qft::client::{Client, ClientError};
-use qft::protocol::{close, read_frame, write_frame, ErrorCode, Request, Response};
+use qft::protocol::{close, ErrorCode, Request, Response};
 use qft::server::Access;
 use qft::tls::{self, FingerprintVerifier, Identity};
 
@@ -339,15 +339,7 @@ async fn a_peer_that_never_reads_a_download_gives_its_transfer_slot_back() {
     let data = random_bytes(16 * 1024 * 1024);
     server.put("big", &data);
     let peer = server.raw().await;
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(&mut send, &Request::Download { name: "big".into() })
-        .await
-        .unwrap();
-    send.finish().unwrap();
-    assert!(matches!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::FileHeader { .. }
-    ));
+    let (mut recv, _) = peer.begin_download("big").await;
     // Not reading: the server blocks on flow control, then gives up. With one transfer slot,
     // another client's download can only succeed once the slot is given back.
     let other = server.client().await;

@@ -220,17 +220,10 @@ async fn a_stalled_download_does_not_hold_up_other_commands_on_its_connection() 
     let server = TestServer::start().await;
     server.put("big", random_bytes(16 * 1024 * 1024));
     let peer = server.raw().await;
-    // A download nobody reads: the server fills the flow-control window and waits.
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(&mut send, &Request::Download { name: "big".into() })
-        .await
-        .unwrap();
-    send.finish().unwrap();
-    let header = read_frame::<Response, _>(&mut recv).await.unwrap();
-    assert!(
-        matches!(header, Response::FileHeader { size: 16777216, .. }),
-        "{header:?}"
-    );
+    // A download nobody reads, held to the end (dropping it would cancel it): the server fills
+    // the flow-control window and waits.
+    let (_stalled, size) = peer.begin_download("big").await;
+    assert_eq!(size, 16777216);
     // Meanwhile, other commands on the same connection are answered at once.
     for _ in 0..3 {
         let listing = tokio::time::timeout(
@@ -250,15 +243,7 @@ async fn shutdown_lets_a_running_download_finish_then_closes_clients() {
     let data = random_bytes(8 * 1024 * 1024);
     server.put("f", &data);
     let peer = server.raw().await;
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(&mut send, &Request::Download { name: "f".into() })
-        .await
-        .unwrap();
-    send.finish().unwrap();
-    assert!(matches!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::FileHeader { .. }
-    ));
+    let (mut recv, _) = peer.begin_download("f").await;
     // The transfer is under way (we hold it back by not reading) when the server is told to stop.
     let mut first = vec![0u8; 1024];
     recv.read_exact(&mut first).await.unwrap();

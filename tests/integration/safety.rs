@@ -46,14 +46,7 @@ async fn a_file_deleted_or_replaced_during_a_download_arrives_whole_and_old() {
     server.put("f", &old);
     let peer = server.raw().await;
     for change in ["delete", "replace"] {
-        let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-        write_frame(&mut send, &Request::Download { name: "f".into() })
-            .await
-            .unwrap();
-        send.finish().unwrap();
-        let Response::FileHeader { size, .. } = read_frame(&mut recv).await.unwrap() else {
-            panic!("no header")
-        };
+        let (mut recv, size) = peer.begin_download("f").await;
         let mut first = vec![0u8; 1024 * 1024];
         recv.read_exact(&mut first).await.unwrap();
         // Mid-download, the file changes under the server.

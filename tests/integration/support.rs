@@ -322,6 +322,19 @@ impl RawPeer {
         (send, recv)
     }
 
+    /// Starts a download by hand: sends the request, finishes sending, and waits for the
+    /// header. Returns the stream the body and trailer come on, and the size announced.
+    pub async fn begin_download(&self, name: &str) -> (quinn::RecvStream, u64) {
+        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        let request = Request::Download { name: name.into() };
+        write_frame(&mut send, &request).await.unwrap();
+        send.finish().unwrap();
+        match read_frame::<Response, _>(&mut recv).await.unwrap() {
+            Response::FileHeader { size, .. } => (recv, size),
+            other => panic!("no file header for {name:?}: {other:?}"),
+        }
+    }
+
     /// Sends `request` (and `then`, raw bytes after it), finishes, and returns the first response.
     pub async fn exchange(&self, request: &Request, then: &[u8]) -> Response {
         let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
