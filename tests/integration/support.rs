@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use qft::client::{Client, ConnectConfig, Target, Trust};
-use qft::protocol::{read_frame, write_frame, Request, Response};
+use qft::protocol::{read_frame, write_frame, Entry, Request, Response};
 use qft::server::{Server, ServerConfig};
 use qft::storage::Storage;
 use qft::tls::{self, Fingerprint, FingerprintVerifier, Identity};
@@ -344,6 +344,18 @@ impl RawPeer {
         let _ = send.write_all(then).await;
         let _ = send.finish();
         read_frame::<Response, _>(&mut recv).await.unwrap()
+    }
+
+    /// LIST of the root on a stream of its own; panics unless a page of the listing comes back.
+    /// Returns its entries, and whether it is the last page.
+    pub async fn list_root(&self) -> (Vec<Entry>, bool) {
+        match self
+            .exchange(&Request::List { dir: String::new() }, &[])
+            .await
+        {
+            Response::ListPage { entries, last } => (entries, last),
+            other => panic!("no listing: {other:?}"),
+        }
     }
 
     /// Sends raw bytes as a whole stream and returns the first response.
