@@ -12,6 +12,8 @@ mod exchange;
 mod help;
 pub mod limits;
 mod list;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 use std::future::Future;
@@ -99,6 +101,19 @@ pub(crate) struct Context {
     pub(crate) shutdown: Notify,
 }
 
+impl Context {
+    fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
+        Context {
+            storage,
+            access,
+            mask,
+            transfers: Semaphore::new(limits.max_transfers.max(1)),
+            limits,
+            shutdown: Notify::new(),
+        }
+    }
+}
+
 /// A bound server, ready to [`Server::run`].
 #[derive(Debug)]
 pub struct Server {
@@ -141,14 +156,12 @@ impl Server {
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
             max_send_window: config.tuning.send_window,
-            context: Arc::new(Context {
-                storage: config.storage,
-                access: config.access,
+            context: Arc::new(Context::new(
+                config.storage,
+                config.access,
                 mask,
-                transfers: Semaphore::new(config.limits.max_transfers.max(1)),
-                limits: config.limits,
-                shutdown: Notify::new(),
-            }),
+                config.limits,
+            )),
         })
     }
 

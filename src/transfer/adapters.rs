@@ -218,3 +218,17 @@ impl<W: AsyncWrite + Unpin + Send> Sink for Writer<W> {
         Ok(())
     }
 }
+
+/// An in-memory pipe end, as both ends of a copy: command handlers are generic over their
+/// streams, so they run over these in tests, without a network.
+impl Source for tokio::io::DuplexStream {
+    async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        Reader(self).read_block(max).await
+    }
+}
+
+impl Sink for tokio::io::DuplexStream {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        Writer(self).write_block(block).await
+    }
+}
