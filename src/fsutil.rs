@@ -146,6 +146,37 @@ pub fn rename_noclobber(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// A directory entry in the shape of a listing: what the server lists and `lls` shows alike.
+/// `meta` is the entry's own (a link's, unless the caller followed it).
+pub fn entry(name: String, meta: &std::fs::Metadata) -> crate::protocol::Entry {
+    use crate::protocol::{Entry, EntryKind};
+    let kind = if meta.is_file() {
+        EntryKind::File
+    } else if meta.is_dir() {
+        EntryKind::Dir
+    } else {
+        EntryKind::Other
+    };
+    Entry {
+        name,
+        kind,
+        size: if kind == EntryKind::File {
+            meta.len()
+        } else {
+            0
+        },
+        modified: mtime(meta),
+    }
+}
+
+/// Modification time in whole seconds since the Unix epoch, where the system knows it.
+pub fn mtime(meta: &std::fs::Metadata) -> Option<u64> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+}
+
 /// Whether an io error means the disk (or the user's quota) is full.
 pub fn is_full(e: &io::Error) -> bool {
     matches!(

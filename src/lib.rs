@@ -6,10 +6,17 @@
 //! - [`paths`]: validation of every name that crosses the network, on both sides.
 //! - [`tls`]: identities (rcgen, kept on disk), fingerprints, known hosts, quinn configs.
 //! - [`tuning`]: congestion control, windows and packet size, the same on both ends.
-//! - [`transfer`]: the one copy loop that moves a file body and hashes it with SHA-256.
-//! - [`storage`]: the served directory; the only server code that touches the filesystem.
-//! - [`server`]: accept loop, a task per connection and per stream, one file per command.
-//! - [`client`]: [`client::Client`] (the operations) and the prompt and one-shot front ends.
+//! - [`transfer`]: the one copy loop that moves a file body from a source to a sink and hashes
+//!   it with SHA-256; its `adapters` are the ends (QUIC streams, files at an offset).
+//! - [`pieces`]: resume pieces, the one place either side hashes a held prefix; its doc draws
+//!   the resume exchange.
+//! - [`fsutil`]: file helpers both sides use (atomic write, directory fsync, locked open).
+//! - [`storage`]: the storage contract the server serves from (list, read a snapshot, upload and
+//!   commit after verification, partials, delete), and its backends (`storage::local`).
+//! - [`server`]: accept loop, a task per connection and per stream (`connection`), one file per
+//!   command; the commands share `exchange` (failures, the name check, the resume point).
+//! - [`client`]: [`client::Client`] (the operations: `download`, `upload`, over `stream`
+//!   helpers) and the prompt and one-shot front ends.
 //! - [`cli`]: the command line (clap types and their conversion into configs, `serve`, `connect`
 //!   with the first-use trust question) and the exit-code table; `main.rs` only calls [`cli::main`].
 
@@ -19,6 +26,7 @@ pub mod congestion;
 pub mod fsutil;
 pub mod home;
 pub mod paths;
+pub mod pieces;
 pub mod protocol;
 pub mod server;
 pub mod storage;

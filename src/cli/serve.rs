@@ -62,7 +62,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     emit(&format!(
         "Serving {} on {addr}\nFingerprint: {fingerprint}\nConnect with: qft connect {host}:{} --fingerprint {fingerprint}",
-        config.storage.root().display(),
+        config.storage,
         addr.port()
     ));
     if let Some(path) = &args.port_file {

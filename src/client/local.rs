@@ -3,10 +3,9 @@
 //! the completion of local paths.
 
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use super::ClientError;
-use crate::protocol::{Entry, EntryKind};
+use crate::protocol::Entry;
 
 /// A local directory's entries in the shape of a remote listing, so they print the same way.
 /// Symlinks are shown as what they are, not followed.
@@ -17,27 +16,8 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>, ClientError> {
         let Ok(meta) = item.path().symlink_metadata() else {
             continue;
         };
-        let kind = if meta.is_file() {
-            EntryKind::File
-        } else if meta.is_dir() {
-            EntryKind::Dir
-        } else {
-            EntryKind::Other
-        };
-        entries.push(Entry {
-            name: item.file_name().to_string_lossy().into_owned(),
-            kind,
-            size: if kind == EntryKind::File {
-                meta.len()
-            } else {
-                0
-            },
-            modified: meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
-        });
+        let name = item.file_name().to_string_lossy().into_owned();
+        entries.push(crate::fsutil::entry(name, &meta));
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(entries)

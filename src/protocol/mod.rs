@@ -26,7 +26,7 @@
 //! - **Upload**: C→S `Request::Upload { name, size }`; S→C `Response::Ready` or `Response::Error`
 //!   (so a refused upload costs no data); C→S exactly `size` body bytes, then a [`Trailer`], then
 //!   finishes its side; S→C `Response::Done { sha256 }` once the file is durable under its name,
-//!   or `Response::Error` (nothing was changed). A body smaller than [`MIN_CHUNK`] may follow the
+//!   or `Response::Error` (nothing was changed). A body smaller than [`SMALL_FILE`] may follow the
 //!   request at once, without waiting for `Ready`: it saves a round trip per small file and
 //!   wastes less than a piece on a refusal, after which the server stops reading the stream.
 //! - **Delete**: C→S `Request::Delete`; S→C `Response::Deleted` or `Response::Error`.
@@ -90,24 +90,24 @@ pub trait Message: Serialize + for<'de> Deserialize<'de> {
 pub enum Request {
     /// List the directory `dir` ("" is the served root).
     List {
-        /// A relative name as accepted by [`crate::paths::validate`], or "" for the root.
+        /// A relative name as accepted by [`crate::paths::SafeName::new`], or "" for the root.
         dir: String,
     },
     /// Send the file `name`.
     Download {
-        /// A relative name as accepted by [`crate::paths::validate`].
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
         name: String,
     },
     /// Receive a file of `size` bytes and store it as `name`, replacing an existing file.
     Upload {
-        /// A relative name as accepted by [`crate::paths::validate`].
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
         name: String,
         /// Exact body length; the server refuses a body that is longer or shorter.
         size: u64,
     },
     /// Delete the file `name`.
     Delete {
-        /// A relative name as accepted by [`crate::paths::validate`].
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
         name: String,
     },
     /// Describe every command.
@@ -116,14 +116,14 @@ pub enum Request {
     Shutdown,
     /// An upload that may continue a partial this client left (see the module doc).
     ResumeUpload {
-        /// A relative name as accepted by [`crate::paths::validate`].
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
         name: String,
         /// Exact length of the whole file.
         size: u64,
     },
     /// A download that may continue a local partial of `have` bytes.
     ResumeDownload {
-        /// A relative name as accepted by [`crate::paths::validate`].
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
         name: String,
         /// Bytes the client already holds.
         have: u64,
@@ -212,6 +212,11 @@ pub const MAX_CHUNKS: u64 = 16 * 1024;
 
 /// The smallest resume piece: a partial holds nothing reusable until it has this much.
 pub const MIN_CHUNK: u64 = 1 << 20;
+
+/// What a small file is, on both sides: its upload body may follow the request at once (no
+/// waiting for `Ready`), and the server receives it whole and commits it in one go. Smaller than
+/// one resume piece, so a broken small upload has nothing a retry could keep anyway.
+pub const SMALL_FILE: u64 = MIN_CHUNK;
 
 /// The piece size for hashing `len` bytes: 1 MiB, or the power of two that keeps the hash list
 /// within [`MAX_CHUNKS`].

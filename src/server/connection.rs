@@ -10,78 +10,13 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::auth::Permissions;
+use super::exchange::{Failure, Outcome};
 use super::limits::Slot;
 use super::{delete, download, help, list, upload, Context};
-use crate::paths::SafeName;
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
-use crate::storage::StorageError;
 use crate::tls::{peer_fingerprint, Fingerprint};
-
-/// How a command failed, which decides what the stream sees.
-#[derive(Debug)]
-pub(super) enum Failure {
-    /// Tell the client why with an `Error` frame; the stream ends normally.
-    Refuse(ErrorCode, String),
-    /// The exchange is past the point where a frame can be sent (a body is half-sent), or the
-    /// peer broke the protocol: reset the stream (with this code) so a partial body never looks
-    /// complete.
-    Abort(u32, String),
-}
-
-impl Failure {
-    /// An abort for a stream error or a broken peer.
-    pub(super) fn abort(why: impl std::fmt::Display) -> Self {
-        Failure::Abort(close::ABORTED, why.to_string())
-    }
-}
-
-impl From<StorageError> for Failure {
-    fn from(e: StorageError) -> Self {
-        if let StorageError::Io { source, .. } = &e {
-            warn!("storage error: {source}");
-        }
-        Failure::Refuse(e.code(), e.to_string())
-    }
-}
-
-/// What a finished command did, for the log line.
-pub(super) type Outcome = Result<u64, Failure>;
-
-/// Validates a name from the network, as a refusal the client can read.
-pub(super) fn safe_name(name: &str) -> Result<SafeName, Failure> {
-    SafeName::new(name).map_err(|e| {
-        Failure::Refuse(
-            ErrorCode::InvalidName,
-            format!("invalid name '{}': {e}", crate::paths::sanitize(name)),
-        )
-    })
-}
-
-/// Reads a client's resume point, allowing it as long as it takes to hash the `held` bytes it
-/// may keep, and checks it is one the offered pieces allow: a multiple of `chunk`, within the
-/// `pieces` offered.
-pub(super) async fn read_resume<R: tokio::io::AsyncRead + Unpin>(
-    ctx: &Context,
-    recv: &mut R,
-    held: u64,
-    chunk: u64,
-    pieces: u64,
-) -> Result<u64, Failure> {
-    let read = crate::protocol::read_frame::<crate::protocol::Resume, _>(recv);
-    let resume = tokio::time::timeout(ctx.limits.resume_timeout(held), read)
-        .await
-        .map_err(|_| Failure::Abort(close::TOO_SLOW, "no resume point in time".into()))?
-        .map_err(Failure::abort)?;
-    if resume.from % chunk != 0 || resume.from > pieces.saturating_mul(chunk) {
-        return Err(Failure::Refuse(
-            ErrorCode::BadRequest,
-            format!("cannot resume at byte {}", resume.from),
-        ));
-    }
-    Ok(resume.from)
-}
 
 /// A connection over a limit: completes the handshake only to say why, then closes.
 pub(super) async fn reject(

@@ -2,7 +2,7 @@
 
 use tokio::io::AsyncWrite;
 
-use super::connection::{safe_name, Failure, Outcome};
+use super::exchange::{safe_name, Failure, Outcome};
 use crate::protocol::{write_frame, Response};
 use crate::storage::Storage;
 

@@ -2,7 +2,7 @@
 
 use tokio::io::AsyncWrite;
 
-use super::connection::{Failure, Outcome};
+use super::exchange::{Failure, Outcome};
 use crate::protocol::{write_frame, CommandHelp, Response};
 
 /// (name, aliases, usage, summary) for every command, in display order.

@@ -25,8 +25,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A new stream must deliver its request within this.
     pub request_timeout: Duration,
-    /// Each block of a transfer (1 MiB) must move within this, whichever side is slow; stops a
-    /// peer that trickles bytes or never reads from holding a transfer forever.
+    /// Each block of a transfer ([`crate::transfer::BLOCK`], 256 KiB) must move within this,
+    /// whichever side is slow; stops a peer that trickles bytes or never reads from holding a
+    /// transfer forever.
     pub stall_timeout: Duration,
     /// Largest frame accepted from a client (within each message type's own limit).
     pub max_frame: usize,

@@ -2,7 +2,7 @@
 
 use tokio::io::AsyncWrite;
 
-use super::connection::{safe_name, Failure, Outcome};
+use super::exchange::{safe_name, Failure, Outcome};
 use crate::protocol::{write_frame, Response, LIST_PAGE_ENTRIES};
 use crate::storage::Storage;
 
@@ -16,17 +16,23 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(
     } else {
         Some(safe_name(dir)?)
     };
-    let entries = storage.list(dir).await?;
-    tracing::debug!(entries = entries.len(), "listing");
-    let mut pages = entries.chunks(LIST_PAGE_ENTRIES).peekable();
-    if pages.peek().is_none() {
-        return send_page(send, Vec::new(), true).await.map(|()| 0);
+    let mut listing = storage.list(dir).await?;
+    // One page ahead, so that each page sent knows whether it is the last.
+    let mut page = listing.next_page(LIST_PAGE_ENTRIES).await?;
+    loop {
+        let next = if page.is_empty() {
+            Vec::new()
+        } else {
+            listing.next_page(LIST_PAGE_ENTRIES).await?
+        };
+        let last = next.is_empty();
+        send_page(send, page, last).await?;
+        if last {
+            // A listing moves no file bytes; the log's byte count is for transfers.
+            return Ok(0);
+        }
+        page = next;
     }
-    // A listing moves no file bytes; the log's byte count is for transfers.
-    while let Some(page) = pages.next() {
-        send_page(send, page.to_vec(), pages.peek().is_none()).await?;
-    }
-    Ok(0)
 }
 
 async fn send_page<W: AsyncWrite + Unpin>(

@@ -8,9 +8,12 @@ pub mod auth;
 mod connection;
 mod delete;
 mod download;
+mod exchange;
 mod help;
 pub mod limits;
 mod list;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 use std::future::Future;
@@ -26,9 +29,9 @@ use crate::protocol::close;
 use crate::tls::{self, Fingerprint, Identity, TlsSetupError};
 use crate::tuning::Tuning;
 
-pub use auth::{Access, Permissions};
 /// What a server serves from: the storage contract's handle (opened by whoever configures it).
 pub use crate::storage::Storage;
+pub use auth::{Access, Permissions};
 pub use limits::Limits;
 
 /// What the server needs to start.
@@ -98,6 +101,19 @@ pub(crate) struct Context {
     pub(crate) shutdown: Notify,
 }
 
+impl Context {
+    fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
+        Context {
+            storage,
+            access,
+            mask,
+            transfers: Semaphore::new(limits.max_transfers.max(1)),
+            limits,
+            shutdown: Notify::new(),
+        }
+    }
+}
+
 /// A bound server, ready to [`Server::run`].
 #[derive(Debug)]
 pub struct Server {
@@ -119,7 +135,6 @@ const MAX_REJECTING: usize = 32;
 impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
-        config.storage.expire_partials(config.limits.partial_ttl);
         let require_cert = matches!(config.access, Access::Authorized(_));
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
@@ -141,14 +156,12 @@ impl Server {
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
             max_send_window: config.tuning.send_window,
-            context: Arc::new(Context {
-                storage: config.storage,
-                access: config.access,
+            context: Arc::new(Context::new(
+                config.storage,
+                config.access,
                 mask,
-                transfers: Semaphore::new(config.limits.max_transfers.max(1)),
-                limits: config.limits,
-                shutdown: Notify::new(),
-            }),
+                config.limits,
+            )),
         })
     }
 
@@ -178,8 +191,8 @@ impl Server {
         let mut connections = JoinSet::new();
         // Partials are also swept at start and whenever a resumable upload begins; this covers a
         // server that runs for weeks without either.
+        // The first tick is at once: what expired while the server was down goes at start.
         let mut sweep = tokio::time::interval(PARTIAL_SWEEP);
-        sweep.tick().await;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -209,7 +222,7 @@ impl Server {
                 }
                 _ = sweep.tick() => {
                     let (storage, ttl) = (context.storage.clone(), context.limits.partial_ttl);
-                    tokio::task::spawn_blocking(move || storage.expire_partials(ttl));
+                    tokio::spawn(async move { storage.expire_partials(ttl).await });
                 }
                 () = context.shutdown.notified() => {
                     info!("shutting down at an admin's request: no new connections");

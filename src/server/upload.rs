@@ -5,14 +5,15 @@ use indicatif::ProgressBar;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::connection::{read_resume, safe_name, Failure, Outcome};
+use super::exchange::{read_resume, safe_name, Failure, Outcome};
 use super::Context;
+use crate::pieces::Pieces;
 use crate::protocol::{
-    chunk_for, close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer,
+    close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
 };
-use crate::storage::StorageError;
+use crate::storage::{StorageError, WriteStream};
 use crate::tls::Fingerprint;
-use crate::transfer::{read_whole, receive_file, CopyError, Source, BLOCK};
+use crate::transfer::{copy_continuing, read_whole, CopyError, Source};
 
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
@@ -30,27 +31,24 @@ where
     let shown = name.to_string();
     check_room(ctx, size).await?;
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
-    let mut upload = ctx.storage.begin_upload(name).await?;
+    let upload = ctx.storage.begin_upload(name, size).await?;
     write_frame(send, &Response::Ready)
         .await
         .map_err(Failure::abort)?;
-    let received = match usize::try_from(size) {
+    let received = if size < SMALL_FILE {
         // Most of a small file's cost is per file: it is received whole and written in one go.
-        Ok(small) if small <= BLOCK => {
-            let stall = Some(ctx.limits.stall_timeout);
-            let (body, digest) = read_whole(recv, small, stall)
-                .await
-                .map_err(|e| copy_failure(&shown, e))?;
-            finish(ctx, recv, digest).await?;
-            upload.commit_whole(body).await?;
-            digest
-        }
-        _ => {
-            let hasher = Sha256::default();
-            let received = receive(ctx, &shown, hasher, size, recv, &mut upload.file).await?;
-            upload.commit().await?;
-            received
-        }
+        let stall = Some(ctx.limits.stall_timeout);
+        let (body, digest) = read_whole(recv, size as usize, stall)
+            .await
+            .map_err(|e| copy_failure(&shown, e))?;
+        finish(ctx, recv, digest).await?;
+        upload.commit_whole(body, digest).await?;
+        digest
+    } else {
+        let mut sink = upload.sink();
+        let received = receive(ctx, &shown, Sha256::default(), size, recv, &mut sink).await?;
+        upload.commit(received).await?;
+        received
     };
     write_frame(send, &Response::Done { sha256: received })
         .await
@@ -76,21 +74,31 @@ where
     let shown = name.to_string();
     check_room(ctx, size).await?;
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
-    let mut partial = ctx
+    let begun = ctx
         .storage
-        .begin_partial(name, client.0, size, ctx.limits.partial_ttl)
-        .await?;
-    let chunk = chunk_for(partial.held);
-    let hashes = partial.held_hashes(chunk).await?;
-    let pieces = hashes.len() as u64;
-    write_frame(send, &Response::Held { chunk, hashes })
+        .begin_partial(name, client.0, size, ctx.limits.partial_ttl);
+    let Some(mut partial) = begun.await? else {
+        return Err(Failure::Refuse(
+            ErrorCode::Unsupported,
+            "this server cannot resume uploads; use a plain upload".into(),
+        ));
+    };
+    let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
+    let (pieces, covered) = Pieces::hash(&mut partial.source(), partial.held)
         .await
-        .map_err(Failure::abort)?;
-    let from = read_resume(ctx, recv, partial.held, chunk, pieces).await?;
-    let before = partial.start_at(from).await?;
+        .map_err(io)?;
+    let held = Response::Held {
+        chunk: pieces.chunk,
+        hashes: pieces.hashes.clone(),
+    };
+    write_frame(send, &held).await.map_err(Failure::abort)?;
+    let from = read_resume(ctx, recv, partial.held, &pieces).await?;
+    let before = covered.at(from, || partial.source()).await.map_err(io)?;
+    partial.keep(from).await?;
     let rest = size - from;
-    let claim = partial.claim_handle();
-    let receiving = receive(ctx, &shown, before, rest, recv, &mut partial.file);
+    let claim = partial.superseded();
+    let mut sink = partial.sink();
+    let receiving = receive(ctx, &shown, before, rest, recv, &mut sink);
     let outcome = tokio::select! {
         outcome = receiving => outcome,
         () = claim.notified() => Err(Failure::Abort(
@@ -108,7 +116,7 @@ where
         // Anything else (a broken connection above all) keeps the partial for the next attempt.
         Err(other) => return Err(other),
     };
-    partial.commit().await?;
+    partial.commit(received).await?;
     write_frame(send, &Response::Done { sha256: received })
         .await
         .map_err(Failure::abort)?;
@@ -118,7 +126,7 @@ where
     Ok(rest)
 }
 
-/// Receives `len` body bytes into `file`, continuing `hasher`, then the trailer and the end of
+/// Receives `len` body bytes into `sink`, continuing `hasher`, then the trailer and the end of
 /// the stream, and checks the whole file's hash against the trailer. Returns that hash.
 async fn receive<R: AsyncRead + Unpin + Source>(
     ctx: &Context,
@@ -126,10 +134,11 @@ async fn receive<R: AsyncRead + Unpin + Source>(
     hasher: Sha256,
     len: u64,
     recv: &mut R,
-    file: &mut tokio::fs::File,
+    sink: &mut WriteStream,
 ) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
-    let received = receive_file(hasher, recv, file, len, stall, &ProgressBar::hidden())
+    let hidden = ProgressBar::hidden();
+    let received = copy_continuing(hasher, recv, sink, len, stall, &hidden)
         .await
         .map_err(|e| copy_failure(shown, e))?;
     finish(ctx, recv, received).await?;

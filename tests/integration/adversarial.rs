@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qft::client::{Client, ClientError};
-use qft::protocol::{close, read_frame, write_frame, ErrorCode, Request, Response};
+use qft::protocol::{close, ErrorCode, Request, Response};
 use qft::server::Access;
 use qft::tls::{self, FingerprintVerifier, Identity};
 
-use crate::support::{list_dir, no_progress, random_bytes, RawPeer, TestServer};
+use crate::support::{no_progress, random_bytes, RawPeer, TestServer};
 
 /// A file in the served dir's parent listing `(identity, permissions)` lines.
 fn authorized(dir: &Path, grants: &[(&Identity, &str)]) -> std::path::PathBuf {
@@ -47,7 +47,7 @@ async fn an_unlisted_client_is_refused_before_it_can_do_anything() {
     let listed = Identity::generate().unwrap();
     let stranger = Identity::generate().unwrap();
     let server = server_with_list(&[(&listed, "read,write,delete")]).await;
-    std::fs::write(server.root().join("f"), b"x").unwrap();
+    server.put("f", b"x");
 
     let client = server.client_as(stranger.clone()).await;
     let err = client.list("").await.unwrap_err();
@@ -62,7 +62,7 @@ async fn an_unlisted_client_is_refused_before_it_can_do_anything() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(client.delete("f").await.is_err());
-    assert!(server.root().join("f").exists());
+    assert!(server.exists("f"));
 
     let ok = server.client_as(listed).await;
     assert_eq!(
@@ -80,7 +80,7 @@ async fn every_command_without_its_permission_is_denied_and_changes_nothing() {
     let deleter = Identity::generate().unwrap();
     let server =
         server_with_list(&[(&reader, "read"), (&writer, "write"), (&deleter, "delete")]).await;
-    std::fs::write(server.root().join("f"), b"original").unwrap();
+    server.put("f", b"original");
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("f");
     std::fs::write(&src, b"replacement").unwrap();
@@ -115,8 +115,8 @@ async fn every_command_without_its_permission_is_denied_and_changes_nothing() {
         denied(c.shutdown().await, &format!("{who} SHUTDOWN"));
         assert!(!c.help().await.unwrap().is_empty(), "HELP is for everyone");
     }
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"original");
-    assert!(!server.root().join("new").exists() && !dest.exists());
+    assert_eq!(server.read("f").unwrap(), b"original");
+    assert!(!server.exists("new") && !dest.exists());
     assert!(server.staged().is_empty());
 
     // And each may do what it was granted.
@@ -162,7 +162,7 @@ async fn an_edit_of_the_list_applies_from_the_next_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_serves_listings_and_downloads_only() {
     let server = TestServer::start_with_config(|c| c.read_only = true).await;
-    std::fs::write(server.root().join("f"), b"x").unwrap();
+    server.put("f", b"x");
     let client = server.client().await;
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("up");
@@ -174,7 +174,7 @@ async fn read_only_serves_listings_and_downloads_only() {
         .unwrap();
     denied(client.upload(&src, "up", &no_progress()).await, "UPLOAD");
     denied(client.delete("f").await, "DELETE");
-    assert_eq!(list_dir(&server.root()).len(), 2, "f and .qft only");
+    assert_eq!(server.names(""), ["f"], "f only");
     server.stop().await;
 }
 
@@ -287,10 +287,7 @@ async fn streams_that_never_send_a_request_are_dropped_and_others_served() {
         assert!(reset.await.expect("dropped in time"), "reset as too slow");
     }
     // With the idle streams gone, this connection can be used again.
-    let r = peer
-        .exchange(&Request::List { dir: String::new() }, &[])
-        .await;
-    assert!(matches!(r, Response::ListPage { .. }), "{r:?}");
+    peer.list_root().await;
     server.stop().await;
 }
 
@@ -323,7 +320,7 @@ async fn a_trickling_upload_is_cut_off_and_nothing_is_stored() {
             trickle.await.unwrap(),
             "the server stopped reading too ({size})"
         );
-        assert!(!server.root().join("slow").exists());
+        assert!(!server.exists("slow"));
         assert!(server.staged().is_empty(), "the partial upload was removed");
     }
     server.stop().await;
@@ -337,17 +334,9 @@ async fn a_peer_that_never_reads_a_download_gives_its_transfer_slot_back() {
     })
     .await;
     let data = random_bytes(16 * 1024 * 1024);
-    std::fs::write(server.root().join("big"), &data).unwrap();
+    server.put("big", &data);
     let peer = server.raw().await;
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(&mut send, &Request::Download { name: "big".into() })
-        .await
-        .unwrap();
-    send.finish().unwrap();
-    assert!(matches!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::FileHeader { .. }
-    ));
+    let (mut recv, _) = peer.begin_download("big").await;
     // Not reading: the server blocks on flow control, then gives up. With one transfer slot,
     // another client's download can only succeed once the slot is given back.
     let other = server.client().await;
@@ -439,7 +428,7 @@ async fn size_and_space_limits_refuse_uploads_before_any_data_moves() {
         }
         other => panic!("expected no space, got {other:?}"),
     }
-    assert!(!full.root().join("small").exists() && full.staged().is_empty());
+    assert!(!full.exists("small") && full.staged().is_empty());
     full.stop().await;
 }
 
@@ -453,13 +442,8 @@ async fn the_frame_limit_is_the_servers_to_set() {
         matches!(&r, Response::Error { code: ErrorCode::BadRequest, message } if message.contains("64-byte limit")),
         "{r:?}"
     );
-    let r = peer
-        .exchange(&Request::List { dir: String::new() }, &[])
-        .await;
-    assert!(
-        matches!(r, Response::ListPage { .. }),
-        "small requests still pass: {r:?}"
-    );
+    // Small requests still pass.
+    peer.list_root().await;
     server.stop().await;
 }
 

@@ -27,12 +27,9 @@ async fn every_command_works_through_the_library() {
         .unwrap();
     assert_eq!(up.bytes, 11);
     assert_eq!(up.sha256, <[u8; 32]>::from(Sha256::digest(b"hello, qft\n")));
-    assert_eq!(
-        std::fs::read(server.root().join("hello.txt")).unwrap(),
-        b"hello, qft\n"
-    );
+    assert_eq!(server.read("hello.txt").unwrap(), b"hello, qft\n");
 
-    std::fs::create_dir(server.root().join("sub")).unwrap();
+    server.mkdir("sub");
     let listing = client.list("").await.unwrap();
     let names: Vec<_> = listing
         .iter()
@@ -66,7 +63,7 @@ async fn every_command_works_through_the_library() {
         .all(|c| !c.usage.is_empty() && !c.summary.is_empty()));
 
     client.delete("hello.txt").await.unwrap();
-    assert!(!server.root().join("hello.txt").exists());
+    assert!(!server.exists("hello.txt"));
     let again = client.delete("hello.txt").await.unwrap_err();
     assert!(
         matches!(
@@ -89,7 +86,7 @@ async fn every_command_works_through_the_library() {
         ),
         "{dir}"
     );
-    assert!(server.root().join("sub").is_dir());
+    assert!(server.is_dir("sub"));
 
     client.close().await;
     server.stop().await;
@@ -109,14 +106,11 @@ async fn multi_megabyte_random_file_round_trips_both_ways() {
         .upload(&src, "nested/dir/big.bin", &no_progress())
         .await
         .unwrap();
-    assert_eq!(
-        std::fs::read(server.root().join("nested/dir/big.bin")).unwrap(),
-        data
-    );
+    assert_eq!(server.read("nested/dir/big.bin").unwrap(), data);
 
     // And a different file the other way, placed on the server directly.
     let other = random_bytes(5 * 1024 * 1024 + 7);
-    std::fs::write(server.root().join("other.bin"), &other).unwrap();
+    server.put("other.bin", &other);
     let dest = local.path().join("other.bin");
     let report = client
         .download("other.bin", &dest, false, &no_progress())
@@ -131,7 +125,7 @@ async fn multi_megabyte_random_file_round_trips_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_never_replaces_a_local_file_unless_asked() {
     let server = TestServer::start().await;
-    std::fs::write(server.root().join("f"), b"new").unwrap();
+    server.put("f", b"new");
     let client = server.client().await;
     let local = tempfile::tempdir().unwrap();
     let dest = local.path().join("f");
@@ -158,15 +152,15 @@ async fn download_never_replaces_a_local_file_unless_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_replaces_an_existing_file_whole() {
     let server = TestServer::start().await;
-    std::fs::write(server.root().join("f"), b"old content").unwrap();
+    server.put("f", b"old content");
     let client = server.client().await;
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("f");
     std::fs::write(&src, b"new").unwrap();
     client.upload(&src, "f", &no_progress()).await.unwrap();
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"new");
+    assert_eq!(server.read("f").unwrap(), b"new");
     // A directory is never replaced by a file.
-    std::fs::create_dir(server.root().join("d")).unwrap();
+    server.mkdir("d");
     let err = client.upload(&src, "d", &no_progress()).await.unwrap_err();
     assert!(
         matches!(
@@ -178,7 +172,7 @@ async fn upload_replaces_an_existing_file_whole() {
         ),
         "{err}"
     );
-    assert!(server.root().join("d").is_dir());
+    assert!(server.is_dir("d"));
     server.stop().await;
 }
 
@@ -215,39 +209,27 @@ async fn twenty_clients_at_once_each_upload_and_download_their_own_files() {
         done += 1;
     }
     assert_eq!(done, 20);
-    assert_eq!(
-        crate::support::list_dir(&server.root()).len(),
-        21,
-        "20 files and .qft"
-    );
+    let mut want: Vec<String> = (0..20).map(|i| format!("file-{i}")).collect();
+    want.sort();
+    assert_eq!(server.names(""), want, "the 20 files");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_download_does_not_hold_up_other_commands_on_its_connection() {
     let server = TestServer::start().await;
-    std::fs::write(server.root().join("big"), random_bytes(16 * 1024 * 1024)).unwrap();
+    server.put("big", random_bytes(16 * 1024 * 1024));
     let peer = server.raw().await;
-    // A download nobody reads: the server fills the flow-control window and waits.
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(&mut send, &Request::Download { name: "big".into() })
-        .await
-        .unwrap();
-    send.finish().unwrap();
-    let header = read_frame::<Response, _>(&mut recv).await.unwrap();
-    assert!(
-        matches!(header, Response::FileHeader { size: 16777216, .. }),
-        "{header:?}"
-    );
+    // A download nobody reads, held to the end (dropping it would cancel it): the server fills
+    // the flow-control window and waits.
+    let (_stalled, size) = peer.begin_download("big").await;
+    assert_eq!(size, 16777216);
     // Meanwhile, other commands on the same connection are answered at once.
     for _ in 0..3 {
-        let listing = tokio::time::timeout(
-            Duration::from_secs(5),
-            peer.exchange(&Request::List { dir: String::new() }, &[]),
-        )
-        .await
-        .expect("LIST answered while a download is stalled");
-        assert!(matches!(listing, Response::ListPage { ref entries, .. } if entries.len() == 1));
+        let (entries, _) = tokio::time::timeout(Duration::from_secs(5), peer.list_root())
+            .await
+            .expect("LIST answered while a download is stalled");
+        assert_eq!(entries.len(), 1, "{entries:?}");
     }
     server.stop().await;
 }
@@ -256,17 +238,9 @@ async fn a_stalled_download_does_not_hold_up_other_commands_on_its_connection() 
 async fn shutdown_lets_a_running_download_finish_then_closes_clients() {
     let server = TestServer::start().await;
     let data = random_bytes(8 * 1024 * 1024);
-    std::fs::write(server.root().join("f"), &data).unwrap();
+    server.put("f", &data);
     let peer = server.raw().await;
-    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-    write_frame(&mut send, &Request::Download { name: "f".into() })
-        .await
-        .unwrap();
-    send.finish().unwrap();
-    assert!(matches!(
-        read_frame::<Response, _>(&mut recv).await.unwrap(),
-        Response::FileHeader { .. }
-    ));
+    let (mut recv, _) = peer.begin_download("f").await;
     // The transfer is under way (we hold it back by not reading) when the server is told to stop.
     let mut first = vec![0u8; 1024];
     recv.read_exact(&mut first).await.unwrap();
@@ -315,10 +289,7 @@ async fn concurrent_uploads_into_the_same_new_directory_all_succeed() {
     while let Some(result) = tasks.join_next().await {
         result.unwrap().unwrap();
     }
-    assert_eq!(
-        crate::support::list_dir(&server.root().join("new/deeper")).len(),
-        8
-    );
+    assert_eq!(server.names("new/deeper").len(), 8);
     server.stop().await;
 }
 
@@ -341,7 +312,7 @@ async fn transferred_files_get_normal_permissions_and_replacements_keep_theirs()
 
     client.upload(&src, "new", &no_progress()).await.unwrap();
     assert_eq!(
-        mode(&server.root().join("new")),
+        mode(&server.local_root().join("new")),
         0o666 & !umask,
         "as if created directly"
     );
@@ -352,15 +323,15 @@ async fn transferred_files_get_normal_permissions_and_replacements_keep_theirs()
         .unwrap();
     assert_eq!(mode(&fetched), 0o666 & !umask);
 
-    std::fs::write(server.root().join("kept"), b"old").unwrap();
+    std::fs::write(server.local_root().join("kept"), b"old").unwrap();
     std::fs::set_permissions(
-        server.root().join("kept"),
+        server.local_root().join("kept"),
         std::fs::Permissions::from_mode(0o640),
     )
     .unwrap();
     client.upload(&src, "kept", &no_progress()).await.unwrap();
     assert_eq!(
-        mode(&server.root().join("kept")),
+        mode(&server.local_root().join("kept")),
         0o640,
         "a replace keeps the old mode"
     );

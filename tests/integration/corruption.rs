@@ -58,26 +58,23 @@ async fn an_upload_body_sent_before_ready_is_stored_or_refused_whole() {
         read_frame::<Response, _>(&mut recv).await.unwrap(),
         Response::Done { sha256: sha(&body) }
     );
-    assert_eq!(std::fs::read(server.root().join("small")).unwrap(), body);
+    assert_eq!(server.read("small").unwrap(), body);
 
     // Over the server's limit: refused with the reason, the body already sent thrown away.
     let big = crate::support::random_bytes(5000);
     let mut recv = upload_at_once(&peer, "big", &big).await;
     refused_with(read_frame(&mut recv).await.unwrap(), ErrorCode::TooLarge);
-    assert!(!server.root().join("big").exists());
+    assert!(!server.exists("big"));
     assert!(server.staged().is_empty(), "nothing staged");
     // The unread body broke nothing: the connection goes on.
-    let listed = peer
-        .exchange(&Request::List { dir: String::new() }, &[])
-        .await;
-    assert!(matches!(listed, Response::ListPage { .. }), "{listed:?}");
+    peer.list_root().await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_with_a_wrong_hash_is_refused_and_the_old_file_kept() {
     let server = TestServer::start().await;
-    std::fs::write(server.root().join("f"), b"old").unwrap();
+    server.put("f", b"old");
     let peer = server.raw().await;
     let body = b"tampered in transit";
     let (mut send, mut recv) = peer.begin_upload("f", body.len() as u64).await;
@@ -95,7 +92,7 @@ async fn upload_with_a_wrong_hash_is_refused_and_the_old_file_kept() {
         read_frame(&mut recv).await.unwrap(),
         ErrorCode::HashMismatch,
     );
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"old");
+    assert_eq!(server.read("f").unwrap(), b"old");
     assert!(server.staged().is_empty(), "temp file removed");
     server.stop().await;
 }
@@ -138,11 +135,7 @@ async fn upload_shorter_or_longer_than_declared_is_refused() {
     send.finish().unwrap();
     refused_with(read_frame(&mut recv).await.unwrap(), ErrorCode::BadRequest);
 
-    assert_eq!(
-        list_dir(&server.root()).len(),
-        1,
-        "only .qft: nothing was stored"
-    );
+    assert_eq!(server.names(""), Vec::<String>::new(), "nothing was stored");
     assert!(server.staged().is_empty());
     server.stop().await;
 }
@@ -150,7 +143,7 @@ async fn upload_shorter_or_longer_than_declared_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_end_only_their_stream() {
     let server = TestServer::start().await;
-    std::fs::write(server.root().join("f"), b"x").unwrap();
+    server.put("f", b"x");
     let peer = server.raw().await;
 
     // Garbage.
@@ -173,13 +166,8 @@ async fn malformed_requests_end_only_their_stream() {
     assert!(peer.exchange_bytes(cut).await.is_err());
 
     // The same connection still works.
-    let r = peer
-        .exchange(&Request::List { dir: String::new() }, &[])
-        .await;
-    assert!(
-        matches!(r, Response::ListPage { ref entries, last: true } if entries.len() == 1),
-        "{r:?}"
-    );
+    let (entries, last) = peer.list_root().await;
+    assert!(last && entries.len() == 1, "{entries:?}");
     server.stop().await;
 }
 

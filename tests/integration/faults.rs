@@ -45,7 +45,7 @@ async fn transfers_complete_and_verify_under_five_percent_loss_with_reordering()
     .await
     .expect("upload finishes")
     .unwrap();
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), data);
+    assert_eq!(server.read("f").unwrap(), data);
     let dest = local.path().join("down");
     let down = tokio::time::timeout(
         Duration::from_secs(120),
@@ -70,7 +70,7 @@ async fn a_download_survives_a_two_second_blackout() {
     // Small: after a blackout quinn's default congestion control (cubic) climbs back at about
     // 1 MiB/s on this 30 ms path (measured here), so a big file would only slow the suite.
     let data = random_bytes(3 * 1024 * 1024);
-    std::fs::write(server.root().join("f"), &data).unwrap();
+    server.put("f", &data);
     // Enough delay that the transfer is still running when the lights go out.
     let relay = Relay::start(
         server.addr,
@@ -117,7 +117,7 @@ async fn a_download_survives_a_two_second_blackout() {
 async fn the_client_moves_to_a_new_address_mid_transfer() {
     let server = TestServer::start().await;
     let data = random_bytes(12 * 1024 * 1024);
-    std::fs::write(server.root().join("f"), &data).unwrap();
+    server.put("f", &data);
     // Directly to the server (a relay would hide the move from it): the server must see the
     // client's new address and validate it, as when a laptop changes networks.
     let client = std::sync::Arc::new(server.client().await);

@@ -4,6 +4,7 @@
 mod adversarial;
 mod cli;
 mod commands;
+mod contract;
 mod corruption;
 mod crash;
 mod faults;

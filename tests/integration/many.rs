@@ -35,9 +35,9 @@ fn put_and_get_many_files_with_patterns() {
         .collect();
     uploaded.sort();
     assert_eq!(uploaded, ["a.txt", "b.txt", "c.log"], "no hidden file");
-    assert_eq!(std::fs::read(sh.root().join("a.txt")).unwrap(), a);
-    assert_eq!(std::fs::read(sh.root().join("b.txt")).unwrap(), b);
-    assert!(!sh.root().join(".h.txt").exists());
+    assert_eq!(sh.served().read("a.txt").unwrap(), a);
+    assert_eq!(sh.served().read("b.txt").unwrap(), b);
+    assert!(!sh.served().exists(".h.txt"));
     assert!(
         stderr(&put).starts_with("3 files, "),
         "a summary for a script goes to stderr: {}",
@@ -45,14 +45,11 @@ fn put_and_get_many_files_with_patterns() {
     );
 
     // A remote pattern, matched against the listing; only the last part may hold wildcards.
-    write_tree(
-        &sh.root(),
-        &[
-            ("logs/x1.log", b"1"),
-            ("logs/x2.log", b"22"),
-            ("logs/sub/x3.log", b"3"),
-        ],
-    );
+    sh.served().put_all(&[
+        ("logs/x1.log", b"1"),
+        ("logs/x2.log", b"22"),
+        ("logs/sub/x3.log", b"3"),
+    ]);
     std::fs::create_dir(sh.local().join("out")).unwrap();
     let get = sh
         .qft(&["get", "logs/*", "*.txt", "-o", "out"])
@@ -101,14 +98,14 @@ fn put_and_get_many_files_with_patterns() {
     // rm with a pattern deletes the matching files, never a directory.
     let rm = sh.qft(&["rm", "logs/*"]).output().unwrap();
     assert!(rm.status.success(), "{}", stderr(&rm));
-    assert!(!sh.root().join("logs/x1.log").exists());
-    assert!(sh.root().join("logs/sub/x3.log").exists());
+    assert!(!sh.served().exists("logs/x1.log"));
+    assert!(sh.served().exists("logs/sub/x3.log"));
 }
 
 #[test]
 fn one_failure_does_not_stop_the_others_and_the_summary_names_it() {
     let sh = Shell::start();
-    write_tree(&sh.root(), &[("a", b"aaa"), ("c", b"ccc")]);
+    sh.served().put_all(&[("a", b"aaa"), ("c", b"ccc")]);
     let out = sh.qft(&["get", "a", "missing", "c"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(std::fs::read(sh.local().join("a")).unwrap(), b"aaa");
@@ -120,7 +117,8 @@ fn one_failure_does_not_stop_the_others_and_the_summary_names_it() {
     assert!(err.contains("; 1 failed: missing"), "{err}");
 
     // Two remote files that would land on one local path: the second is refused, not written.
-    write_tree(&sh.root(), &[("d1/same", b"first"), ("d2/same", b"second")]);
+    sh.served()
+        .put_all(&[("d1/same", b"first"), ("d2/same", b"second")]);
     let clash = sh.qft(&["get", "d1/same", "d2/same"]).output().unwrap();
     assert_eq!(clash.status.code(), Some(1));
     assert_eq!(std::fs::read(sh.local().join("same")).unwrap(), b"first");
@@ -212,7 +210,7 @@ fn trees_round_trip_byte_identical() {
     assert_eq!(summary["files"], 5);
     assert_eq!(summary["failed"], 0);
     assert!(
-        !sh.root().join("src/a/link").exists(),
+        !sh.served().exists("src/a/link"),
         "a symlink is not followed"
     );
 
@@ -228,7 +226,7 @@ fn trees_round_trip_byte_identical() {
         .collect();
     want.sort();
     assert_eq!(read_tree(&sh.local().join("back/src")), want);
-    assert_eq!(read_tree(&sh.root().join("src")), want);
+    assert_eq!(sh.served().tree("src"), want);
 
     // get -r of a file copies the file; of nothing, fails.
     let file = sh.qft(&["get", "-r", "src/a/one.txt"]).output().unwrap();
@@ -250,10 +248,8 @@ fn trees_round_trip_byte_identical() {
 #[test]
 fn a_tree_download_never_writes_through_a_local_symlink() {
     let sh = Shell::start();
-    write_tree(
-        &sh.root(),
-        &[("t/ok.txt", b"ok"), ("t/sub/evil.txt", b"evil")],
-    );
+    sh.served()
+        .put_all(&[("t/ok.txt", b"ok"), ("t/sub/evil.txt", b"evil")]);
     let elsewhere = sh.tmp.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::create_dir(sh.local().join("t")).unwrap();
@@ -279,7 +275,7 @@ fn a_tree_download_never_writes_through_a_local_symlink() {
 #[test]
 fn json_lines_have_the_documented_fields() {
     let sh = Shell::start();
-    write_tree(&sh.root(), &[("f.txt", b"hello"), ("d/g", b"")]);
+    sh.served().put_all(&[("f.txt", b"hello"), ("d/g", b"")]);
     let list = sh.qft(&["--json", "ls"]).output().unwrap();
     assert!(list.status.success());
     let entries = json_lines(&list);

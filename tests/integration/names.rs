@@ -45,10 +45,10 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_refuses_every_bad_name_in_every_command_and_touches_nothing() {
     let server = TestServer::start().await;
-    std::fs::write(server.tmp.path().join("escape.txt"), b"outside").unwrap();
-    std::fs::create_dir(server.root().join("a")).unwrap();
-    std::fs::write(server.root().join("a/b"), b"inside").unwrap();
-    let before = snapshot(server.tmp.path());
+    std::fs::write(server.local_outside().join("escape.txt"), b"outside").unwrap();
+    std::fs::create_dir(server.local_root().join("a")).unwrap();
+    std::fs::write(server.local_root().join("a/b"), b"inside").unwrap();
+    let before = snapshot(server.local_outside());
     let peer = server.raw().await;
     for name in BAD_NAMES {
         let requests = [
@@ -75,7 +75,7 @@ async fn the_server_refuses_every_bad_name_in_every_command_and_touches_nothing(
                         "{message:?}"
                     );
                     assert!(
-                        !message.contains(&*server.tmp.path().to_string_lossy()),
+                        !message.contains(&*server.local_outside().to_string_lossy()),
                         "leaks a path: {message}"
                     );
                 }
@@ -83,7 +83,7 @@ async fn the_server_refuses_every_bad_name_in_every_command_and_touches_nothing(
             }
         }
     }
-    assert_eq!(snapshot(server.tmp.path()), before);
+    assert_eq!(snapshot(server.local_outside()), before);
     server.stop().await;
 }
 
@@ -139,12 +139,20 @@ async fn the_client_refuses_bad_names_before_sending() {
 async fn symlinks_never_lead_out_of_the_served_directory() {
     use std::os::unix::fs::symlink;
     let server = TestServer::start().await;
-    let outside = server.tmp.path();
+    let outside = server.local_outside();
     std::fs::write(outside.join("secret.txt"), b"secret").unwrap();
-    symlink(outside, server.root().join("out")).unwrap();
-    symlink(outside.join("secret.txt"), server.root().join("outfile")).unwrap();
-    std::fs::write(server.root().join("real.txt"), b"inside").unwrap();
-    symlink(server.root().join("real.txt"), server.root().join("inlink")).unwrap();
+    symlink(outside, server.local_root().join("out")).unwrap();
+    symlink(
+        outside.join("secret.txt"),
+        server.local_root().join("outfile"),
+    )
+    .unwrap();
+    std::fs::write(server.local_root().join("real.txt"), b"inside").unwrap();
+    symlink(
+        server.local_root().join("real.txt"),
+        server.local_root().join("inlink"),
+    )
+    .unwrap();
     let before = snapshot(outside);
 
     let client = server.client().await;
@@ -203,7 +211,7 @@ async fn symlinks_never_lead_out_of_the_served_directory() {
 
     // Deleting the escaping link removes the link (it lives inside), never what it names.
     client.delete("outfile").await.unwrap();
-    assert!(std::fs::symlink_metadata(server.root().join("outfile")).is_err());
+    assert!(std::fs::symlink_metadata(server.local_root().join("outfile")).is_err());
     assert_eq!(
         std::fs::read(outside.join("secret.txt")).unwrap(),
         b"secret"
@@ -222,13 +230,13 @@ async fn symlinks_never_lead_out_of_the_served_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_inside_link_removes_the_link_not_the_file() {
     let server = TestServer::start().await;
-    std::fs::write(server.root().join("real.txt"), b"keep").unwrap();
-    std::os::unix::fs::symlink("real.txt", server.root().join("link")).unwrap();
+    std::fs::write(server.local_root().join("real.txt"), b"keep").unwrap();
+    std::os::unix::fs::symlink("real.txt", server.local_root().join("link")).unwrap();
     let client = server.client().await;
     client.delete("link").await.unwrap();
-    assert!(std::fs::symlink_metadata(server.root().join("link")).is_err());
+    assert!(std::fs::symlink_metadata(server.local_root().join("link")).is_err());
     assert_eq!(
-        std::fs::read(server.root().join("real.txt")).unwrap(),
+        std::fs::read(server.local_root().join("real.txt")).unwrap(),
         b"keep"
     );
     server.stop().await;
@@ -238,13 +246,13 @@ async fn deleting_an_inside_link_removes_the_link_not_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_private_area_cannot_be_reached_through_a_link_to_the_root() {
     let server = TestServer::start().await;
-    std::os::unix::fs::symlink(".", server.root().join("self")).unwrap();
+    std::os::unix::fs::symlink(".", server.local_root().join("self")).unwrap();
     std::fs::write(
-        server.root().join(".qft/tmp/upload-someone-else"),
+        server.local_root().join(".qft/tmp/upload-someone-else"),
         b"in progress",
     )
     .unwrap();
-    let before = snapshot(server.tmp.path());
+    let before = snapshot(server.local_outside());
     let client = server.client().await;
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("x");
@@ -279,6 +287,6 @@ async fn the_private_area_cannot_be_reached_through_a_link_to_the_root() {
             }
         }
     }
-    assert_eq!(snapshot(server.tmp.path()), before);
+    assert_eq!(snapshot(server.local_outside()), before);
     server.stop().await;
 }

@@ -2,7 +2,7 @@
 //! name, history recalled (also in a later session), Ctrl-C cancelling a transfer but not the
 //! session. And the prompt's own commands (cd, pwd, lcd, lls, lpwd) from a script.
 
-use crate::shell::{eventually, stderr, stdout, write_tree, Shell};
+use crate::shell::{eventually, stderr, stdout, Shell};
 
 /// Bounds every wait for output; generous, because the machine is shared.
 #[cfg(unix)]
@@ -39,10 +39,8 @@ fn exit_code(p: &rexpect::session::PtySession) -> i32 {
 #[test]
 fn tab_completes_a_remote_name_and_history_is_recalled_across_sessions() {
     let sh = Shell::start();
-    write_tree(
-        &sh.root(),
-        &[("report-2026.bin", b"the report"), ("other.txt", b"x")],
-    );
+    sh.served()
+        .put_all(&[("report-2026.bin", b"the report"), ("other.txt", b"x")]);
     let mut p = spawn_prompt(&sh);
     // "rep" + TAB completes from the server's listing, then Enter runs it.
     keys(&mut p, "get rep");
@@ -143,14 +141,11 @@ fn ctrl_c_cancels_a_plain_transfer_removes_its_temp_and_the_session_goes_on() {
 #[test]
 fn cd_pwd_and_the_local_commands_from_a_script() {
     let sh = Shell::start();
-    write_tree(
-        &sh.root(),
-        &[
-            ("logs/2026/a.log", b"a"),
-            ("logs/b.log", b"b"),
-            ("top", b"t"),
-        ],
-    );
+    sh.served().put_all(&[
+        ("logs/2026/a.log", b"a"),
+        ("logs/b.log", b"b"),
+        ("top", b"t"),
+    ]);
     std::fs::create_dir(sh.local().join("dl")).unwrap();
     let script = "cd logs\npwd\nget b.log\ncd 2026\nget ../b.log -o again.log\n\
                   lcd dl\nlpwd\nget a.log\nlls\ncd /\nls\ncd nowhere\npwd\ncd ../..\nput a.log\n";
@@ -187,5 +182,5 @@ fn cd_pwd_and_the_local_commands_from_a_script() {
     assert_eq!(std::fs::read(sh.local().join("b.log")).unwrap(), b"b");
     assert_eq!(std::fs::read(sh.local().join("again.log")).unwrap(), b"b");
     assert_eq!(std::fs::read(sh.local().join("dl/a.log")).unwrap(), b"a");
-    assert_eq!(std::fs::read(sh.root().join("a.log")).unwrap(), b"a");
+    assert_eq!(sh.served().read("a.log").unwrap(), b"a");
 }

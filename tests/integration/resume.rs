@@ -53,23 +53,27 @@ where
     let _ = task.await;
 }
 
-fn server_partials(server: &TestServer) -> Vec<std::path::PathBuf> {
+/// The server's resumable partials, as (name, bytes held).
+fn server_partials(server: &TestServer) -> Vec<(String, u64)> {
     server
         .staged()
         .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("partial-")
-        })
+        .filter(|(name, _)| name.starts_with("partial-"))
         .collect()
 }
 
+fn partial_names(server: &TestServer) -> Vec<String> {
+    server_partials(server)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// How many bytes the server's biggest partial holds.
 fn server_partial(server: &TestServer) -> u64 {
     server_partials(server)
         .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .map(|(_, len)| *len)
         .max()
         .unwrap_or(0)
 }
@@ -78,7 +82,7 @@ fn server_partial(server: &TestServer) -> u64 {
 async fn an_interrupted_download_resumes_from_its_partial() {
     let server = TestServer::start().await;
     let data = random_bytes(24 * MIB + 5);
-    std::fs::write(server.root().join("f"), &data).unwrap();
+    server.put("f", &data);
     let client = Arc::new(server.client().await);
     let local = tempfile::tempdir().unwrap();
     let dest = local.path().join("f");
@@ -128,7 +132,7 @@ async fn an_interrupted_download_resumes_from_its_partial() {
 async fn a_partial_that_differs_is_resent_from_its_first_wrong_piece() {
     let server = TestServer::start().await;
     let data = random_bytes(6 * MIB);
-    std::fs::write(server.root().join("f"), &data).unwrap();
+    server.put("f", &data);
     let client = server.client().await;
     let local = tempfile::tempdir().unwrap();
     let dest = local.path().join("f");
@@ -168,11 +172,8 @@ async fn an_interrupted_upload_resumes_and_no_other_client_can_take_it_over() {
         c.upload(&s, "f", &no_progress()).await
     })
     .await;
-    assert!(
-        !server.root().join("f").exists(),
-        "nothing under the real name"
-    );
-    let partials = server_partials(&server);
+    assert!(!server.exists("f"), "nothing under the real name");
+    let partials = partial_names(&server);
     assert_eq!(partials.len(), 1, "{partials:?}");
 
     // Another client uploading the very same bytes under the same name: were our partial
@@ -183,9 +184,9 @@ async fn an_interrupted_upload_resumes_and_no_other_client_can_take_it_over() {
         report.resumed_from, 0,
         "another client's partial is not offered"
     );
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), ours);
+    assert_eq!(server.read("f").unwrap(), ours);
     assert_eq!(
-        server_partials(&server),
+        partial_names(&server),
         partials,
         "our partial is still there"
     );
@@ -193,7 +194,7 @@ async fn an_interrupted_upload_resumes_and_no_other_client_can_take_it_over() {
     // Ours resumes.
     let report = client.upload(&src, "f", &no_progress()).await.unwrap();
     assert!(report.resumed_from > 0, "resumed, not restarted");
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), ours);
+    assert_eq!(server.read("f").unwrap(), ours);
     assert!(server.staged().is_empty(), "the partial was committed");
     server.stop().await;
 }
@@ -217,11 +218,7 @@ async fn a_source_changed_since_the_interruption_is_resent_from_the_change_never
     std::fs::write(&src, &data).unwrap();
     let report = client.upload(&src, "f", &no_progress()).await.unwrap();
     assert_eq!(report.resumed_from, MIB as u64, "from the changed piece");
-    assert_eq!(
-        std::fs::read(server.root().join("f")).unwrap(),
-        data,
-        "the new version, whole"
-    );
+    assert_eq!(server.read("f").unwrap(), data, "the new version, whole");
     server.stop().await;
 }
 
@@ -240,7 +237,7 @@ async fn expired_partials_are_removed() {
         .unwrap()
         .set_modified(long_ago)
         .unwrap();
-    storage.expire_partials(Duration::from_secs(3600));
+    storage.expire_partials(Duration::from_secs(3600)).await;
     assert!(!old.exists() && fresh.exists());
 }
 
@@ -258,7 +255,7 @@ async fn a_client_without_a_key_still_uploads_plainly() {
     std::fs::write(&src, b"plain").unwrap();
     let report = anonymous.upload(&src, "f", &no_progress()).await.unwrap();
     assert_eq!(report.resumed_from, 0);
-    assert_eq!(std::fs::read(server.root().join("f")).unwrap(), b"plain");
+    assert_eq!(server.read("f").unwrap(), b"plain");
     server.stop().await;
 }
 
@@ -281,7 +278,7 @@ async fn two_attempts_of_one_client_at_one_upload_end_with_one_whole_file() {
         ra.is_ok() || rb.is_ok(),
         "at least one finishes: {ra:?} {rb:?}"
     );
-    let got = std::fs::read(server.root().join("f")).unwrap();
+    let got = server.read("f").unwrap();
     assert!(got == a || got == b, "one whole version, never a mix");
     if ra.is_ok() != rb.is_ok() {
         assert!(
@@ -292,7 +289,7 @@ async fn two_attempts_of_one_client_at_one_upload_end_with_one_whole_file() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let left: Vec<u64> = server_partials(&server)
         .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
+        .map(|(_, len)| *len)
         .collect();
     assert!(
         left.is_empty(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use qft::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Trailer};
 use sha2::{Digest, Sha256};
 
-use crate::support::{list_dir, no_progress, random_bytes, TestServer};
+use crate::support::{no_progress, random_bytes, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_uploads_to_one_name_leave_exactly_one_of_them() {
@@ -28,7 +28,7 @@ async fn two_uploads_to_one_name_leave_exactly_one_of_them() {
         let tb = tokio::spawn(async move { cb.upload(&pb, "same", &no_progress()).await });
         ta.await.unwrap().unwrap();
         tb.await.unwrap().unwrap();
-        let got = std::fs::read(server.root().join("same")).unwrap();
+        let got = server.read("same").unwrap();
         assert!(
             got == a || got == b,
             "a whole upload, not a mix ({} bytes)",
@@ -43,27 +43,16 @@ async fn two_uploads_to_one_name_leave_exactly_one_of_them() {
 async fn a_file_deleted_or_replaced_during_a_download_arrives_whole_and_old() {
     let server = TestServer::start().await;
     let old = random_bytes(8 * 1024 * 1024);
-    std::fs::write(server.root().join("f"), &old).unwrap();
+    server.put("f", &old);
     let peer = server.raw().await;
     for change in ["delete", "replace"] {
-        let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
-        write_frame(&mut send, &Request::Download { name: "f".into() })
-            .await
-            .unwrap();
-        send.finish().unwrap();
-        let Response::FileHeader { size, .. } = read_frame(&mut recv).await.unwrap() else {
-            panic!("no header")
-        };
+        let (mut recv, size) = peer.begin_download("f").await;
         let mut first = vec![0u8; 1024 * 1024];
         recv.read_exact(&mut first).await.unwrap();
         // Mid-download, the file changes under the server.
         match change {
-            "delete" => std::fs::remove_file(server.root().join("f")).unwrap(),
-            _ => {
-                let tmp = server.root().join("f.new");
-                std::fs::write(&tmp, random_bytes(100)).unwrap();
-                std::fs::rename(&tmp, server.root().join("f")).unwrap();
-            }
+            "delete" => server.remove("f"),
+            _ => server.put("f", random_bytes(100)),
         }
         let mut rest = vec![0u8; size as usize - first.len()];
         recv.read_exact(&mut rest).await.unwrap();
@@ -75,7 +64,7 @@ async fn a_file_deleted_or_replaced_during_a_download_arrives_whole_and_old() {
             <[u8; 32]>::from(Sha256::digest(&old)),
             "{change}: and verified"
         );
-        std::fs::write(server.root().join("f"), &old).unwrap();
+        server.put("f", &old);
     }
     server.stop().await;
 }
@@ -150,13 +139,8 @@ async fn a_disk_that_fills_mid_upload_fails_that_upload_cleanly_and_serves_the_r
     assert!(seen.contains("2097152"), "B whole: {seen}");
 
     // The server still serves everyone.
-    let r = peer
-        .exchange(&Request::List { dir: String::new() }, &[])
-        .await;
-    assert!(
-        matches!(r, Response::ListPage { ref entries, .. } if entries.len() == 1),
-        "{r:?}"
-    );
+    let (entries, _) = peer.list_root().await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
 }
 
 #[test]
@@ -205,7 +189,7 @@ async fn an_upload_that_cannot_fit_is_refused_before_any_data_moves() {
     }
     let client = server.client().await;
     assert!(matches!(client.list("").await, Ok(ref l) if l.is_empty()));
-    assert!(list_dir(&server.root()).len() == 1 && server.staged().is_empty());
+    assert!(server.names("").is_empty() && server.staged().is_empty());
     server.stop().await;
 }
 
@@ -215,7 +199,7 @@ async fn the_same_holds_for_a_resumed_download() {
     // between must not reach the client unnoticed.
     let server = TestServer::start().await;
     let old = random_bytes(8 * 1024 * 1024);
-    std::fs::write(server.root().join("f"), &old).unwrap();
+    server.put("f", &old);
     let peer = server.raw().await;
     for change in ["delete", "replace"] {
         let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
@@ -236,12 +220,8 @@ async fn the_same_holds_for_a_resumed_download() {
         };
         assert_eq!((size, chunk, hashes.len()), (old.len() as u64, 1 << 20, 2));
         match change {
-            "delete" => std::fs::remove_file(server.root().join("f")).unwrap(),
-            _ => {
-                let tmp = server.root().join("f.new");
-                std::fs::write(&tmp, random_bytes(100)).unwrap();
-                std::fs::rename(&tmp, server.root().join("f")).unwrap();
-            }
+            "delete" => server.remove("f"),
+            _ => server.put("f", random_bytes(100)),
         }
         write_frame(&mut send, &qft::protocol::Resume { from: have })
             .await
@@ -259,7 +239,7 @@ async fn the_same_holds_for_a_resumed_download() {
             <[u8; 32]>::from(Sha256::digest(&old)),
             "{change}: its whole hash"
         );
-        std::fs::write(server.root().join("f"), &old).unwrap();
+        server.put("f", &old);
     }
     server.stop().await;
 }

@@ -113,9 +113,9 @@ impl Shell {
         }
     }
 
-    /// The served directory.
-    pub fn root(&self) -> PathBuf {
-        self.server.as_ref().expect("a real server").root()
+    /// The real server, to put and check what it serves.
+    pub fn served(&self) -> &TestServer {
+        self.server.as_ref().expect("a real server")
     }
 
     /// The client's working directory.

@@ -4,12 +4,13 @@
 use qft::tuning::Tuning;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
 use qft::client::{Client, ConnectConfig, Target, Trust};
-use qft::protocol::{read_frame, write_frame, Request, Response};
+use qft::protocol::{read_frame, write_frame, Entry, Request, Response};
 use qft::server::{Server, ServerConfig};
 use qft::storage::Storage;
 use qft::tls::{self, Fingerprint, FingerprintVerifier, Identity};
@@ -22,8 +23,9 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub fingerprint: Fingerprint,
-    /// `<tmp>/root` is served; `<tmp>` itself is "outside", for escape checks.
-    pub tmp: TempDir,
+    /// `<tmp>/root` is served; `<tmp>` itself is "outside", for escape checks. Private: tests
+    /// reach the disk only through [`TestServer::local_root`] and [`TestServer::local_outside`].
+    tmp: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -81,8 +83,17 @@ impl TestServer {
         }
     }
 
-    pub fn root(&self) -> PathBuf {
+    /// The served directory on the local disk, for the tests about the local filesystem itself
+    /// (symlinks, escapes, modes, the private area). Served content goes through the by-name
+    /// helpers below, which work on any backend.
+    pub fn local_root(&self) -> PathBuf {
         self.tmp.path().join("root")
+    }
+
+    /// The local directory that holds [`TestServer::local_root`]: outside what is served, for
+    /// checking that nothing escapes into it.
+    pub fn local_outside(&self) -> &Path {
+        self.tmp.path()
     }
 
     pub fn target(&self) -> Target {
@@ -132,10 +143,132 @@ impl TestServer {
     pub fn into_task(mut self) -> JoinHandle<()> {
         self.task.take().unwrap()
     }
+}
 
-    /// Files in the private staging area: must be empty whenever no upload is running.
-    pub fn staged(&self) -> Vec<PathBuf> {
-        list_dir(&self.root().join(".qft/tmp"))
+// The served files, by name.
+//
+// Tests set up and check what the server serves only through these: names relative to the
+// served root, `/`-separated, as a client would spell them. This block is the one place that
+// knows the files live on the local disk; running the behavioural suite against another
+// storage backend (through the storage contract, or S3) is a change here alone. Tests about
+// the local filesystem itself (symlinks, escapes, modes, the private area) use
+// [`TestServer::local_root`] instead, so each such use says it is local-only.
+impl TestServer {
+    /// Stores `data` as the file `name`, creating its parent directories. An existing file is
+    /// replaced whole, as an upload replaces it: a reader that already opened it keeps reading
+    /// the old content (on disk: written beside the root, then renamed over `name`).
+    pub fn put(&self, name: &str, data: impl AsRef<[u8]>) {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let temp = self
+            .tmp
+            .path()
+            .join(format!("put-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&temp, data).unwrap();
+        std::fs::rename(&temp, &path).unwrap();
+    }
+
+    /// [`TestServer::put`] for each `(name, contents)`.
+    pub fn put_all(&self, files: &[(&str, &[u8])]) {
+        for (name, data) in files {
+            self.put(name, data);
+        }
+    }
+
+    /// The contents of the file `name`, or None if there is none.
+    pub fn read(&self, name: &str) -> Option<Vec<u8>> {
+        match std::fs::read(self.path(name)) {
+            Ok(data) => Some(data),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("reading served {name:?}: {e}"),
+        }
+    }
+
+    /// Whether a file or directory `name` is served.
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).exists()
+    }
+
+    /// Whether `name` is a directory.
+    pub fn is_dir(&self, name: &str) -> bool {
+        self.path(name).is_dir()
+    }
+
+    /// Makes the directory `name`, and its parents.
+    pub fn mkdir(&self, name: &str) {
+        std::fs::create_dir_all(self.path(name)).unwrap();
+    }
+
+    /// Removes the file `name`, which must exist.
+    pub fn remove(&self, name: &str) {
+        std::fs::remove_file(self.path(name)).unwrap();
+    }
+
+    /// The names in the directory `dir` (`""` for the root), sorted, without the server's
+    /// private area. A directory that does not exist has none (a backend of keys cannot tell
+    /// an empty directory from a missing one).
+    pub fn names(&self, dir: &str) -> Vec<String> {
+        let entries = match std::fs::read_dir(self.path(dir)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => panic!("listing served {dir:?}: {e}"),
+        };
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !(dir.is_empty() && n == qft::storage::PRIVATE_DIR))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Everything under `dir`, as [`crate::shell::read_tree`] gives a local one: each file
+    /// (relative to `dir`) with its contents, each directory as `name/` with none, sorted.
+    pub fn tree(&self, dir: &str) -> Vec<(String, Vec<u8>)> {
+        let join = |a: &str, b: &str| match a {
+            "" => b.to_string(),
+            _ => format!("{a}/{b}"),
+        };
+        let mut out = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(sub) = pending.pop() {
+            for name in self.names(&join(dir, &sub)) {
+                let rel = join(&sub, &name);
+                let full = join(dir, &rel);
+                if self.is_dir(&full) {
+                    out.push((format!("{rel}/"), Vec::new()));
+                    pending.push(rel);
+                } else {
+                    out.push((rel, self.read(&full).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// What the server holds for uploads not committed yet, as (name, bytes held), sorted by
+    /// name: must be empty whenever no upload is running. The names are the backend's own (on
+    /// disk: `upload-*` for a one-shot upload, `partial-*` for a resumable one, in `.qft/tmp`).
+    pub fn staged(&self) -> Vec<(String, u64)> {
+        list_dir(
+            &self
+                .local_root()
+                .join(qft::storage::PRIVATE_DIR)
+                .join("tmp"),
+        )
+        .into_iter()
+        .filter_map(|p| {
+            // An upload may end between the listing and this look.
+            let len = std::fs::metadata(&p).ok()?.len();
+            Some((p.file_name()?.to_string_lossy().into_owned(), len))
+        })
+        .collect()
+    }
+
+    /// Where `name` is on the local disk.
+    fn path(&self, name: &str) -> PathBuf {
+        self.local_root().join(name)
     }
 }
 
@@ -189,6 +322,19 @@ impl RawPeer {
         (send, recv)
     }
 
+    /// Starts a download by hand: sends the request, finishes sending, and waits for the
+    /// header. Returns the stream the body and trailer come on, and the size announced.
+    pub async fn begin_download(&self, name: &str) -> (quinn::RecvStream, u64) {
+        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        let request = Request::Download { name: name.into() };
+        write_frame(&mut send, &request).await.unwrap();
+        send.finish().unwrap();
+        match read_frame::<Response, _>(&mut recv).await.unwrap() {
+            Response::FileHeader { size, .. } => (recv, size),
+            other => panic!("no file header for {name:?}: {other:?}"),
+        }
+    }
+
     /// Sends `request` (and `then`, raw bytes after it), finishes, and returns the first response.
     pub async fn exchange(&self, request: &Request, then: &[u8]) -> Response {
         let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
@@ -198,6 +344,18 @@ impl RawPeer {
         let _ = send.write_all(then).await;
         let _ = send.finish();
         read_frame::<Response, _>(&mut recv).await.unwrap()
+    }
+
+    /// LIST of the root on a stream of its own; panics unless a page of the listing comes back.
+    /// Returns its entries, and whether it is the last page.
+    pub async fn list_root(&self) -> (Vec<Entry>, bool) {
+        match self
+            .exchange(&Request::List { dir: String::new() }, &[])
+            .await
+        {
+            Response::ListPage { entries, last } => (entries, last),
+            other => panic!("no listing: {other:?}"),
+        }
     }
 
     /// Sends raw bytes as a whole stream and returns the first response.

@@ -1,0 +1,263 @@
+//! Downloading one file, in one direction: the request, the pieces a local partial may already
+//! hold ([`crate::pieces`]), the body into the partial, the whole file's SHA-256 against the
+//! trailer, and only then the partial renamed to its real name.
+//!
+//! The resumable exchange comes first; a server that does not know it answers `Unsupported`, and
+//! the plain exchange follows, through a temp file beside the target that a failure removes.
+//! Both end in [`receive_verified`] and [`commit_partial`].
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use quinn::RecvStream;
+use sha2::Sha256;
+
+use super::resume::{commit_partial, open_partial, partial_path};
+use super::stream::{expect_end, response, safe, unexpected};
+use super::{Client, ClientError, TransferReport};
+use crate::fsutil::{is_full, new_file_permissions, parent_dir};
+use crate::paths::SafeName;
+use crate::pieces::Pieces;
+use crate::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer};
+use crate::transfer::{copy_continuing, CopyError, FileSink, FileSource};
+
+impl Client {
+    /// Downloads `name` to `dest`. The data goes to a hidden partial beside `dest`, which
+    /// becomes `dest` only after the SHA-256 matched; an existing `dest` is replaced only with
+    /// `overwrite`. An interrupted download keeps its partial, and the next one resumes it.
+    pub async fn download(
+        &self,
+        name: &str,
+        dest: &Path,
+        overwrite: bool,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        self.explain(self.download_inner(name, dest, overwrite, progress).await)
+    }
+
+    async fn download_inner(
+        &self,
+        name: &str,
+        dest: &Path,
+        overwrite: bool,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let started = Instant::now();
+        let name = safe(name)?;
+        if !overwrite && dest.symlink_metadata().is_ok() {
+            return Err(ClientError::Exists(dest.to_path_buf()));
+        }
+        let into = Target { dest, overwrite };
+        let (size, resumed_from, sha256) =
+            match self.download_resumable(&name, into, progress).await? {
+                Some(done) => done,
+                None => self.download_plain(&name, into, progress).await?,
+            };
+        Ok(TransferReport {
+            name: name.to_string(),
+            path: dest.to_path_buf(),
+            bytes: size,
+            sha256,
+            elapsed: started.elapsed(),
+            resumed_from,
+        })
+    }
+
+    /// The resumable exchange: `None` if the server does not know it. Returns the size, where
+    /// the body started, and the verified SHA-256.
+    async fn download_resumable(
+        &self,
+        name: &SafeName,
+        into: Target<'_>,
+        progress: &ProgressBar,
+    ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
+        let part = partial_path(into.dest);
+        let (file, have, created) = open_partial(&part, into.dest)?;
+        let file = Arc::new(file);
+        let request = Request::ResumeDownload {
+            name: name.to_string(),
+            have,
+        };
+        // Until data arrives, a failure leaves no trace: a partial made by this attempt goes.
+        let forget = |e: ClientError| {
+            if created {
+                let _ = std::fs::remove_file(&part);
+            }
+            e
+        };
+        let (mut send, mut recv) = self.open(&request).await.map_err(forget)?;
+        let (size, pieces) = match response(&mut recv).await {
+            Ok(Response::Prefix {
+                size,
+                chunk,
+                hashes,
+                ..
+            }) => (size, Pieces { chunk, hashes }),
+            Err(ClientError::Remote {
+                code: ErrorCode::Unsupported,
+                ..
+            }) => {
+                forget(ClientError::Protocol(String::new()));
+                return Ok(None);
+            }
+            // The file is gone or is not a file any more: its partial is of no further use.
+            Err(
+                e @ ClientError::Remote {
+                    code: ErrorCode::NotFound | ErrorCode::IsADirectory | ErrorCode::NotAFile,
+                    ..
+                },
+            ) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+            Err(e) => return Err(forget(e)),
+            Ok(other) => return Err(forget(unexpected(&other))),
+        };
+        let held = have.min(size);
+        pieces
+            .check(held)
+            .map_err(|e| forget(ClientError::Protocol(e.to_string())))?;
+        let local = |e: io::Error| ClientError::Local {
+            path: part.clone(),
+            source: e,
+        };
+        let mut ours = FileSource::new(file.clone(), 0);
+        let before = pieces.agree(&mut ours, held).await.map_err(local)?;
+        let from = before.end;
+        write_frame(&mut send, &Resume { from }).await?;
+        let _ = send.finish();
+        let keep = file.clone();
+        blocking(move || keep.set_len(from)).await.map_err(local)?;
+        let body = Body {
+            file,
+            from,
+            size,
+            hasher: before.state,
+        };
+        match receive_verified(&mut recv, &body, name, into.dest, progress).await {
+            // Verified: put it in place.
+            Ok(received) => {
+                commit_partial(&part, into.dest, into.overwrite)?;
+                Ok(Some((size, from, received)))
+            }
+            // Space matters more than resuming, and wrong data is of no use: both go.
+            Err(e @ (ClientError::NoSpace(_) | ClientError::HashMismatch(_))) => {
+                let _ = std::fs::remove_file(&part);
+                Err(e)
+            }
+            // Interrupted: the partial stays, holding what arrived, to resume next time.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The plain exchange, for servers without resuming: into a temp file that any failure
+    /// removes.
+    async fn download_plain(
+        &self,
+        name: &SafeName,
+        into: Target<'_>,
+        progress: &ProgressBar,
+    ) -> Result<(u64, u64, [u8; 32]), ClientError> {
+        let dir = parent_dir(into.dest);
+        let request = Request::Download {
+            name: name.to_string(),
+        };
+        let mut recv = self.ask(&request).await?;
+        let size = match response(&mut recv).await? {
+            Response::FileHeader { size, .. } => size,
+            other => return Err(unexpected(&other)),
+        };
+        // Hidden, marked as partial, and short enough that a long name still fits the limit.
+        let stem: String = name.file_name().chars().take(32).collect();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{stem}."))
+            .suffix(".qft-part")
+            .permissions(new_file_permissions(into.dest))
+            .tempfile_in(dir)
+            .map_err(ClientError::local(dir))?;
+        let file = temp
+            .as_file()
+            .try_clone()
+            .map_err(ClientError::local(dir))?;
+        let body = Body {
+            file: Arc::new(file),
+            from: 0,
+            size,
+            hasher: Sha256::default(),
+        };
+        // Removed on drop: by any failure before the commit.
+        let temp = temp.into_temp_path();
+        let received = receive_verified(&mut recv, &body, name, into.dest, progress).await?;
+        commit_partial(&temp, into.dest, into.overwrite)?;
+        // Renamed into place: nothing is left for the drop to remove.
+        let _ = temp.keep();
+        Ok((size, 0, received))
+    }
+}
+
+/// Where a download goes.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    dest: &'a Path,
+    /// Replace an existing `dest`.
+    overwrite: bool,
+}
+
+/// A body to receive into a local file.
+struct Body {
+    file: Arc<std::fs::File>,
+    /// Where in the file (and the whole file) the body starts.
+    from: u64,
+    /// The whole file's size.
+    size: u64,
+    /// The SHA-256 state of the file before `from`.
+    hasher: Sha256,
+}
+
+/// The body, the trailer and the end of the stream, then the fsync: the verified hash.
+async fn receive_verified(
+    recv: &mut RecvStream,
+    body: &Body,
+    name: &SafeName,
+    dest: &Path,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], ClientError> {
+    let full = |e: io::Error| match is_full(&e) {
+        true => ClientError::NoSpace(dest.to_path_buf()),
+        false => ClientError::Local {
+            path: dest.to_path_buf(),
+            source: e,
+        },
+    };
+    progress.set_length(body.size);
+    progress.set_position(body.from);
+    let mut sink = FileSink::new(body.file.clone(), body.from);
+    let len = body.size - body.from;
+    let hasher = body.hasher.clone();
+    // Every block received before a failure is written when this returns: what arrived stays.
+    let received = match copy_continuing(hasher, recv, &mut sink, len, None, progress).await {
+        Ok(digest) => digest,
+        Err(CopyError::Write(e)) => return Err(full(e)),
+        Err(other) => return Err(ClientError::Interrupted(other.to_string())),
+    };
+    let trailer: Trailer = read_frame(recv).await?;
+    expect_end(recv).await?;
+    if trailer.sha256 != received {
+        return Err(ClientError::HashMismatch(name.to_string()));
+    }
+    let file = body.file.clone();
+    blocking(move || file.sync_all()).await.map_err(full)?;
+    Ok(received)
+}
+
+/// Runs a local file operation on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}

@@ -1,0 +1,72 @@
+//! The client's half of an exchange on one stream: reading responses (a refusal becomes
+//! [`ClientError::Remote`]), expecting the stream's end, and naming what came out of place.
+
+use quinn::RecvStream;
+use tokio::io::AsyncReadExt;
+
+use super::ClientError;
+use crate::paths::SafeName;
+use crate::protocol::{read_frame, Response};
+
+/// The reason a server that stopped reading gave on the other half of the stream, or `fallback`.
+pub(super) async fn server_reason(recv: &mut RecvStream, fallback: ClientError) -> ClientError {
+    match response(recv).await {
+        Err(remote @ ClientError::Remote { .. }) => remote,
+        _ => fallback,
+    }
+}
+
+pub(super) fn safe(name: &str) -> Result<SafeName, ClientError> {
+    SafeName::new(name).map_err(|reason| ClientError::InvalidName {
+        name: crate::paths::sanitize(name),
+        reason,
+    })
+}
+
+/// Reads one response, turning an `Error` frame into [`ClientError::Remote`].
+pub(super) async fn response(recv: &mut RecvStream) -> Result<Response, ClientError> {
+    match read_frame::<Response, _>(recv).await? {
+        Response::Error { code, message } => Err(ClientError::Remote {
+            code,
+            message: crate::paths::sanitize(&message),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// The server's go-ahead for an upload body, or its refusal.
+pub(super) async fn ready(recv: &mut RecvStream) -> Result<(), ClientError> {
+    match response(recv).await? {
+        Response::Ready => Ok(()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// The stream must end after the trailer.
+pub(super) async fn expect_end(recv: &mut RecvStream) -> Result<(), ClientError> {
+    let mut extra = [0u8; 1];
+    // Through AsyncRead: quinn's inherent `read` has a different signature.
+    match AsyncReadExt::read(recv, &mut extra).await {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(ClientError::Protocol(
+            "data after the end of the file".into(),
+        )),
+        Err(e) => Err(ClientError::Interrupted(e.to_string())),
+    }
+}
+
+pub(super) fn unexpected(response: &Response) -> ClientError {
+    let kind = match response {
+        Response::Error { .. } => "an error",
+        Response::ListPage { .. } => "a listing",
+        Response::FileHeader { .. } => "a file header",
+        Response::Ready => "a ready signal",
+        Response::Done { .. } => "an upload confirmation",
+        Response::Deleted => "a delete confirmation",
+        Response::Help { .. } => "a help text",
+        Response::ShuttingDown => "a shutdown notice",
+        Response::Held { .. } => "an upload's held pieces",
+        Response::Prefix { .. } => "a download's prefix",
+    };
+    ClientError::Protocol(format!("{kind} out of place"))
+}

@@ -1,0 +1,257 @@
+//! Uploading one file, in one direction. A small file ([`SMALL_FILE`]) goes in one round trip:
+//! the body follows the request at once. A larger one asks to resume: the server says which
+//! pieces it holds of this client's earlier attempt ([`crate::pieces`]), the file is compared
+//! with them as it is now, and the rest follows; a server that does not know resuming gets the
+//! plain exchange. Either way the server stores the file only after its SHA-256 of what arrived
+//! matched ours, and says so with `Done`.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use quinn::{RecvStream, SendStream};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::stream::{ready, response, safe, server_reason, unexpected};
+use super::{Client, ClientError, TransferReport};
+use crate::paths::SafeName;
+use crate::pieces::Pieces;
+use crate::protocol::{
+    close, write_frame, ErrorCode, FrameError, Request, Response, Resume, Trailer, SMALL_FILE,
+};
+use crate::transfer::{copy_continuing, CopyError, FileSource};
+
+/// A file opened to upload: its size, and a small file's content, read when it was measured.
+struct Opened {
+    file: Arc<std::fs::File>,
+    size: u64,
+    whole: Option<Vec<u8>>,
+}
+
+impl Client {
+    /// Uploads the local file `path` as `name`. The server stores it only after its own SHA-256
+    /// of what arrived matches ours.
+    pub async fn upload(
+        &self,
+        path: &Path,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        self.explain(self.upload_inner(path, name, progress).await)
+    }
+
+    async fn upload_inner(
+        &self,
+        path: &Path,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let started = Instant::now();
+        let name = safe(name)?;
+        let opened = open_upload(path).await?;
+        let size = opened.size;
+        progress.set_length(size);
+        let (from, sent, mut recv) = match &opened.whole {
+            // Nothing a retry could keep, so the plain exchange, with the body sent at once
+            // rather than after the server's Ready: one round trip and one read per file, what
+            // many small files, above all over a long path, pay.
+            Some(body) => {
+                let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
+                let sent = send_whole(&mut send, &mut recv, body).await?;
+                let _ = send.finish();
+                progress.inc(size);
+                ready(&mut recv).await?;
+                (0, sent, recv)
+            }
+            None => match self
+                .upload_resumable(path, &name, &opened, progress)
+                .await?
+            {
+                Some(resumed) => resumed,
+                // A server without resuming: the plain exchange, from the start of the file.
+                None => {
+                    let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
+                    ready(&mut recv).await?;
+                    let body = Body {
+                        file: &opened,
+                        from: 0,
+                        hasher: Sha256::default(),
+                        path,
+                    };
+                    let sent = send_body(body, &mut send, &mut recv, progress).await?;
+                    let _ = send.finish();
+                    (0, sent, recv)
+                }
+            },
+        };
+        match response(&mut recv).await? {
+            Response::Done { sha256 } if sha256 == sent => Ok(TransferReport {
+                name: name.to_string(),
+                path: path.to_path_buf(),
+                bytes: size,
+                sha256: sent,
+                elapsed: started.elapsed(),
+                resumed_from: from,
+            }),
+            Response::Done { .. } => Err(ClientError::HashMismatch(name.to_string())),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The resumable exchange up to the server's verdict: `None` if the server does not know it.
+    /// Returns where the body started, the whole file's hash, and the stream for the verdict.
+    async fn upload_resumable(
+        &self,
+        path: &Path,
+        name: &SafeName,
+        opened: &Opened,
+        progress: &ProgressBar,
+    ) -> Result<Option<(u64, [u8; 32], RecvStream)>, ClientError> {
+        let size = opened.size;
+        let request = Request::ResumeUpload {
+            name: name.to_string(),
+            size,
+        };
+        let (mut send, mut recv) = self.open(&request).await?;
+        let pieces = match response(&mut recv).await {
+            Ok(Response::Held { chunk, hashes }) => Pieces { chunk, hashes },
+            Err(ClientError::Remote {
+                code: ErrorCode::Unsupported,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(other) => return Err(unexpected(&other)),
+        };
+        pieces
+            .check(size)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        // Compare what the server holds with this file as it is now: a change since the last
+        // attempt makes them differ from that piece on, and the rest is sent again.
+        let mut ours = FileSource::new(opened.file.clone(), 0);
+        let before = pieces
+            .agree(&mut ours, size)
+            .await
+            .map_err(ClientError::local(path))?;
+        let from = before.end;
+        write_frame(&mut send, &Resume { from }).await?;
+        progress.set_position(from);
+        let body = Body {
+            file: opened,
+            from,
+            hasher: before.state,
+            path,
+        };
+        let sent = send_body(body, &mut send, &mut recv, progress).await?;
+        let _ = send.finish();
+        Ok(Some((from, sent, recv)))
+    }
+}
+
+fn plain_request(name: &SafeName, size: u64) -> Request {
+    Request::Upload {
+        name: name.to_string(),
+        size,
+    }
+}
+
+/// Opens a file to upload and measures it; a small file's content is read in the same blocking
+/// call (one hand-off to a thread per small file, not four).
+async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
+    let owned = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&owned)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let size = meta.len();
+        if size >= SMALL_FILE {
+            return Ok(Opened {
+                file: Arc::new(file),
+                size,
+                whole: None,
+            });
+        }
+        // Exactly `size` bytes: a file that shrank since is caught here, one that grew is
+        // sent as it was when measured, as the streamed path does.
+        let mut body = vec![0; size as usize];
+        io::Read::read_exact(&mut file, &mut body)
+            .map_err(|e| io::Error::other(format!("changed while it was being read ({e})")))?;
+        Ok(Opened {
+            file: Arc::new(file),
+            size,
+            whole: Some(body),
+        })
+    });
+    match opened.await {
+        Ok(result) => result.map_err(ClientError::local(path)),
+        Err(e) => Err(ClientError::local(path)(io::Error::other(e))),
+    }
+}
+
+/// Sends a body held in memory, then its trailer; returns its SHA-256. A write that fails
+/// because the server stopped reading is reported with the server's reason.
+async fn send_whole(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    body: &[u8],
+) -> Result<[u8; 32], ClientError> {
+    let sha256: [u8; 32] = Sha256::digest(body).into();
+    let written = match AsyncWriteExt::write_all(send, body).await {
+        Ok(()) => write_frame(send, &Trailer { sha256 }).await,
+        Err(e) => Err(FrameError::from(e)),
+    };
+    match written {
+        Ok(()) => Ok(sha256),
+        Err(e) => Err(server_reason(recv, e.into()).await),
+    }
+}
+
+/// What of a file to send.
+struct Body<'a> {
+    file: &'a Opened,
+    /// The first byte to send.
+    from: u64,
+    /// The SHA-256 state of the file before `from`.
+    hasher: Sha256,
+    /// The local path, for errors.
+    path: &'a Path,
+}
+
+/// Sends the file from `body.from` to its measured size, then the trailer with the whole file's
+/// hash, which it returns. The caller finishes the stream. A write that fails because the server
+/// stopped reading is reported with the server's reason.
+async fn send_body(
+    body: Body<'_>,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], ClientError> {
+    let mut source = FileSource::new(body.file.file.clone(), body.from);
+    let len = body.file.size - body.from;
+    let sent = match copy_continuing(body.hasher, &mut source, send, len, None, progress).await {
+        Ok(digest) => digest,
+        Err(CopyError::Write(e)) => {
+            // The server stopped reading: it has said why on the other half of the stream.
+            return Err(server_reason(recv, ClientError::Interrupted(e.to_string())).await);
+        }
+        Err(e) => {
+            let _ = send.reset(close::ABORTED.into());
+            return Err(ClientError::Local {
+                path: body.path.to_path_buf(),
+                source: io::Error::other(format!("changed while it was being read ({e})")),
+            });
+        }
+    };
+    if let Err(e) = write_frame(send, &Trailer { sha256: sent }).await {
+        // As above: a refusal on the last block shows up here; the reason is on `recv`.
+        return Err(server_reason(recv, e.into()).await);
+    }
+    Ok(sent)
+}

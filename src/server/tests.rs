@@ -1,0 +1,128 @@
+//! Command exchanges run in process, over in-memory pipes: the handlers are generic over their
+//! streams, so their choreography is checked here without QUIC (the integration suite covers
+//! the same commands over the network).
+
+use sha2::{Digest, Sha256};
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use super::{download, upload, Access, Context, Limits, Permissions, Storage};
+use crate::protocol::{read_frame, write_frame, Response, Resume, Trailer};
+
+fn context() -> (Context, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(dir.path()).unwrap();
+    let ctx = Context::new(storage, Access::Open, Permissions::ALL, Limits::default());
+    (ctx, dir)
+}
+
+/// Both halves of a stream as the server sees them, and the client's ends.
+fn pipes() -> ((DuplexStream, DuplexStream), (DuplexStream, DuplexStream)) {
+    let (client_send, server_recv) = duplex(1 << 20);
+    let (server_send, client_recv) = duplex(1 << 20);
+    ((server_recv, server_send), (client_send, client_recv))
+}
+
+#[tokio::test]
+async fn an_upload_then_a_download_round_trip_verified() {
+    let (ctx, dir) = context();
+    let data: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    let sha256: [u8; 32] = Sha256::digest(&data).into();
+
+    // Upload: Ready, the body and its trailer, then Done with the server's own hash.
+    let ((mut recv, mut send), (mut c_send, mut c_recv)) = pipes();
+    let size = data.len() as u64;
+    let client = async {
+        assert_eq!(
+            read_frame::<Response, _>(&mut c_recv).await.unwrap(),
+            Response::Ready
+        );
+        c_send.write_all(&data).await.unwrap();
+        write_frame(&mut c_send, &Trailer { sha256 }).await.unwrap();
+        c_send.shutdown().await.unwrap();
+        drop(c_send);
+        read_frame::<Response, _>(&mut c_recv).await.unwrap()
+    };
+    let server = async {
+        let outcome = upload::run(&ctx, "d/f.bin", size, &mut recv, &mut send).await;
+        drop(send);
+        outcome
+    };
+    let (done, outcome) = tokio::join!(client, server);
+    assert_eq!(outcome.ok(), Some(size));
+    assert_eq!(done, Response::Done { sha256 });
+    assert_eq!(std::fs::read(dir.path().join("d/f.bin")).unwrap(), data);
+
+    // Download: the header, exactly `size` bytes, the trailer.
+    let ((_recv, mut send), (_c_send, mut c_recv)) = pipes();
+    let client = async {
+        let header = read_frame::<Response, _>(&mut c_recv).await.unwrap();
+        assert!(matches!(header, Response::FileHeader { size: s, .. } if s == size));
+        let mut body = vec![0; data.len()];
+        c_recv.read_exact(&mut body).await.unwrap();
+        let trailer: Trailer = read_frame(&mut c_recv).await.unwrap();
+        (body, trailer)
+    };
+    let server = download::run(&ctx, "d/f.bin", &mut send);
+    let ((body, trailer), outcome) = tokio::join!(client, server);
+    assert_eq!(outcome.ok(), Some(size));
+    assert_eq!(body, data);
+    assert_eq!(trailer.sha256, sha256);
+}
+
+#[tokio::test]
+async fn a_resumed_download_sends_the_rest_and_the_whole_files_hash() {
+    let (ctx, dir) = context();
+    let data: Vec<u8> = (0..(5 << 20) + 3).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("big"), &data).unwrap();
+    let ((mut recv, mut send), (mut c_send, mut c_recv)) = pipes();
+    let have = (2 << 20) + 100;
+    let client = async {
+        let Response::Prefix {
+            size,
+            chunk,
+            hashes,
+            ..
+        } = read_frame::<Response, _>(&mut c_recv).await.unwrap()
+        else {
+            panic!("expected the pieces of the prefix");
+        };
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(
+            hashes.len() as u64,
+            have / chunk,
+            "whole pieces of what is held"
+        );
+        let from = hashes.len() as u64 * chunk;
+        write_frame(&mut c_send, &Resume { from }).await.unwrap();
+        let mut rest = vec![0; data.len() - from as usize];
+        c_recv.read_exact(&mut rest).await.unwrap();
+        let trailer: Trailer = read_frame(&mut c_recv).await.unwrap();
+        (from, rest, trailer)
+    };
+    let server = download::run_resumable(&ctx, "big", have, &mut recv, &mut send);
+    let ((from, rest, trailer), outcome) = tokio::join!(client, server);
+    assert_eq!(outcome.ok(), Some(data.len() as u64 - from));
+    assert_eq!(rest, data[from as usize..]);
+    assert_eq!(trailer.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+}
+
+#[tokio::test]
+async fn a_resume_point_the_pieces_do_not_allow_is_refused() {
+    let (ctx, dir) = context();
+    std::fs::write(dir.path().join("f"), vec![7u8; 3 << 20]).unwrap();
+    let ((mut recv, mut send), (mut c_send, mut c_recv)) = pipes();
+    let client = async {
+        let _prefix = read_frame::<Response, _>(&mut c_recv).await.unwrap();
+        // Not a piece boundary.
+        write_frame(&mut c_send, &Resume { from: 12345 })
+            .await
+            .unwrap();
+    };
+    let server = download::run_resumable(&ctx, "f", 3 << 20, &mut recv, &mut send);
+    let ((), outcome) = tokio::join!(client, server);
+    let Err(super::exchange::Failure::Refuse(code, message)) = outcome else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(code, crate::protocol::ErrorCode::BadRequest);
+    assert!(message.contains("12345"), "{message}");
+}

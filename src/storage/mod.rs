@@ -1,0 +1,317 @@
+//! The storage contract: what the server needs from wherever files are kept, and nothing about
+//! how they are kept. The server's command handlers see only [`Storage`] and the handles it gives
+//! out; bytes move through the transfer layer's [`Source`] and [`Sink`], never a file handle.
+//!
+//! # The contract
+//! - **Names** are [`SafeName`]s, already checked; a backend still refuses the private area
+//!   ([`PRIVATE_DIR`]) however it is spelled, and anything that would lead outside what it serves.
+//! - **List** a directory page by page ([`Listing`]), sorted by name, without the private area.
+//! - **Read** a file as a fixed snapshot ([`ReadFile`]): its size and time as opened, and a
+//!   source at any offset of that same content (a restart, a resume, a re-hash).
+//! - **Upload** ([`Upload`]): a private staging area receives the body; [`Upload::commit`] is
+//!   called only after the caller verified the SHA-256, and makes it appear under its name whole
+//!   and durable, replacing what was there in one step. Dropped without a commit, it leaves
+//!   nothing and the old content stays.
+//! - **Partials** ([`Partial`], optional per backend): a resumable upload's staging, keyed by the
+//!   client's key, the name and the size, kept when the transfer breaks, continued by the same
+//!   client later, and expired after a time. A backend without them answers `None` and the client
+//!   falls back to a plain upload.
+//! - **Delete** one file; **free space** where it can be known; **expire** leftovers.
+//!
+//! # Backends
+//! - [`local`]: a directory on the server's filesystem (temp file, fsync, rename, fsync dir).
+//!
+//! Async methods that return `impl Future` rule out `dyn`, so the backends are an enum behind
+//! [`Storage`]: one `match` per operation here, and no generics in `server/`.
+
+mod error;
+pub mod local;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+pub use error::StorageError;
+
+use crate::paths::SafeName;
+use crate::protocol::Entry;
+use crate::transfer::{Block, FileSink, FileSource, Sink, Source};
+
+/// The private area's name at the top of what is served: never listed, never addressable.
+pub const PRIVATE_DIR: &str = ".qft";
+
+/// What the server serves from. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Local(local::Local),
+}
+
+impl Storage {
+    /// Serves the local directory `root` (see [`local`]).
+    pub fn open(root: &Path) -> io::Result<Self> {
+        Ok(Storage {
+            backend: Backend::Local(local::Local::open(root)?),
+        })
+    }
+
+    /// The served directory, for a backend that has one (tests of local-only behaviour).
+    pub fn local_root(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Local(local) => Some(local.root()),
+        }
+    }
+
+    /// Lists `dir` (`None`: the top), page by page.
+    pub async fn list(&self, dir: Option<SafeName>) -> Result<Listing, StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.list(dir).await,
+        }
+    }
+
+    /// Opens a regular file for reading, as it is now.
+    pub async fn open_read(&self, name: SafeName) -> Result<ReadFile, StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.open_read(name).await,
+        }
+    }
+
+    /// Starts an upload of `size` bytes to `name`: refuses a directory there up front, makes
+    /// missing parent directories, and opens a private staging area.
+    pub async fn begin_upload(&self, name: SafeName, size: u64) -> Result<Upload, StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.begin_upload(name, size).await,
+        }
+    }
+
+    /// Opens (or starts) the partial of `client` uploading `size` bytes as `name`, telling an
+    /// earlier attempt of the same client that holds it to let go. `None`: this backend does
+    /// not resume uploads.
+    pub async fn begin_partial(
+        &self,
+        name: SafeName,
+        client: [u8; 32],
+        size: u64,
+        ttl: Duration,
+    ) -> Result<Option<Partial>, StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.begin_partial(name, client, size, ttl).await.map(Some),
+        }
+    }
+
+    /// Deletes the file `name` (not a directory). A link is removed itself, never its target.
+    pub async fn delete(&self, name: SafeName) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.delete(name).await,
+        }
+    }
+
+    /// Bytes the server may still store; `None` where that cannot be known.
+    pub async fn available_space(&self) -> io::Result<Option<u64>> {
+        match &self.backend {
+            Backend::Local(local) => local.available_space().await,
+        }
+    }
+
+    /// Removes partial uploads untouched for `ttl`.
+    pub async fn expire_partials(&self, ttl: Duration) {
+        match &self.backend {
+            Backend::Local(local) => local.expire_partials(ttl).await,
+        }
+    }
+}
+
+/// For the operator's eyes (the log, "Serving ..."), never sent to clients.
+impl fmt::Display for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.backend {
+            Backend::Local(local) => write!(f, "{}", local.root().display()),
+        }
+    }
+}
+
+/// A directory being listed: pages of entries in name order.
+#[derive(Debug)]
+pub struct Listing {
+    inner: ListingInner,
+}
+
+#[derive(Debug)]
+enum ListingInner {
+    Local(local::LocalListing),
+}
+
+impl Listing {
+    /// Up to `max` more entries; an empty page means the listing is complete.
+    pub async fn next_page(&mut self, max: usize) -> Result<Vec<Entry>, StorageError> {
+        match &mut self.inner {
+            ListingInner::Local(listing) => listing.next_page(max).await,
+        }
+    }
+}
+
+/// A file opened for reading: its size and time when opened, and its content as then.
+#[derive(Debug)]
+pub struct ReadFile {
+    /// Size when opened: exactly this many bytes are sent.
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub modified: Option<u64>,
+    content: Content,
+}
+
+/// Where a [`ReadFile`]'s bytes come from.
+#[derive(Debug, Clone)]
+enum Content {
+    /// An open file: its content stays the one opened even if the name is replaced.
+    File(Arc<std::fs::File>),
+}
+
+impl ReadFile {
+    /// The content from byte `offset` on.
+    pub fn source_at(&self, offset: u64) -> ReadStream {
+        match &self.content {
+            Content::File(file) => ReadStream::File(FileSource::new(file.clone(), offset)),
+        }
+    }
+}
+
+/// Bytes read from storage, for the transfer layer.
+#[derive(Debug)]
+pub enum ReadStream {
+    /// From a local file.
+    File(FileSource),
+}
+
+impl Source for ReadStream {
+    async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        match self {
+            ReadStream::File(source) => source.read_block(max).await,
+        }
+    }
+}
+
+/// Bytes written to storage's staging, for the transfer layer.
+#[derive(Debug)]
+pub enum WriteStream {
+    /// Into a local file.
+    File(FileSink),
+}
+
+impl Sink for WriteStream {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        match self {
+            WriteStream::File(sink) => sink.write_block(block).await,
+        }
+    }
+}
+
+/// An upload being received: staged privately, visible under its name only after
+/// [`Upload::commit`], gone if dropped before.
+#[derive(Debug)]
+pub struct Upload {
+    inner: UploadInner,
+}
+
+#[derive(Debug)]
+enum UploadInner {
+    Local(local::LocalUpload),
+}
+
+impl Upload {
+    /// Where the body goes, from its start.
+    pub fn sink(&self) -> WriteStream {
+        match &self.inner {
+            UploadInner::Local(upload) => upload.sink(),
+        }
+    }
+
+    /// Makes the received body, whose SHA-256 the caller checked is `sha256`, durable under its
+    /// name. A failure leaves the old content in place.
+    pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
+        match self.inner {
+            UploadInner::Local(upload) => upload.commit(sha256).await,
+        }
+    }
+
+    /// [`Upload::commit`] for a small body received whole and verified: writes and commits it in
+    /// one step (for a small file the hand-offs between threads cost more than the work).
+    pub async fn commit_whole(
+        self,
+        body: Vec<Bytes>,
+        sha256: [u8; 32],
+    ) -> Result<(), StorageError> {
+        match self.inner {
+            UploadInner::Local(upload) => upload.commit_whole(body, sha256).await,
+        }
+    }
+}
+
+/// A resumable upload's partial: what one client sent earlier of one version of one file.
+#[derive(Debug)]
+pub struct Partial {
+    /// Bytes held (after [`Partial::keep`]: up to where this attempt continues).
+    pub held: u64,
+    inner: PartialInner,
+}
+
+#[derive(Debug)]
+enum PartialInner {
+    Local(local::LocalPartial),
+}
+
+impl Partial {
+    /// The held bytes from the start, to hash.
+    pub fn source(&self) -> ReadStream {
+        match &self.inner {
+            PartialInner::Local(partial) => partial.source(),
+        }
+    }
+
+    /// Keeps the first `from` bytes (at most [`Partial::held`]) and drops the rest.
+    pub async fn keep(&mut self, from: u64) -> Result<(), StorageError> {
+        let from = from.min(self.held);
+        match &mut self.inner {
+            PartialInner::Local(partial) => partial.keep(from).await?,
+        }
+        self.held = from;
+        Ok(())
+    }
+
+    /// Where the rest of the body goes: right after what is held.
+    pub fn sink(&self) -> WriteStream {
+        match &self.inner {
+            PartialInner::Local(partial) => partial.sink(self.held),
+        }
+    }
+
+    /// Notified when a newer attempt of the same client claims this partial: let go then.
+    pub fn superseded(&self) -> Arc<Notify> {
+        match &self.inner {
+            PartialInner::Local(partial) => partial.claim(),
+        }
+    }
+
+    /// Makes the verified whole file durable under its name, as [`Upload::commit`] does.
+    pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
+        match self.inner {
+            PartialInner::Local(partial) => partial.commit(sha256).await,
+        }
+    }
+
+    /// Throws the partial away (its data proved wrong).
+    pub async fn discard(self) {
+        match self.inner {
+            PartialInner::Local(partial) => partial.discard().await,
+        }
+    }
+}
