@@ -10,7 +10,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::client::command::Command;
 use crate::client::session::DEFAULT_JOBS;
-use crate::server::Limits;
+use crate::server::{Limits, Startups};
 use crate::tls::Fingerprint;
 use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
 
@@ -69,9 +69,14 @@ pub(super) struct ServeArgs {
     /// Connections at once, all clients together.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
-    /// Connections at once from one IP address.
+    /// Connections at once from one IP address, counted once the handshake is done and the
+    /// client admitted. Clients over a limit are told when to try again, and qft clients do.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Handshakes in progress, as sshd's MaxStartups: past START, new ones are dropped with
+    /// probability RATE percent, rising to all at FULL (an honest client resends).
+    #[arg(long, value_name = "START:RATE:FULL", default_value_t = Limits::default().startups)]
+    max_startups: Startups,
     /// Commands at once on one connection.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams)]
     max_streams: u32,
@@ -100,8 +105,9 @@ pub(super) struct ServeArgs {
     /// Hours an interrupted upload's partial is kept for the client to resume.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     partial_ttl: u64,
-    /// Make clients prove their address with a QUIC Retry before any handshake work
-    /// (for servers on the internet; costs one round trip).
+    /// Make every client prove its address with a QUIC Retry before any handshake work (costs
+    /// one round trip). Without it, this starts by itself once handshakes from unproven
+    /// addresses pile up.
     #[arg(long)]
     retry: bool,
     #[command(flatten)]
@@ -146,6 +152,7 @@ impl ServeArgs {
         Limits {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            startups: self.max_startups,
             max_streams: self.max_streams,
             idle_timeout: Duration::from_secs(self.idle_timeout),
             request_timeout: Duration::from_secs(self.request_timeout),

@@ -30,6 +30,7 @@ mod upload;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quinn::{RecvStream, SendStream};
@@ -63,7 +64,7 @@ pub struct TransferReport {
     pub resumed_from: u64,
 }
 
-/// Settings for [`Client::connect`].
+/// Settings for [`Client::connect`]; [`ConnectConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
     /// Where the server is.
@@ -76,6 +77,38 @@ pub struct ConnectConfig {
     pub timeout: Duration,
     /// Congestion control, windows and packet size.
     pub tuning: crate::tuning::Tuning,
+    /// The local address to send from (`None`: any, chosen by the system).
+    pub bind: Option<SocketAddr>,
+    /// How long any response, or any block of a body, may take to arrive (or a block of an
+    /// upload to be taken) before the command fails as stalled: a server that sends part of
+    /// an answer and then nothing must not hold the client forever.
+    pub stall_timeout: Duration,
+    /// How long in all to keep trying again when the server says it is busy (its connection
+    /// limits are reached); zero: take the first answer.
+    pub busy_wait: Duration,
+    /// Told each time the client waits for a busy server: its reason and the wait.
+    pub on_busy: Option<fn(&str, Duration)>,
+}
+
+/// How long a response or a block may take by default: the server's own stall timeout.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ConnectConfig {
+    /// `target`, trusted as `trust`, with no identity and the default timeouts; a busy server's
+    /// refusal is taken as the answer.
+    pub fn new(target: Target, trust: Trust) -> Self {
+        ConnectConfig {
+            target,
+            trust,
+            identity: None,
+            timeout: Duration::from_secs(10),
+            tuning: crate::tuning::Tuning::default(),
+            bind: None,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            busy_wait: Duration::ZERO,
+            on_busy: None,
+        }
+    }
 }
 
 /// A verified connection to a qft server. Each operation opens its own stream, so they can run
@@ -87,23 +120,25 @@ pub struct Client {
     conn: quinn::Connection,
     /// The server's key, if this connection recorded it in known hosts (first use).
     pub newly_recorded: Option<Fingerprint>,
+    /// The stream opened to learn that the server admitted the connection, for the first
+    /// command to use.
+    first: Arc<Mutex<Option<(SendStream, RecvStream)>>>,
+    /// How long a response or a block may take ([`ConnectConfig::stall_timeout`]).
+    stall: Duration,
 }
 
 impl Client {
-    /// Connects and verifies the server's identity; nothing is sent before that succeeds.
+    /// Connects and verifies the server's identity; nothing is sent before that succeeds. A
+    /// busy server is tried again within [`ConnectConfig::busy_wait`]; a refusal (busy, not
+    /// authorized) is reported by the first command.
     pub async fn connect(config: &ConnectConfig) -> Result<Self, ClientError> {
-        let (endpoint, conn, newly_recorded) = connect::connect(
-            &config.target,
-            &config.trust,
-            config.identity.as_ref(),
-            config.timeout,
-            &config.tuning,
-        )
-        .await?;
+        let connected = connect::connect(config).await?;
         Ok(Client {
-            endpoint,
-            conn,
-            newly_recorded,
+            endpoint: connected.endpoint,
+            conn: connected.conn,
+            newly_recorded: connected.newly_recorded,
+            first: Arc::new(Mutex::new(connected.first)),
+            stall: config.stall_timeout,
         })
     }
 
@@ -132,11 +167,15 @@ impl Client {
         &self,
         request: &Request,
     ) -> Result<(SendStream, RecvStream), ClientError> {
-        let (mut send, recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::Interrupted(e.to_string()))?;
+        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let (mut send, recv) = match first {
+            Some(streams) => streams,
+            None => self
+                .conn
+                .open_bi()
+                .await
+                .map_err(|e| ClientError::Interrupted(e.to_string()))?,
+        };
         write_frame(&mut send, request).await?;
         Ok((send, recv))
     }

@@ -2,61 +2,60 @@
 //! streams and runs one command on each.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use quinn::{ConnectionError, RecvStream, SendStream};
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::field::Empty;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
-use super::limits::Slot;
-use super::{delete, download, help, list, upload, Context};
+use super::limits::BUSY_RETRY_AFTER;
+use super::{delete, download, help, list, upload, Context, Gate};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
 use crate::tls::{peer_fingerprint, Fingerprint};
 
-/// A connection over a limit: completes the handshake only to say why, then closes.
-pub(super) async fn reject(
-    incoming: quinn::Incoming,
-    reason: String,
-    _permit: OwnedSemaphorePermit,
-) {
-    let peer = incoming.remote_address();
-    info!(%peer, "refusing a connection: {reason}");
-    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), incoming).await;
-    if let Ok(Ok(conn)) = handshake {
-        conn.close(close::BUSY.into(), reason.as_bytes());
-        // Wait for the close to be delivered (bounded by the timeout above's spirit).
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
-    }
-}
-
+/// One connection, from its handshake to its close: the handshake within its deadline (its
+/// place among the handshakes in progress held meanwhile), the client's grant, a connection
+/// slot (or a close with [`close::BUSY`] saying when to try again), and only then streams.
 pub(super) async fn handle(
     incoming: quinn::Incoming,
     ctx: Arc<Context>,
     mut stop: watch::Receiver<bool>,
-    mut slot: Slot,
+    gate: Gate,
 ) {
     let peer = incoming.remote_address();
-    let span = info_span!("conn", %peer);
+    let span = info_span!("conn", %peer, client = Empty, who = Empty);
     async move {
-        let conn = match incoming.await {
-            Ok(conn) => conn,
-            Err(e) => {
-                info!("handshake failed: {e}");
+        let Gate { place, admitted } = gate;
+        let handshake = tokio::time::timeout(ctx.limits.handshake_timeout, incoming);
+        let conn = match handshake.await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                debug!("handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                // Dropping the handshake abandons it; the client (if any) times out.
+                debug!(
+                    "handshake not finished within {:?}",
+                    ctx.limits.handshake_timeout
+                );
                 return;
             }
         };
-        slot.attach(&conn);
+        drop(place);
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
+        tracing::Span::current().record("client", client_text.as_str());
         let grant = match ctx.access.grant(client.as_ref()).await {
             Ok(Some(grant)) => grant,
             Ok(None) => {
-                info!(client = %client_text, "refused: not an authorized client");
+                info!("refused: not an authorized client");
                 let reason = format!(
                     "this client ({client_text}) is not authorized on this server; \
                      give its operator the output of 'qft id' to be added"
@@ -73,8 +72,22 @@ pub(super) async fn handle(
                 return;
             }
         };
+        tracing::Span::current().record("who", grant.comment.as_str());
+        let mut slot = match admitted.admit(peer.ip(), &ctx.limits) {
+            Ok(slot) => slot,
+            Err(why) => {
+                info!("refused: {why}");
+                let reason = close::busy(&why, BUSY_RETRY_AFTER);
+                conn.close(close::BUSY.into(), reason.as_bytes());
+                // Let the close reach the client, briefly: the reason is what it acts on.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                return;
+            }
+        };
+        slot.attach(&conn);
+        conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
         let allowed = grant.permissions.intersection(ctx.mask);
-        info!(client = %client_text, who = %grant.comment, permissions = %allowed, "connected");
+        info!(permissions = %allowed, "connected");
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {

@@ -32,7 +32,9 @@ use crate::tuning::Tuning;
 /// What a server serves from: the storage contract's handle (opened by whoever configures it).
 pub use crate::storage::Storage;
 pub use auth::{Access, Permissions};
-pub use limits::Limits;
+pub use limits::{Limits, Startups};
+
+use limits::Verdict;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -114,6 +116,14 @@ impl Context {
     }
 }
 
+/// What a connection passes on its way in: its place among the handshakes in progress, held
+/// until the handshake ends, then a slot among the admitted connections.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    place: limits::Handshake,
+    admitted: limits::Connections,
+}
+
 /// A bound server, ready to [`Server::run`].
 #[derive(Debug)]
 pub struct Server {
@@ -128,17 +138,15 @@ pub struct Server {
 /// How often expired partial uploads are looked for while the server runs.
 const PARTIAL_SWEEP: Duration = Duration::from_secs(3600);
 
-/// Rejections (handshake, then a close with the reason) in progress at once; past this, new
-/// connections over the limits are refused without a reason rather than costing a handshake.
-const MAX_REJECTING: usize = 32;
-
 impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let require_cert = matches!(config.access, Access::Authorized(_));
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
-        let quic = tls::server_config(&config.identity, require_cert, transport)?;
+        let mut quic = tls::server_config(&config.identity, require_cert, transport)?;
+        // A backstop behind the handshake gate: attempts waiting for the accept loop.
+        quic.max_incoming(config.limits.startups.full.max(1));
         let endpoint = config
             .tuning
             .endpoint(config.listen, Some(quic))
@@ -187,7 +195,7 @@ impl Server {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
-        let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
+        let handshakes = limits::Handshakes::default();
         let mut connections = JoinSet::new();
         // Partials are also swept at start and whenever a resumable upload begins; this covers a
         // server that runs for weeks without either.
@@ -198,21 +206,18 @@ impl Server {
             tokio::select! {
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    if context.limits.retry && !incoming.remote_address_validated() {
-                        // Costs the client one round trip and us nothing: no state, no crypto.
-                        let _ = incoming.retry();
-                        continue;
-                    }
-                    match counts.admit(incoming.remote_address().ip(), &context.limits) {
-                        Ok(slot) => {
-                            connections.spawn(connection::handle(incoming, context.clone(), stop_rx.clone(), slot));
+                    let ip = incoming.remote_address().ip();
+                    let proven = incoming.remote_address_validated();
+                    match handshakes.consider(ip, proven, &context.limits, rand::random_range(0..100)) {
+                        Verdict::Proceed(place) => {
+                            let gate = Gate { place, admitted: counts.clone() };
+                            connections.spawn(connection::handle(incoming, context.clone(), stop_rx.clone(), gate));
                         }
-                        Err(reason) => match rejecting.clone().try_acquire_owned() {
-                            Ok(permit) => {
-                                tokio::spawn(connection::reject(incoming, reason, permit));
-                            }
-                            Err(_) => incoming.refuse(),
-                        },
+                        // Costs the client one round trip and us nothing: no state, no crypto.
+                        Verdict::Retry if incoming.may_retry() => {
+                            let _ = incoming.retry();
+                        }
+                        Verdict::Retry | Verdict::Drop => incoming.ignore(),
                     }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}

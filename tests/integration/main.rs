@@ -7,6 +7,7 @@ mod commands;
 mod contract;
 mod corruption;
 mod crash;
+mod crowds;
 mod faults;
 mod many;
 mod names;

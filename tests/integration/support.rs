@@ -116,13 +116,7 @@ impl TestServer {
     }
 
     pub fn config(&self, trust: Trust) -> ConnectConfig {
-        ConnectConfig {
-            target: self.target(),
-            trust,
-            identity: None,
-            timeout: Duration::from_secs(10),
-            tuning: Default::default(),
-        }
+        ConnectConfig::new(self.target(), trust)
     }
 
     /// A bare QUIC connection that speaks frames directly, to act as a broken or hostile client.

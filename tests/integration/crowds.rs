@@ -1,0 +1,163 @@
+//! Crowds and floods: handshakes that never finish, many honest clients behind one address, a
+//! busy server that clients wait for by themselves.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use qft::client::{Client, ClientError};
+use qft::server::ServerConfig;
+use qft::tls::{self, FingerprintVerifier};
+use qft::tuning::Tuning;
+use tokio::net::UdpSocket;
+
+use crate::shell::{stderr, BIN};
+use crate::support::TestServer;
+
+/// Sends `n` Initials to `server` from fresh sockets on `from`, each the opening a real qft
+/// client makes (a valid ClientHello with qft's ALPN, so the server starts a handshake), and
+/// never answers what comes back. Returns the sockets, to keep their ports taken.
+async fn half_open(server: SocketAddr, from: IpAddr, n: usize) -> Vec<UdpSocket> {
+    let verifier = Arc::new(FingerprintVerifier::new(
+        None,
+        false,
+        tls::crypto_provider(),
+    ));
+    let config = tls::client_config(verifier, None, &Tuning::default()).unwrap();
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        // A real client, pointed at a trap that keeps its first datagram: its Initial.
+        let trap = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let connecting = endpoint
+            .connect_with(config.clone(), trap.local_addr().unwrap(), "qft")
+            .unwrap();
+        let mut initial = vec![0u8; 65536];
+        let (len, _) = trap.recv_from(&mut initial).await.unwrap();
+        drop(connecting);
+        endpoint.close(0u32.into(), b"");
+        let socket = UdpSocket::bind((from, 0)).await.unwrap();
+        socket.send_to(&initial[..len], server).await.unwrap();
+        sockets.push(socket);
+    }
+    sockets
+}
+
+/// A client that does not wait for a busy server: the first answer is the answer.
+async fn lists(server: &TestServer) -> Result<(), ClientError> {
+    let client = Client::connect(&server.config(qft::client::Trust {
+        pin: Some(server.fingerprint),
+        ..Default::default()
+    }))
+    .await?;
+    client.list("").await.map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_handshakes_do_not_lock_out_a_real_client() {
+    let server = TestServer::start().await;
+    let localhost: IpAddr = "127.0.0.1".parse().unwrap();
+    // From the client's own address: four times the old per-address limit of 16.
+    let _held = half_open(server.addr, localhost, 64).await;
+    tokio::time::timeout(Duration::from_secs(20), lists(&server))
+        .await
+        .expect("a real client is served within 20 s")
+        .expect("a real client is served while the half-open handshakes wait");
+
+    // From eight other addresses: as many as the old limit on all connections together.
+    let mut held = Vec::new();
+    for last in 2..=9 {
+        let from: IpAddr = format!("127.0.0.{last}").parse().unwrap();
+        held.push(half_open(server.addr, from, 16).await);
+    }
+    tokio::time::timeout(Duration::from_secs(20), lists(&server))
+        .await
+        .expect("a real client is served within 20 s")
+        .expect("a real client is served while 128 more half-open handshakes wait");
+    server.stop().await;
+}
+
+/// A server with `adjust`ed limits on its own runtime, for clients run as processes.
+struct Served {
+    server: TestServer,
+    home: tempfile::TempDir,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Served {
+    fn start(adjust: impl FnOnce(&mut ServerConfig)) -> Served {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(TestServer::start_with_config(adjust));
+        Served {
+            server,
+            home: tempfile::tempdir().unwrap(),
+            _rt: rt,
+        }
+    }
+
+    /// `qft connect ADDR --fingerprint FP ARGS...`, started, not waited for.
+    fn spawn(&self, args: &[&str], dir: &std::path::Path) -> std::process::Child {
+        Command::new(BIN)
+            .env("QFT_HOME", self.home.path())
+            .env_remove("RUST_LOG")
+            .current_dir(dir)
+            .args(["connect", &self.server.addr.to_string()])
+            .args(["--fingerprint", &self.server.fingerprint.to_string()])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `count` one-shot `put`s at once, each of its own file; their outputs, in order.
+    fn puts_at_once(&self, count: usize) -> Vec<Output> {
+        let local = tempfile::tempdir().unwrap();
+        let children: Vec<_> = (0..count)
+            .map(|i| {
+                let name = format!("f{i}.txt");
+                std::fs::write(local.path().join(&name), format!("file {i}")).unwrap();
+                self.spawn(&["put", &name], local.path())
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn twenty_one_shot_clients_from_one_address_all_succeed() {
+    let served = Served::start(|_| {});
+    let outputs = served.puts_at_once(20);
+    for (i, out) in outputs.iter().enumerate() {
+        assert!(out.status.success(), "client {i}: {}", stderr(out));
+        assert_eq!(
+            served.server.read(&format!("f{i}.txt")).unwrap(),
+            format!("file {i}").as_bytes()
+        );
+    }
+}
+
+#[test]
+fn a_busy_server_is_waited_for_and_the_client_says_so() {
+    // Room for four at a time from this address: the other sixteen are told to come back.
+    let served = Served::start(|c| c.limits.max_connections_per_ip = 4);
+    let outputs = served.puts_at_once(20);
+    let mut waited = 0;
+    for (i, out) in outputs.iter().enumerate() {
+        let err = stderr(out);
+        assert!(out.status.success(), "client {i}: {err}");
+        assert_eq!(
+            served.server.read(&format!("f{i}.txt")).unwrap(),
+            format!("file {i}").as_bytes()
+        );
+        if err.contains("the server is busy (too many connections from 127.0.0.1 (the limit is 4); try again in 1 s); trying again in") {
+            waited += 1;
+        }
+    }
+    assert!(waited > 0, "some clients had to wait, and said so");
+}
