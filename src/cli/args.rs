@@ -60,7 +60,7 @@ pub(super) struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub(super) key: Option<PathBuf>,
     /// Admit only the clients listed in FILE, with the permissions it grants
-    /// (lines: SHA256:... read,write,delete,admin comment). Re-read for every connection.
+    /// (lines: SHA256:... read,write,delete,admin comment). Re-read when it changes; applies to open sessions at their next command.
     #[arg(long, value_name = "FILE")]
     pub(super) authorized_clients: Option<PathBuf>,
     /// Serve listings and downloads only.

@@ -52,7 +52,7 @@ pub(super) async fn handle(
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
         tracing::Span::current().record("client", client_text.as_str());
-        let grant = match ctx.access.grant(client.as_ref()).await {
+        let grant = match ctx.grants.grant(client.as_ref()).await {
             Ok(Some(grant)) => grant,
             Ok(None) => {
                 info!("refused: not an authorized client");
@@ -86,8 +86,7 @@ pub(super) async fn handle(
         };
         slot.attach(&conn);
         conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
-        let allowed = grant.permissions.intersection(ctx.mask);
-        info!(permissions = %allowed, "connected");
+        info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {
@@ -95,7 +94,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), allowed, client);
+                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client);
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -138,11 +137,34 @@ fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
     }
 }
 
+/// What `client` may do now, asked of the authorized-clients file as it is now: a client
+/// removed from it since it connected has its connection closed.
+async fn allowed(
+    ctx: &Context,
+    conn: &quinn::Connection,
+    client: Option<&Fingerprint>,
+) -> Result<Permissions, Failure> {
+    match ctx.grants.grant(client).await {
+        Ok(Some(grant)) => Ok(grant.permissions.intersection(ctx.mask)),
+        Ok(None) => {
+            let why = "this client is no longer authorized on this server";
+            info!("refused and disconnected: {why}");
+            conn.close(close::NOT_AUTHORIZED.into(), why.as_bytes());
+            Err(Failure::Refuse(ErrorCode::PermissionDenied, why.into()))
+        }
+        Err(e) => {
+            warn!("refusing every command: {e}");
+            let why = "the server cannot read its list of authorized clients";
+            Err(Failure::Refuse(ErrorCode::PermissionDenied, why.into()))
+        }
+    }
+}
+
 async fn handle_stream(
     mut send: SendStream,
     mut recv: RecvStream,
     ctx: Arc<Context>,
-    allowed: Permissions,
+    conn: quinn::Connection,
     client: Option<Fingerprint>,
 ) {
     let limits = &ctx.limits;
@@ -175,8 +197,9 @@ async fn handle_stream(
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
     async {
         let started = Instant::now();
-        let outcome = match needs(&request) {
-            Some((permission, word)) if !allowed.contains(permission) => Err(Failure::Refuse(
+        let outcome = match (needs(&request), allowed(&ctx, &conn, client.as_ref()).await) {
+            (_, Err(refused)) => Err(refused),
+            (Some((permission, word)), Ok(allowed)) if !allowed.contains(permission) => Err(Failure::Refuse(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),

@@ -31,7 +31,7 @@ use crate::tuning::Tuning;
 
 /// What a server serves from: the storage contract's handle (opened by whoever configures it).
 pub use crate::storage::Storage;
-pub use auth::{Access, Permissions};
+pub use auth::{Access, Grants, Permissions};
 pub use limits::{Limits, Startups};
 
 use limits::Verdict;
@@ -93,7 +93,8 @@ pub enum ServerError {
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) storage: Storage,
-    pub(crate) access: Access,
+    /// Who may do what, asked again for every command.
+    pub(crate) grants: Grants,
     /// Applied on top of every client's permissions.
     pub(crate) mask: Permissions,
     pub(crate) limits: Limits,
@@ -107,7 +108,7 @@ impl Context {
     fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
         Context {
             storage,
-            access,
+            grants: Grants::new(access),
             mask,
             transfers: Semaphore::new(limits.max_transfers.max(1)),
             limits,

@@ -15,6 +15,7 @@ mod prompt;
 mod relay;
 mod resume;
 mod safety;
+mod sessions;
 mod shell;
 mod support;
 mod trust;
