@@ -208,9 +208,16 @@ pub(super) struct ConnectArgs {
     /// Replace existing local files when downloading.
     #[arg(short, long, global = true)]
     pub(super) force: bool,
-    /// Seconds to wait for the server to answer.
+    /// Seconds to wait for the server to answer the connection.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     pub(super) timeout: u64,
+    /// Seconds the server may send (or take) nothing in the middle of a command, whether a
+    /// response or a block of a file, before that command fails as stalled (as the server's
+    /// own --stall-timeout).
+    #[arg(long, global = true, value_name = "SECS",
+          default_value_t = crate::client::DEFAULT_STALL_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) stall_timeout: u64,
     /// Print results as JSON lines (fields documented in the README).
     #[arg(long, global = true)]
     pub(super) json: bool,

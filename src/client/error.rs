@@ -62,6 +62,9 @@ pub enum ClientError {
     /// The connection or stream failed mid-command.
     #[error("the transfer was interrupted: {0}")]
     Interrupted(String),
+    /// The server sent (or took) nothing for the stall timeout in the middle of a command.
+    #[error("the server stopped answering: nothing moved for {} s", .0.as_secs_f64())]
+    Stalled(std::time::Duration),
     /// The server closed the connection with a reason: this client is not authorized, or the
     /// server is at a connection limit.
     #[error("the server refused this client: {0}")]
@@ -122,6 +125,7 @@ impl ClientError {
             ClientError::HashMismatch(_) => "hash_mismatch",
             ClientError::Protocol(_) => "protocol",
             ClientError::Interrupted(_) => "interrupted",
+            ClientError::Stalled(_) => "stalled",
             ClientError::Exists(_) => "exists",
             ClientError::Local { .. } => "local",
             ClientError::NoMatch { .. } => "no_match",

@@ -200,7 +200,7 @@ impl Client {
         let mut all = Vec::new();
         let mut bytes = 0usize;
         loop {
-            match response(&mut recv).await? {
+            match response(&mut recv, self.stall).await? {
                 Response::ListPage { entries, last } => {
                     bytes += entries.iter().map(|e| e.name.len()).sum::<usize>();
                     if all.len() + entries.len() > MAX_LIST_ENTRIES || bytes > MAX_LIST_BYTES {
@@ -231,7 +231,7 @@ impl Client {
 
     async fn help_inner(&self) -> Result<Vec<CommandHelp>, ClientError> {
         let mut recv = self.ask(&Request::Help).await?;
-        match response(&mut recv).await? {
+        match response(&mut recv, self.stall).await? {
             Response::Help { commands } => Ok(commands),
             other => Err(unexpected(&other)),
         }
@@ -246,7 +246,7 @@ impl Client {
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         let attempt = async {
             let mut recv = self.ask(&Request::Shutdown).await?;
-            match response(&mut recv).await? {
+            match response(&mut recv, self.stall).await? {
                 Response::ShuttingDown => Ok(()),
                 other => Err(unexpected(&other)),
             }
@@ -261,7 +261,7 @@ impl Client {
                 name: name.to_string(),
             })
             .await?;
-        match response(&mut recv).await? {
+        match response(&mut recv, self.stall).await? {
             Response::Deleted => Ok(()),
             other => Err(unexpected(&other)),
         }

@@ -1,0 +1,108 @@
+//! A hostile server against the client: one that stalls half way through an answer, sends more
+//! than it announced, or feeds a `get -r` without end. The client fails the command with a clear
+//! reason, holds bounded memory and leaves nothing behind.
+
+use std::time::Duration;
+
+use qft::client::{Client, ClientError};
+use qft::protocol::{read_frame, write_frame, Entry, EntryKind, Request, Response, Resume};
+
+use crate::support::{client_of, fake_server, list_dir, no_progress};
+
+/// Waits for the server's side of a stream to be dropped by the client, holding it open till
+/// then: a server that sends nothing more but does not go away.
+async fn stall(send: quinn::SendStream) {
+    let _ = send.stopped().await;
+}
+
+/// A server that answers each request with the start of a reply, then nothing.
+async fn stalling_server() -> (std::net::SocketAddr, qft::tls::Fingerprint, quinn::Endpoint) {
+    fake_server(|request, mut send, mut recv| async move {
+        match request {
+            // A header and ten bytes of a thousand.
+            Request::ResumeDownload { .. } => {
+                let prefix = Response::Prefix {
+                    size: 1000,
+                    modified: None,
+                    chunk: 1 << 20,
+                    hashes: Vec::new(),
+                };
+                write_frame(&mut send, &prefix).await.unwrap();
+                let _ = read_frame::<Resume, _>(&mut recv).await;
+                send.write_all(&[7; 10]).await.unwrap();
+            }
+            // One page of a listing that never ends.
+            Request::List { .. } => {
+                let page = Response::ListPage {
+                    entries: vec![Entry {
+                        name: "a".into(),
+                        kind: EntryKind::File,
+                        size: 1,
+                        modified: None,
+                    }],
+                    last: false,
+                };
+                write_frame(&mut send, &page).await.unwrap();
+            }
+            // Ready for an upload, and then never reads it.
+            Request::ResumeUpload { .. } => {
+                let no = Response::Error {
+                    code: qft::protocol::ErrorCode::Unsupported,
+                    message: "old server".into(),
+                };
+                write_frame(&mut send, &no).await.unwrap();
+                return;
+            }
+            Request::Upload { .. } => {
+                write_frame(&mut send, &Response::Ready).await.unwrap();
+                std::mem::forget(recv);
+            }
+            // No answer at all.
+            _ => {}
+        }
+        stall(send).await;
+    })
+    .await
+}
+
+/// Runs `what`, which must fail as stalled within a few stall timeouts.
+async fn stalls<T: std::fmt::Debug>(
+    what: &str,
+    op: impl std::future::Future<Output = Result<T, ClientError>>,
+) {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(20), op)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting after 20 s"));
+    match result {
+        Err(e @ ClientError::Stalled(_)) => {
+            assert!(e.to_string().contains("stopped answering"), "{what}: {e}");
+            assert_eq!(e.code(), "stalled");
+        }
+        other => panic!("{what}: expected a stall, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{what}: not before the timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_fails_each_command_within_the_stall_timeout() {
+    let (addr, fp, _server) = stalling_server().await;
+    let client: Client = client_of(addr, fp, |c| c.stall_timeout = Duration::from_secs(1)).await;
+    let local = tempfile::tempdir().unwrap();
+
+    stalls(
+        "a download body",
+        client.download("f", &local.path().join("f"), false, &no_progress()),
+    )
+    .await;
+    // What did arrive waits in the partial, to resume, as for any interrupted download.
+    assert_eq!(list_dir(local.path()).len(), 1);
+    stalls("a listing", client.list("")).await;
+    stalls("a response", client.delete("f")).await;
+    let big = local.path().join("big");
+    std::fs::write(&big, vec![1u8; 8 << 20]).unwrap();
+    stalls("an upload body", client.upload(&big, "big", &no_progress())).await;
+}
