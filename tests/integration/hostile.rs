@@ -1,6 +1,6 @@
 //! A hostile server against the client: one that stalls half way through an answer, sends more
-//! than it announced, or feeds a `get -r` without end. The client fails the command with a clear
-//! reason, holds bounded memory and leaves nothing behind.
+//! than it announced, or feeds a `get -r` without end (a loop of links does that too). The client
+//! fails the command with a clear reason, holds bounded memory and leaves nothing behind.
 
 use std::time::Duration;
 
@@ -105,4 +105,30 @@ async fn a_stalled_server_fails_each_command_within_the_stall_timeout() {
     let big = local.path().join("big");
     std::fs::write(&big, vec![1u8; 8 << 20]).unwrap();
     stalls("an upload body", client.upload(&big, "big", &no_progress())).await;
+}
+
+#[cfg(unix)]
+#[test]
+fn get_r_follows_no_directory_link_into_a_loop() {
+    use crate::shell::{json_lines, read_tree, stderr, Shell};
+    let sh = Shell::start();
+    sh.served()
+        .put_all(&[("d/f.txt", b"f"), ("d/sub/g.txt", b"g")]);
+    // Links inside the served directory, back up to where they are.
+    let root = sh.served().local_root();
+    std::os::unix::fs::symlink(".", root.join("d/self")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("d/sub/up")).unwrap();
+    let get = sh.qft(&["get", "-r", "d", "--json"]).output().unwrap();
+    assert!(get.status.success(), "{}", stderr(&get));
+    let skipped: Vec<String> = json_lines(&get)
+        .iter()
+        .filter(|r| r["type"] == "skipped")
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(skipped, ["d/self", "d/sub/up"]);
+    let copied: Vec<String> = read_tree(&sh.local().join("d"))
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(copied, ["f.txt", "sub/", "sub/g.txt"]);
 }
