@@ -303,11 +303,13 @@ async fn connect_any(
             (Ok(conn), Some(presented)) => {
                 if expected.is_none() {
                     if let Some(kh) = &trust.known_hosts {
-                        kh.add(&host, &presented)
-                            .map_err(|source| ClientError::Local {
-                                path: kh.path().to_path_buf(),
-                                source,
-                            })?;
+                        // Locked while recording: it may wait for another client doing the same.
+                        let path = kh.path().to_path_buf();
+                        let (kh, recording) = (kh.clone(), host.clone());
+                        tokio::task::spawn_blocking(move || kh.add(&recording, &presented))
+                            .await
+                            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                            .map_err(|source| ClientError::Local { path, source })?;
                         return Ok((endpoint, conn, Some(presented)));
                     }
                 }

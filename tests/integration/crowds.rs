@@ -161,3 +161,48 @@ fn a_busy_server_is_waited_for_and_the_client_says_so() {
     }
     assert!(waited > 0, "some clients had to wait, and said so");
 }
+
+#[test]
+fn clients_recording_servers_at_once_all_keep_their_known_hosts_lines() {
+    // Eight servers, and eight `qft connect --accept-new` at once sharing one known_hosts.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let servers: Vec<TestServer> = (0..8).map(|_| rt.block_on(TestServer::start())).collect();
+    let home = tempfile::tempdir().unwrap();
+    let children: Vec<_> = servers
+        .iter()
+        .map(|server| {
+            Command::new(BIN)
+                .env("QFT_HOME", home.path())
+                .env_remove("RUST_LOG")
+                .args(["connect", &server.addr.to_string(), "--accept-new", "list"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let known = qft::tls::KnownHosts::new(home.path().join("known_hosts"));
+    for server in &servers {
+        let host = format!("127.0.0.1:{}", server.addr.port());
+        let found = known.lookup(&host).unwrap().map(|k| k.fingerprint);
+        assert_eq!(found, Some(server.fingerprint), "{host} is recorded");
+    }
+    // And a byte that is not UTF-8 in another line fails nobody.
+    let path = home.path().join("known_hosts");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"elsewhere:1 \xff\n");
+    std::fs::write(&path, bytes).unwrap();
+    let again = Command::new(BIN)
+        .env("QFT_HOME", home.path())
+        .args(["connect", &servers[0].addr.to_string(), "list"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    drop(servers);
+}
