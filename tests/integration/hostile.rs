@@ -132,3 +132,31 @@ fn get_r_follows_no_directory_link_into_a_loop() {
         .collect();
     assert_eq!(copied, ["f.txt", "sub/", "sub/g.txt"]);
 }
+
+#[test]
+fn names_that_display_as_something_else_are_escaped_wherever_printed() {
+    use crate::shell::{stderr, stdout, Shell};
+    // Shown raw, it reads "invoiceexe.pdf"; with a zero-width space, "pay" looks like "pay".
+    let evil = "invoice\u{202E}fdp.exe";
+    let sh = Shell::start();
+    sh.served().put_all(&[(evil, b"x"), ("pa\u{200B}y", b"y")]);
+    let clean = |text: &str| !text.chars().any(qft::paths::is_deceptive);
+    let list = sh.qft(&["list"]).output().unwrap();
+    assert!(list.status.success(), "{}", stderr(&list));
+    let shown = stdout(&list);
+    assert!(clean(&shown), "{shown:?}");
+    assert!(shown.contains("invoice\\u{202e}fdp.exe"), "{shown}");
+    assert!(shown.contains("pa\\u{200b}y"), "{shown}");
+    let get = sh.qft(&["get", evil]).output().unwrap();
+    assert!(get.status.success(), "{}", stderr(&get));
+    assert!(clean(&stdout(&get)), "{:?}", stdout(&get));
+    assert!(
+        sh.local().join(evil).exists(),
+        "the file keeps its real name"
+    );
+    // The same again: refused, and the refusal names the file escaped too.
+    let again = sh.qft(&["get", evil]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let err = stderr(&again);
+    assert!(clean(&err) && err.contains("already exists"), "{err:?}");
+}
