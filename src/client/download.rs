@@ -144,13 +144,14 @@ impl Client {
                 commit_partial(&part, into.dest, into.overwrite)?;
                 Ok(Some((size, from, received)))
             }
-            // Space matters more than resuming, and wrong data is of no use: both go.
-            Err(e @ (ClientError::NoSpace(_) | ClientError::HashMismatch(_))) => {
+            // Interrupted: the partial stays, holding what arrived, to resume next time.
+            Err(e @ (ClientError::Interrupted(_) | ClientError::Stalled(_))) => Err(e),
+            // Anything else goes: space matters more than resuming, and data from a server
+            // that broke the protocol (a wrong hash, bytes after the end) is of no use.
+            Err(e) => {
                 let _ = std::fs::remove_file(&part);
                 Err(e)
             }
-            // Interrupted: the partial stays, holding what arrived, to resume next time.
-            Err(e) => Err(e),
         }
     }
 

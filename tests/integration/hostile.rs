@@ -160,3 +160,44 @@ fn names_that_display_as_something_else_are_escaped_wherever_printed() {
     let err = stderr(&again);
     assert!(clean(&err) && err.contains("already exists"), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_sending_bytes_after_the_body_leaves_no_partial_behind() {
+    use sha2::{Digest, Sha256};
+    let body = crate::support::random_bytes(3 << 20);
+    let sha256: [u8; 32] = Sha256::digest(&body).into();
+    let body = std::sync::Arc::new(body);
+    let (addr, fp, _server) = fake_server(move |_, mut send, mut recv| {
+        let body = body.clone();
+        async move {
+            let prefix = Response::Prefix {
+                size: body.len() as u64,
+                modified: None,
+                chunk: 1 << 20,
+                hashes: Vec::new(),
+            };
+            write_frame(&mut send, &prefix).await.unwrap();
+            let _ = read_frame::<Resume, _>(&mut recv).await;
+            // The whole body and its right hash, then more.
+            let _ = send.write_all(&body).await;
+            let _ = write_frame(&mut send, &qft::protocol::Trailer { sha256 }).await;
+            let _ = send.write_all(b"and one more thing").await;
+            let _ = send.finish();
+            let _ = send.stopped().await;
+        }
+    })
+    .await;
+    let client = client_of(addr, fp, |_| {}).await;
+    let local = tempfile::tempdir().unwrap();
+    let err = client
+        .download("f", &local.path().join("f"), false, &no_progress())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Protocol(_)), "{err}");
+    assert!(err.to_string().contains("after the end"), "{err}");
+    let left = list_dir(local.path());
+    assert!(
+        left.is_empty(),
+        "neither the file nor a hidden partial: {left:?}"
+    );
+}
