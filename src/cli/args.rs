@@ -191,6 +191,16 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
 }
 
+/// Parses a local address: `ADDR` (any port) or `ADDR:PORT`.
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    if let Ok(ip) = bare.unwrap_or(text).parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not ADDR or ADDR:PORT (e.g. 127.0.0.2 or [::1]:0)"))
+}
+
 #[derive(Debug, Args)]
 #[command(disable_help_subcommand = true)]
 pub(super) struct ConnectArgs {
@@ -208,6 +218,10 @@ pub(super) struct ConnectArgs {
     /// Replace existing local files when downloading.
     #[arg(short, long, global = true)]
     pub(super) force: bool,
+    /// Local address to connect from: ADDR or ADDR:PORT (e.g. 127.0.0.2, to spread load over
+    /// several loopback addresses).
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_bind)]
+    pub(super) bind: Option<SocketAddr>,
     /// Seconds to wait for the server to answer the connection.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
     pub(super) timeout: u64,

@@ -56,6 +56,7 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
         identity: Some(identity),
         timeout: Duration::from_secs(args.timeout),
         stall_timeout: Duration::from_secs(args.stall_timeout),
+        bind: args.bind,
         tuning: args.tuning.tuning(),
         busy_wait: BUSY_WAIT,
         on_busy: Some(say_busy),

@@ -206,3 +206,45 @@ fn clients_recording_servers_at_once_all_keep_their_known_hosts_lines() {
     assert!(again.status.success(), "{}", stderr(&again));
     drop(servers);
 }
+
+#[test]
+fn connect_bind_sends_from_the_address_asked_for() {
+    // One connection per address, and 127.0.0.1 already has its one.
+    let served = Served::start(|c| c.limits.max_connections_per_ip = 1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let held = rt.block_on(async {
+        let client = served.server.client().await;
+        client.list("").await.unwrap();
+        client
+    });
+    let local = tempfile::tempdir().unwrap();
+    let out = served
+        .spawn(&["--bind", "127.0.0.3", "--json", "list"], local.path())
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("busy"), "{}", stderr(&out));
+    // The library's side of it.
+    let client = rt.block_on(async {
+        let mut config = served.server.config(qft::client::Trust {
+            pin: Some(served.server.fingerprint),
+            ..Default::default()
+        });
+        config.bind = Some("127.0.0.4:0".parse().unwrap());
+        let client = Client::connect(&config).await.unwrap();
+        client.list("").await.unwrap();
+        client
+    });
+    assert_eq!(client.local_addr().unwrap().ip().to_string(), "127.0.0.4");
+    let bad = served
+        .spawn(&["--bind", "[::1]", "list"], local.path())
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("cannot be reached from the local address [::1]"),
+        "{}",
+        stderr(&bad)
+    );
+    drop((held, client));
+}
