@@ -248,3 +248,80 @@ fn connect_bind_sends_from_the_address_asked_for() {
     );
     drop((held, client));
 }
+
+/// How often clients of the crowd were told the server was busy.
+static WAITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One client of a crowd: from its own address, it lists, uploads its own file, downloads it
+/// back, and checks it byte for byte.
+async fn list_put_get(
+    server: &TestServer,
+    i: usize,
+    local: &std::path::Path,
+) -> Result<Duration, String> {
+    let started = std::time::Instant::now();
+    let mut config = server.config(qft::client::Trust {
+        pin: Some(server.fingerprint),
+        ..Default::default()
+    });
+    config.bind = Some(format!("127.0.0.{}:0", 2 + i % 8).parse().unwrap());
+    config.busy_wait = Duration::from_secs(90);
+    config.on_busy = Some(|_, _| {
+        WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let client = Client::connect(&config).await.map_err(|e| e.to_string())?;
+    let progress = crate::support::no_progress();
+    let fail = |what: &str, e: ClientError| format!("client {i}: {what}: {e}");
+    client.list("").await.map_err(|e| fail("list", e))?;
+    let data = crate::support::random_bytes(16 << 10 | i);
+    let up = local.join(format!("up{i}"));
+    std::fs::write(&up, &data).unwrap();
+    let name = format!("c{i}.bin");
+    client
+        .upload(&up, &name, &progress)
+        .await
+        .map_err(|e| fail("put", e))?;
+    let down = local.join(format!("down{i}"));
+    client
+        .download(&name, &down, false, &progress)
+        .await
+        .map_err(|e| fail("get", e))?;
+    if std::fs::read(&down).unwrap() != data {
+        return Err(format!("client {i}: the file came back different"));
+    }
+    client.close().await;
+    Ok(started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_clients_at_once_each_list_put_and_get_their_own_file() {
+    const CLIENTS: usize = 200;
+    // The default limits: 128 connections at once, so some of the 200 are told to wait.
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let local = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let started = std::time::Instant::now();
+    let crowd: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (server, local) = (server.clone(), local.clone());
+            tokio::spawn(async move { list_put_get(&server, i, local.path()).await })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for client in crowd {
+        let took = tokio::time::timeout(Duration::from_secs(240), client)
+            .await
+            .expect("every client is done within 240 s")
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"));
+        slowest = slowest.max(took);
+    }
+    eprintln!(
+        "{CLIENTS} clients: all verified in {:.1} s, the slowest took {:.1} s, {} waits for a busy server",
+        started.elapsed().as_secs_f64(),
+        slowest.as_secs_f64(),
+        WAITS.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    for i in 0..CLIENTS {
+        assert!(server.exists(&format!("c{i}.bin")), "c{i}.bin");
+    }
+}
