@@ -66,6 +66,14 @@ pub(super) struct ServeArgs {
     /// Serve listings and downloads only.
     #[arg(long)]
     pub(super) read_only: bool,
+    /// Serve Prometheus metrics on http://ADDR/metrics: ADDR:PORT, or a PORT on 127.0.0.1.
+    /// They are not authenticated, so keep them on loopback unless a firewall stands guard.
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics)]
+    pub(super) metrics: Option<SocketAddr>,
+    /// How log lines look: text for a person, json for one object per line (time, peer,
+    /// client fingerprint and name, command, name, bytes, result, duration_ms).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(super) log_format: super::logging::LogFormat,
     /// Connections at once, all clients together.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
@@ -189,6 +197,15 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(1u64 << shift))
         .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
+}
+
+/// Parses the metrics address: `ADDR:PORT`, or a bare port on loopback.
+fn parse_metrics(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not ADDR:PORT (e.g. 127.0.0.1:9100) or a port"))
 }
 
 /// Parses a local address: `ADDR` (any port) or `ADDR:PORT`.

@@ -35,6 +35,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         read_only: args.read_only,
         limits: args.limits(),
         tuning: args.tuning.tuning(),
+        metrics: args.metrics,
         ..ServerConfig::new(storage, identity, args.listen)
     };
     let server = match Server::bind(config.clone()) {
@@ -65,6 +66,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.storage,
         addr.port()
     ));
+    if let Some(at) = server.metrics_addr() {
+        tracing::info!("metrics on http://{at}/metrics");
+        if !at.ip().is_loopback() {
+            tracing::warn!(
+                "metrics on {at} are served to anyone who can reach it, unauthenticated"
+            );
+        }
+    }
     if let Some(path) = &args.port_file {
         write_port_file(path, addr.port())
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -13,6 +13,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
 use super::limits::BUSY_RETRY_AFTER;
+use super::metrics::{Attempt, Ended};
 use super::{delete, download, help, list, upload, Context, Gate};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
@@ -32,11 +33,13 @@ pub(super) async fn handle(
     let span = info_span!("conn", %peer, client = Empty, who = Empty);
     async move {
         let Gate { place, admitted } = gate;
+        let timer = ctx.metrics.handshake();
         let handshake = tokio::time::timeout(ctx.limits.handshake_timeout, incoming);
         let conn = match handshake.await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
                 debug!("handshake failed: {e}");
+                ctx.metrics.attempt(Attempt::HandshakeFailed);
                 return;
             }
             Err(_) => {
@@ -45,9 +48,11 @@ pub(super) async fn handle(
                     "handshake not finished within {:?}",
                     ctx.limits.handshake_timeout
                 );
+                ctx.metrics.attempt(Attempt::HandshakeTimeout);
                 return;
             }
         };
+        timer.done();
         drop(place);
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
@@ -56,6 +61,7 @@ pub(super) async fn handle(
             Ok(Some(grant)) => grant,
             Ok(None) => {
                 info!("refused: not an authorized client");
+                ctx.metrics.attempt(Attempt::NotAuthorized);
                 let reason = format!(
                     "this client ({client_text}) is not authorized on this server; \
                      give its operator the output of 'qft id' to be added"
@@ -65,6 +71,7 @@ pub(super) async fn handle(
             }
             Err(e) => {
                 warn!("refusing every client: {e}");
+                ctx.metrics.attempt(Attempt::NotAuthorized);
                 conn.close(
                     close::NOT_AUTHORIZED.into(),
                     b"the server cannot read its list of authorized clients",
@@ -77,6 +84,7 @@ pub(super) async fn handle(
             Ok(slot) => slot,
             Err(why) => {
                 info!("refused: {why}");
+                ctx.metrics.attempt(Attempt::Busy);
                 let reason = close::busy(&why, BUSY_RETRY_AFTER);
                 conn.close(close::BUSY.into(), reason.as_bytes());
                 // Let the close reach the client, briefly: the reason is what it acts on.
@@ -85,6 +93,7 @@ pub(super) async fn handle(
             }
         };
         slot.attach(&conn);
+        let _open = ctx.metrics.open();
         conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
         info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");
         let started = Instant::now();
@@ -106,7 +115,8 @@ pub(super) async fn handle(
         // Let running commands finish; the server bounds this with its grace period.
         while streams.join_next().await.is_some() {}
         conn.close(close::NORMAL.into(), b"bye");
-        info!(duration = ?started.elapsed(), "disconnected: {reason}");
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        info!(duration_ms, "disconnected: {reason}");
     }
     .instrument(span)
     .await
@@ -194,6 +204,7 @@ async fn handle_stream(
         }
     };
     let (command, name) = describe(&request);
+    let (inward, resumable) = traffic(&request);
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
     async {
         let started = Instant::now();
@@ -206,23 +217,30 @@ async fn handle_stream(
             _ => run(&ctx, request, client, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
-        match outcome {
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let ended = match outcome {
             Ok(bytes) => {
                 let _ = send.finish();
-                info!(bytes, ?duration, "ok");
+                info!(result = "ok", bytes, duration_ms, "ok");
+                Ended::Ok(bytes)
             }
             Err(Failure::Refuse(code, message)) => {
-                info!(?code, ?duration, "refused: {message}");
+                let result = Ended::Refused(code).label();
+                info!(result, duration_ms, "refused: {message}");
                 refuse(&mut send, code, &message).await;
                 // Whatever else the client was sending (an upload body) is not wanted.
                 let _ = recv.stop(close::ABORTED.into());
+                Ended::Refused(code)
             }
             Err(Failure::Abort(code, why)) => {
-                info!(?duration, "aborted: {why}");
+                info!(result = "aborted", duration_ms, "aborted: {why}");
                 let _ = send.reset(code.into());
                 let _ = recv.stop(code.into());
+                Ended::Aborted
             }
-        }
+        };
+        let resumed = matches!(ended, Ended::Ok(bytes) if resumable.resumed(bytes));
+        ctx.metrics.command(command, ended, duration, inward, resumed);
     }
     .instrument(span)
     .await;
@@ -274,6 +292,43 @@ async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
     };
     if write_frame(send, &response).await.is_ok() {
         let _ = send.finish();
+    }
+}
+
+/// Whether a finished command continued a partial.
+#[derive(Debug, Clone, Copy)]
+enum Resumable {
+    No,
+    /// Resumed if fewer than `size` bytes had to come.
+    Upload {
+        size: u64,
+    },
+    /// The client offered a partial (how much of it was used is the handler's to know).
+    Download {
+        offered: bool,
+    },
+}
+
+impl Resumable {
+    fn resumed(self, moved: u64) -> bool {
+        match self {
+            Resumable::No => false,
+            Resumable::Upload { size } => moved < size,
+            Resumable::Download { offered } => offered,
+        }
+    }
+}
+
+/// Which way a command's file bytes go (`Some(true)`: in), and whether it may resume.
+fn traffic(request: &Request) -> (Option<bool>, Resumable) {
+    match request {
+        Request::Upload { .. } => (Some(true), Resumable::No),
+        Request::ResumeUpload { size, .. } => (Some(true), Resumable::Upload { size: *size }),
+        Request::Download { .. } => (Some(false), Resumable::No),
+        Request::ResumeDownload { have, .. } => {
+            (Some(false), Resumable::Download { offered: *have > 0 })
+        }
+        _ => (None, Resumable::No),
     }
 }
 

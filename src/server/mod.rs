@@ -12,6 +12,7 @@ mod exchange;
 mod help;
 pub mod limits;
 mod list;
+pub mod metrics;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -33,6 +34,7 @@ use crate::tuning::Tuning;
 pub use crate::storage::Storage;
 pub use auth::{Access, Grants, Permissions};
 pub use limits::{Limits, Startups};
+pub use metrics::Metrics;
 
 use limits::Verdict;
 
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Congestion control, windows and packet size.
     pub tuning: Tuning,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -69,6 +73,7 @@ impl ServerConfig {
             read_only: false,
             limits: Limits::default(),
             tuning: Tuning::default(),
+            metrics: None,
         }
     }
 }
@@ -102,6 +107,8 @@ pub(crate) struct Context {
     pub(crate) transfers: Semaphore,
     /// Set by an admin's SHUTDOWN.
     pub(crate) shutdown: Notify,
+    /// What the server counts, for `--metrics`.
+    pub(crate) metrics: Metrics,
 }
 
 impl Context {
@@ -113,6 +120,7 @@ impl Context {
             transfers: Semaphore::new(limits.max_transfers.max(1)),
             limits,
             shutdown: Notify::new(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -134,6 +142,8 @@ pub struct Server {
     grace: Duration,
     /// The most send buffer one connection gets (when few share the budget).
     max_send_window: u64,
+    /// The Prometheus endpoint, bound, if one was asked for.
+    metrics: Option<std::net::TcpListener>,
 }
 
 /// How often expired partial uploads are looked for while the server runs.
@@ -160,8 +170,15 @@ impl Server {
         } else {
             Permissions::ALL
         };
+        let metrics = match config.metrics {
+            Some(addr) => Some(
+                metrics::bind_metrics(addr).map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Server {
             endpoint,
+            metrics,
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
             max_send_window: config.tuning.send_window,
@@ -172,6 +189,11 @@ impl Server {
                 config.limits,
             )),
         })
+    }
+
+    /// The address of the Prometheus endpoint, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -192,8 +214,20 @@ impl Server {
             context,
             grace,
             max_send_window,
+            metrics,
             ..
         } = self;
+        // Ends with this function: the endpoint lives as long as the server runs.
+        let _metrics = match metrics.map(tokio::net::TcpListener::from_std) {
+            Some(Ok(listener)) => Some(AbortOnDrop(tokio::spawn(
+                context.metrics.clone().serve(listener),
+            ))),
+            Some(Err(e)) => {
+                warn!("cannot serve metrics: {e}");
+                None
+            }
+            None => None,
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
         let handshakes = limits::Handshakes::default();
@@ -216,9 +250,13 @@ impl Server {
                         }
                         // Costs the client one round trip and us nothing: no state, no crypto.
                         Verdict::Retry if incoming.may_retry() => {
+                            context.metrics.attempt(metrics::Attempt::Retry);
                             let _ = incoming.retry();
                         }
-                        Verdict::Retry | Verdict::Drop => incoming.ignore(),
+                        Verdict::Retry | Verdict::Drop => {
+                            context.metrics.attempt(metrics::Attempt::Dropped);
+                            incoming.ignore();
+                        }
                     }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -253,5 +291,14 @@ impl Server {
         endpoint.close(close::NORMAL.into(), b"server shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
         info!("server stopped");
+    }
+}
+
+/// A task that is stopped when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod many;
 mod names;
+mod operations;
 mod prompt;
 mod relay;
 mod resume;
