@@ -250,3 +250,39 @@ fn metrics_listen_on_loopback_unless_told() {
     let metrics = scrape(at);
     assert_eq!(value(&metrics, "qft_connections_open"), 0.0);
 }
+
+#[test]
+fn the_systemd_unit_runs_a_command_line_this_qft_accepts_in_a_sandbox() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/qft.service"))
+        .unwrap();
+    let directive = |key: &str| -> Vec<&str> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .collect()
+    };
+    for (key, want) in [
+        ("User", "qft"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ReadWritePaths", "/srv/qft"),
+        ("Environment", "QFT_HOME=/var/lib/qft"),
+        ("StateDirectory", "qft"),
+    ] {
+        assert_eq!(directive(key), [want], "{key}");
+    }
+    let exec = directive("ExecStart");
+    let args: Vec<&str> = exec[0].split_whitespace().skip(1).collect();
+    assert_eq!(args[0], "serve");
+    // Every flag and value of the unit's command line parses (--help last: it is reached only
+    // if all before it did).
+    let out = Command::new(BIN)
+        .args(&args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
