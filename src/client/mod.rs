@@ -2,7 +2,8 @@
 //! person drives it: a [`session::Session`] runs [`command::Command`]s, read from the
 //! [`prompt`] or given once on the command line.
 //!
-//! The operations, one direction each: `download` and `upload` (one file each, resumable, over
+//! `connect` reaches the server, decides whether to trust it and waits out a busy one. The
+//! operations, one direction each: `download` and `upload` (one file each, resumable, over
 //! the `stream` helpers; a download's local partial is [`resume`]), `list`, `delete`, `help`
 //! here; their failures are `error`'s [`ClientError`].
 //!

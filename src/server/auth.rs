@@ -198,8 +198,11 @@ impl Access {
 #[derive(Debug)]
 pub struct Grants {
     access: Access,
-    last: Mutex<Option<(Stamp, Arc<HashMap<Fingerprint, Grant>>)>>,
+    last: Mutex<Option<(Stamp, Table)>>,
 }
+
+/// The grants of one reading of the file.
+type Table = Arc<HashMap<Fingerprint, Grant>>;
 
 /// What changes when a file is written or replaced: its size, times and inode. Any edit, in
 /// place or by a rename over it, changes one of them.
