@@ -17,6 +17,7 @@ mod prompt;
 mod relay;
 mod resume;
 mod safety;
+mod serving;
 mod sessions;
 mod shell;
 mod support;

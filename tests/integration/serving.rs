@@ -1,0 +1,59 @@
+//! `qft serve` as an operator meets it: regression tests named after what went wrong.
+
+use crate::cli::{stderr, Served, World};
+
+/// The README lines its columns up with runs of blanks; that layout once made every line invalid
+/// and the server started admitting nobody, saying so only in its log.
+#[test]
+fn the_readmes_authorized_clients_layout_admits_the_clients_it_lists() {
+    let w = World::new();
+    let id = w.qft().arg("id").output().unwrap();
+    let fingerprint = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let list = w.path("authorized");
+    std::fs::write(
+        &list,
+        format!("# fingerprint                 permissions         who\n{fingerprint}   read,write,delete   Ann's laptop\n"),
+    )
+    .unwrap();
+    let server = Served::start_with(
+        &w.path("server-home"),
+        &w.path("served"),
+        "127.0.0.1:0",
+        &["--authorized-clients", list.to_str().unwrap()],
+    );
+    std::fs::write(w.path("local/up"), b"data").unwrap();
+    let put = w.connect(&server, &["put", "up"]).output().unwrap();
+    assert!(put.status.success(), "{}", stderr(&put));
+    assert_eq!(std::fs::read(w.path("served/up")).unwrap(), b"data");
+}
+
+/// A list with a line that grants nothing (a typo in a permission, a cut fingerprint) must not
+/// start a server that silently admits fewer clients than listed.
+#[test]
+fn a_server_whose_authorized_clients_list_has_a_bad_line_refuses_to_start_and_names_it() {
+    let w = World::new();
+    let id = w.qft().arg("id").output().unwrap();
+    let fingerprint = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let list = w.path("authorized");
+    std::fs::write(
+        &list,
+        format!("{fingerprint} read\n{fingerprint}x rwx Bob\n"),
+    )
+    .unwrap();
+    let out = w
+        .qft()
+        .env("QFT_HOME", w.path("server-home"))
+        .args(["serve", w.path("served").to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--authorized-clients"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("line 2"), "names the line: {err}");
+    assert!(
+        err.contains(list.to_str().unwrap()),
+        "names the file: {err}"
+    );
+    assert!(!err.contains("line 1"), "{err}");
+}
