@@ -239,8 +239,9 @@ pub(super) struct ConnectArgs {
     /// several loopback addresses).
     #[arg(long, global = true, value_name = "ADDR", value_parser = parse_bind)]
     pub(super) bind: Option<SocketAddr>,
-    /// Seconds to wait for the server to answer the connection.
-    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    /// Seconds to wait for the server to answer the connection (at least 1).
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) timeout: u64,
     /// Seconds the server may send (or take) nothing in the middle of a command, whether a
     /// response or a block of a file, before that command fails as stalled (as the server's

@@ -295,7 +295,12 @@ async fn connect_any(
             Ok(result) => result,
             Err(_) => Err(ClientError::Unreachable {
                 addr,
-                reason: format!("no answer within {:.1} s", wait.as_secs_f64()),
+                reason: format!(
+                    "no answer within {:.1} s; check that `qft serve` runs there and that UDP \
+                     port {} is open on the way (firewalls often let only TCP through)",
+                    wait.as_secs_f64(),
+                    addr.port()
+                ),
             }),
         };
         let presented = *seen.lock().unwrap_or_else(|p| p.into_inner());

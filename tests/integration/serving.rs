@@ -57,3 +57,42 @@ fn a_server_whose_authorized_clients_list_has_a_bad_line_refuses_to_start_and_na
     );
     assert!(!err.contains("line 1"), "{err}");
 }
+
+/// Connecting where nothing listens said only "no answer within 10.0 s".
+#[test]
+fn connecting_where_no_server_listens_says_what_to_check() {
+    let w = World::new();
+    // A UDP port that was free a moment ago: nothing answers there.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = w
+        .qft()
+        .args([
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--timeout",
+            "1",
+            "ls",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("qft serve"), "{err}");
+    assert!(err.contains(&format!("UDP port {port}")), "{err}");
+}
+
+/// `--timeout 0` was accepted and meant "give up at once".
+#[test]
+fn a_zero_connect_timeout_is_a_usage_error() {
+    let w = World::new();
+    let out = w
+        .qft()
+        .args(["connect", "127.0.0.1:9", "--timeout", "0", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
