@@ -76,7 +76,7 @@ pub enum ClientError {
     #[error("no space left on this machine to write {}; nothing was kept", shown(.0))]
     NoSpace(PathBuf),
     /// A local file operation failed.
-    #[error("{}: {source}", shown(path))]
+    #[error("{}: {}", shown(path), crate::fsutil::describe_io(source))]
     Local {
         /// The local path.
         path: PathBuf,

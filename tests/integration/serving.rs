@@ -96,3 +96,56 @@ fn a_zero_connect_timeout_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// A port already taken said "Address already in use (os error 98): Address already in use
+/// (os error 98)".
+#[test]
+fn a_port_in_use_is_said_once_without_os_error_numbers() {
+    let w = World::new();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = w
+        .qft()
+        .env("QFT_HOME", w.path("server-home"))
+        .args([
+            "serve",
+            w.path("served").to_str().unwrap(),
+            "--listen",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// A local file that is not there said "No such file or directory (os error 2)"; a QFT_HOME
+/// that is a file said "File exists (os error 17)".
+#[test]
+fn local_errors_are_one_plain_sentence() {
+    let w = World::new();
+    let server = Served::start(&w.path("server-home"), &w.path("served"), "127.0.0.1:0");
+    let put = w
+        .connect(&server, &["put", "not-here.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(put.status.code(), Some(1));
+    let err = stderr(&put);
+    assert!(err.contains("not-here.txt"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+
+    std::fs::write(w.path("home-file"), b"").unwrap();
+    let id = w
+        .qft()
+        .env("QFT_HOME", w.path("home-file"))
+        .arg("id")
+        .output()
+        .unwrap();
+    assert_eq!(id.status.code(), Some(1));
+    let err = stderr(&id);
+    assert!(err.contains("is not a directory"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+}
