@@ -35,11 +35,21 @@ pub(super) enum Mode {
     Fingerprint(FingerprintArgs),
     /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
     Id,
+    /// Show or edit the servers this client trusts (the qft home's known_hosts).
+    KnownHosts(KnownHostsArgs),
     /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct KnownHostsArgs {
+    /// Remove every key recorded for HOST[:PORT] (as `ssh-keygen -R`), e.g. after the server's
+    /// identity was deliberately replaced.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub(super) forget: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::args::ConnectArgs;
+use super::args::{ConnectArgs, KnownHostsArgs};
 use super::exit;
 use crate::client::output::{Format, Output};
 use crate::client::progress::Progress;
@@ -166,4 +166,34 @@ async fn with_interrupt<T>(work: impl Future<Output = T>) -> Option<T> {
 pub(super) fn client_identity() -> anyhow::Result<Identity> {
     let home = qft_home().context("cannot find the qft home")?;
     Ok(Identity::load_or_create(&home.join(CLIENT_IDENTITY_FILE))?)
+}
+
+/// `qft known-hosts`: lists the recorded servers, or forgets one.
+pub(super) fn known_hosts(args: KnownHostsArgs) -> anyhow::Result<()> {
+    let home = qft_home().context("cannot find the qft home")?;
+    let known = KnownHosts::new(home.join(KNOWN_HOSTS_FILE));
+    match args.forget {
+        Some(host) => {
+            let key = Target::parse(&host)?.key();
+            let removed = known
+                .forget(&key)
+                .with_context(|| format!("cannot update {}", known.path().display()))?;
+            if removed == 0 {
+                anyhow::bail!("{key} is not in {}", known.path().display());
+            }
+            eprintln!(
+                "qft: forgot {key} ({removed} line{}) in {}",
+                if removed == 1 { "" } else { "s" },
+                known.path().display()
+            );
+        }
+        None => match std::fs::read(known.path()) {
+            Ok(bytes) => print!("{}", String::from_utf8_lossy(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", known.path().display()))
+            }
+        },
+    }
+    Ok(())
 }
