@@ -8,7 +8,7 @@ use super::output::Output;
 use super::progress::Progress;
 use super::{Client, ClientError};
 use crate::paths::sanitize;
-use crate::protocol::EntryKind;
+use crate::protocol::{Entry, EntryKind, ErrorCode};
 
 pub use super::output::Format;
 
@@ -21,8 +21,11 @@ pub struct Session {
     pub progress: Progress,
     /// How results are printed.
     pub format: Format,
-    /// Replace existing local files on download.
+    /// Replace existing local files on download (`qft connect --force`: for every command of
+    /// the session; `get -f` asks it for one).
     pub force: bool,
+    /// `--quiet`: errors only (see [`Output::quiet`]).
+    pub quiet: bool,
     /// How many transfers of one command run at once (`-j`).
     pub jobs: usize,
 }
@@ -41,7 +44,7 @@ impl Session {
     pub async fn run(&self, command: &Command) -> usize {
         let out = self.output();
         match command {
-            Command::List { dir } => match self.client.list(dir).await {
+            Command::List { dir } => match self.list(dir).await {
                 Ok(entries) => {
                     out.listing(&entries);
                     0
@@ -59,12 +62,23 @@ impl Session {
                 names,
                 output,
                 recursive,
-            } => self.batch().get(names, output.as_deref(), *recursive).await,
+                force,
+            } => {
+                let batch = Batch {
+                    force: self.force || *force,
+                    ..self.batch()
+                };
+                batch.get(names, output.as_deref(), *recursive).await
+            }
             Command::Put {
                 paths,
                 recursive,
                 into,
-            } => self.batch().put(paths, *recursive, into).await,
+                output,
+            } => {
+                let (paths, output) = destination(paths, output.as_deref());
+                self.batch().put(paths, *recursive, into, output).await
+            }
             Command::Delete { names } => self.delete(names).await,
             Command::Shutdown => match self.client.shutdown().await {
                 Ok(()) => {
@@ -82,6 +96,7 @@ impl Session {
         Output {
             progress: &self.progress,
             format: self.format,
+            quiet: self.quiet,
         }
     }
 
@@ -93,6 +108,43 @@ impl Session {
             force: self.force,
             jobs: self.jobs,
         }
+    }
+
+    /// LIST of a directory; of a file, that file alone; of a pattern, the names it matches (as
+    /// `ls` has it).
+    async fn list(&self, arg: &str) -> Result<Vec<Entry>, ClientError> {
+        use super::pattern::{has_wildcards, RemotePattern};
+        use super::remote_path::last;
+        let parent = |name: &str| name.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned();
+        let (dir, keep): (String, Box<dyn Fn(&Entry) -> bool>) = match self.client.list(arg).await {
+            Ok(entries) => return Ok(entries),
+            Err(ClientError::Remote {
+                code: ErrorCode::NotADirectory,
+                ..
+            }) => {
+                let name = last(arg).to_owned();
+                (parent(arg), Box::new(move |e| e.name == name))
+            }
+            Err(e) if has_wildcards(arg) => {
+                let Ok(pattern) = RemotePattern::new(arg) else {
+                    return Err(e);
+                };
+                (
+                    pattern.dir.clone(),
+                    Box::new(move |e| pattern.matches(&e.name)),
+                )
+            }
+            Err(e) => return Err(e),
+        };
+        let entries: Vec<Entry> = self.client.list(&dir).await?;
+        let kept: Vec<Entry> = entries.into_iter().filter(|e| keep(e)).collect();
+        if kept.is_empty() {
+            return Err(ClientError::NoMatch {
+                pattern: sanitize(arg),
+                remote: true,
+            });
+        }
+        Ok(kept)
     }
 
     /// DELETE, with patterns matched against the listing. Directories are not deleted.
@@ -142,5 +194,26 @@ impl Session {
             });
         }
         Ok(names)
+    }
+}
+
+/// Where a PUT stores: `-o`, or else a last argument that ends in `/` and is no local path
+/// (`put a.txt b.txt docs/`), as scp reads its last argument. A last argument that exists here
+/// stays a local path, so nothing that worked before changes meaning.
+fn destination<'a>(
+    paths: &'a [std::path::PathBuf],
+    output: Option<&'a str>,
+) -> (&'a [std::path::PathBuf], Option<&'a str>) {
+    if output.is_some() {
+        return (paths, output);
+    }
+    match paths.split_last() {
+        Some((last, rest)) if !rest.is_empty() => match last.to_str() {
+            Some(text) if text.ends_with('/') && last.symlink_metadata().is_err() => {
+                (rest, Some(text))
+            }
+            _ => (paths, None),
+        },
+        _ => (paths, None),
     }
 }
