@@ -71,7 +71,8 @@ pub fn expand_tilde(typed: &str) -> PathBuf {
 /// itself for `None`, with the terminal handed over, and waits for it. `stdin` says whether it
 /// may read the prompt's input: not when that input is a script, whose next lines it would eat.
 /// Ctrl-C meanwhile is the child's business (it is in the same process group, so it gets it);
-/// the prompt only keeps it from ending qft.
+/// the prompt only keeps it from ending qft. A command that fails is a failure (a script stops);
+/// the shell itself is not judged by how it exits.
 pub async fn shell(command: Option<&str>, stdin: bool) -> Result<(), ClientError> {
     let program = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
@@ -94,7 +95,8 @@ pub async fn shell(command: Option<&str>, stdin: bool) -> Result<(), ClientError
     let status = status
         .map_err(|e| ClientError::local(&shown)(std::io::Error::other(e)))?
         .map_err(ClientError::local(&shown))?;
-    if status.success() {
+    // An interactive shell's status is that of the last thing typed in it: no verdict on `!`.
+    if status.success() || command.is_none() {
         return Ok(());
     }
     let how = match status.code() {

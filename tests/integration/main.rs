@@ -8,6 +8,7 @@ mod contract;
 mod corruption;
 mod crash;
 mod faults;
+mod habits;
 mod many;
 mod names;
 mod prompt;

@@ -335,3 +335,165 @@ fn regression_a_script_stops_at_its_first_failing_line() {
     assert_eq!(stopped["code"], "stopped", "{records:?}");
     assert!(sh.served().exists("a.txt"));
 }
+
+/// Issue 15, items 1 and 3 together: a multi-line paste runs like a script, so a line that
+/// fails stops the lines after it (`cd oldlogs` failing must not have `rm *.txt` run at the
+/// top); `-` lets a line fail.
+#[cfg(unix)]
+#[test]
+fn regression_a_paste_stops_at_a_line_that_fails() {
+    let sh = Shell::start();
+    sh.served()
+        .put_all(&[("a.txt", b"a"), ("logs/x.txt", b"x")]);
+    let mut p = spawn_prompt(&sh);
+    keys(&mut p, "\x1b[200~cd oldlogs\rrm *.txt\x1b[201~\r");
+    p.exp_string(
+        "stopped at line 1 of the paste, which failed: cd oldlogs; the 1 line after it not run",
+    )
+    .unwrap();
+    p.exp_string("qft> ").unwrap();
+    assert!(sh.served().exists("a.txt"));
+    keys(&mut p, "\x1b[200~-cd oldlogs\rcd logs\rrm *.txt\x1b[201~\r");
+    p.exp_string("deleted logs/x.txt").unwrap();
+    p.exp_string("qft> ").unwrap();
+    assert!(sh.served().exists("a.txt"));
+    keys(&mut p, "logout\r");
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 1, "the first paste's failure counts");
+}
+
+/// Issue 15, item 13: TAB inside an opening quote. Local paths were completed by rustyline's
+/// own completer, which left the quote open (`put 'loc dir/inner file.txt`, then "unbalanced
+/// quotes"); now local and remote names come out as one escaped word.
+#[cfg(unix)]
+#[test]
+fn regression_tab_inside_an_opening_quote_completes_the_whole_word() {
+    let sh = Shell::start();
+    sh.served().put("my file.txt", b"remote");
+    std::fs::create_dir(sh.local().join("loc dir")).unwrap();
+    std::fs::write(sh.local().join("loc dir/inner file.txt"), b"local").unwrap();
+    let mut p = spawn_prompt(&sh);
+    keys(&mut p, "put 'loc d");
+    keys(&mut p, "\t");
+    p.exp_string("loc\\ dir/").unwrap();
+    keys(&mut p, "inn");
+    keys(&mut p, "\t");
+    p.exp_string("inner\\ file.txt").unwrap();
+    keys(&mut p, "\r");
+    p.exp_string("uploaded inner file.txt").unwrap();
+    p.exp_string("qft> ").unwrap();
+    keys(&mut p, "get \"my f");
+    keys(&mut p, "\t");
+    p.exp_string("my\\ file.txt").unwrap();
+    keys(&mut p, "\r");
+    p.exp_string("downloaded my file.txt").unwrap();
+    p.exp_string("qft> ").unwrap();
+    keys(&mut p, "logout\r");
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    assert_eq!(sh.served().read("inner file.txt").unwrap(), b"local");
+    assert_eq!(
+        std::fs::read(sh.local().join("my file.txt")).unwrap(),
+        b"remote"
+    );
+}
+
+/// `!` at the prompt starts a shell on the terminal, as in sftp; Ctrl-C in it is the shell's
+/// business and leaves the session alone; `!cmd` runs one command.
+#[cfg(unix)]
+#[test]
+fn regression_bang_alone_starts_a_shell_and_the_session_goes_on() {
+    let sh = Shell::start();
+    let mut cmd = sh.command(&[]);
+    cmd.env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("SHELL", "/bin/sh")
+        .env("PS1", "inner$ ");
+    let mut p = rexpect::session::spawn_command(cmd, Some(WAIT_MS)).unwrap();
+    p.exp_string("qft> ").unwrap();
+    keys(&mut p, "!\r");
+    p.exp_string("inner$ ").unwrap();
+    keys(&mut p, "echo sum-$((40+2))\r");
+    p.exp_string("sum-42").unwrap();
+    p.exp_string("inner$ ").unwrap();
+    // The terminal drops what was typed with the Ctrl-C; wait for the shell's next prompt.
+    p.send_control('c').unwrap();
+    p.exp_string("inner$ ").unwrap();
+    keys(&mut p, "exit\r");
+    p.exp_string("qft> ").unwrap();
+    keys(&mut p, "!echo one-$((1+1))\r");
+    p.exp_string("one-2").unwrap();
+    p.exp_string("qft> ").unwrap();
+    keys(&mut p, "logout\r");
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0);
+}
+
+/// Issue 15, item 9: with stdout in a pipe (`get ... | tee log`) and stderr on the terminal,
+/// the bars' redraws erased the lines arriving through the pipe and left stale bars. No bar is
+/// drawn then; the result line arrives whole.
+#[cfg(unix)]
+#[test]
+fn regression_no_progress_bars_when_stdout_is_a_pipe() {
+    use qft::protocol::{write_frame, Request, Response, Trailer};
+    use sha2::{Digest, Sha256};
+    use std::sync::{Arc, Mutex};
+
+    // A server that sends a quarter of a file, waits until the test says, then the rest.
+    let body = vec![5u8; 1 << 20];
+    let sha256: [u8; 32] = Sha256::digest(&body).into();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let wait = Arc::new(Mutex::new(wait));
+    let sh = Shell::fake(move |request, mut send, _recv| {
+        let (wait, body) = (wait.clone(), body.clone());
+        async move {
+            if !matches!(request, Request::Download { .. }) {
+                return;
+            }
+            let header = Response::FileHeader {
+                size: body.len() as u64,
+                modified: None,
+            };
+            write_frame(&mut send, &header).await.unwrap();
+            send.write_all(&body[..body.len() / 4]).await.unwrap();
+            let _ = tokio::task::spawn_blocking(move || wait.lock().unwrap().recv()).await;
+            send.write_all(&body[body.len() / 4..]).await.unwrap();
+            write_frame(&mut send, &Trailer { sha256 }).await.unwrap();
+            let _ = send.finish();
+        }
+    });
+    let qft = sh.command(&["get", "big.bin"]);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("\"$0\" \"$@\" | cat")
+        .arg(qft.get_program())
+        .args(qft.get_args())
+        .current_dir(sh.local())
+        .env("QFT_HOME", sh.home())
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1");
+    let mut p = rexpect::session::spawn_command(cmd, Some(WAIT_MS)).unwrap();
+    let received = || {
+        std::fs::read_dir(sh.local()).unwrap().any(|e| {
+            let e = e.unwrap();
+            e.file_name().to_string_lossy().ends_with(".qft-part")
+                && e.metadata().unwrap().len() >= 256 << 10
+        })
+    };
+    eventually("a quarter of the file to arrive", received);
+    // Where bars are drawn, they are drawn by now (each block moved redraws them).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    release.send(()).unwrap();
+    let all = p.exp_eof().unwrap();
+    assert!(
+        all.contains("downloaded\tbig.bin\tbig.bin\t1048576\t"),
+        "{all:?}"
+    );
+    for bar in ["KiB/", "MiB/", "ETA", "=>"] {
+        assert!(!all.contains(bar), "a bar was drawn ({bar}): {all:?}");
+    }
+    assert_eq!(
+        std::fs::read(sh.local().join("big.bin")).unwrap().len(),
+        1 << 20
+    );
+}
