@@ -176,7 +176,7 @@ impl std::fmt::Display for Size {
     /// The largest suffix that shows it exactly: 16M, 1536K, 1000.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-            if self.0 != 0 && self.0 % (1u64 << shift) == 0 {
+            if self.0 != 0 && self.0.is_multiple_of(1u64 << shift) {
                 return write!(f, "{}{suffix}", self.0 >> shift);
             }
         }

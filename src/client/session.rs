@@ -115,29 +115,23 @@ impl Session {
     async fn list(&self, arg: &str) -> Result<Vec<Entry>, ClientError> {
         use super::pattern::{has_wildcards, RemotePattern};
         use super::remote_path::last;
-        let parent = |name: &str| name.rsplit_once('/').map_or("", |(dir, _)| dir).to_owned();
-        let (dir, keep): (String, Box<dyn Fn(&Entry) -> bool>) = match self.client.list(arg).await {
+        let (dir, only) = match self.client.list(arg).await {
             Ok(entries) => return Ok(entries),
             Err(ClientError::Remote {
                 code: ErrorCode::NotADirectory,
                 ..
             }) => {
-                let name = last(arg).to_owned();
-                (parent(arg), Box::new(move |e| e.name == name))
+                let dir = arg.rsplit_once('/').map_or("", |(dir, _)| dir);
+                (dir.to_owned(), Only::Name(last(arg).to_owned()))
             }
-            Err(e) if has_wildcards(arg) => {
-                let Ok(pattern) = RemotePattern::new(arg) else {
-                    return Err(e);
-                };
-                (
-                    pattern.dir.clone(),
-                    Box::new(move |e| pattern.matches(&e.name)),
-                )
-            }
+            Err(e) if has_wildcards(arg) => match RemotePattern::new(arg) {
+                Ok(pattern) => (pattern.dir.clone(), Only::Matching(pattern)),
+                Err(_) => return Err(e),
+            },
             Err(e) => return Err(e),
         };
-        let entries: Vec<Entry> = self.client.list(&dir).await?;
-        let kept: Vec<Entry> = entries.into_iter().filter(|e| keep(e)).collect();
+        let entries = self.client.list(&dir).await?;
+        let kept: Vec<Entry> = entries.into_iter().filter(|e| only.keeps(e)).collect();
         if kept.is_empty() {
             return Err(ClientError::NoMatch {
                 pattern: sanitize(arg),
@@ -215,5 +209,22 @@ fn destination<'a>(
             _ => (paths, None),
         },
         _ => (paths, None),
+    }
+}
+
+/// What of a directory's listing `ls` shows when it was given a file or a pattern.
+enum Only {
+    /// The file of this name.
+    Name(String),
+    /// The names a pattern matches.
+    Matching(super::pattern::RemotePattern),
+}
+
+impl Only {
+    fn keeps(&self, entry: &Entry) -> bool {
+        match self {
+            Only::Name(name) => entry.name == *name,
+            Only::Matching(pattern) => pattern.matches(&entry.name),
+        }
     }
 }
