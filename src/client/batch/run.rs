@@ -28,7 +28,7 @@ enum Done {
 }
 
 /// What a skipped identical file is reported with.
-pub(super) const IDENTICAL: &str = "already here, identical (same size and SHA-256)";
+const IDENTICAL: &str = "already here, identical (same size and SHA-256)";
 
 impl Job {
     /// Moves the one file, with `bar` showing its progress.
@@ -52,15 +52,17 @@ impl Job {
                         }
                     }
                 }
+                // Without -f an existing file is never replaced: if it already is the server's
+                // file, there is nothing to do (a re-run); otherwise it is refused.
                 if !force {
                     if let Ok(meta) = dest.symlink_metadata() {
-                        return match meta.is_file() && size.is_none_or(|s| s == meta.len()) {
-                            true => match compare(&client, &name, &dest).await? {
-                                Sameness::Identical => Ok(Done::Identical),
-                                _ => Err(ClientError::Exists(dest)),
-                            },
-                            false => Err(ClientError::Exists(dest)),
-                        };
+                        let may_be_same = meta.is_file() && size.is_none_or(|s| s == meta.len());
+                        if may_be_same
+                            && compare(&client, &name, &dest).await? == Sameness::Identical
+                        {
+                            return Ok(Done::Identical);
+                        }
+                        return Err(ClientError::Exists(dest));
                     }
                 }
                 match client.download(&name, &dest, force, &bar).await {
