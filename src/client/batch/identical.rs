@@ -24,13 +24,13 @@ use std::sync::Arc;
 
 use indicatif::ProgressBar;
 
-use crate::client::stream::{expect_end, response, safe, unexpected};
+use crate::client::stream::{expect_end, response, safe, unexpected, within};
 use crate::client::{Client, ClientError};
 use crate::pieces::Pieces;
 use crate::protocol::{
     close, read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer,
 };
-use crate::transfer::{copy_continuing, FileSource, Writer};
+use crate::transfer::{copy_continuing, CopyError, FileSource, Writer};
 
 /// What the comparison found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub(super) async fn compare(
         have,
     };
     let (mut send, mut recv) = client.open(&request).await?;
-    let (size, pieces) = match response(&mut recv).await {
+    let (size, pieces) = match response(&mut recv, client.stall).await {
         Ok(Response::Prefix {
             size,
             chunk,
@@ -108,7 +108,7 @@ pub(super) async fn compare(
         &mut recv,
         &mut nowhere,
         tail,
-        None,
+        Some(client.stall),
         &quiet,
     );
     let ours = copy_continuing(
@@ -120,10 +120,13 @@ pub(super) async fn compare(
         &quiet,
     );
     let (theirs, ours) = tokio::join!(theirs, ours);
-    let theirs = theirs.map_err(|e| ClientError::Interrupted(e.to_string()))?;
+    let theirs = theirs.map_err(|e| match e {
+        CopyError::Stalled(limit) => ClientError::Stalled(limit),
+        other => ClientError::Interrupted(other.to_string()),
+    })?;
     let ours: [u8; 32] = ours.map_err(|e| local(std::io::Error::other(e)))?;
-    let trailer: Trailer = read_frame(&mut recv).await?;
-    expect_end(&mut recv).await?;
+    let trailer: Trailer = within(client.stall, async { Ok(read_frame(&mut recv).await?) }).await?;
+    expect_end(&mut recv, client.stall).await?;
     if trailer.sha256 != theirs {
         return Err(ClientError::HashMismatch(name.to_string()));
     }
