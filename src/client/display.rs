@@ -111,7 +111,7 @@ pub const PROMPT_COMMANDS: &[PromptCommand] = &[
     PromptCommand {
         name: "cd",
         usage: "cd [DIR]",
-        summary: "the remote directory names are relative to (/ is the top, .. goes up)",
+        summary: "the remote directory names are relative to (/ is the top)",
     },
     PromptCommand {
         name: "pwd",
@@ -155,15 +155,15 @@ pub fn prompt_help() -> String {
     out.push_str(
         "Options:
   -r          get, put: copy directories with everything in them
-  -o PATH     get: where to write (a file for one name, else a directory; made if missing)
-  -o REMOTE   put: where to store (a remote directory, or for one file its name);
-              put FILE... DIR/ does the same
-  -f          get: replace local files (without it an identical one is skipped)
+  -o PATH     get: where to write: a file for one name, else a directory
+  -o REMOTE   put: where to store: a remote directory, or one file's name
+              (put FILE... DIR/ stores in DIR too)
+  -f          get: replace local files (an identical one is skipped without it)
   -l          ls, lls: accepted; listings are always long
 Names:
-  Quote names with spaces or quotes: get \"my file.txt\" or get my\\ file.txt.
-  Wildcards * ? [...] in the last part of a name: get '*.log' matches the server's names,
-  put *.txt local ones; * skips names starting with a dot.
+  Quote names with spaces: get \"my file.txt\" or get my\\ file.txt.
+  Wildcards * ? [...] in a name's last part: get '*.log' matches the server's
+  names, put *.txt local ones; * skips names starting with a dot.
   ~ in a local path is your home directory.
   A line starting with - may fail without stopping a script or a paste.",
     );
