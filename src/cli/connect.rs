@@ -25,6 +25,7 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
     let early = Output {
         progress: &no_bars,
         format,
+        quiet: args.quiet,
     };
     let target = match Target::parse(&args.target) {
         Ok(target) => target,
@@ -77,12 +78,18 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
             known_hosts.path().display()
         );
     }
+    let jobs = args
+        .action
+        .as_ref()
+        .and_then(|a| a.jobs())
+        .unwrap_or(args.jobs);
     let session = Session {
         client,
         progress: Progress::new(!args.quiet),
         format,
         force: args.force,
-        jobs: usize::from(args.jobs),
+        quiet: args.quiet,
+        jobs: usize::from(jobs),
     };
     let failed = match args.action {
         Some(action) => match with_interrupt(session.run(&action.into())).await {
