@@ -14,6 +14,7 @@ mod prompt;
 mod relay;
 mod resume;
 mod safety;
+mod seaweed;
 mod shell;
 mod support;
 mod trust;
