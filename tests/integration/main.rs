@@ -13,6 +13,7 @@ mod names;
 mod prompt;
 mod relay;
 mod resume;
+mod s3;
 mod safety;
 mod seaweed;
 mod shell;

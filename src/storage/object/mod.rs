@@ -189,7 +189,11 @@ impl Object {
         };
         let object = Object::with_store(store, &config.prefix, format_url(config));
         // One small listing: a wrong bucket, endpoint or key shows now, not at the first client.
-        let probe = object.inner.store.objects.list(object.inner.prefix_path().as_ref());
+        let probe = object
+            .inner
+            .store
+            .objects
+            .list(object.inner.prefix_path().as_ref());
         if let Some(Err(source)) = probe.take(1).next().await {
             return Err(OpenError::Unreachable {
                 bucket: config.bucket.clone(),
@@ -415,8 +419,13 @@ mod tests {
 
     #[test]
     fn s3_urls_name_a_bucket_and_a_prefix() {
-        let c = ObjectConfig::parse("s3://team-files/shared/").unwrap().unwrap();
-        assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("team-files", "shared"));
+        let c = ObjectConfig::parse("s3://team-files/shared/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.bucket.as_str(), c.prefix.as_str()),
+            ("team-files", "shared")
+        );
         let c = ObjectConfig::parse("s3://b").unwrap().unwrap();
         assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("b", ""));
         assert!(ObjectConfig::parse("./dir").is_none());

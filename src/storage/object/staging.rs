@@ -30,8 +30,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::multipart::PartId;
-use object_store::MultipartId;
 use object_store::path::Path;
+use object_store::MultipartId;
 use object_store::{
     Attribute, Attributes, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload,
     UpdateVersion,
@@ -255,7 +255,10 @@ impl Staging {
                 self.etag = put.e_tag;
                 Ok(())
             }
-            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
                 self.superseded = true;
                 Err(StorageError::Superseded(self.name.clone()))
             }
@@ -264,8 +267,22 @@ impl Staging {
     }
 
     /// Reads the manifest, if there is one, and takes it over as `owner`: a write conditional on
-    /// the version read, so that of two attempts taking over at once one fails.
+    /// the version read. If that version changed meanwhile (an older attempt storing its last
+    /// part as it let go), read again: the newest attempt is the one that wins.
     pub async fn take_over(&mut self, owner: String) -> Result<(), StorageError> {
+        let mut tries = 0;
+        loop {
+            self.read_manifest().await?;
+            self.manifest.owner = owner.clone();
+            self.superseded = false;
+            match self.save().await {
+                Err(StorageError::Superseded(_)) if tries < 10 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_manifest(&mut self) -> Result<(), StorageError> {
         let store = &self.inner.store.objects;
         match store.get(&self.manifest_key).await {
             Ok(got) => {
@@ -283,8 +300,7 @@ impl Staging {
             Err(object_store::Error::NotFound { .. }) => self.etag = None,
             Err(e) => return Err(self.store_error(e)),
         }
-        self.manifest.owner = owner;
-        self.save().await
+        Ok(())
     }
 
     /// Makes what an earlier attempt left readable: its open multipart upload is completed with
@@ -310,7 +326,14 @@ impl Staging {
                     Ok(_) => Some(open.len),
                     // Completed already (by the attempt itself as it let go) or aborted: what
                     // is stored, if anything, is what counts.
-                    Err(_) => self.inner.store.objects.head(&key).await.ok().map(|m| m.size),
+                    Err(_) => self
+                        .inner
+                        .store
+                        .objects
+                        .head(&key)
+                        .await
+                        .ok()
+                        .map(|m| m.size),
                 }
             };
             if let Some(len) = done.filter(|len| *len > 0) {
@@ -415,7 +438,11 @@ impl Staging {
 
     /// Starts a new segment at `start` (the multipart upload itself begins with its first part).
     fn begin_writer(&mut self, start: u64) {
-        let key = format!("{}{start:016x}-{}", self.data_prefix, super::upload::unique());
+        let key = format!(
+            "{}{start:016x}-{}",
+            self.data_prefix,
+            super::upload::unique()
+        );
         let key = Path::parse(key).expect("staging keys are plain");
         let expected = self.manifest.size.saturating_sub(start);
         self.writer = Some(Writer::new(key, start, expected, Attributes::new()));
@@ -434,8 +461,21 @@ impl Staging {
             writer.buffer.push_back(piece.clone());
             writer.buffered += piece.len();
         }
-        while self.writer.as_ref().is_some_and(|w| w.buffered >= w.part_size) {
+        while self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.buffered >= w.part_size)
+        {
             self.send_part(false).await?;
+        }
+        // Parts stored meanwhile are recorded now, not only when the window is full: what the
+        // manifest names is what survives this server.
+        while self.writer.as_ref().is_some_and(|w| {
+            w.in_flight
+                .front()
+                .is_some_and(|(task, _)| task.is_finished())
+        }) {
+            self.store_oldest_part().await?;
         }
         Ok(())
     }
@@ -470,7 +510,11 @@ impl Staging {
             self.store_oldest_part().await?;
         }
         let writer = self.writer.as_mut().unwrap();
-        let len = if last { writer.buffered } else { writer.part_size };
+        let len = if last {
+            writer.buffered
+        } else {
+            writer.part_size
+        };
         let payload = writer.take(len);
         let idx = writer.parts.len() + writer.in_flight.len();
         let (multipart, key, id) = (
@@ -478,8 +522,7 @@ impl Staging {
             writer.key.clone(),
             writer.upload.clone().expect("begun above"),
         );
-        let task =
-            tokio::spawn(async move { multipart.put_part(&key, &id, idx, payload).await });
+        let task = tokio::spawn(async move { multipart.put_part(&key, &id, idx, payload).await });
         writer.in_flight.push_back((task, len as u64));
         Ok(())
     }
@@ -592,10 +635,7 @@ impl Staging {
         }
         let held = self.manifest.held();
         if held != self.manifest.size {
-            return Err(self.io(format!(
-                "staged {held} bytes of {}",
-                self.manifest.size
-            )));
+            return Err(self.io(format!("staged {held} bytes of {}", self.manifest.size)));
         }
         let store = self.inner.store.objects.clone();
         let segments = self.manifest.segments.clone();
@@ -679,7 +719,11 @@ impl Staging {
             writer.buffer.push_back(piece.clone());
             writer.buffered += piece.len();
         }
-        while self.writer.as_ref().is_some_and(|w| w.buffered >= w.part_size) {
+        while self
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.buffered >= w.part_size)
+        {
             self.send_part_unrecorded(false).await?;
         }
         Ok(())

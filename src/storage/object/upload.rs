@@ -16,10 +16,10 @@ use object_store::{ObjectStore, PutOptions, PutPayload};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
+use super::read::ObjectContent;
 use super::staging::{self, ObjectSink, Staging, PARTIALS, UPLOADS};
 use super::{from_store, Inner, Object};
 use crate::paths::SafeName;
-use super::read::ObjectContent;
 use crate::storage::{
     Partial, PartialInner, ReadStream, StorageError, Upload, UploadInner, WriteStream,
 };
@@ -198,7 +198,12 @@ impl ObjectUpload {
     }
 
     pub(in crate::storage) async fn commit(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
-        let result = self.staging.lock().await.publish(&self.target, sha256).await;
+        let result = self
+            .staging
+            .lock()
+            .await
+            .publish(&self.target, sha256)
+            .await;
         self.committed = result.is_ok();
         result
     }
@@ -264,7 +269,12 @@ impl ObjectPartial {
     }
 
     pub(in crate::storage) async fn commit(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
-        let result = self.staging.lock().await.publish(&self.target, sha256).await;
+        let result = self
+            .staging
+            .lock()
+            .await
+            .publish(&self.target, sha256)
+            .await;
         self.done = result.is_ok();
         result
     }
@@ -277,7 +287,11 @@ impl ObjectPartial {
 
 impl Drop for ObjectPartial {
     fn drop(&mut self) {
-        let (inner, id, claim) = (self.inner.clone(), self.manifest_key.clone(), self.claim.clone());
+        let (inner, id, claim) = (
+            self.inner.clone(),
+            self.manifest_key.clone(),
+            self.claim.clone(),
+        );
         let busy = self.busy.take();
         let staging = self.staging.clone();
         let done = self.done;
