@@ -17,7 +17,8 @@
 //!   command; the commands share `exchange` (failures, the name check, the resume point).
 //! - [`client`]: [`client::Client`] (the operations: `download`, `upload`, over `stream`
 //!   helpers) and the prompt and one-shot front ends.
-//! - [`cli`]: the command line and exit codes; `main.rs` only calls [`cli::main`].
+//! - [`cli`]: the command line (clap types and their conversion into configs, `serve`, `connect`
+//!   with the first-use trust question) and the exit-code table; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod client;

@@ -2,10 +2,19 @@
 //! person drives it: a [`session::Session`] runs [`command::Command`]s, read from the
 //! [`prompt`] or given once on the command line.
 //!
+//! The operations, one direction each: `download` and `upload` (one file each, resumable, over
+//! the `stream` helpers; a download's local partial is [`resume`]), `list`, `delete`, `help`
+//! here; their failures are `error`'s [`ClientError`].
+//!
 //! Around the session: `batch` plans and runs many transfers in parallel (patterns from
-//! [`pattern`], trees from `tree`), [`json`] and [`display`] shape the output, [`progress`] draws
-//! the bars, and the prompt has `complete` (tab completion), `local` (lls, lcd, lpwd) and
-//! [`remote_path`] (cd, pwd).
+//! [`pattern`], trees from `tree`), [`output`] prints results ([`json`] and [`display`] shape
+//! them), [`progress`] draws the bars, and the prompt has `complete` (tab completion), `local`
+//! (lls, lcd, lpwd) and [`remote_path`] (cd, pwd).
+//!
+//! The walk of `get NAME` at the prompt: [`prompt`] reads the line → [`command`] parses it →
+//! [`session`] runs it → `batch` plans the job and runs it → `download` sends the request, agrees
+//! on pieces with the local partial ([`crate::pieces`]), receives into it, checks the trailer →
+//! [`resume`] renames it into place.
 
 mod batch;
 pub mod command;
@@ -16,6 +25,7 @@ mod download;
 mod error;
 pub mod json;
 mod local;
+pub mod output;
 pub mod pattern;
 pub mod progress;
 pub mod prompt;

@@ -143,17 +143,17 @@ impl Prompt<'_> {
             }
             Command::Lcd { dir } => match local::change_dir(dir.as_deref()) {
                 Ok(_) => 0,
-                Err(e) => self.session.fail(None, &e),
+                Err(e) => self.session.output().fail(None, &e),
             },
             Command::Lpwd => self.local(local::current_dir()),
             Command::Lls { dir } => {
                 let dir = dir.unwrap_or_else(|| PathBuf::from("."));
                 match local::list(&dir) {
                     Ok(entries) => {
-                        self.session.listing(&entries);
+                        self.session.output().listing(&entries);
                         0
                     }
-                    Err(e) => self.session.fail(None, &e),
+                    Err(e) => self.session.output().fail(None, &e),
                 }
             }
             command => {
@@ -224,7 +224,7 @@ impl Prompt<'_> {
     async fn cd(&mut self, dir: &str) -> usize {
         let target = match remote_path::resolve(&self.cwd, if dir.is_empty() { "/" } else { dir }) {
             Ok(target) => target,
-            Err(e) => return self.session.fail(None, &e),
+            Err(e) => return self.session.output().fail(None, &e),
         };
         match self.session.client.list(&target).await {
             Ok(entries) => {
@@ -234,7 +234,7 @@ impl Prompt<'_> {
                 self.cwd = target;
                 0
             }
-            Err(e) => self.session.fail(Some(&target), &e),
+            Err(e) => self.session.output().fail(Some(&target), &e),
         }
     }
 
@@ -244,7 +244,7 @@ impl Prompt<'_> {
                 emit(&crate::paths::sanitize(&dir.display().to_string()));
                 0
             }
-            Err(e) => self.session.fail(None, &e),
+            Err(e) => self.session.output().fail(None, &e),
         }
     }
 }

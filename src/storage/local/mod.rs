@@ -1,10 +1,10 @@
 //! The local backend: a directory on the server's filesystem.
 //!
 //! Every operation resolves its [`SafeName`] under the root without letting a symlink lead
-//! outside ([`resolve`]). Uploads are written to a temp file in the private area
+//! outside (`resolve`). Uploads are written to a temp file in the private area
 //! `.qft/tmp` (never listed, never addressable), fsynced, and renamed over the target only after
 //! the caller verified them, then the directory is fsynced: a reader sees the old file or the new
-//! one, never a part ([`upload`]). Resumable uploads keep their partials there too ([`partial`]).
+//! one, never a part (`upload`). Resumable uploads keep their partials there too (`partial`).
 //!
 //! Left for later: resolution is check-then-open by path, so a local user who can swap a
 //! directory for a symlink at the right moment could race it; openat2(RESOLVE_BENEATH) closes that.

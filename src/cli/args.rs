@@ -1,0 +1,321 @@
+//! The command line as clap sees it: the modes and their flags, the parsers for sizes and
+//! addresses, and the conversions from flags into the library's plain configs ([`Tuning`],
+//! [`Limits`], [`Command`]). The only module of qft that names clap's derive types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::client::command::Command;
+use crate::client::session::DEFAULT_JOBS;
+use crate::server::Limits;
+use crate::tls::Fingerprint;
+use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
+
+/// qft: secure file transfer over QUIC.
+#[derive(Debug, Parser)]
+#[command(name = "qft", version, about, propagate_version = true)]
+pub(super) struct Cli {
+    /// More log detail (-v, -vv); RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub(super) verbose: u8,
+    #[command(subcommand)]
+    pub(super) mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Mode {
+    /// Serve a directory over QUIC.
+    Serve(ServeArgs),
+    /// Connect to a server: an interactive prompt, or one command and exit.
+    Connect(ConnectArgs),
+    /// Print the fingerprint of this machine's server identity (made on first use).
+    Fingerprint(FingerprintArgs),
+    /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
+    Id,
+    /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// The directory to serve.
+    #[arg(default_value = ".")]
+    pub(super) dir: PathBuf,
+    /// Address to listen on: ADDR:PORT, or just PORT (0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "[::]:4433", value_parser = parse_listen)]
+    pub(super) listen: SocketAddr,
+    /// Write the bound port here (number and newline) once the server accepts connections.
+    #[arg(long, value_name = "FILE")]
+    pub(super) port_file: Option<PathBuf>,
+    /// Use this certificate (PEM) instead of the kept identity.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub(super) cert: Option<PathBuf>,
+    /// The private key (PEM) for --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub(super) key: Option<PathBuf>,
+    /// Admit only the clients listed in FILE, with the permissions it grants
+    /// (lines: SHA256:... read,write,delete,admin comment). Re-read for every connection.
+    #[arg(long, value_name = "FILE")]
+    pub(super) authorized_clients: Option<PathBuf>,
+    /// Serve listings and downloads only.
+    #[arg(long)]
+    pub(super) read_only: bool,
+    /// Connections at once, all clients together.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Connections at once from one IP address.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Commands at once on one connection.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams)]
+    max_streams: u32,
+    /// Close connections silent for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
+    /// Seconds a new stream has to send its request.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().request_timeout.as_secs())]
+    request_timeout: u64,
+    /// Seconds each 256 KiB block of a transfer may take before the transfer is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().stall_timeout.as_secs())]
+    stall_timeout: u64,
+    /// Largest message accepted from a client, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_frame)]
+    max_frame: usize,
+    /// Largest upload accepted (e.g. 500M, 20G); no limit by default.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_upload: Option<u64>,
+    /// Free space every upload must leave on the disk (e.g. 1G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
+    min_free: u64,
+    /// Send buffers of all connections together (e.g. 24M): each connection gets an equal
+    /// share, up to --send-window. Bounds what downloads hold in the server's memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "24M")]
+    send_buffers: u64,
+    /// Hours an interrupted upload's partial is kept for the client to resume.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    partial_ttl: u64,
+    /// Make clients prove their address with a QUIC Retry before any handshake work
+    /// (for servers on the internet; costs one round trip).
+    #[arg(long)]
+    retry: bool,
+    #[command(flatten)]
+    pub(super) tuning: TuningArgs,
+}
+
+/// How the network is driven, on either end; the defaults are in [`Tuning::default`], chosen
+/// from the measurements in BENCHMARKS.md.
+#[derive(Debug, Args)]
+pub(super) struct TuningArgs {
+    /// Congestion controller for what this end sends: bbr, cubic or newreno.
+    #[arg(long, global = true, value_name = "NAME", default_value_t = Tuning::default().congestion)]
+    congestion: Congestion,
+    /// Bytes one transfer may have in flight toward this end (its stream window, e.g. 16M):
+    /// a transfer moves at most this per round trip.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size,
+          default_value_t = Tuning::default().stream_window)]
+    window: u64,
+    /// Bytes this end may have sent and not yet had acknowledged, per connection (e.g. 8M).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size,
+          default_value_t = Tuning::default().send_window)]
+    send_window: u64,
+    /// Largest UDP payload to send, when the path carries it (path MTU discovery finds out).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = Tuning::default().max_packet,
+          value_parser = clap::value_parser!(u16).range(i64::from(MIN_PACKET)..=i64::from(MAX_PACKET)))]
+    max_packet: u16,
+}
+
+impl TuningArgs {
+    pub(super) fn tuning(&self) -> Tuning {
+        Tuning {
+            congestion: self.congestion,
+            stream_window: self.window,
+            send_window: self.send_window,
+            max_packet: self.max_packet,
+        }
+    }
+}
+
+impl ServeArgs {
+    pub(super) fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_streams: self.max_streams,
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            stall_timeout: Duration::from_secs(self.stall_timeout),
+            max_frame: self.max_frame,
+            max_upload: self.max_upload,
+            min_free: self.min_free,
+            retry: self.retry,
+            send_buffers: self.send_buffers,
+            partial_ttl: Duration::from_secs(self.partial_ttl.saturating_mul(3600)),
+            ..Limits::default()
+        }
+    }
+}
+
+/// Parses a size: a number of bytes, or with a K, M, G or T suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
+pub(super) struct ConnectArgs {
+    /// The server: HOST:PORT, HOST (port 4433) or [IPv6]:PORT.
+    pub(super) target: String,
+    /// Trust and record a server seen for the first time; a changed key is still refused.
+    #[arg(long, global = true)]
+    pub(super) accept_new: bool,
+    /// Trust exactly this server key (as printed by the server), ignoring known hosts.
+    #[arg(long, global = true, value_name = "SHA256:...")]
+    pub(super) fingerprint: Option<Fingerprint>,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub(super) quiet: bool,
+    /// Replace existing local files when downloading.
+    #[arg(short, long, global = true)]
+    pub(super) force: bool,
+    /// Seconds to wait for the server to answer.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    pub(super) timeout: u64,
+    /// Print results as JSON lines (fields documented in the README).
+    #[arg(long, global = true)]
+    pub(super) json: bool,
+    /// Transfers to run at once, each on its own stream.
+    #[arg(short, long, global = true, value_name = "N", default_value_t = DEFAULT_JOBS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(super) jobs: u16,
+    #[command(subcommand)]
+    pub(super) action: Option<Action>,
+    #[command(flatten)]
+    pub(super) tuning: TuningArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Action {
+    /// List files (in DIR, or the top).
+    #[command(visible_alias = "ls")]
+    List {
+        /// A directory on the server.
+        dir: Option<String>,
+    },
+    /// Download files into the current directory (or -o).
+    #[command(visible_alias = "download")]
+    Get {
+        /// Names on the server; quote wildcards ('*.log') to match them against its listing.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Where to write: a file name for one download, or a directory.
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Copy directories with everything in them, into a directory of the same name.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Upload local files; each is stored under its file name.
+    #[command(visible_alias = "upload")]
+    Put {
+        /// Local files (wildcards the shell left alone are expanded here).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Send directories with everything in them (symlinks are skipped).
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Delete files on the server.
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// Names on the server; quoted wildcards match files, never directories.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show the server's command reference.
+    Help,
+    /// Stop the server gracefully (needs the admin permission).
+    Shutdown,
+}
+
+impl From<Action> for Command {
+    fn from(action: Action) -> Self {
+        match action {
+            Action::List { dir } => Command::List {
+                dir: dir.unwrap_or_default(),
+            },
+            Action::Get {
+                names,
+                output,
+                recursive,
+            } => Command::Get {
+                names,
+                output,
+                recursive,
+            },
+            Action::Put { paths, recursive } => Command::Put {
+                paths,
+                recursive,
+                into: String::new(),
+            },
+            Action::Delete { names } => Command::Delete { names },
+            Action::Help => Command::Help,
+            Action::Shutdown => Command::Shutdown,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct FingerprintArgs {
+    /// Print the fingerprint of this certificate (PEM) instead.
+    #[arg(long, value_name = "PEM")]
+    pub(super) cert: Option<PathBuf>,
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([0u16; 8], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("'{text}' is not ADDR:PORT (e.g. 0.0.0.0:4433 or [::]:4433) or a port")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
+        assert_eq!(parse_size("20G").unwrap(), 20 << 30);
+        for bad in ["", "G", "1.5G", "12X", "-1", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! `qft serve` and `qft fingerprint`: the server's identity, its configuration from the flags,
+//! binding (falling back to IPv4 where there is no IPv6), the port file for scripts, and the
+//! signal that stops it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::args::{FingerprintArgs, ServeArgs};
+use crate::client::display::emit;
+use crate::home::qft_home;
+use crate::server::{Access, Server, ServerConfig, Storage};
+use crate::tls::{Fingerprint, Identity, SERVER_IDENTITY_FILE};
+
+/// Serves `args.dir` until Ctrl-C or SIGTERM.
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let storage =
+        Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
+        _ => server_identity()?,
+    };
+    let access = match &args.authorized_clients {
+        Some(path) => Access::Authorized(path.clone()),
+        None => Access::Open,
+    };
+    // Fail at start, not at the first client, if the list cannot be read.
+    let (listed, warnings) = access.check().await?;
+    for w in &warnings {
+        tracing::warn!("authorized clients: ignoring {w}");
+    }
+    let mut config = ServerConfig {
+        access,
+        read_only: args.read_only,
+        limits: args.limits(),
+        tuning: args.tuning.tuning(),
+        ..ServerConfig::new(storage, identity, args.listen)
+    };
+    let server = match Server::bind(config.clone()) {
+        // The default "[::]" needs IPv6; on a host without it, fall back to IPv4 only.
+        Err(_) if args.listen.ip().is_unspecified() && args.listen.is_ipv6() => {
+            config.listen = SocketAddr::from(([0, 0, 0, 0], args.listen.port()));
+            Server::bind(config.clone())?
+        }
+        other => other?,
+    };
+    let addr = server.local_addr()?;
+    let fingerprint = server.fingerprint();
+    match &config.access {
+        Access::Open if !addr.ip().is_loopback() => tracing::warn!(
+            "no --authorized-clients: anyone who can reach {addr} may list, upload, download and delete"
+        ),
+        Access::Authorized(path) => tracing::info!("{listed} authorized clients in {}", path.display()),
+        Access::Open => {}
+    }
+    let host = match addr {
+        a if a.ip().is_unspecified() && a.is_ipv4() => "127.0.0.1".to_string(),
+        a if a.ip().is_unspecified() => "localhost".to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        SocketAddr::V4(a) => a.ip().to_string(),
+    };
+    emit(&format!(
+        "Serving {} on {addr}\nFingerprint: {fingerprint}\nConnect with: qft connect {host}:{} --fingerprint {fingerprint}",
+        config.storage,
+        addr.port()
+    ));
+    if let Some(path) = &args.port_file {
+        write_port_file(path, addr.port())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    server.run(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Written whole through a rename, so a script polling for the file never reads half a number.
+fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
+    use crate::fsutil::{write_atomic, Mode, Replace};
+    let text = format!("{port}\n");
+    write_atomic(
+        path,
+        text.as_bytes(),
+        Replace::Yes,
+        Mode::Private,
+        "qft-port",
+    )
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// This machine's server identity, made on first use and kept in the qft home.
+fn server_identity() -> anyhow::Result<Identity> {
+    let home = qft_home().context("cannot find the qft home")?;
+    Ok(Identity::load_or_create(&home.join(SERVER_IDENTITY_FILE))?)
+}
+
+/// Prints the fingerprint of the server identity, or of the certificate given.
+pub(super) fn fingerprint(args: FingerprintArgs) -> anyhow::Result<()> {
+    let fingerprint = match &args.cert {
+        Some(cert) => {
+            let pem =
+                std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            use rustls::pki_types::pem::PemObject;
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).map_err(|_| {
+                anyhow::anyhow!("{} does not hold a PEM certificate", cert.display())
+            })?;
+            Fingerprint::of_certificate(&der)
+                .map_err(|e| anyhow::anyhow!("cannot parse {}: {e}", cert.display()))?
+        }
+        None => server_identity()?.fingerprint(),
+    };
+    emit(&fingerprint.to_string());
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Running a [`Plan`]: its transfers in parallel, each as its own task on its own QUIC stream of
+//! the one connection, at most `jobs` at a time, with a bar per transfer above a total bar. Each
+//! result is reported as it comes, and the summary at the end names every failure again.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use tokio::task::JoinSet;
+
+use super::plan::{Job, Plan};
+use super::Batch;
+use crate::client::json::Summary;
+use crate::client::output::Format;
+use crate::client::progress::Bar;
+use crate::client::tree::ensure_dirs;
+use crate::client::{Client, ClientError, TransferReport};
+
+impl Job {
+    /// Moves the one file, with `bar` showing its progress.
+    async fn run(
+        self,
+        client: Client,
+        force: bool,
+        bar: Bar,
+    ) -> Result<TransferReport, ClientError> {
+        match self {
+            Job::Download {
+                name, dest, under, ..
+            } => {
+                if let Some((base, dirs)) = &under {
+                    ensure_dirs(base, dirs)?;
+                }
+                client.download(&name, &dest, force, &bar).await
+            }
+            Job::Upload { path, name, .. } => client.upload(&path, &name, &bar).await,
+        }
+    }
+}
+
+/// Bars of running transfers, cleared at once if the batch is cancelled (the aborted tasks drop
+/// their own bars a moment later, which would leave the screen briefly wrong).
+struct Active {
+    bars: HashMap<tokio::task::Id, (ProgressBar, Option<u64>)>,
+    total: Bar,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        for (bar, _) in self.bars.values() {
+            bar.finish_and_clear();
+        }
+        self.total.finish_and_clear();
+    }
+}
+
+impl Batch<'_> {
+    /// Runs a plan: reports what planning found, makes a tree's directories, then runs the transfers
+    /// `jobs` at a time and reports each, and a summary for more than one item.
+    pub(super) async fn run(&self, plan: Plan, started: Instant) -> usize {
+        let out = self.out;
+        let Plan {
+            jobs,
+            dirs,
+            skipped,
+            failed,
+        } = plan;
+        let items = jobs.len() + skipped.len() + failed.len();
+        let mut summary = Summary::default();
+        for s in &skipped {
+            out.skipped(&s.name, s.reason);
+        }
+        summary.skipped = skipped.len();
+        for (name, e) in &failed {
+            out.failure(Some(name), e);
+            summary.failures.push(name.clone());
+        }
+        for (base, parts) in &dirs {
+            if let Err(e) = std::fs::create_dir_all(base).map_err(ClientError::local(base)) {
+                out.failure(None, &e);
+                summary.failures.push(base.display().to_string());
+                break;
+            }
+            if let Err(e) = ensure_dirs(base, parts) {
+                let shown = parts.join("/");
+                out.failure(Some(&shown), &e);
+                summary.failures.push(shown);
+            }
+        }
+
+        let count = jobs.len();
+        let planned: u64 = jobs.iter().filter_map(Job::size).sum();
+        let mut active = Active {
+            bars: HashMap::new(),
+            total: if count > 1 {
+                out.progress.total()
+            } else {
+                Bar::hidden()
+            },
+        };
+        let mut queue = jobs.into_iter();
+        let mut set = JoinSet::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut finished = 0usize;
+        let mut done_bytes = 0u64;
+        let mut unplanned_done = 0u64;
+        loop {
+            while set.len() < self.jobs.max(1) {
+                let Some(job) = queue.next() else { break };
+                let label = job.label();
+                let known = job.size();
+                let bar = out.progress.bar(&label, Some(&active.total));
+                let watch = (*bar).clone();
+                let client = self.client.clone();
+                let force = self.force;
+                let handle = set.spawn(async move {
+                    let download = matches!(job, Job::Download { .. });
+                    (label, download, job.run(client, force, bar).await)
+                });
+                active.bars.insert(handle.id(), (watch, known));
+            }
+            let next = tokio::select! {
+                next = set.join_next_with_id() => next,
+                _ = tick.tick(), if count > 1 && out.progress.enabled() => {
+                    let (mut pos, mut len) = (done_bytes, planned + unplanned_done);
+                    for (bar, known) in active.bars.values() {
+                        pos += bar.position();
+                        if known.is_none() {
+                            len += bar.length().unwrap_or(0);
+                        }
+                    }
+                    active.total.set_length(len.max(pos));
+                    active.total.set_position(pos);
+                    active.total.set_message(format!("total {finished}/{count} files"));
+                    continue;
+                }
+            };
+            let Some(next) = next else { break };
+            finished += 1;
+            match next {
+                Ok((id, (label, download, result))) => {
+                    let known = active.bars.remove(&id).and_then(|(_, k)| k);
+                    match result {
+                        Ok(report) => {
+                            done_bytes += report.bytes;
+                            if known.is_none() {
+                                unplanned_done += report.bytes;
+                            }
+                            summary.files += 1;
+                            summary.bytes += report.bytes;
+                            out.transferred(download, &report);
+                        }
+                        Err(e) => {
+                            if let Some(k) = known {
+                                done_bytes += k;
+                            }
+                            out.failure(Some(&label), &e);
+                            summary.failures.push(label);
+                        }
+                    }
+                }
+                Err(e) => {
+                    active.bars.remove(&e.id());
+                    let e = ClientError::Interrupted(format!("a transfer task failed: {e}"));
+                    out.failure(None, &e);
+                    summary.failures.push("(unknown)".into());
+                }
+            }
+        }
+        drop(active);
+        summary.failed = summary.failures.len();
+        summary.seconds = started.elapsed().as_secs_f64();
+        if items > 1 || out.format == Format::Json {
+            out.summary(&summary);
+        }
+        summary.failed
+    }
+}

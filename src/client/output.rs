@@ -1,0 +1,185 @@
+//! How the client presents results, shared by the session, the batch runner, the prompt and the
+//! command line: the [`Format`] of stdout, and an [`Output`] that prints each kind of result in
+//! it and each failure on stderr (and as a JSON record), with the progress bars lifted meanwhile.
+//! It imports nothing that runs commands, so everything that does can import it.
+
+use std::io::IsTerminal;
+
+use console::style;
+use indicatif::HumanBytes;
+
+use super::display::{self, emit};
+use super::json::{Record, Summary};
+use super::progress::Progress;
+use super::{ClientError, TransferReport};
+use crate::paths::sanitize;
+use crate::protocol::{CommandHelp, Entry, ErrorCode};
+
+/// How results are written on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For a person at a terminal: aligned columns, human sizes.
+    Human,
+    /// For a pipe: one tab-separated line per result.
+    Tsv,
+    /// `--json`: one JSON object per line (see [`super::json`]).
+    Json,
+}
+
+impl Format {
+    /// Human on a terminal, tab-separated otherwise, unless JSON was asked for.
+    pub fn detect(json: bool) -> Self {
+        match (json, std::io::stdout().is_terminal()) {
+            (true, _) => Format::Json,
+            (false, true) => Format::Human,
+            (false, false) => Format::Tsv,
+        }
+    }
+}
+
+/// Where results go: stdout in one [`Format`], failures on stderr, both printed around the bars
+/// of one [`Progress`]. Cheap to copy; borrowed from whoever owns the bars.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    /// The bars to lift off the screen while a line is printed (and to draw new ones on).
+    pub progress: &'a Progress,
+    /// How results are printed.
+    pub format: Format,
+}
+
+impl Output<'_> {
+    /// Writes a result line on stdout, with any progress bars lifted off the screen meanwhile.
+    pub fn print(&self, text: &str) {
+        if !text.is_empty() {
+            self.progress.suspend(|| emit(text));
+        }
+    }
+
+    /// Reports a failure (see [`Output::failure`]); returns 1 to count it.
+    pub fn fail(&self, name: Option<&str>, e: &ClientError) -> usize {
+        self.failure(name, e);
+        1
+    }
+
+    /// Reports a failure on stderr, and as a record with `--json`. `name` is what it concerns:
+    /// added to the sentence when the sentence does not say it.
+    pub fn failure(&self, name: Option<&str>, e: &ClientError) {
+        let message = e.to_string();
+        let text = match name.map(sanitize) {
+            Some(n) if !n.is_empty() && !message.contains(&n) => {
+                format!("{n}: {}", hint(e, &message))
+            }
+            _ => hint(e, &message),
+        };
+        self.progress.suspend(|| eprintln!("qft: {text}"));
+        if self.format == Format::Json {
+            self.print(&Record::error(e, name).line());
+        }
+    }
+
+    /// A directory listing (remote, or local for `lls`).
+    pub fn listing(&self, entries: &[Entry]) {
+        match self.format {
+            Format::Json => {
+                for e in entries {
+                    self.print(&Record::entry(e).line());
+                }
+            }
+            Format::Human => self.print(&display::listing(entries, true)),
+            Format::Tsv => self.print(&display::listing(entries, false)),
+        }
+    }
+
+    /// The server's command reference.
+    pub fn help(&self, commands: &[CommandHelp]) {
+        match self.format {
+            Format::Json => {
+                for c in commands {
+                    self.print(&Record::command(c).line());
+                }
+            }
+            _ => self.print(&display::help(commands)),
+        }
+    }
+
+    /// One verified transfer.
+    pub fn transferred(&self, download: bool, r: &TransferReport) {
+        let verb = if download { "downloaded" } else { "uploaded" };
+        match self.format {
+            Format::Json => self.print(&Record::transfer(download, r).line()),
+            Format::Human => self.print(&display::transfer(verb, r, true)),
+            Format::Tsv => self.print(&display::transfer(verb, r, false)),
+        }
+    }
+
+    /// One deleted remote file.
+    pub fn deleted(&self, name: &str) {
+        match self.format {
+            Format::Json => self.print(
+                &Record::Deleted {
+                    name: name.to_owned(),
+                }
+                .line(),
+            ),
+            Format::Human => self.print(&format!("deleted {}", sanitize(name))),
+            Format::Tsv => self.print(&format!("deleted\t{}", sanitize(name))),
+        }
+    }
+
+    /// An entry a command left out, and why.
+    pub fn skipped(&self, name: &str, reason: &str) {
+        match self.format {
+            Format::Json => self.print(
+                &Record::Skipped {
+                    name: name.to_owned(),
+                    reason: reason.to_owned(),
+                }
+                .line(),
+            ),
+            Format::Human => self.print(&format!("skipped {}: {reason}", sanitize(name))),
+            Format::Tsv => self.print(&format!("skipped\t{}\t{reason}", sanitize(name))),
+        }
+    }
+
+    /// The end of a batch: on stdout for a person or with `--json`; on stderr for a pipe, so
+    /// the tab-separated results stay one kind of line.
+    pub fn summary(&self, s: &Summary) {
+        if self.format == Format::Json {
+            return self.print(&Record::Summary(s.clone()).line());
+        }
+        let rate = HumanBytes((s.bytes as f64 / s.seconds.max(1e-6)) as u64);
+        let files = if s.files == 1 { "file" } else { "files" };
+        let mut text = format!(
+            "{} {files}, {} in {:.2} s ({rate}/s)",
+            s.files,
+            HumanBytes(s.bytes),
+            s.seconds
+        );
+        if s.skipped > 0 {
+            text.push_str(&format!(", {} skipped", s.skipped));
+        }
+        if s.failed > 0 {
+            let names: Vec<String> = s.failures.iter().map(|n| sanitize(n)).collect();
+            let failed = format!("; {} failed: {}", s.failed, names.join(", "));
+            text.push_str(&match self.format {
+                Format::Human => style(failed).red().to_string(),
+                _ => failed,
+            });
+        }
+        match self.format {
+            Format::Human => self.print(&text),
+            _ => self.progress.suspend(|| eprintln!("{text}")),
+        }
+    }
+}
+
+/// The sentence for `e`, with a hint where the next step is obvious.
+fn hint(e: &ClientError, message: &str) -> String {
+    match e {
+        ClientError::Remote {
+            code: ErrorCode::IsADirectory,
+            ..
+        } => format!("{message}; use -r to copy a directory"),
+        _ => message.to_owned(),
+    }
+}
