@@ -34,6 +34,7 @@ async fn server(config: &ObjectConfig) -> TestServer {
 
 /// The same bucket straight through object_store, to act behind the servers' backs.
 fn direct() -> Arc<dyn ObjectStore> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Arc::new(
         AmazonS3Builder::new()
             .with_endpoint(seaweed::endpoint())
@@ -430,4 +431,164 @@ async fn a_prefix_of_twenty_thousand_objects_is_listed_page_by_page() {
     // And through a server, as a client sees it.
     let srv = TestServer::start_with_config(move |c| c.storage = storage).await;
     assert_eq!(srv.client().await.list("many").await.unwrap().len(), N);
+}
+
+/// `qft serve s3://...` as a person runs it, credentials in the environment.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    fingerprint: String,
+    log: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(config: &ObjectConfig, home: &Path, tag: &str) -> Served {
+        let port_file = home.join(format!("port-{tag}"));
+        let log = home.join(format!("server-{tag}.log"));
+        let child = std::process::Command::new(crate::cli::BIN)
+            .args([
+                "serve",
+                &format!("s3://{}/{}", config.bucket, config.prefix),
+                "--s3-endpoint",
+                seaweed::endpoint(),
+                "--listen",
+                "127.0.0.1:0",
+                "--port-file",
+            ])
+            .arg(&port_file)
+            .env("QFT_HOME", home.join("server-home"))
+            .env("AWS_ACCESS_KEY_ID", "testkey")
+            .env("AWS_SECRET_ACCESS_KEY", "testsecret")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "qft=info")
+            .stdout(std::fs::File::create(home.join(format!("out-{tag}"))).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                if let Ok(port) = text.trim().parse() {
+                    break port;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = std::fs::read_to_string(home.join(format!("out-{tag}"))).unwrap();
+        let fingerprint = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Fingerprint: "))
+            .unwrap()
+            .to_owned();
+        Served {
+            child,
+            port,
+            fingerprint,
+            log,
+        }
+    }
+
+    fn connect(&self, home: &Path, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(crate::cli::BIN);
+        cmd.args([
+            "connect",
+            &format!("127.0.0.1:{}", self.port),
+            "--fingerprint",
+            &self.fingerprint,
+        ])
+        .args(args)
+        .env("QFT_HOME", home.join("client-home"))
+        .current_dir(home);
+        cmd
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_upload_is_continued_by_another_serving_the_bucket() {
+    let config = seaweed::config();
+    let home = tempfile::tempdir().unwrap();
+    let data = random_bytes(64 * MIB);
+    std::fs::write(home.path().join("big.bin"), &data).unwrap();
+    // Two servers of one group: the same identity (one home), so the client pins one key.
+    let a = Served::start(&config, home.path(), "a");
+    let b = Served::start(&config, home.path(), "b");
+    assert_eq!(a.fingerprint, b.fingerprint);
+
+    let mut upload = a
+        .connect(home.path(), &["put", "big.bin"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until A's manifest records stored parts, then kill -9: no clean-up of any kind.
+    let manifests = Key::from(format!("{}/.qft/partials", config.prefix));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            upload.try_wait().unwrap().is_none(),
+            "the upload ended first"
+        );
+        let mut recorded = 0;
+        let mut keys = direct().list(Some(&manifests));
+        while let Some(meta) = keys.next().await {
+            let meta = meta.unwrap();
+            if meta.location.as_ref().ends_with(".json") {
+                let body = direct()
+                    .get(&meta.location)
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                recorded = manifest["open"]["parts"].as_array().map_or(0, Vec::len);
+            }
+        }
+        if recorded >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no parts recorded");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let _ = upload.wait();
+
+    let out = b
+        .connect(home.path(), &["put", "big.bin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = b
+        .connect(home.path(), &["get", "big.bin", "-o", "back.bin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(home.path().join("back.bin")).unwrap(), data);
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(
+        log.contains("resumed upload"),
+        "B continued A's upload: {log}"
+    );
 }

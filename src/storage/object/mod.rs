@@ -88,13 +88,13 @@ pub enum OpenError {
     #[error("cannot configure S3: {0}")]
     Config(#[source] object_store::Error),
     /// The bucket did not answer a listing.
-    #[error("cannot reach s3://{bucket}: {source}")]
+    #[error("cannot reach s3://{bucket}: {reason}")]
     Unreachable {
         /// The bucket.
         bucket: String,
-        /// Why.
-        #[source]
-        source: object_store::Error,
+        /// Why, in one sentence: the innermost cause (object_store's errors repeat their
+        /// sources in their own messages).
+        reason: String,
     },
 }
 
@@ -195,9 +195,13 @@ impl Object {
             .objects
             .list(object.inner.prefix_path().as_ref());
         if let Some(Err(source)) = probe.take(1).next().await {
+            let mut reason: &dyn std::error::Error = &source;
+            while let Some(inner) = reason.source() {
+                reason = inner;
+            }
             return Err(OpenError::Unreachable {
                 bucket: config.bucket.clone(),
-                source,
+                reason: reason.to_string(),
             });
         }
         Ok(object)
