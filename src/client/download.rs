@@ -17,11 +17,13 @@ use sha2::Sha256;
 
 use super::resume::{commit_partial, open_partial, partial_path};
 use super::stream::{expect_end, response, safe, unexpected, within};
-use super::{Client, ClientError, TransferReport};
+use super::{Client, ClientError, Keep, TransferReport};
 use crate::fsutil::{is_full, new_file_permissions, parent_dir};
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
-use crate::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer};
+use crate::protocol::{
+    read_frame, write_frame, ErrorCode, FileMeta, Request, Response, Resume, Trailer,
+};
 use crate::transfer::{copy_continuing, CopyError, FileSink, FileSource};
 
 impl Client {
@@ -35,7 +37,24 @@ impl Client {
         overwrite: bool,
         progress: &ProgressBar,
     ) -> Result<TransferReport, ClientError> {
-        self.explain(self.download_inner(name, dest, overwrite, progress).await)
+        self.download_keeping(name, dest, overwrite, Keep::default(), progress)
+            .await
+    }
+
+    /// [`Client::download`], the local file keeping what `keep` asks of the server's (its
+    /// time, its permission bits, which take a STAT first), set before it takes its name.
+    pub async fn download_keeping(
+        &self,
+        name: &str,
+        dest: &Path,
+        overwrite: bool,
+        keep: Keep,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let result = self
+            .download_inner(name, dest, overwrite, keep, progress)
+            .await;
+        self.explain(result)
     }
 
     async fn download_inner(
@@ -43,6 +62,7 @@ impl Client {
         name: &str,
         dest: &Path,
         overwrite: bool,
+        keep: Keep,
         progress: &ProgressBar,
     ) -> Result<TransferReport, ClientError> {
         let started = Instant::now();
@@ -50,7 +70,16 @@ impl Client {
         if !overwrite && dest.symlink_metadata().is_ok() {
             return Err(ClientError::Exists(dest.to_path_buf()));
         }
-        let into = Target { dest, overwrite };
+        let mode = match keep.perms {
+            true => self.stat(name.as_str(), false).await?.mode,
+            false => None,
+        };
+        let into = Target {
+            dest,
+            overwrite,
+            keep,
+            mode,
+        };
         let (size, resumed_from, sha256) =
             match self.download_resumable(&name, into, progress).await? {
                 Some(done) => done,
@@ -89,13 +118,13 @@ impl Client {
             e
         };
         let (mut send, mut recv) = self.open(&request).await.map_err(forget)?;
-        let (size, pieces) = match response(&mut recv, self.stall).await {
+        let (size, modified, pieces) = match response(&mut recv, self.stall).await {
             Ok(Response::Prefix {
                 size,
+                modified,
                 chunk,
                 hashes,
-                ..
-            }) => (size, Pieces { chunk, hashes }),
+            }) => (size, modified, Pieces { chunk, hashes }),
             Err(ClientError::Remote {
                 code: ErrorCode::Unsupported,
                 ..
@@ -141,6 +170,7 @@ impl Client {
         match receive_verified(&mut recv, &body, name, into.dest, progress).await {
             // Verified: put it in place.
             Ok(received) => {
+                into.apply(&body.file, modified, &part)?;
                 commit_partial(&part, into.dest, into.overwrite)?;
                 Ok(Some((size, from, received)))
             }
@@ -168,8 +198,8 @@ impl Client {
             name: name.to_string(),
         };
         let mut recv = self.ask(&request).await?;
-        let size = match response(&mut recv, self.stall).await? {
-            Response::FileHeader { size, .. } => size,
+        let (size, modified) = match response(&mut recv, self.stall).await? {
+            Response::FileHeader { size, modified } => (size, modified),
             other => return Err(unexpected(&other)),
         };
         // Hidden, marked as partial, and short enough that a long name still fits the limit.
@@ -194,6 +224,7 @@ impl Client {
         // Removed on drop: by any failure before the commit.
         let temp = temp.into_temp_path();
         let received = receive_verified(&mut recv, &body, name, into.dest, progress).await?;
+        into.apply(&body.file, modified, &temp)?;
         commit_partial(&temp, into.dest, into.overwrite)?;
         // Renamed into place: nothing is left for the drop to remove.
         let _ = temp.keep();
@@ -207,6 +238,27 @@ struct Target<'a> {
     dest: &'a Path,
     /// Replace an existing `dest`.
     overwrite: bool,
+    /// What the local file keeps of the server's.
+    keep: Keep,
+    /// The server's permission bits, when they are kept.
+    mode: Option<u32>,
+}
+
+impl Target<'_> {
+    /// Gives the verified local file (at `path`, not yet renamed) what is kept: the server's
+    /// time `modified` and the permission bits.
+    fn apply(
+        &self,
+        file: &std::fs::File,
+        modified: Option<u64>,
+        path: &Path,
+    ) -> Result<(), ClientError> {
+        let meta = FileMeta {
+            modified: modified.filter(|_| self.keep.time),
+            mode: self.mode.filter(|_| self.keep.perms),
+        };
+        super::keep::apply(file, &meta).map_err(ClientError::local(path))
+    }
 }
 
 /// A body to receive into a local file.

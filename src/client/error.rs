@@ -169,6 +169,9 @@ fn remote_code(code: ErrorCode) -> &'static str {
         ErrorCode::Internal => "internal",
         ErrorCode::NotAFile => "not_a_file",
         ErrorCode::TooLarge => "too_large",
+        ErrorCode::Exists => "exists_remote",
+        ErrorCode::NotEmpty => "not_empty",
+        ErrorCode::NotAtomic => "not_atomic",
         ErrorCode::Other(_) => "remote",
     }
 }

@@ -25,7 +25,9 @@ pub mod display;
 mod download;
 mod error;
 pub mod json;
+pub mod keep;
 mod local;
+mod manage;
 pub mod output;
 pub mod pattern;
 pub mod progress;
@@ -47,6 +49,7 @@ use quinn::{RecvStream, SendStream};
 
 pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 pub use error::ClientError;
+pub use keep::Keep;
 
 use crate::protocol::{close, write_frame, CommandHelp, Entry, Request, Response};
 use crate::tls::Fingerprint;

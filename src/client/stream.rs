@@ -93,6 +93,11 @@ pub(super) fn unexpected(response: &Response) -> ClientError {
         Response::ShuttingDown => "a shutdown notice",
         Response::Held { .. } => "an upload's held pieces",
         Response::Prefix { .. } => "a download's prefix",
+        Response::Made => "a directory confirmation",
+        Response::Removed { .. } => "a removal confirmation",
+        Response::Renamed => "a rename confirmation",
+        Response::Info(_) => "a description of a file",
+        Response::WalkPage { .. } => "a tree's listing",
     };
     ClientError::Protocol(format!("{kind} out of place"))
 }

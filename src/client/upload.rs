@@ -15,12 +15,14 @@ use quinn::{RecvStream, SendStream};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::manage::lacks;
 use super::stream::{ready, response, safe, server_reason, unexpected};
-use super::{Client, ClientError, TransferReport};
+use super::{Client, ClientError, Keep, TransferReport};
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    close, write_frame, ErrorCode, FrameError, Request, Response, Resume, Trailer, SMALL_FILE,
+    close, write_frame, ErrorCode, FileMeta, FrameError, Request, Response, Resume, Trailer,
+    SMALL_FILE,
 };
 use crate::transfer::{copy_continuing, CopyError, FileSource};
 
@@ -29,6 +31,15 @@ struct Opened {
     file: Arc<std::fs::File>,
     size: u64,
     whole: Option<Vec<u8>>,
+    /// Its metadata, as measured.
+    meta: std::fs::Metadata,
+}
+
+/// The request for a plain upload, and what the server is to keep (`None`: nothing).
+struct Asked<'a> {
+    name: &'a SafeName,
+    size: u64,
+    meta: Option<FileMeta>,
 }
 
 impl Client {
@@ -40,26 +51,50 @@ impl Client {
         name: &str,
         progress: &ProgressBar,
     ) -> Result<TransferReport, ClientError> {
-        self.explain(self.upload_inner(path, name, progress).await)
+        self.upload_keeping(path, name, Keep::default(), progress)
+            .await
+    }
+
+    /// [`Client::upload`], the stored file keeping what `keep` asks of the local one (its
+    /// time, its permission bits). A server that cannot is named as such.
+    pub async fn upload_keeping(
+        &self,
+        path: &Path,
+        name: &str,
+        keep: Keep,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let result = self.upload_inner(path, name, keep, progress).await;
+        let result = self.explain(result);
+        match keep.any() {
+            true => result.map_err(|e| lacks("keeping times or permissions (UPLOAD -p)", e)),
+            false => result,
+        }
     }
 
     async fn upload_inner(
         &self,
         path: &Path,
         name: &str,
+        keep: Keep,
         progress: &ProgressBar,
     ) -> Result<TransferReport, ClientError> {
         let started = Instant::now();
         let name = safe(name)?;
         let opened = open_upload(path).await?;
         let size = opened.size;
+        let asked = Asked {
+            name: &name,
+            size,
+            meta: keep.any().then(|| keep.of_local(&opened.meta)),
+        };
         progress.set_length(size);
         let (from, sent, mut recv) = match &opened.whole {
             // Nothing a retry could keep, so the plain exchange, with the body sent at once
             // rather than after the server's Ready: one round trip and one read per file, what
             // many small files, above all over a long path, pay.
             Some(body) => {
-                let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
+                let (mut send, mut recv) = self.open(&plain_request(&asked)).await?;
                 let sent = send_whole(&mut send, &mut recv, body, self.stall).await?;
                 let _ = send.finish();
                 progress.inc(size);
@@ -67,13 +102,13 @@ impl Client {
                 (0, sent, recv)
             }
             None => match self
-                .upload_resumable(path, &name, &opened, progress)
+                .upload_resumable(path, &asked, &opened, progress)
                 .await?
             {
                 Some(resumed) => resumed,
                 // A server without resuming: the plain exchange, from the start of the file.
                 None => {
-                    let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
+                    let (mut send, mut recv) = self.open(&plain_request(&asked)).await?;
                     ready(&mut recv, self.stall).await?;
                     let body = Body {
                         file: &opened,
@@ -107,14 +142,15 @@ impl Client {
     async fn upload_resumable(
         &self,
         path: &Path,
-        name: &SafeName,
+        asked: &Asked<'_>,
         opened: &Opened,
         progress: &ProgressBar,
     ) -> Result<Option<(u64, [u8; 32], RecvStream)>, ClientError> {
         let size = opened.size;
-        let request = Request::ResumeUpload {
-            name: name.to_string(),
-            size,
+        let name = asked.name.to_string();
+        let request = match asked.meta {
+            None => Request::ResumeUpload { name, size },
+            Some(meta) => Request::ResumeUploadMeta { name, size, meta },
         };
         let (mut send, mut recv) = self.open(&request).await?;
         let pieces = match response(&mut recv, self.stall).await {
@@ -152,10 +188,11 @@ impl Client {
     }
 }
 
-fn plain_request(name: &SafeName, size: u64) -> Request {
-    Request::Upload {
-        name: name.to_string(),
-        size,
+fn plain_request(asked: &Asked<'_>) -> Request {
+    let (name, size) = (asked.name.to_string(), asked.size);
+    match asked.meta {
+        None => Request::Upload { name, size },
+        Some(meta) => Request::UploadMeta { name, size, meta },
     }
 }
 
@@ -178,6 +215,7 @@ async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
                 file: Arc::new(file),
                 size,
                 whole: None,
+                meta,
             });
         }
         // Exactly `size` bytes: a file that shrank since is caught here, one that grew is
@@ -189,6 +227,7 @@ async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
             file: Arc::new(file),
             size,
             whole: Some(body),
+            meta,
         })
     });
     match opened.await {

@@ -47,6 +47,30 @@
 //!   `min(have, size)` bytes in whole pieces; C→S [`Resume`] `{ from }`; S→C the body from `from`,
 //!   then a [`Trailer`] with the SHA-256 of the whole file.
 //!
+//! ## Managing names, metadata and trees (added for sync; an older server answers each with
+//! `Error { code: Unsupported }`, and the client names the command it lacks)
+//! - **MakeDir**: C→S `Request::MakeDir { name, parents }`; S→C `Response::Made`, or `Error`
+//!   (`Exists` if it is there and `parents` is false, `NotFound` for a missing parent without
+//!   `parents`). On an object store a directory is a marker object `name/`.
+//! - **RemoveDir**: C→S `Request::RemoveDir { name }` (an empty directory); S→C
+//!   `Response::Removed { files: 0 }`, or `Error` (`NotEmpty`, `NotADirectory`...).
+//! - **Rename**: C→S `Request::Rename { from, to }`; S→C `Response::Renamed`, or `Error`. Never
+//!   replaces: an existing `to` is refused (`Exists`). Atomic on a filesystem (one rename); on an
+//!   object store a file is copied then the original deleted, and a directory is refused
+//!   (`NotAtomic`): it would be one copy per file, visible half done.
+//! - **Stat**: C→S `Request::Stat { name, digest }`; S→C `Response::Info(EntryInfo)`: kind,
+//!   size, time, permission bits, and the SHA-256 when the server knows it without reading the
+//!   file, or (`digest = true`) after reading it.
+//! - **DeleteTree**: C→S `Request::DeleteTree { name }`; S→C `Response::Removed { files }` once
+//!   `name` and everything below it is gone (links removed, never followed), or `Error`.
+//! - **Walk**: C→S `Request::Walk { dir }`; S→C one or more `Response::WalkPage`, the last with
+//!   `last = true`: every entry below `dir` ("" the top), parents before children, names relative
+//!   to `dir`, with [`EntryInfo`]'s metadata. Links are listed as `Other` and never entered. What
+//!   `sync` compares against.
+//! - **UploadMeta** / **ResumeUploadMeta**: as Upload / ResumeUpload, with a [`FileMeta`] the
+//!   server gives the file as it commits it (the time, and the permission bits when sent), so
+//!   it appears under its name whole and with its time in one step.
+//!
 //! # Who may do what
 //! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
 //! with an authorized-clients list closes the connection of a client not on it with
@@ -130,13 +154,109 @@ pub enum Request {
         /// Bytes the client already holds.
         have: u64,
     },
+    // Managing names, metadata and trees (see the module doc).
+    /// Make the directory `name` (with its missing parents if `parents`).
+    MakeDir {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+        /// Make missing parents, and accept a directory already there (`mkdir -p`).
+        parents: bool,
+    },
+    /// Remove the empty directory `name`.
+    RemoveDir {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+    },
+    /// Give the file or directory `from` the name `to`, which must not exist.
+    Rename {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        from: String,
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        to: String,
+    },
+    /// Describe `name`; with `digest`, its SHA-256 too, read if the server does not know it.
+    Stat {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+        /// Compute the SHA-256 if it is not known.
+        digest: bool,
+    },
+    /// Delete `name` and, if it is a directory, everything in it.
+    DeleteTree {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+    },
+    /// Every entry below `dir` ("" for the top), with its metadata.
+    Walk {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`], or "".
+        dir: String,
+    },
+    /// [`Request::Upload`], committed with `meta`.
+    UploadMeta {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+        /// Exact body length.
+        size: u64,
+        /// What the stored file gets.
+        meta: FileMeta,
+    },
+    /// [`Request::ResumeUpload`], committed with `meta`.
+    ResumeUploadMeta {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+        /// Exact length of the whole file.
+        size: u64,
+        /// What the stored file gets.
+        meta: FileMeta,
+    },
 }
 
 impl Message for Request {
-    // Room for the longest name plus encoding overhead, and no more.
-    const MAX_LEN: usize = MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(8);
+    // Room for the longest two names (a rename) plus encoding overhead, and no more. (Before
+    // rename it was one name; an older server takes a rename of two very long names for an
+    // oversized message rather than an unknown one.)
+    const MAX_LEN: usize = 2 * MAX_NAME_LEN + 64;
+    const VARIANTS: Option<u32> = Some(16);
 }
+
+/// What a stored file is given besides its bytes, when the client asks (`put -p`, `sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    /// Modification time, seconds since the Unix epoch.
+    pub modified: Option<u64>,
+    /// Permission bits (`rwxrwxrwx`); anything above them (setuid, setgid, sticky) is dropped
+    /// by the side that applies them ([`PERMISSION_BITS`]).
+    pub mode: Option<u32>,
+}
+
+/// The only mode bits either side ever applies: read, write and execute for owner, group and
+/// others; never setuid, setgid or sticky.
+pub const PERMISSION_BITS: u32 = 0o777;
+
+/// An entry with all a server knows of it: a STAT answer, a line of a WALK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryInfo {
+    /// STAT: the name asked about; WALK: the path below the walked directory (`/`-separated).
+    pub name: String,
+    /// File, directory or something else (a link, on a WALK, is always `Other`).
+    pub kind: EntryKind,
+    /// Size in bytes (0 for anything but a file).
+    pub size: u64,
+    /// Modification time in seconds since the Unix epoch (the time kept with the file, where the
+    /// storage keeps one apart from its own).
+    pub modified: Option<u64>,
+    /// Permission bits, where known.
+    pub mode: Option<u32>,
+    /// SHA-256 of the content, where the server knows it without reading the file (or was asked
+    /// to read it).
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Entries per WALK page: an [`EntryInfo`] is a path of up to [`MAX_NAME_LEN`] bytes and at most
+/// 70 more, so a page of them stays within [`Response::MAX_LEN`].
+pub const WALK_PAGE_ENTRIES: usize = 100;
+
+const _: () = assert!(WALK_PAGE_ENTRIES * (MAX_NAME_LEN + 80) + 64 < Response::MAX_LEN);
 
 /// What the server answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +315,25 @@ pub enum Response {
         chunk: u64,
         /// SHA-256 of each whole piece of the file's first `min(have, size)` bytes.
         hashes: Vec<[u8; 32]>,
+    },
+    // Managing names, metadata and trees (see the module doc).
+    /// The directory exists now.
+    Made,
+    /// The directory (RemoveDir) or the tree (DeleteTree) is gone.
+    Removed {
+        /// Files deleted (0 for RemoveDir).
+        files: u64,
+    },
+    /// The entry has its new name.
+    Renamed,
+    /// A STAT answer.
+    Info(EntryInfo),
+    /// Part of a WALK.
+    WalkPage {
+        /// At most [`WALK_PAGE_ENTRIES`] entries.
+        entries: Vec<EntryInfo>,
+        /// True on the final page.
+        last: bool,
     },
 }
 
@@ -319,6 +458,12 @@ pub enum ErrorCode {
     NotAFile,
     /// The upload is larger than the server accepts.
     TooLarge,
+    /// The name is already taken (MakeDir without parents, Rename onto an existing name).
+    Exists,
+    /// The directory is not empty (RemoveDir).
+    NotEmpty,
+    /// The storage cannot do this in one step (renaming a directory on an object store).
+    NotAtomic,
     /// A code this build does not know.
     Other(u16),
 }
@@ -340,6 +485,9 @@ impl From<u16> for ErrorCode {
             11 => Internal,
             12 => NotAFile,
             13 => TooLarge,
+            14 => Exists,
+            15 => NotEmpty,
+            16 => NotAtomic,
             n => Other(n),
         }
     }
@@ -362,6 +510,9 @@ impl From<ErrorCode> for u16 {
             Internal => 11,
             NotAFile => 12,
             TooLarge => 13,
+            Exists => 14,
+            NotEmpty => 15,
+            NotAtomic => 16,
             Other(n) => n,
         }
     }

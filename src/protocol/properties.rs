@@ -35,8 +35,46 @@ fn entry() -> impl Strategy<Value = Entry> {
         })
 }
 
+fn meta() -> impl Strategy<Value = FileMeta> {
+    (any::<Option<u64>>(), any::<Option<u32>>())
+        .prop_map(|(modified, mode)| FileMeta { modified, mode })
+}
+
+fn info() -> impl Strategy<Value = EntryInfo> {
+    (
+        entry(),
+        any::<Option<u32>>(),
+        any::<Option<[u8; 32]>>(),
+    )
+        .prop_map(|(e, mode, sha256)| EntryInfo {
+            name: e.name,
+            kind: e.kind,
+            size: e.size,
+            modified: e.modified,
+            mode,
+            sha256,
+        })
+}
+
+/// The variants added for managing names, metadata and trees.
+fn managing() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        (name(), any::<bool>()).prop_map(|(name, parents)| Request::MakeDir { name, parents }),
+        name().prop_map(|name| Request::RemoveDir { name }),
+        (name(), name()).prop_map(|(from, to)| Request::Rename { from, to }),
+        (name(), any::<bool>()).prop_map(|(name, digest)| Request::Stat { name, digest }),
+        name().prop_map(|name| Request::DeleteTree { name }),
+        name().prop_map(|dir| Request::Walk { dir }),
+        (name(), any::<u64>(), meta())
+            .prop_map(|(name, size, meta)| Request::UploadMeta { name, size, meta }),
+        (name(), any::<u64>(), meta())
+            .prop_map(|(name, size, meta)| Request::ResumeUploadMeta { name, size, meta }),
+    ]
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
+        managing(),
         name().prop_map(|dir| Request::List { dir }),
         name().prop_map(|name| Request::Download { name }),
         (name(), any::<u64>()).prop_map(|(name, size)| Request::Upload { name, size }),
@@ -89,6 +127,14 @@ fn response() -> impl Strategy<Value = Response> {
                 chunk,
                 hashes
             }),
+        prop_oneof![
+            Just(Response::Made),
+            any::<u64>().prop_map(|files| Response::Removed { files }),
+            Just(Response::Renamed),
+            info().prop_map(Response::Info),
+            (proptest::collection::vec(info(), 0..10), any::<bool>())
+                .prop_map(|(entries, last)| Response::WalkPage { entries, last }),
+        ],
     ]
 }
 

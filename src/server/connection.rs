@@ -15,6 +15,7 @@ use super::exchange::{Failure, Outcome};
 use super::limits::BUSY_RETRY_AFTER;
 use super::metrics::{Attempt, Ended};
 use super::{delete, download, help, list, upload, Context, Gate};
+use super::{delete_tree, mkdir, rename, rmdir, stat, walk};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
@@ -144,6 +145,15 @@ fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
         Request::Delete { .. } => Some((Permissions::DELETE, "delete")),
         Request::Shutdown => Some((Permissions::ADMIN, "admin")),
         Request::Help => None,
+        // Managing names, metadata and trees.
+        Request::Stat { .. } | Request::Walk { .. } => Some((Permissions::READ, "read")),
+        Request::MakeDir { .. }
+        | Request::Rename { .. }
+        | Request::UploadMeta { .. }
+        | Request::ResumeUploadMeta { .. } => Some((Permissions::WRITE, "write")),
+        Request::RemoveDir { .. } | Request::DeleteTree { .. } => {
+            Some((Permissions::DELETE, "delete"))
+        }
     }
 }
 
@@ -258,7 +268,7 @@ async fn run(
 ) -> Outcome {
     match request {
         Request::ResumeUpload { name, size } => match client {
-            Some(client) => upload::run_resumable(ctx, &name, size, client, recv, send).await,
+            Some(client) => upload::run_resumable(ctx, &name, size, None, client, recv, send).await,
             // Partials are keyed by the client's key: without one, no resuming (the client
             // falls back to a plain upload).
             None => Err(Failure::Refuse(
@@ -271,7 +281,7 @@ async fn run(
         }
         Request::List { dir } => list::run(&ctx.storage, &dir, send).await,
         Request::Download { name } => download::run(ctx, &name, send).await,
-        Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
+        Request::Upload { name, size } => upload::run(ctx, &name, size, None, recv, send).await,
         Request::Delete { name } => delete::run(&ctx.storage, &name, send).await,
         Request::Help => help::run(send).await,
         Request::Shutdown => {
@@ -282,6 +292,25 @@ async fn run(
             ctx.shutdown.notify_one();
             Ok(0)
         }
+        // Managing names, metadata and trees.
+        Request::MakeDir { name, parents } => mkdir::run(&ctx.storage, &name, parents, send).await,
+        Request::RemoveDir { name } => rmdir::run(&ctx.storage, &name, send).await,
+        Request::Rename { from, to } => rename::run(&ctx.storage, &from, &to, send).await,
+        Request::Stat { name, digest } => stat::run(ctx, &name, digest, send).await,
+        Request::DeleteTree { name } => delete_tree::run(&ctx.storage, &name, send).await,
+        Request::Walk { dir } => walk::run(ctx, &dir, send).await,
+        Request::UploadMeta { name, size, meta } => {
+            upload::run(ctx, &name, size, Some(meta), recv, send).await
+        }
+        Request::ResumeUploadMeta { name, size, meta } => match client {
+            Some(client) => {
+                upload::run_resumable(ctx, &name, size, Some(meta), client, recv, send).await
+            }
+            None => Err(Failure::Refuse(
+                ErrorCode::Unsupported,
+                "resuming needs a client key; use a plain upload".into(),
+            )),
+        },
     }
 }
 
@@ -322,8 +351,10 @@ impl Resumable {
 /// Which way a command's file bytes go (`Some(true)`: in), and whether it may resume.
 fn traffic(request: &Request) -> (Option<bool>, Resumable) {
     match request {
-        Request::Upload { .. } => (Some(true), Resumable::No),
-        Request::ResumeUpload { size, .. } => (Some(true), Resumable::Upload { size: *size }),
+        Request::Upload { .. } | Request::UploadMeta { .. } => (Some(true), Resumable::No),
+        Request::ResumeUpload { size, .. } | Request::ResumeUploadMeta { size, .. } => {
+            (Some(true), Resumable::Upload { size: *size })
+        }
         Request::Download { .. } => (Some(false), Resumable::No),
         Request::ResumeDownload { have, .. } => {
             (Some(false), Resumable::Download { offered: *have > 0 })
@@ -342,5 +373,13 @@ fn describe(request: &Request) -> (&'static str, &str) {
         Request::Shutdown => ("SHUTDOWN", ""),
         Request::ResumeUpload { name, .. } => ("UPLOAD", name),
         Request::ResumeDownload { name, .. } => ("DOWNLOAD", name),
+        Request::MakeDir { name, .. } => ("MKDIR", name),
+        Request::RemoveDir { name } => ("RMDIR", name),
+        Request::Rename { from, .. } => ("RENAME", from),
+        Request::Stat { name, .. } => ("STAT", name),
+        Request::DeleteTree { name } => ("DELETE", name),
+        Request::Walk { dir } => ("WALK", dir),
+        Request::UploadMeta { name, .. } => ("UPLOAD", name),
+        Request::ResumeUploadMeta { name, .. } => ("UPLOAD", name),
     }
 }

@@ -7,15 +7,21 @@
 pub mod auth;
 mod connection;
 mod delete;
+mod delete_tree;
 mod download;
 mod exchange;
 mod help;
 pub mod limits;
 mod list;
 pub mod metrics;
+mod mkdir;
+mod rename;
+mod rmdir;
+mod stat;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod walk;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -43,7 +43,7 @@ async fn an_upload_then_a_download_round_trip_verified() {
         read_frame::<Response, _>(&mut c_recv).await.unwrap()
     };
     let server = async {
-        let outcome = upload::run(&ctx, "d/f.bin", size, &mut recv, &mut send).await;
+        let outcome = upload::run(&ctx, "d/f.bin", size, None, &mut recv, &mut send).await;
         drop(send);
         outcome
     };

@@ -9,7 +9,8 @@ use super::exchange::{read_resume, safe_name, Failure, Outcome};
 use super::Context;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
+    close, read_frame_limited, write_frame, ErrorCode, FileMeta, FrameError, Response, Trailer,
+    SMALL_FILE,
 };
 use crate::storage::{StorageError, WriteStream};
 use crate::tls::Fingerprint;
@@ -20,6 +21,7 @@ pub(super) async fn run<R, W>(
     ctx: &Context,
     name: &str,
     size: u64,
+    meta: Option<FileMeta>,
     recv: &mut R,
     send: &mut W,
 ) -> Outcome
@@ -31,7 +33,10 @@ where
     let shown = name.to_string();
     check_room(ctx, size).await?;
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
-    let upload = ctx.storage.begin_upload(name, size).await?;
+    let mut upload = ctx.storage.begin_upload(name, size).await?;
+    if let Some(meta) = meta {
+        upload.set_meta(meta);
+    }
     write_frame(send, &Response::Ready)
         .await
         .map_err(Failure::abort)?;
@@ -62,6 +67,7 @@ pub(super) async fn run_resumable<R, W>(
     ctx: &Context,
     name: &str,
     size: u64,
+    meta: Option<FileMeta>,
     client: Fingerprint,
     recv: &mut R,
     send: &mut W,
@@ -83,6 +89,9 @@ where
             "this server cannot resume uploads; use a plain upload".into(),
         ));
     };
+    if let Some(meta) = meta {
+        partial.set_meta(meta);
+    }
     let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
     let (pieces, covered) = Pieces::hash(&mut partial.source(), partial.held)
         .await

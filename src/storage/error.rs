@@ -39,6 +39,25 @@ pub enum StorageError {
     /// The disk is full.
     #[error("no space left on the server")]
     NoSpace,
+    /// The name is taken (a directory to make, the new name of a rename).
+    #[error("'{0}' already exists")]
+    Exists(String),
+    /// A directory to remove holds something.
+    #[error("the directory '{0}' is not empty")]
+    NotEmpty(String),
+    /// Renaming a directory where the storage cannot do it in one step.
+    #[error(
+        "'{0}' is a directory, and this server's storage (an object store) cannot rename one in \
+         one step: it would copy each file, visible half done; copy it and delete the original \
+         instead"
+    )]
+    DirRenameNotAtomic(String),
+    /// A file too large for the storage to copy in one step (an object store's rename).
+    #[error("'{0}' is too large for this server's storage to rename in one step")]
+    TooLargeToRename(String),
+    /// Something is in the way of a rename (a directory moved into itself).
+    #[error("cannot rename '{0}': {1}")]
+    BadRename(String, &'static str),
     /// Anything else; logged in full, shown briefly.
     #[error("the server could not access '{name}'")]
     Io {
@@ -60,6 +79,8 @@ impl StorageError {
             io::ErrorKind::NotADirectory => StorageError::NotADirectory(name),
             io::ErrorKind::PermissionDenied => StorageError::PermissionDenied(name),
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StorageError::NoSpace,
+            io::ErrorKind::AlreadyExists => StorageError::Exists(name),
+            io::ErrorKind::DirectoryNotEmpty => StorageError::NotEmpty(name),
             _ => StorageError::Io { name, source: e },
         }
     }
@@ -76,6 +97,11 @@ impl StorageError {
             StorageError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             StorageError::NoSpace => ErrorCode::NoSpace,
             StorageError::Io { .. } => ErrorCode::Internal,
+            StorageError::Exists(_) => ErrorCode::Exists,
+            StorageError::NotEmpty(_) => ErrorCode::NotEmpty,
+            StorageError::DirRenameNotAtomic(_) => ErrorCode::NotAtomic,
+            StorageError::TooLargeToRename(_) => ErrorCode::TooLarge,
+            StorageError::BadRename(..) => ErrorCode::BadRequest,
         }
     }
 }

@@ -17,6 +17,12 @@
 //!   client later, and expired after a time. A backend without them answers `None` and the client
 //!   falls back to a plain upload.
 //! - **Delete** one file; **free space** where it can be known; **expire** leftovers.
+//! - **Manage** names ([`Storage::make_dir`], [`Storage::remove_dir`], [`Storage::rename`],
+//!   [`Storage::delete_tree`]), **describe** one ([`Storage::stat`], [`Storage::digest`]) and
+//!   **walk** a tree ([`Walk`]); an upload may carry a [`FileMeta`] ([`Upload::set_meta`]) that
+//!   the file has from the moment it appears. Rename never replaces, and is one step or refused
+//!   (an object store renames a file by copy then delete, and refuses a directory). A tree is
+//!   deleted and walked without following links, and never reaches into the private area.
 //!
 //! # Backends
 //! - [`local`]: a directory on the server's filesystem (temp file, fsync, rename, fsync dir).
@@ -42,7 +48,7 @@ use tokio::sync::Notify;
 pub use error::StorageError;
 
 use crate::paths::SafeName;
-use crate::protocol::Entry;
+use crate::protocol::{Entry, EntryInfo, FileMeta};
 use crate::transfer::{Block, FileSink, FileSource, Sink, Source};
 
 /// The private area's name at the top of what is served: never listed, never addressable.
@@ -153,6 +159,116 @@ impl Storage {
         match &self.backend {
             Backend::Local(local) => local.expire_partials(ttl).await,
             Backend::Object(object) => object.expire_partials(ttl).await,
+        }
+    }
+}
+
+// Managing names, metadata and trees: each backend's side is in its own files
+// (`local/manage.rs`, `local/walk.rs`, `object/manage.rs`, `object/walk.rs`).
+impl Storage {
+    /// Makes the directory `name`; with `parents`, its missing parents too, and one already
+    /// there is fine (`mkdir -p`). On an object store a directory is a marker object.
+    pub async fn make_dir(&self, name: SafeName, parents: bool) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.make_dir(name, parents).await,
+            Backend::Object(object) => object.make_dir(name, parents).await,
+        }
+    }
+
+    /// Removes the empty directory `name`.
+    pub async fn remove_dir(&self, name: SafeName) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.remove_dir(name).await,
+            Backend::Object(object) => object.remove_dir(name).await,
+        }
+    }
+
+    /// Gives `from` the name `to`, which must not exist (never replaces). A link is renamed
+    /// itself. In one step, or refused.
+    pub async fn rename(&self, from: SafeName, to: SafeName) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.rename(from, to).await,
+            Backend::Object(object) => object.rename(from, to).await,
+        }
+    }
+
+    /// Describes `name` (a link inside what is served as what it names, like a listing), with
+    /// the SHA-256 if it is known without reading the file.
+    pub async fn stat(&self, name: SafeName) -> Result<EntryInfo, StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.stat(name).await,
+            Backend::Object(object) => object.stat(name).await,
+        }
+    }
+
+    /// The SHA-256 of the file `name`: known, or read now (the same snapshot a download sends).
+    pub async fn digest(&self, name: SafeName) -> Result<[u8; 32], StorageError> {
+        use sha2::Digest;
+        let text = name.to_string();
+        let info = self.stat(name.clone()).await?;
+        if let Some(sha256) = info.sha256 {
+            return Ok(sha256);
+        }
+        let file = self.open_read(name).await?;
+        let mut source = file.source_at(0);
+        let mut hasher = sha2::Sha256::new();
+        let mut left = file.size;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(crate::transfer::BLOCK, |l| {
+                l.min(crate::transfer::BLOCK)
+            });
+            let block = source
+                .read_block(want)
+                .await
+                .map_err(|e| StorageError::from_io(&text, e))?;
+            let got: u64 = block.iter().map(|b| b.len() as u64).sum();
+            if got == 0 {
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank");
+                return Err(StorageError::from_io(&text, e));
+            }
+            block.iter().for_each(|b| hasher.update(b));
+            left = left.saturating_sub(got);
+        }
+        Ok(hasher.finalize().into())
+    }
+
+    /// Deletes `name` and, for a directory, everything below it; returns how many files went.
+    /// Links are removed, never followed.
+    pub async fn delete_tree(&self, name: SafeName) -> Result<u64, StorageError> {
+        match &self.backend {
+            Backend::Local(local) => local.delete_tree(name).await,
+            Backend::Object(object) => object.delete_tree(name).await,
+        }
+    }
+
+    /// Walks everything below `dir` (`None`: the top), page by page, parents before children.
+    pub async fn walk(&self, dir: Option<SafeName>) -> Result<Walk, StorageError> {
+        let inner = match &self.backend {
+            Backend::Local(local) => WalkInner::Local(local.walk(dir).await?),
+            Backend::Object(object) => WalkInner::Object(object.walk(dir).await?),
+        };
+        Ok(Walk { inner })
+    }
+}
+
+/// A tree being walked: pages of entries, each named by its path below the walked directory.
+#[derive(Debug)]
+pub struct Walk {
+    inner: WalkInner,
+}
+
+#[derive(Debug)]
+enum WalkInner {
+    Local(local::LocalWalk),
+    Object(object::ObjectWalk),
+}
+
+impl Walk {
+    /// Up to `max` more entries; an empty page means the walk is complete.
+    pub async fn next_page(&mut self, max: usize) -> Result<Vec<EntryInfo>, StorageError> {
+        match &mut self.inner {
+            WalkInner::Local(walk) => walk.next_page(max).await,
+            WalkInner::Object(walk) => walk.next_page(max).await,
         }
     }
 }
@@ -285,6 +401,14 @@ impl Upload {
         }
     }
 
+    /// Gives the file `meta` (its time, its permission bits) as it is committed.
+    pub fn set_meta(&mut self, meta: FileMeta) {
+        match &mut self.inner {
+            UploadInner::Local(upload) => upload.set_meta(meta),
+            UploadInner::Object(upload) => upload.set_meta(meta),
+        }
+    }
+
     /// [`Upload::commit`] for a small body received whole and verified: writes and commits it in
     /// one step (for a small file the hand-offs between threads cost more than the work).
     pub async fn commit_whole(
@@ -346,6 +470,14 @@ impl Partial {
         match &self.inner {
             PartialInner::Local(partial) => partial.claim(),
             PartialInner::Object(partial) => partial.claim(),
+        }
+    }
+
+    /// Gives the file `meta` as it is committed, as [`Upload::set_meta`] does.
+    pub fn set_meta(&mut self, meta: FileMeta) {
+        match &mut self.inner {
+            PartialInner::Local(partial) => partial.set_meta(meta),
+            PartialInner::Object(partial) => partial.set_meta(meta),
         }
     }
 

@@ -10,9 +10,11 @@
 //! directory for a symlink at the right moment could race it; openat2(RESOLVE_BENEATH) closes that.
 
 mod listing;
+mod manage;
 mod partial;
 mod resolve;
 mod upload;
+mod walk;
 
 use std::collections::HashMap;
 use std::io;
@@ -25,6 +27,7 @@ use tokio::sync::Notify;
 pub use listing::LocalListing;
 pub use partial::LocalPartial;
 pub use upload::LocalUpload;
+pub use walk::LocalWalk;
 
 use super::{Content, Listing, ListingInner, ReadFile, StorageError, PRIVATE_DIR};
 use crate::fsutil::{mtime, sync_dir};

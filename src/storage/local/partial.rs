@@ -14,10 +14,12 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use super::manage::{apply_mode, apply_time};
 use super::upload::publish_done;
 use super::{blocking, Inner, Local};
 use crate::fsutil::{new_file_permissions, open_locked};
 use crate::paths::SafeName;
+use crate::protocol::FileMeta;
 use crate::storage::{Partial, PartialInner, ReadStream, StorageError, WriteStream};
 use crate::transfer::{FileSink, FileSource};
 
@@ -35,6 +37,8 @@ pub struct LocalPartial {
     /// Notified when a newer attempt of the same client claims this partial.
     claim: Arc<Notify>,
     inner: Arc<Inner>,
+    /// What the file gets as it is committed.
+    meta: FileMeta,
 }
 
 impl Local {
@@ -90,6 +94,7 @@ impl Local {
                 name: shown,
                 claim,
                 inner,
+                meta: FileMeta::default(),
             }),
         })
     }
@@ -182,17 +187,30 @@ impl LocalPartial {
         self.claim.clone()
     }
 
+    pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) {
+        self.meta = meta;
+    }
+
     pub(in crate::storage) async fn commit(self, _sha256: [u8; 32]) -> Result<(), StorageError> {
-        let (file, path, target, name) = (
+        let (file, path, target, name, meta) = (
             self.file.clone(),
             self.path.clone(),
             self.target.clone(),
             self.name.clone(),
+            self.meta,
         );
         blocking(name.clone(), move || {
-            file.sync_all()
-                .map_err(|e| StorageError::from_io(&name, e))?;
-            std::fs::rename(&path, &target).map_err(|e| StorageError::from_io(&name, e))?;
+            let io_err = |e| StorageError::from_io(&name, e);
+            apply_mode(&file, &meta).map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+            std::fs::rename(&path, &target).map_err(io_err)?;
+            // The time only once renamed: partials are expired by their time, and one given an
+            // old time could be swept away between here and the rename. The file is still ours
+            // (the same open file), and its new time is made durable with it.
+            if meta.modified.is_some() {
+                apply_time(&file, &meta).map_err(io_err)?;
+                file.sync_all().map_err(io_err)?;
+            }
             publish_done(&target, &name)
         })
         .await

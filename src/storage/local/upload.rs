@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::manage::{apply_mode, apply_time};
 use super::{blocking, Local};
 use crate::fsutil::{new_file_permissions, sync_dir};
 use crate::paths::SafeName;
+use crate::protocol::FileMeta;
 use crate::storage::{StorageError, Upload, UploadInner, WriteStream};
 use crate::transfer::{write_all_at, FileSink};
 
@@ -20,6 +22,8 @@ pub struct LocalUpload {
     file: Arc<std::fs::File>,
     target: PathBuf,
     name: String,
+    /// What the file gets as it is committed.
+    meta: FileMeta,
 }
 
 impl Local {
@@ -51,6 +55,7 @@ impl Local {
                 file: Arc::new(file),
                 target,
                 name: text.to_owned(),
+                meta: FileMeta::default(),
             })
         })
         .await?;
@@ -65,9 +70,14 @@ impl LocalUpload {
         WriteStream::File(FileSink::new(self.file.clone(), 0))
     }
 
+    pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) {
+        self.meta = meta;
+    }
+
     pub(in crate::storage) async fn commit(self, _sha256: [u8; 32]) -> Result<(), StorageError> {
         blocking(self.name.clone(), move || {
             let io_err = |e| StorageError::from_io(&self.name, e);
+            self.apply_meta().map_err(io_err)?;
             self.file.sync_all().map_err(io_err)?;
             self.publish()
         })
@@ -82,10 +92,17 @@ impl LocalUpload {
         blocking(self.name.clone(), move || {
             let io_err = |e| StorageError::from_io(&self.name, e);
             write_all_at(&self.file, 0, &body).map_err(io_err)?;
+            self.apply_meta().map_err(io_err)?;
             self.file.sync_all().map_err(io_err)?;
             self.publish()
         })
         .await
+    }
+
+    /// Gives the temp file, all written, its meta: in place with it when it is renamed.
+    fn apply_meta(&self) -> std::io::Result<()> {
+        apply_mode(&self.file, &self.meta)?;
+        apply_time(&self.file, &self.meta)
     }
 
     /// Renames the fsynced temp file over the target and fsyncs the directory.

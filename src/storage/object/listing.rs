@@ -9,6 +9,9 @@ use object_store::list::PaginatedListOptions;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
 
+use futures_util::StreamExt;
+
+use super::meta::{kept, shown_time, Kept, HEADS_AT_ONCE};
 use super::{from_store, Inner};
 use crate::paths::SafeName;
 use crate::protocol::{Entry, EntryKind};
@@ -122,11 +125,29 @@ impl ObjectListing {
                 entries.push((key, dir_entry(name)));
             }
         }
-        for file in files {
-            if let Some(name) = self.entry_name(file.location.as_ref()) {
-                entries.push((file.location.to_string(), file_entry(name, &file)));
-            }
-        }
+        // The time a file keeps is in its metadata, which a listing does not carry: a HEAD
+        // each, a few at a time (see `meta`).
+        let listed: Vec<(String, ObjectMeta)> = files
+            .into_iter()
+            .filter_map(|file| Some((self.entry_name(file.location.as_ref())?, file)))
+            .collect();
+        let store = store.objects.clone();
+        let described: Vec<(String, Entry)> = futures_util::stream::iter(listed)
+            .map(|(name, file)| {
+                let store = store.clone();
+                async move {
+                    // Gone or unreadable since it was listed: shown with the store's time.
+                    let kept = kept(store.as_ref(), &file.location)
+                        .await
+                        .map(|(_, k)| k)
+                        .unwrap_or_default();
+                    (file.location.to_string(), file_entry(name, &file, &kept))
+                }
+            })
+            .buffered(HEADS_AT_ONCE)
+            .collect()
+            .await;
+        entries.extend(described);
         // Each kind comes sorted; together, in the store's (byte-wise key) order.
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         self.ready.extend(entries.into_iter().map(|(_, e)| e));
@@ -140,7 +161,8 @@ impl ObjectListing {
         if name.is_empty() || name.contains('/') {
             return None;
         }
-        if self.shown.is_empty() && name.eq_ignore_ascii_case(PRIVATE_DIR) {
+        // The private area at the top; a directory marker below it (`manage`).
+        if name.eq_ignore_ascii_case(PRIVATE_DIR) {
             return None;
         }
         if SafeName::new(name).is_err() {
@@ -160,11 +182,11 @@ fn dir_entry(name: String) -> Entry {
     }
 }
 
-fn file_entry(name: String, meta: &ObjectMeta) -> Entry {
+fn file_entry(name: String, meta: &ObjectMeta, kept: &Kept) -> Entry {
     Entry {
         name,
         kind: EntryKind::File,
         size: meta.size,
-        modified: u64::try_from(meta.last_modified.timestamp()).ok(),
+        modified: shown_time(meta, kept),
     }
 }

@@ -29,9 +29,12 @@
 //! file `x.txt`; names are otherwise in name order.
 
 mod listing;
+mod manage;
+mod meta;
 mod read;
 mod staging;
 mod upload;
+mod walk;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -51,6 +54,7 @@ pub use listing::ObjectListing;
 pub use read::{ObjectContent, ObjectSource};
 pub use staging::ObjectSink;
 pub use upload::{ObjectPartial, ObjectUpload};
+pub use walk::ObjectWalk;
 
 use super::{Content, Listing, ListingInner, ReadFile, StorageError, PRIVATE_DIR};
 use crate::paths::SafeName;
@@ -252,10 +256,10 @@ impl Object {
         let inner = &self.inner;
         let text = name.as_str();
         let key = inner.key(&name)?;
-        match inner.store.objects.head(&key).await {
-            Ok(meta) => Ok(ReadFile {
+        match meta::kept(inner.store.objects.as_ref(), &key).await {
+            Ok((meta, kept)) => Ok(ReadFile {
                 size: meta.size,
-                modified: u64::try_from(meta.last_modified.timestamp()).ok(),
+                modified: meta::shown_time(&meta, &kept),
                 content: Content::Object(ObjectContent::new(
                     inner.store.objects.clone(),
                     key,
@@ -315,11 +319,11 @@ impl Inner {
         (!self.root.is_empty()).then(|| Path::from_iter(self.root.split('/')))
     }
 
-    /// The key of the file `name`; the private area, in any case, is refused.
+    /// The key of the file `name`; the private area, in any case, is refused, and so is its
+    /// name at any level: below the top it is a directory marker (`manage`).
     fn key(&self, name: &SafeName) -> Result<Path, StorageError> {
         let text = name.as_str();
-        let first = name.components().next().unwrap_or_default();
-        if first.eq_ignore_ascii_case(PRIVATE_DIR) {
+        if name.components().any(|c| c.eq_ignore_ascii_case(PRIVATE_DIR)) {
             return Err(StorageError::Reserved(text.to_owned()));
         }
         Path::parse(self.join(text)).map_err(|e| StorageError::Io {

@@ -39,8 +39,10 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use super::meta::{add_meta, meta_attributes};
 use super::read::{ObjectContent, Span};
 use super::Inner;
+use crate::protocol::FileMeta;
 use crate::storage::StorageError;
 use crate::transfer::{Block, Sink, Source, BLOCK};
 
@@ -90,6 +92,9 @@ pub(super) struct Segment {
     pub key: String,
     pub start: u64,
     pub len: u64,
+    /// The metadata the segment was written with, which a publish by copy keeps.
+    #[serde(default)]
+    pub meta: FileMeta,
 }
 
 /// A segment's multipart upload in progress, as far as its parts are stored.
@@ -102,6 +107,9 @@ pub(super) struct Open {
     pub parts: Vec<String>,
     /// Bytes in those parts.
     pub len: u64,
+    /// The metadata the segment is written with.
+    #[serde(default)]
+    pub meta: FileMeta,
 }
 
 impl Manifest {
@@ -130,6 +138,9 @@ pub(super) struct Staging {
     pub writer: Option<Writer>,
     /// Set once a write of the manifest found a newer owner.
     pub superseded: bool,
+    /// What the published file keeps besides its bytes (see `meta`): new segments are written
+    /// with it, so that a publish by copy keeps it too.
+    pub meta: FileMeta,
 }
 
 /// The segment being written.
@@ -150,6 +161,8 @@ pub(super) struct Writer {
     stored: u64,
     /// Metadata for the object (set on a publish that writes the file itself).
     attributes: Attributes,
+    /// The kept metadata among `attributes`, for the manifest.
+    meta: FileMeta,
 }
 
 impl Writer {
@@ -165,6 +178,7 @@ impl Writer {
             parts: Vec::new(),
             stored: 0,
             attributes,
+            meta: FileMeta::default(),
         }
     }
 
@@ -219,6 +233,7 @@ impl Staging {
             etag: None,
             writer: None,
             superseded: false,
+            meta: FileMeta::default(),
         }
     }
 
@@ -341,6 +356,7 @@ impl Staging {
                     key: open.key,
                     start: open.start,
                     len,
+                    meta: open.meta,
                 });
             }
         }
@@ -445,7 +461,9 @@ impl Staging {
         );
         let key = Path::parse(key).expect("staging keys are plain");
         let expected = self.manifest.size.saturating_sub(start);
-        self.writer = Some(Writer::new(key, start, expected, Attributes::new()));
+        let mut writer = Writer::new(key, start, expected, meta_attributes(&self.meta));
+        writer.meta = self.meta;
+        self.writer = Some(writer);
     }
 
     /// Appends `block` to the segment being written (begun at the end of what is held).
@@ -502,6 +520,7 @@ impl Staging {
                 upload_id: id,
                 parts: Vec::new(),
                 len: 0,
+                meta: writer.meta,
             });
             self.save().await?;
         }
@@ -579,6 +598,7 @@ impl Staging {
                 key: key.to_string(),
                 start: writer.start,
                 len: len as u64,
+                meta: writer.meta,
             }
         } else {
             if self.writer.as_ref().unwrap().buffered > 0 {
@@ -600,6 +620,7 @@ impl Staging {
                 key: writer.key.to_string(),
                 start: writer.start,
                 len: writer.stored,
+                meta: writer.meta,
             }
         };
         self.writer = None;
@@ -641,8 +662,10 @@ impl Staging {
         let segments = self.manifest.segments.clone();
         match segments.as_slice() {
             [] => {
+                let mut attributes = sha256_attributes(sha256);
+                add_meta(&mut attributes, &self.meta);
                 let options = PutOptions {
-                    attributes: sha256_attributes(sha256),
+                    attributes,
                     ..Default::default()
                 };
                 store
@@ -650,7 +673,8 @@ impl Staging {
                     .await
                     .map_err(|e| self.store_error(e))?;
             }
-            [one] if one.len <= MAX_PART => {
+            // A copy keeps the segment's metadata: only if that is what the file is to keep.
+            [one] if one.len <= MAX_PART && one.meta == self.meta => {
                 let key = Path::parse(&one.key).map_err(|e| self.io(e))?;
                 store
                     .copy(&key, target)
@@ -678,14 +702,14 @@ impl Staging {
                 ..Manifest::default()
             },
             etag: None,
-            writer: Some(Writer::new(
-                target.clone(),
-                0,
-                size,
-                sha256_attributes(sha256),
-            )),
+            writer: Some(Writer::new(target.clone(), 0, size, {
+                let mut attributes = sha256_attributes(sha256);
+                add_meta(&mut attributes, &self.meta);
+                attributes
+            })),
             // Nothing of this one goes to the manifest (the multipart upload is to the name).
             superseded: false,
+            meta: self.meta,
         };
         let mut left = size;
         let result = async {

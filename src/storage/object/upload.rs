@@ -20,6 +20,7 @@ use super::read::ObjectContent;
 use super::staging::{self, ObjectSink, Staging, PARTIALS, UPLOADS};
 use super::{from_store, Inner, Object};
 use crate::paths::SafeName;
+use crate::protocol::FileMeta;
 use crate::storage::{
     Partial, PartialInner, ReadStream, StorageError, Upload, UploadInner, WriteStream,
 };
@@ -44,6 +45,8 @@ pub struct ObjectUpload {
     name: String,
     inner: Arc<Inner>,
     committed: bool,
+    /// What the file keeps besides its bytes.
+    meta: FileMeta,
 }
 
 /// A resumable upload's partial in use by one attempt.
@@ -97,6 +100,7 @@ impl Object {
                 name: name.to_string(),
                 inner,
                 committed: false,
+                meta: FileMeta::default(),
             }),
         })
     }
@@ -191,6 +195,14 @@ impl Inner {
 }
 
 impl ObjectUpload {
+    pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) {
+        self.meta = meta;
+        // Before any body: nothing else holds the staging yet.
+        if let Ok(mut staging) = self.staging.try_lock() {
+            staging.meta = meta;
+        }
+    }
+
     pub(in crate::storage) fn sink(&self) -> WriteStream {
         WriteStream::Object(ObjectSink {
             staging: self.staging.clone(),
@@ -214,8 +226,10 @@ impl ObjectUpload {
         sha256: [u8; 32],
     ) -> Result<(), StorageError> {
         // One request, whole or not at all, with its digest beside it.
+        let mut attributes = staging::sha256_attributes(sha256);
+        super::meta::add_meta(&mut attributes, &self.meta);
         let options = PutOptions {
-            attributes: staging::sha256_attributes(sha256),
+            attributes,
             ..Default::default()
         };
         let payload: PutPayload = body.into_iter().collect();
@@ -244,6 +258,13 @@ impl Drop for ObjectUpload {
 }
 
 impl ObjectPartial {
+    pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) {
+        // Before the body: the handler hashes the held prefix first, with the staging free.
+        if let Ok(mut staging) = self.staging.try_lock() {
+            staging.meta = meta;
+        }
+    }
+
     pub(in crate::storage) fn source(&self) -> ReadStream {
         // The staging is not written while its held prefix is read (the handler hashes first).
         let content = match self.staging.try_lock() {
