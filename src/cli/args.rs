@@ -10,6 +10,8 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::client::command::Command;
 use crate::client::session::DEFAULT_JOBS;
+use crate::client::sync::{Side, SyncSpec};
+use crate::client::Keep;
 use crate::server::{Limits, Startups};
 use crate::tls::Fingerprint;
 use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
@@ -331,6 +333,8 @@ pub(super) enum Action {
         /// Transfers to run at once, each on its own stream [default: 16].
         #[arg(short, long, value_name = "N", value_parser = jobs_range())]
         jobs: Option<u16>,
+        #[command(flatten)]
+        keep: KeepArgs,
     },
     /// Upload local files; each is stored under its file name (in -o, or a last DIR/).
     #[command(visible_alias = "upload")]
@@ -349,6 +353,8 @@ pub(super) enum Action {
         /// Transfers to run at once, each on its own stream [default: 16].
         #[arg(short, long, value_name = "N", value_parser = jobs_range())]
         jobs: Option<u16>,
+        #[command(flatten)]
+        keep: KeepArgs,
     },
     /// Delete files on the server.
     #[command(visible_alias = "rm")]
@@ -356,6 +362,84 @@ pub(super) enum Action {
         /// Names on the server; quoted wildcards match files, never directories.
         #[arg(required = true)]
         names: Vec<String>,
+        /// Delete directories with everything in them.
+        #[arg(short, long)]
+        recursive: bool,
+        /// With -r: do not ask (needed when not at a terminal).
+        #[arg(short, long, requires = "recursive")]
+        yes: bool,
+    },
+    // Managing the server's names, and sync.
+    /// Make directories on the server.
+    Mkdir {
+        /// Directories to make.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Make missing parents too; one already there is fine.
+        #[arg(short, long)]
+        parents: bool,
+    },
+    /// Remove empty directories on the server.
+    Rmdir {
+        /// Directories to remove.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Rename a file or directory on the server (into TO if it is a directory); never replaces
+    /// a file.
+    #[command(visible_alias = "mv")]
+    Rename {
+        /// The name now.
+        from: String,
+        /// The new name, or a directory to move it into.
+        to: String,
+    },
+    /// Show size, time, permissions and (when known, or with --sha256) the SHA-256.
+    Stat {
+        /// Names on the server; quoted wildcards match files.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Have the server read the file for its SHA-256 if it does not know it.
+        #[arg(long)]
+        sha256: bool,
+    },
+    /// Print the SHA-256 of files on the server as `sha256sum` does (check copies with
+    /// `sha256sum -c`).
+    Sum {
+        /// Names on the server; quoted wildcards match files.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Make DST hold what SRC holds: new and changed files sent (their times kept), the same
+    /// ones skipped; one side remote, written with a leading ':' (`sync ./photos :photos`,
+    /// `sync :photos ./photos`; ':' alone is the top).
+    Sync {
+        /// Where to copy from: a local directory, or :DIR on the server.
+        src: String,
+        /// What to make hold the same: :DIR on the server, or a local directory.
+        dst: String,
+        /// Delete what DST has and SRC does not (never excluded names).
+        #[arg(long)]
+        delete: bool,
+        /// Print what would be done; change nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Compare files by SHA-256 (the server's where it knows it) instead of size and time.
+        #[arg(short, long)]
+        checksum: bool,
+        /// Keep permission bits too (never setuid, setgid or sticky).
+        #[arg(long)]
+        perms: bool,
+        /// Leave out names matching GLOB (repeatable): without '/' a name at any depth, with one
+        /// the path from the top; a trailing '/' matches directories only.
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Read --exclude patterns from FILE, one a line ('#' starts a comment).
+        #[arg(long, value_name = "FILE")]
+        exclude_from: Vec<PathBuf>,
+        /// Transfers to run at once, each on its own stream [default: 16].
+        #[arg(short, long, value_name = "N", value_parser = jobs_range())]
+        jobs: Option<u16>,
     },
     /// Show the server's command reference.
     Help,
@@ -367,13 +451,66 @@ fn jobs_range() -> clap::builder::RangedI64ValueParser<u16> {
     clap::value_parser!(u16).range(1..=64)
 }
 
+/// What a transfer keeps besides the bytes (get, put).
+#[derive(Debug, Args)]
+pub(super) struct KeepArgs {
+    /// Keep the modification time (as scp -p).
+    #[arg(short = 'p', long)]
+    preserve: bool,
+    /// Keep the permission bits (never setuid, setgid or sticky).
+    #[arg(long)]
+    perms: bool,
+}
+
+impl From<KeepArgs> for Keep {
+    fn from(args: KeepArgs) -> Self {
+        Keep {
+            time: args.preserve,
+            perms: args.perms,
+        }
+    }
+}
+
 impl Action {
     /// `-j` given to this command, if it takes one.
     pub(super) fn jobs(&self) -> Option<u16> {
         match self {
-            Action::Get { jobs, .. } | Action::Put { jobs, .. } => *jobs,
+            Action::Get { jobs, .. } | Action::Put { jobs, .. } | Action::Sync { jobs, .. } => {
+                *jobs
+            }
             _ => None,
         }
+    }
+
+    /// What clap cannot check: `sync` with exactly one remote side.
+    pub(super) fn check(&self) -> Result<(), String> {
+        match self {
+            Action::Sync {
+                src, dst, exclude, ..
+            } => {
+                SyncSpec::new(src, dst)?;
+                crate::client::sync::Excludes::new(exclude).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Cli {
+    /// What clap cannot check, as a usage error.
+    pub(super) fn check(&self) -> Result<(), clap::Error> {
+        let Mode::Connect(ConnectArgs {
+            action: Some(action),
+            ..
+        }) = &self.mode
+        else {
+            return Ok(());
+        };
+        action.check().map_err(|why| {
+            use clap::CommandFactory;
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{why}\n"))
+                .format(&mut Cli::command())
+        })
     }
 }
 
@@ -388,25 +525,74 @@ impl From<Action> for Command {
                 output,
                 recursive,
                 force,
+                keep,
                 ..
             } => Command::Get {
                 names,
                 output,
                 recursive,
                 force,
+                keep: keep.into(),
             },
             Action::Put {
                 paths,
                 recursive,
                 output,
+                keep,
                 ..
             } => Command::Put {
                 paths,
                 recursive,
                 into: String::new(),
                 output,
+                keep: keep.into(),
             },
-            Action::Delete { names } => Command::Delete { names },
+            Action::Delete {
+                names,
+                recursive: false,
+                ..
+            } => Command::Delete { names },
+            // Managing the server's names, and sync.
+            Action::Delete { names, yes, .. } => Command::DeleteTree { names, yes },
+            Action::Mkdir { names, parents } => Command::Mkdir { names, parents },
+            Action::Rmdir { names } => Command::Rmdir { names },
+            Action::Rename { from, to } => Command::Rename { from, to },
+            Action::Stat { names, sha256 } => Command::Stat {
+                names,
+                digest: sha256,
+            },
+            Action::Sum { names } => Command::Sum {
+                names,
+                into: String::new(),
+            },
+            Action::Sync {
+                src,
+                dst,
+                delete,
+                dry_run,
+                checksum,
+                perms,
+                exclude,
+                exclude_from,
+                ..
+            } => {
+                // Checked already ([`Cli::check`]); a spec that is wrong anyway is refused when
+                // it runs.
+                let base = SyncSpec::new(&src, &dst).unwrap_or_else(|_| SyncSpec {
+                    src: Side::Local(src.into()),
+                    dst: Side::Local(dst.into()),
+                    ..SyncSpec::new(".", ":").expect("one remote side")
+                });
+                Command::Sync(SyncSpec {
+                    delete,
+                    dry_run,
+                    checksum,
+                    perms,
+                    excludes: exclude,
+                    exclude_from,
+                    ..base
+                })
+            }
             Action::Help => Command::Help,
             Action::Shutdown => Command::Shutdown,
         }

@@ -19,7 +19,7 @@ use logging::LogFormat;
 
 /// Parses the command line, runs it, and returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse().and_then(|cli| cli.check().map(|()| cli)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

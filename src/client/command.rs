@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
+use super::keep::Keep;
 use super::local::expand_tilde;
+use super::sync::SyncSpec;
 
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub enum Command {
         /// Replace existing local files (otherwise an identical one is skipped, a different one
         /// refused).
         force: bool,
+        /// What the local files keep of the server's (`-p`: the time, `--perms`: the bits).
+        keep: Keep,
     },
     /// `UPLOAD [-r] [-o REMOTE] <path>... [REMOTE_DIR/]`
     Put {
@@ -37,6 +41,8 @@ pub enum Command {
         /// Where to store, as typed (relative to `into`): a remote directory (several paths, a
         /// tree, a trailing `/`, or a directory that exists) or, for one file, its remote name.
         output: Option<String>,
+        /// What the stored files keep of the local ones (`-p`: the time, `--perms`: the bits).
+        keep: Keep,
     },
     /// DELETE <name>...
     Delete {
@@ -73,12 +79,57 @@ pub enum Command {
         /// The command line for the shell; `None` for the shell itself.
         command: Option<String>,
     },
+    // Managing the server's names, and sync.
+    /// `MKDIR [-p] <dir>...`
+    Mkdir {
+        /// Remote directories to make.
+        names: Vec<String>,
+        /// Make missing parents; one already there is fine.
+        parents: bool,
+    },
+    /// `RMDIR <dir>...`: remove empty remote directories.
+    Rmdir {
+        /// Remote directories.
+        names: Vec<String>,
+    },
+    /// `RENAME <from> <to>` (`mv`): into `to` if it is a directory (or ends in `/`).
+    Rename {
+        /// The remote name.
+        from: String,
+        /// Its new name, or the directory to move it into.
+        to: String,
+    },
+    /// `STAT [--sha256] <name>...`
+    Stat {
+        /// Remote names; wildcards match files.
+        names: Vec<String>,
+        /// Have the server compute the SHA-256 if it does not know it.
+        digest: bool,
+    },
+    /// `SUM <name>...`: `SHA256  NAME` lines, as sha256sum prints them.
+    Sum {
+        /// Remote names as typed (relative to `into`); wildcards match files.
+        names: Vec<String>,
+        /// The remote directory names are relative to ("" for the root): the prompt's `cd`.
+        /// Lines name files relative to it, as they were typed.
+        into: String,
+    },
+    /// `DELETE -r [-y] <name>...`: a directory and everything in it.
+    DeleteTree {
+        /// Remote names.
+        names: Vec<String>,
+        /// Do not ask (and, away from a terminal, where nobody can be asked, proceed).
+        yes: bool,
+    },
+    /// `SYNC [options] SRC DST`: make DST hold what SRC holds.
+    Sync(SyncSpec),
 }
 
 /// Every command word the prompt knows, for completion and "did you mean".
 pub const WORDS: &[&str] = &[
     "bye", "cd", "delete", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
-    "lpwd", "ls", "put", "pwd", "quit", "rm", "shutdown", "upload",
+    "lpwd", "ls", "mkdir", "mv", "put", "pwd", "quit", "rename", "rm", "rmdir", "shutdown", "stat",
+    "sum", "sync", "upload",
 ];
 
 /// Commands whose arguments are local paths (completed from the local disk).
@@ -94,7 +145,8 @@ pub fn takes_local_paths(word: &str) -> bool {
 pub fn takes_remote_names(word: &str) -> Option<bool> {
     match word.to_lowercase().as_str() {
         "get" | "download" | "rm" | "delete" | "ls" | "list" => Some(false),
-        "cd" => Some(true),
+        "mv" | "rename" | "stat" | "sum" => Some(false),
+        "cd" | "mkdir" | "rmdir" => Some(true),
         _ => None,
     }
 }
@@ -144,7 +196,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
         }
         "download" | "get" => {
-            let flags = options(&[Opt::Recursive, Opt::Output, Opt::Force])?;
+            let flags = options(&[
+                Opt::Recursive,
+                Opt::Output,
+                Opt::Force,
+                Opt::Preserve,
+                Opt::Perms,
+            ])?;
             if flags.rest.is_empty() {
                 return Err(format!("{upper} needs a file name"));
             }
@@ -153,10 +211,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 output: flags.output.as_deref().map(expand_tilde),
                 recursive: flags.recursive,
                 force: flags.force,
+                keep: flags.keep,
             }
         }
         "upload" | "put" => {
-            let flags = options(&[Opt::Recursive, Opt::Output])?;
+            let flags = options(&[Opt::Recursive, Opt::Output, Opt::Preserve, Opt::Perms])?;
             if flags.rest.is_empty() {
                 return Err(format!("{upper} needs a local path"));
             }
@@ -165,15 +224,64 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
                 recursive: flags.recursive,
                 into: String::new(),
                 output: flags.output,
+                keep: flags.keep,
             }
         }
         "delete" | "rm" => {
+            let flags = options(&[Opt::Recursive, Opt::Yes])?;
+            if flags.rest.is_empty() {
+                return Err(format!("{upper} needs a file name"));
+            }
+            match flags.recursive {
+                true => Command::DeleteTree {
+                    names: flags.rest,
+                    yes: flags.yes,
+                },
+                false => Command::Delete { names: flags.rest },
+            }
+        }
+        "mkdir" => {
+            let flags = options(&[Opt::Parents])?;
+            if flags.rest.is_empty() {
+                return Err(format!("{upper} needs a directory name"));
+            }
+            Command::Mkdir {
+                names: flags.rest,
+                parents: flags.parents,
+            }
+        }
+        "rmdir" => {
+            let flags = options(&[])?;
+            if flags.rest.is_empty() {
+                return Err(format!("{upper} needs a directory name"));
+            }
+            Command::Rmdir { names: flags.rest }
+        }
+        "rename" | "mv" => match <[String; 2]>::try_from(options(&[])?.rest) {
+            Ok([from, to]) => Command::Rename { from, to },
+            Err(_) => return Err(format!("{upper} needs two names: the old and the new")),
+        },
+        "stat" => {
+            let flags = options(&[Opt::Sha256])?;
+            if flags.rest.is_empty() {
+                return Err(format!("{upper} needs a name"));
+            }
+            Command::Stat {
+                names: flags.rest,
+                digest: flags.sha256,
+            }
+        }
+        "sum" => {
             let flags = options(&[])?;
             if flags.rest.is_empty() {
                 return Err(format!("{upper} needs a file name"));
             }
-            Command::Delete { names: flags.rest }
+            Command::Sum {
+                names: flags.rest,
+                into: String::new(),
+            }
         }
+        "sync" => Command::Sync(SyncSpec::parse(args)?),
         "help" | "?" => {
             none()?;
             Command::Help
@@ -228,6 +336,16 @@ enum Opt {
     /// `-l`, `-a`: the listing is always long and shows every name; accepted because people
     /// type them.
     Long,
+    /// `-p`, `--parents` (mkdir)
+    Parents,
+    /// `-p`, `--preserve` (get, put): keep the modification time
+    Preserve,
+    /// `--perms` (get, put): keep the permission bits
+    Perms,
+    /// `-y`, `--yes` (rm -r): do not ask
+    Yes,
+    /// `--sha256` (stat)
+    Sha256,
 }
 
 impl Opt {
@@ -237,6 +355,11 @@ impl Opt {
             Opt::Output => &["-o", "--output"],
             Opt::Force => &["-f", "--force"],
             Opt::Long => &["-l", "-a"],
+            Opt::Parents => &["-p", "--parents"],
+            Opt::Preserve => &["-p", "--preserve"],
+            Opt::Perms => &["--perms"],
+            Opt::Yes => &["-y", "--yes"],
+            Opt::Sha256 => &["--sha256"],
         }
     }
 
@@ -246,6 +369,10 @@ impl Opt {
             Opt::Output => "-o PATH",
             Opt::Force => "-f",
             Opt::Long => "-l",
+            Opt::Parents | Opt::Preserve => "-p",
+            Opt::Perms => "--perms",
+            Opt::Yes => "-y",
+            Opt::Sha256 => "--sha256",
         }
     }
 }
@@ -257,6 +384,10 @@ struct Flags {
     output: Option<String>,
     force: bool,
     rest: Vec<String>,
+    parents: bool,
+    keep: Keep,
+    yes: bool,
+    sha256: bool,
 }
 
 impl Flags {
@@ -266,6 +397,10 @@ impl Flags {
             output: None,
             force: false,
             rest: Vec::new(),
+            parents: false,
+            keep: Keep::default(),
+            yes: false,
+            sha256: false,
         };
         let mut words = args.iter();
         while let Some(word) = words.next() {
@@ -293,6 +428,11 @@ impl Flags {
                     Opt::Recursive => flags.recursive = true,
                     Opt::Force => flags.force = true,
                     Opt::Long => {}
+                    Opt::Parents => flags.parents = true,
+                    Opt::Preserve => flags.keep.time = true,
+                    Opt::Perms => flags.keep.perms = true,
+                    Opt::Yes => flags.yes = true,
+                    Opt::Sha256 => flags.sha256 = true,
                     Opt::Output => {
                         let path = words
                             .next()
@@ -373,6 +513,7 @@ mod tests {
             output: output.map(PathBuf::from),
             recursive,
             force,
+            keep: Keep::default(),
         }
     }
 
@@ -382,6 +523,7 @@ mod tests {
             recursive,
             into: String::new(),
             output: output.map(str::to_owned),
+            keep: Keep::default(),
         }
     }
 
@@ -423,7 +565,7 @@ mod tests {
         assert_eq!(parse("get 'open").unwrap_err(), "unbalanced quotes");
         let bad = parse("get -x a").unwrap_err();
         assert!(
-            bad.contains("no option '-x' (it takes -r, -o PATH, -f)"),
+            bad.contains("no option '-x' (it takes -r, -o PATH, -f, -p, --perms)"),
             "{bad}"
         );
         assert_eq!(parse("put -r").unwrap_err(), "PUT needs a local path");
@@ -432,7 +574,7 @@ mod tests {
             parse("put -f a").is_err(),
             "an upload replaces anyway: no -f"
         );
-        assert!(parse("rm -r a").unwrap_err().contains("(it takes none)"));
+        assert!(parse("rmdir -r a").unwrap_err().contains("(it takes none)"));
         assert_eq!(
             parse("cd a b").unwrap_err(),
             "CD takes at most one directory"
@@ -512,10 +654,67 @@ mod tests {
         );
         for word in WORDS {
             assert!(
-                parse(word).is_ok() || parse(&format!("{word} x")).is_ok(),
+                parse(word).is_ok()
+                    || parse(&format!("{word} x")).is_ok()
+                    || parse(&format!("{word} x :y")).is_ok(),
                 "{word}"
             );
         }
+    }
+
+    #[test]
+    fn managing_commands_and_their_options() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse("mkdir -p a/b c").unwrap(),
+            Some(Command::Mkdir {
+                names: strings(&["a/b", "c"]),
+                parents: true
+            })
+        );
+        assert_eq!(
+            parse("mv a 'b c'").unwrap(),
+            Some(Command::Rename {
+                from: "a".into(),
+                to: "b c".into()
+            })
+        );
+        assert!(parse("rename a").unwrap_err().contains("two names"));
+        assert_eq!(
+            parse("rm -ry d").unwrap(),
+            Some(Command::DeleteTree {
+                names: strings(&["d"]),
+                yes: true
+            })
+        );
+        assert_eq!(
+            parse("rm d").unwrap(),
+            Some(Command::Delete {
+                names: strings(&["d"])
+            })
+        );
+        assert_eq!(
+            parse("stat --sha256 f").unwrap(),
+            Some(Command::Stat {
+                names: strings(&["f"]),
+                digest: true
+            })
+        );
+        let Some(Command::Get { keep, .. }) = parse("get -p --perms f").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            keep,
+            Keep {
+                time: true,
+                perms: true
+            }
+        );
+        let Some(Command::Put { keep, .. }) = parse("put -rp d").unwrap() else {
+            panic!()
+        };
+        assert!(keep.time && !keep.perms);
+        assert!(parse("mkdir --perms d").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Tab completion at the prompt: command names, local paths for PUT, LCD, LLS and `get -o`,
-//! remote names for GET, DELETE, CD, LIST and `put -o`. Both kinds come out the same way: the
+//! remote names for GET, DELETE, CD, LIST, MKDIR, RMDIR, MV, STAT, SUM and `put -o`, and for
+//! SYNC both (`:name` remote, anything else local). Both kinds come out the same way: the
 //! whole word, escaped as the prompt's parser reads it, so a word begun inside a quote is
 //! completed whole instead of being left with the quote open, and `~` works in local paths.
 //!
@@ -207,6 +208,18 @@ impl Completer for QftHelper {
             ("get" | "download", true) => local_candidates(&typed, false),
             ("put" | "upload", true) => self.remote_candidates(&typed, true),
             ("lcd", _) => local_candidates(&typed, true),
+            // sync: `:name` is a remote directory, anything else a local path.
+            ("sync", _) => match typed.strip_prefix(':') {
+                Some(rest) => self
+                    .remote_candidates(rest, true)
+                    .into_iter()
+                    .map(|p| Pair {
+                        display: p.display,
+                        replacement: format!(":{}", p.replacement),
+                    })
+                    .collect(),
+                None => local_candidates(&typed, false),
+            },
             (command, _) if takes_local_paths(command) => local_candidates(&typed, false),
             (command, _) => match takes_remote_names(command) {
                 Some(dirs_only) => self.remote_candidates(&typed, dirs_only),
@@ -310,6 +323,7 @@ mod tests {
                 output: None,
                 recursive: false,
                 force: false,
+                keep: Default::default(),
             })
         );
     }

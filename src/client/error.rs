@@ -110,6 +110,10 @@ pub enum ClientError {
         /// Why, one phrase.
         reason: String,
     },
+    /// A command that cannot run as asked (a bad option value, a plan that cannot be carried
+    /// out); the sentence says why.
+    #[error("{0}")]
+    Usage(String),
     /// A local path is unsafe or unsuitable to write under (a symlink, a file where a directory
     /// must be, a name the server would refuse).
     #[error("{}: {reason}", shown(path))]
@@ -149,6 +153,7 @@ impl ClientError {
             ClientError::Unsafe { .. } => "unsafe_path",
             ClientError::Refused(_) => "refused",
             ClientError::NoSpace(_) => "no_space_local",
+            ClientError::Usage(_) => "usage",
         }
     }
 }

@@ -2,12 +2,14 @@
 //! (documented in the README): they are added to, never renamed or removed.
 //!
 //! Every record has a `type`: `entry` (a listing line), `downloaded`/`uploaded` (one verified
-//! file), `deleted`, `skipped`, `error`, `summary` (the end of a get or put), `command` (HELP).
+//! file), `deleted`, `skipped`, `error`, `summary` (the end of a get or put), `command` (HELP);
+//! `made`, `removed`, `renamed`, `stat`, `sum` (managing the server's names); `sync` (one
+//! action of a sync) and `sync_summary` (its end).
 
 use serde::Serialize;
 
 use super::{ClientError, TransferReport};
-use crate::protocol::{CommandHelp, Entry, EntryKind};
+use crate::protocol::{CommandHelp, Entry, EntryInfo, EntryKind};
 use crate::transfer::hex;
 
 /// One line of JSON output.
@@ -33,6 +35,9 @@ pub enum Record {
     Deleted {
         /// The remote name.
         name: String,
+        /// With `rm -r`: the files deleted with it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        files: Option<u64>,
     },
     /// Something left out of a copy (a symlink, an empty directory...).
     Skipped {
@@ -64,6 +69,89 @@ pub enum Record {
         /// One sentence.
         summary: String,
     },
+    // Managing the server's names, and sync.
+    /// A remote directory made.
+    Made {
+        /// The remote name.
+        name: String,
+    },
+    /// A remote directory removed.
+    Removed {
+        /// The remote name.
+        name: String,
+    },
+    /// A remote name changed.
+    Renamed {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// What the server says of a name.
+    Stat {
+        /// The remote name.
+        name: String,
+        /// "file", "dir" or "other".
+        kind: &'static str,
+        /// Bytes (0 for anything but a file).
+        size: u64,
+        /// Modification time, RFC 3339 UTC, or null.
+        modified: Option<String>,
+        /// Permission bits in octal ("644"), or null.
+        mode: Option<String>,
+        /// SHA-256, lower-case hex, or null where the server does not know it.
+        sha256: Option<String>,
+    },
+    /// A file's SHA-256 (`sum`).
+    Sum {
+        /// The name as typed.
+        name: String,
+        /// Lower-case hex.
+        sha256: String,
+    },
+    /// One action of a sync (with `dry_run`, one it would take).
+    Sync {
+        /// "send", "delete", "mkdir" or "skip".
+        action: &'static str,
+        /// The path below the synced directory.
+        name: String,
+        /// Why ("new", "changed", "content differs", "unchanged"...), where there is a reason.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Bytes sent (or to send); for a delete, files deleted.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes: Option<u64>,
+        /// SHA-256 of what was sent, verified by both ends.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// Nothing was changed (`--dry-run`).
+        dry_run: bool,
+    },
+    /// The end of a sync.
+    SyncSummary(SyncSummary),
+}
+
+/// The totals of a sync.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncSummary {
+    /// Files sent and verified (with `dry_run`: to send).
+    pub sent: usize,
+    /// Files the same on both sides, left as they are.
+    pub skipped: usize,
+    /// Files deleted from the destination (`--delete`).
+    pub deleted: u64,
+    /// Directories made on the destination.
+    pub made: usize,
+    /// Operations that failed.
+    pub failed: usize,
+    /// Bytes of the files sent.
+    pub bytes: u64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+    /// `--dry-run`: nothing was changed.
+    pub dry_run: bool,
+    /// What failed, by path below the synced directory.
+    pub failures: Vec<String>,
 }
 
 /// A finished transfer.
@@ -98,16 +186,21 @@ pub struct Summary {
     pub failures: Vec<String>,
 }
 
+/// An entry's kind, as records say it.
+fn kind(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Other => "other",
+    }
+}
+
 impl Record {
     /// A listing entry.
     pub fn entry(e: &Entry) -> Self {
         Record::Entry {
             name: e.name.clone(),
-            kind: match e.kind {
-                EntryKind::File => "file",
-                EntryKind::Dir => "dir",
-                EntryKind::Other => "other",
-            },
+            kind: kind(e.kind),
             size: e.size,
             modified: e.modified.and_then(super::display::rfc3339),
         }
@@ -135,6 +228,18 @@ impl Record {
             code: e.code(),
             message: e.to_string(),
             name: name.map(str::to_owned),
+        }
+    }
+
+    /// A STAT answer.
+    pub fn stat(info: &EntryInfo) -> Self {
+        Record::Stat {
+            name: info.name.clone(),
+            kind: kind(info.kind),
+            size: info.size,
+            modified: info.modified.and_then(super::display::rfc3339),
+            mode: info.mode.map(|m| format!("{m:o}")),
+            sha256: info.sha256.as_ref().map(hex),
         }
     }
 

@@ -69,7 +69,10 @@ impl Client {
     /// Deletes `name` and, if it is a directory, everything in it; returns the files deleted.
     pub async fn delete_tree(&self, name: &str) -> Result<u64, ClientError> {
         let name = safe(name)?.to_string();
-        match self.simple(&Request::DeleteTree { name }, "DELETE -r").await? {
+        match self
+            .simple(&Request::DeleteTree { name }, "DELETE -r")
+            .await?
+        {
             Response::Removed { files } => Ok(files),
             other => Err(unexpected(&other)),
         }

@@ -28,6 +28,7 @@ pub mod json;
 pub mod keep;
 mod local;
 mod manage;
+mod names;
 pub mod output;
 pub mod pattern;
 pub mod progress;
@@ -36,6 +37,7 @@ pub mod remote_path;
 pub mod resume;
 pub mod session;
 mod stream;
+pub mod sync;
 mod tree;
 mod upload;
 

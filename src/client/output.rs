@@ -159,6 +159,7 @@ impl Output<'_> {
             Format::Json => self.print(
                 &Record::Deleted {
                     name: name.to_owned(),
+                    files: None,
                 }
                 .line(),
             ),

@@ -193,7 +193,16 @@ impl Prompt<'_> {
                     return Step::Ran(1);
                 }
             };
-        let changes_server = matches!(command, Command::Put { .. } | Command::Delete { .. });
+        let changes_server = matches!(
+            command,
+            Command::Put { .. }
+                | Command::Delete { .. }
+                | Command::Mkdir { .. }
+                | Command::Rmdir { .. }
+                | Command::Rename { .. }
+                | Command::DeleteTree { .. }
+                | Command::Sync(_)
+        );
         let failed = match command {
             Command::Logout => return Step::Stop(0),
             Command::Cd { dir } => self.cd(dir.as_deref().unwrap_or("")).await,
@@ -272,11 +281,13 @@ impl Prompt<'_> {
                 output,
                 recursive,
                 force,
+                keep,
             } => Command::Get {
                 names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
                 output,
                 recursive,
                 force,
+                keep,
             },
             Command::Delete { names } => Command::Delete {
                 names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
@@ -285,13 +296,49 @@ impl Prompt<'_> {
                 paths,
                 recursive,
                 output,
+                keep,
                 ..
             } => Command::Put {
                 paths,
                 recursive,
                 into: self.cwd.clone(),
                 output,
+                keep,
             },
+            // Managing the server's names, and sync.
+            Command::Mkdir { names, parents } => Command::Mkdir {
+                names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
+                parents,
+            },
+            Command::Rmdir { names } => Command::Rmdir {
+                names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
+            },
+            Command::Rename { from, to } => Command::Rename {
+                from: resolve(&from)?,
+                // A trailing '/' says "into this directory": kept through the resolution.
+                to: match to.ends_with('/') {
+                    true => format!("{}/", resolve(&to)?),
+                    false => resolve(&to)?,
+                },
+            },
+            Command::Stat { names, digest } => Command::Stat {
+                names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
+                digest,
+            },
+            Command::Sum { names, .. } => Command::Sum {
+                names,
+                into: self.cwd.clone(),
+            },
+            Command::DeleteTree { names, yes } => Command::DeleteTree {
+                names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
+                yes,
+            },
+            Command::Sync(mut spec) => {
+                if let Some(remote) = spec.remote_mut() {
+                    *remote = resolve(remote)?;
+                }
+                Command::Sync(spec)
+            }
             other => other,
         })
     }

@@ -63,9 +63,11 @@ impl Session {
                 output,
                 recursive,
                 force,
+                keep,
             } => {
                 let batch = Batch {
                     force: self.force || *force,
+                    keep: *keep,
                     ..self.batch()
                 };
                 batch.get(names, output.as_deref(), *recursive).await
@@ -75,9 +77,14 @@ impl Session {
                 recursive,
                 into,
                 output,
+                keep,
             } => {
                 let (paths, output) = destination(paths, output.as_deref());
-                self.batch().put(paths, *recursive, into, output).await
+                let batch = Batch {
+                    keep: *keep,
+                    ..self.batch()
+                };
+                batch.put(paths, *recursive, into, output).await
             }
             Command::Delete { names } => self.delete(names).await,
             Command::Shutdown => match self.client.shutdown().await {
@@ -87,6 +94,14 @@ impl Session {
                 }
                 Err(e) => out.fail(None, &e),
             },
+            // Managing the server's names, and sync (`names`, `sync`).
+            Command::Mkdir { names, parents } => self.mkdir(names, *parents).await,
+            Command::Rmdir { names } => self.rmdir(names).await,
+            Command::Rename { from, to } => self.rename(from, to).await,
+            Command::Stat { names, digest } => self.stat(names, *digest).await,
+            Command::Sum { names, into } => self.sum(names, into).await,
+            Command::DeleteTree { names, yes } => self.delete_tree(names, *yes).await,
+            Command::Sync(spec) => self.sync(spec).await,
             _ => 0,
         }
     }
@@ -107,6 +122,7 @@ impl Session {
             out: self.output(),
             force: self.force,
             jobs: self.jobs,
+            keep: crate::client::Keep::default(),
         }
     }
 
@@ -165,7 +181,7 @@ impl Session {
 
     /// The names a DELETE argument stands for: itself, or with wildcards every matching
     /// non-directory (a pattern never deletes a directory's contents).
-    async fn expand_remote_files(&self, arg: &str) -> Result<Vec<String>, ClientError> {
+    pub(super) async fn expand_remote_files(&self, arg: &str) -> Result<Vec<String>, ClientError> {
         use super::pattern::{has_wildcards, RemotePattern};
         use super::remote_path::{join, last};
         if !has_wildcards(arg) {

@@ -41,19 +41,16 @@ fn meta() -> impl Strategy<Value = FileMeta> {
 }
 
 fn info() -> impl Strategy<Value = EntryInfo> {
-    (
-        entry(),
-        any::<Option<u32>>(),
-        any::<Option<[u8; 32]>>(),
-    )
-        .prop_map(|(e, mode, sha256)| EntryInfo {
+    (entry(), any::<Option<u32>>(), any::<Option<[u8; 32]>>()).prop_map(|(e, mode, sha256)| {
+        EntryInfo {
             name: e.name,
             kind: e.kind,
             size: e.size,
             modified: e.modified,
             mode,
             sha256,
-        })
+        }
+    })
 }
 
 /// The variants added for managing names, metadata and trees.
@@ -65,10 +62,16 @@ fn managing() -> impl Strategy<Value = Request> {
         (name(), any::<bool>()).prop_map(|(name, digest)| Request::Stat { name, digest }),
         name().prop_map(|name| Request::DeleteTree { name }),
         name().prop_map(|dir| Request::Walk { dir }),
-        (name(), any::<u64>(), meta())
-            .prop_map(|(name, size, meta)| Request::UploadMeta { name, size, meta }),
-        (name(), any::<u64>(), meta())
-            .prop_map(|(name, size, meta)| Request::ResumeUploadMeta { name, size, meta }),
+        (name(), any::<u64>(), meta()).prop_map(|(name, size, meta)| Request::UploadMeta {
+            name,
+            size,
+            meta
+        }),
+        (name(), any::<u64>(), meta()).prop_map(|(name, size, meta)| Request::ResumeUploadMeta {
+            name,
+            size,
+            meta
+        }),
     ]
 }
 

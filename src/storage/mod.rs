@@ -214,9 +214,8 @@ impl Storage {
         let mut hasher = sha2::Sha256::new();
         let mut left = file.size;
         while left > 0 {
-            let want = usize::try_from(left).map_or(crate::transfer::BLOCK, |l| {
-                l.min(crate::transfer::BLOCK)
-            });
+            let want = usize::try_from(left)
+                .map_or(crate::transfer::BLOCK, |l| l.min(crate::transfer::BLOCK));
             let block = source
                 .read_block(want)
                 .await

@@ -364,21 +364,46 @@ async fn makes_and_removes_directories(b: Backend) {
     assert_eq!(s.stat(name("empty")).await.unwrap().kind, EntryKind::Dir);
     let top: Vec<_> = s.list(None).await.unwrap().next_page(10).await.unwrap();
     assert_eq!(top.len(), 1);
-    assert_eq!((top[0].name.as_str(), top[0].kind), ("empty", EntryKind::Dir));
-    assert!(s.list(Some(name("empty"))).await.unwrap().next_page(10).await.unwrap().is_empty());
-    assert_eq!(code(s.make_dir(name("empty"), false).await), ErrorCode::Exists);
+    assert_eq!(
+        (top[0].name.as_str(), top[0].kind),
+        ("empty", EntryKind::Dir)
+    );
+    assert!(s
+        .list(Some(name("empty")))
+        .await
+        .unwrap()
+        .next_page(10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        code(s.make_dir(name("empty"), false).await),
+        ErrorCode::Exists
+    );
     s.make_dir(name("empty"), true).await.unwrap();
-    assert_eq!(code(s.make_dir(name("no/such"), false).await), ErrorCode::NotFound);
+    assert_eq!(
+        code(s.make_dir(name("no/such"), false).await),
+        ErrorCode::NotFound
+    );
     s.make_dir(name("deep/er/est"), true).await.unwrap();
     assert_eq!(walked(s, Some("deep")).await, ["er/", "er/est/"]);
     put(s, "f", b"x").await;
     assert_eq!(code(s.make_dir(name("f"), false).await), ErrorCode::Exists);
-    assert_eq!(code(s.make_dir(name("f/sub"), true).await), ErrorCode::NotADirectory);
+    assert_eq!(
+        code(s.make_dir(name("f/sub"), true).await),
+        ErrorCode::NotADirectory
+    );
     // Only empty directories are removed.
     put(s, "full/inner", b"y").await;
     assert_eq!(code(s.remove_dir(name("full")).await), ErrorCode::NotEmpty);
-    assert_eq!(code(s.remove_dir(name("f")).await), ErrorCode::NotADirectory);
-    assert_eq!(code(s.remove_dir(name("nothing")).await), ErrorCode::NotFound);
+    assert_eq!(
+        code(s.remove_dir(name("f")).await),
+        ErrorCode::NotADirectory
+    );
+    assert_eq!(
+        code(s.remove_dir(name("nothing")).await),
+        ErrorCode::NotFound
+    );
     s.remove_dir(name("empty")).await.unwrap();
     assert_eq!(code(s.stat(name("empty")).await), ErrorCode::NotFound);
     s.remove_dir(name("deep/er/est")).await.unwrap();
@@ -413,23 +438,42 @@ async fn renames_in_one_step_and_never_replaces(b: Backend) {
         "a renamed file keeps its time"
     );
     put(s, "other", b"other").await;
-    assert_eq!(code(s.rename(name("other"), name("into/new")).await), ErrorCode::Exists);
-    assert_eq!(get(s, "into/new").await.unwrap(), b"hello", "never replaced");
-    assert_eq!(code(s.rename(name("missing"), name("x")).await), ErrorCode::NotFound);
-    assert_eq!(code(s.rename(name("other"), name("no/dir/x")).await), ErrorCode::NotFound);
+    assert_eq!(
+        code(s.rename(name("other"), name("into/new")).await),
+        ErrorCode::Exists
+    );
+    assert_eq!(
+        get(s, "into/new").await.unwrap(),
+        b"hello",
+        "never replaced"
+    );
+    assert_eq!(
+        code(s.rename(name("missing"), name("x")).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(s.rename(name("other"), name("no/dir/x")).await),
+        ErrorCode::NotFound
+    );
     put(s, "tree/a", b"a").await;
     match s.local_root() {
         // A filesystem renames a directory in one step...
         Some(_) => {
             s.rename(name("tree"), name("moved")).await.unwrap();
             assert_eq!(get(s, "moved/a").await.unwrap(), b"a");
-            assert_eq!(code(s.rename(name("moved"), name("moved/in")).await), ErrorCode::BadRequest);
+            assert_eq!(
+                code(s.rename(name("moved"), name("moved/in")).await),
+                ErrorCode::BadRequest
+            );
         }
         // ...an object store cannot, and says so.
         None => {
             let e = s.rename(name("tree"), name("moved")).await.unwrap_err();
             assert_eq!(e.code(), ErrorCode::NotAtomic);
-            assert!(e.to_string().contains("cannot rename one in one step"), "{e}");
+            assert!(
+                e.to_string().contains("cannot rename one in one step"),
+                "{e}"
+            );
             assert_eq!(get(s, "tree/a").await.unwrap(), b"a");
         }
     }
@@ -443,7 +487,10 @@ async fn describes_files_with_what_they_keep(b: Backend) {
         mode: Some(0o4640),
     };
     // Streamed (and published as a whole) and small (in one step): both keep what was asked.
-    let mut upload = s.begin_upload(name("big"), data.len() as u64).await.unwrap();
+    let mut upload = s
+        .begin_upload(name("big"), data.len() as u64)
+        .await
+        .unwrap();
     upload.set_meta(meta);
     let mut sink = upload.sink();
     sink.write_block(Arc::from(vec![Bytes::copy_from_slice(&data)]))
@@ -461,23 +508,42 @@ async fn describes_files_with_what_they_keep(b: Backend) {
         let info = s.stat(name(file)).await.unwrap();
         assert_eq!(info.kind, EntryKind::File);
         assert_eq!(info.modified, Some(1_234_567_890), "{file}");
-        assert_eq!(info.mode, Some(0o640), "{file}: permission bits only, never setuid");
-        assert_eq!(s.open_read(name(file)).await.unwrap().modified, Some(1_234_567_890));
+        assert_eq!(
+            info.mode,
+            Some(0o640),
+            "{file}: permission bits only, never setuid"
+        );
+        assert_eq!(
+            s.open_read(name(file)).await.unwrap().modified,
+            Some(1_234_567_890)
+        );
     }
     assert_eq!(s.stat(name("big")).await.unwrap().size, data.len() as u64);
     assert_eq!(s.digest(name("big")).await.unwrap(), digest(&data));
     assert_eq!(s.digest(name("small")).await.unwrap(), digest(b"hi"));
     let listed = s.list(None).await.unwrap().next_page(10).await.unwrap();
-    assert!(listed.iter().all(|e| e.modified == Some(1_234_567_890)), "{listed:?}");
+    assert!(
+        listed.iter().all(|e| e.modified == Some(1_234_567_890)),
+        "{listed:?}"
+    );
     // Resumed partials keep it too.
     let ttl = std::time::Duration::from_secs(3600);
-    if let Some(mut partial) = s.begin_partial(name("resumed"), [3; 32], 2, ttl).await.unwrap() {
+    if let Some(mut partial) = s
+        .begin_partial(name("resumed"), [3; 32], 2, ttl)
+        .await
+        .unwrap()
+    {
         partial.set_meta(meta);
         let mut sink = partial.sink();
-        sink.write_block(Arc::from(vec![Bytes::from_static(b"ok")])).await.unwrap();
+        sink.write_block(Arc::from(vec![Bytes::from_static(b"ok")]))
+            .await
+            .unwrap();
         drop(sink);
         partial.commit(digest(b"ok")).await.unwrap();
-        assert_eq!(s.stat(name("resumed")).await.unwrap().modified, Some(1_234_567_890));
+        assert_eq!(
+            s.stat(name("resumed")).await.unwrap().modified,
+            Some(1_234_567_890)
+        );
     }
     assert_eq!(code(s.stat(name("nothing")).await), ErrorCode::NotFound);
 }
@@ -511,31 +577,80 @@ async fn walks_a_tree_parents_before_children(b: Backend) {
     assert_eq!(sorted, ["a.txt", "b/", "b/c/", "b/c/y", "b/x", "empty/"]);
     for (i, n) in names.iter().enumerate() {
         if let Some((parent, _)) = n.trim_end_matches('/').rsplit_once('/') {
-            let at = names.iter().position(|p| *p == format!("{parent}/")).unwrap();
+            let at = names
+                .iter()
+                .position(|p| *p == format!("{parent}/"))
+                .unwrap();
             assert!(at < i, "{parent}/ before {n}: {names:?}");
         }
     }
     let all = walked(s, None).await;
     assert!(all.contains(&"w/b/c/y".to_string()) && all.contains(&"outside".to_string()));
-    assert!(all.iter().all(|n| !n.to_lowercase().contains(".qft")), "{all:?}");
+    assert!(
+        all.iter().all(|n| !n.to_lowercase().contains(".qft")),
+        "{all:?}"
+    );
     let mut walk = s.walk(Some(name("w/b"))).await.unwrap();
-    let sizes: Vec<_> = walk.next_page(10).await.unwrap().into_iter().map(|e| (e.name, e.size)).collect();
-    assert!(sizes.contains(&("c/y".into(), 3)) && sizes.contains(&("x".into(), 1)), "{sizes:?}");
-    assert_eq!(code(s.walk(Some(name("nothing"))).await), ErrorCode::NotFound);
-    assert_eq!(code(s.walk(Some(name("outside"))).await), ErrorCode::NotADirectory);
+    let sizes: Vec<_> = walk
+        .next_page(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.size))
+        .collect();
+    assert!(
+        sizes.contains(&("c/y".into(), 3)) && sizes.contains(&("x".into(), 1)),
+        "{sizes:?}"
+    );
+    assert_eq!(
+        code(s.walk(Some(name("nothing"))).await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(s.walk(Some(name("outside"))).await),
+        ErrorCode::NotADirectory
+    );
 }
 
 async fn the_private_area_is_not_managed(b: Backend) {
     let s = &b.storage;
     put(s, "f", b"x").await;
     for bad in [".qft", ".qft/tmp", ".QFT/x"] {
-        assert_eq!(code(s.make_dir(name(bad), true).await), ErrorCode::InvalidName, "{bad}");
-        assert_eq!(code(s.remove_dir(name(bad)).await), ErrorCode::InvalidName, "{bad}");
-        assert_eq!(code(s.delete_tree(name(bad)).await), ErrorCode::InvalidName, "{bad}");
-        assert_eq!(code(s.rename(name("f"), name(bad)).await), ErrorCode::InvalidName, "{bad}");
-        assert_eq!(code(s.rename(name(bad), name("g")).await), ErrorCode::InvalidName, "{bad}");
-        assert_eq!(code(s.stat(name(bad)).await), ErrorCode::InvalidName, "{bad}");
-        assert_eq!(code(s.walk(Some(name(bad))).await), ErrorCode::InvalidName, "{bad}");
+        assert_eq!(
+            code(s.make_dir(name(bad), true).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
+        assert_eq!(
+            code(s.remove_dir(name(bad)).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
+        assert_eq!(
+            code(s.delete_tree(name(bad)).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
+        assert_eq!(
+            code(s.rename(name("f"), name(bad)).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
+        assert_eq!(
+            code(s.rename(name(bad), name("g")).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
+        assert_eq!(
+            code(s.stat(name(bad)).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
+        assert_eq!(
+            code(s.walk(Some(name(bad))).await),
+            ErrorCode::InvalidName,
+            "{bad}"
+        );
     }
     assert_eq!(get(s, "f").await.unwrap(), b"x");
 }

@@ -35,6 +35,18 @@ impl Shell {
         Shell::with(rt, server.addr, server.fingerprint, Some(server))
     }
 
+    /// A real server over the storage `open` makes (on the shell's own runtime): an S3 bucket,
+    /// say. The by-name helpers of [`Shell::served`] know only the local disk; check through a
+    /// client instead.
+    pub fn start_over<F: Future<Output = qft::storage::Storage>>(
+        open: impl FnOnce() -> F,
+    ) -> Shell {
+        let rt = Runtime::new().unwrap();
+        let storage = rt.block_on(open());
+        let server = rt.block_on(TestServer::start_with_config(move |c| c.storage = storage));
+        Shell::with(rt, server.addr, server.fingerprint, Some(server))
+    }
+
     /// A real server listening on `listen` (e.g. `[::1]:0`).
     pub fn start_on(listen: &str) -> Shell {
         let rt = Runtime::new().unwrap();

@@ -37,6 +37,8 @@ pub(super) struct Batch<'a> {
     pub force: bool,
     /// How many transfers run at once.
     pub jobs: usize,
+    /// What each file keeps besides its bytes (`-p`, `--perms`).
+    pub keep: crate::client::Keep,
 }
 
 impl Batch<'_> {

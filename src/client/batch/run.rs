@@ -17,7 +17,7 @@ use crate::client::output::Format;
 use crate::client::progress::Bar;
 use crate::client::resume::partial_path;
 use crate::client::tree::ensure_dirs;
-use crate::client::{Client, ClientError, TransferReport};
+use crate::client::{Client, ClientError, Keep, TransferReport};
 
 /// How one job ended well.
 enum Done {
@@ -32,7 +32,13 @@ const IDENTICAL: &str = "already here, identical (same size and SHA-256)";
 
 impl Job {
     /// Moves the one file, with `bar` showing its progress.
-    async fn run(self, client: Client, force: bool, bar: Bar) -> Result<Done, ClientError> {
+    async fn run(
+        self,
+        client: Client,
+        force: bool,
+        keep: Keep,
+        bar: Bar,
+    ) -> Result<Done, ClientError> {
         match self {
             Job::Download {
                 name,
@@ -65,14 +71,18 @@ impl Job {
                         return Err(ClientError::Exists(dest));
                     }
                 }
-                match client.download(&name, &dest, force, &bar).await {
+                match client
+                    .download_keeping(&name, &dest, force, keep, &bar)
+                    .await
+                {
                     Ok(report) => Ok(Done::Moved(report)),
                     Err(e) => Err(unhide(e, &dest)),
                 }
             }
-            Job::Upload { path, name, .. } => {
-                client.upload(&path, &name, &bar).await.map(Done::Moved)
-            }
+            Job::Upload { path, name, .. } => client
+                .upload_keeping(&path, &name, keep, &bar)
+                .await
+                .map(Done::Moved),
         }
     }
 }
@@ -163,10 +173,10 @@ impl Batch<'_> {
                 let bar = out.progress.bar(&label, Some(&active.total));
                 let watch = (*bar).clone();
                 let client = self.client.clone();
-                let force = self.force;
+                let (force, keep) = (self.force, self.keep);
                 let handle = set.spawn(async move {
                     let download = matches!(job, Job::Download { .. });
-                    (label, download, job.run(client, force, bar).await)
+                    (label, download, job.run(client, force, keep, bar).await)
                 });
                 active.bars.insert(handle.id(), (watch, known));
             }

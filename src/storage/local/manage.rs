@@ -40,7 +40,10 @@ impl Local {
         blocking(name.to_string(), move || inner.stat(&name)).await
     }
 
-    pub(in crate::storage) async fn delete_tree(&self, name: SafeName) -> Result<u64, StorageError> {
+    pub(in crate::storage) async fn delete_tree(
+        &self,
+        name: SafeName,
+    ) -> Result<u64, StorageError> {
         let inner = self.inner.clone();
         blocking(name.to_string(), move || inner.delete_tree(&name)).await
     }

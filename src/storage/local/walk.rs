@@ -71,8 +71,10 @@ impl LocalWalk {
             };
             let inner = self.inner.clone();
             let shown = self.shown.clone();
-            let (entries, dirs) =
-                blocking(shown.clone(), move || read(&inner, &path, &rel, depth, &shown)).await?;
+            let (entries, dirs) = blocking(shown.clone(), move || {
+                read(&inner, &path, &rel, depth, &shown)
+            })
+            .await?;
             self.ready.extend(entries);
             // Reversed, so that they are popped in name order.
             self.pending.extend(dirs.into_iter().rev());

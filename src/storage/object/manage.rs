@@ -169,7 +169,10 @@ impl Object {
         }
     }
 
-    pub(in crate::storage) async fn delete_tree(&self, name: SafeName) -> Result<u64, StorageError> {
+    pub(in crate::storage) async fn delete_tree(
+        &self,
+        name: SafeName,
+    ) -> Result<u64, StorageError> {
         let inner = &self.inner;
         let text = name.as_str();
         let key = inner.key(&name)?;

@@ -323,7 +323,10 @@ impl Inner {
     /// name at any level: below the top it is a directory marker (`manage`).
     fn key(&self, name: &SafeName) -> Result<Path, StorageError> {
         let text = name.as_str();
-        if name.components().any(|c| c.eq_ignore_ascii_case(PRIVATE_DIR)) {
+        if name
+            .components()
+            .any(|c| c.eq_ignore_ascii_case(PRIVATE_DIR))
+        {
             return Err(StorageError::Reserved(text.to_owned()));
         }
         Path::parse(self.join(text)).map_err(|e| StorageError::Io {

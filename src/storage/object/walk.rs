@@ -109,7 +109,9 @@ impl ObjectWalk {
                     // The private area (at the top), and keys no client could name.
                     let (last, dirs) = parts.split_last().expect("split gives one at least");
                     if dirs.iter().any(|d| d.eq_ignore_ascii_case(PRIVATE_DIR))
-                        || (dirs.is_empty() && self.shown.is_empty() && last.eq_ignore_ascii_case(PRIVATE_DIR))
+                        || (dirs.is_empty()
+                            && self.shown.is_empty()
+                            && last.eq_ignore_ascii_case(PRIVATE_DIR))
                         || SafeName::new(rel).is_err()
                     {
                         continue;
