@@ -159,7 +159,15 @@ pub fn prompt_help() -> String {
   -o REMOTE   put: where to store: a remote directory, or one file's name
               (put FILE... DIR/ stores in DIR too)
   -f          get: replace local files (an identical one is skipped without it)
+  -p          get, put: keep the modification time; mkdir: make parents
+  --perms     get, put, sync: keep the permission bits (never setuid)
+  -r [-y]     rm: a directory and all in it (asks first; -y does not)
+  --sha256    stat: have the server read the file for its SHA-256
   -l          ls, lls: accepted; listings are always long
+Sync (one side remote, written :dir; : alone is the remote directory):
+  sync [--delete] [-n] [-c] [--exclude GLOB] [--exclude-from FILE] SRC DST
+  sends new and changed files (size or time; -c: SHA-256) keeping times;
+  --delete removes what SRC lacks; -n only prints the plan
 Names:
   Quote names with spaces: get \"my file.txt\" or get my\\ file.txt.
   Wildcards * ? [...] in a name's last part: get '*.log' matches the server's
