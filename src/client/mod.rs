@@ -4,11 +4,13 @@
 //!
 //! `connect` reaches the server, decides whether to trust it and waits out a busy one. The
 //! operations, one direction each: `download` and `upload` (one file each, resumable, over
-//! the `stream` helpers; a download's local partial is [`resume`]), `list`, `delete`, `help`
-//! here; their failures are `error`'s [`ClientError`].
+//! the `stream` helpers; a download's local partial is [`resume`]; what a file keeps besides its
+//! bytes is [`keep`]), `list`, `delete`, `help` here, and `manage` (mkdir, rmdir, rename, stat,
+//! delete a tree, walk); their failures are `error`'s [`ClientError`].
 //!
 //! Around the session: `batch` plans and runs many transfers in parallel (patterns from
-//! [`pattern`], trees from `tree`), [`output`] prints results ([`json`] and [`display`] shape
+//! [`pattern`], trees from `tree`), [`sync`] keeps a tree in step with another, `names` runs the
+//! commands on the server's names (mkdir, mv, stat, sum, rm -r), [`output`] prints results ([`json`] and [`display`] shape
 //! them), [`progress`] draws the bars, and the prompt has `complete` (tab completion), `local`
 //! (lls, lcd, lpwd) and [`remote_path`] (cd, pwd).
 //!
