@@ -29,6 +29,7 @@ pub mod paths;
 pub mod pieces;
 pub mod protocol;
 pub mod server;
+pub mod share;
 pub mod storage;
 pub mod tls;
 pub mod transfer;
