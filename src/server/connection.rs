@@ -51,6 +51,9 @@ pub(super) async fn handle(
             }
         };
         slot.attach(&conn);
+        if let Some(web) = ctx.web.clone().filter(|_| super::web::is_browser(&conn)) {
+            return super::web::serve(conn, ctx, web, stop).await;
+        }
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
         let grant = match ctx.access.grant(client.as_ref()).await {
@@ -111,7 +114,7 @@ fn describe_close(e: &ConnectionError) -> String {
 }
 
 /// The permission each request needs; `None` for those anyone may make.
-fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
+pub(super) fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
     match request {
         Request::List { .. } | Request::Download { .. } | Request::ResumeDownload { .. } => {
             Some((Permissions::READ, "read"))
@@ -241,7 +244,7 @@ async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
     }
 }
 
-fn describe(request: &Request) -> (&'static str, &str) {
+pub(super) fn describe(request: &Request) -> (&'static str, &str) {
     match request {
         Request::List { dir } => ("LIST", dir),
         Request::Download { name } => ("DOWNLOAD", name),

@@ -15,6 +15,7 @@ mod list;
 #[cfg(test)]
 mod tests;
 mod upload;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use crate::tuning::Tuning;
 pub use crate::storage::Storage;
 pub use auth::{Access, Permissions};
 pub use limits::Limits;
+pub use web::WebConfig;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -53,6 +55,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Congestion control, windows and packet size.
     pub tuning: Tuning,
+    /// Also answer browsers (WebTransport on the same port, and the page): `serve --web`.
+    pub web: Option<WebConfig>,
 }
 
 impl ServerConfig {
@@ -67,6 +71,7 @@ impl ServerConfig {
             read_only: false,
             limits: Limits::default(),
             tuning: Tuning::default(),
+            web: None,
         }
     }
 }
@@ -85,6 +90,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The browsers' side (`--web`) could not be set up.
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 /// What every connection and stream task shares.
@@ -99,6 +107,8 @@ pub(crate) struct Context {
     pub(crate) transfers: Semaphore,
     /// Set by an admin's SHUTDOWN.
     pub(crate) shutdown: Notify,
+    /// With `--web`: what browser sessions need.
+    pub(crate) web: Option<Arc<web::Web>>,
 }
 
 impl Context {
@@ -110,6 +120,7 @@ impl Context {
             transfers: Semaphore::new(limits.max_transfers.max(1)),
             limits,
             shutdown: Notify::new(),
+            web: None,
         }
     }
 }
@@ -123,6 +134,8 @@ pub struct Server {
     grace: Duration,
     /// The most send buffer one connection gets (when few share the budget).
     max_send_window: u64,
+    /// With `--web`: the page's TCP listener, on the endpoint's address and port.
+    page: Option<std::net::TcpListener>,
 }
 
 /// How often expired partial uploads are looked for while the server runs.
@@ -138,7 +151,14 @@ impl Server {
         let require_cert = matches!(config.access, Access::Authorized(_));
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
-        let quic = tls::server_config(&config.identity, require_cert, transport)?;
+        let web = match &config.web {
+            Some(web) => Some(Arc::new(web::Web::new(web, &config.identity, &config.storage)?)),
+            None => None,
+        };
+        let quic = match &web {
+            Some(web) => web::server_config(&config.identity, web, transport)?,
+            None => tls::server_config(&config.identity, require_cert, transport)?,
+        };
         let endpoint = config
             .tuning
             .endpoint(config.listen, Some(quic))
@@ -146,22 +166,24 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
+        let page = match config.web.as_ref().filter(|w| w.page) {
+            Some(_) => Some(web::bind_page(&endpoint)?),
+            None => None,
+        };
         let mask = if config.read_only {
             Permissions::READ.union(Permissions::ADMIN)
         } else {
             Permissions::ALL
         };
+        let mut context = Context::new(config.storage, config.access, mask, config.limits);
+        context.web = web;
         Ok(Server {
             endpoint,
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
             max_send_window: config.tuning.send_window,
-            context: Arc::new(Context::new(
-                config.storage,
-                config.access,
-                mask,
-                config.limits,
-            )),
+            context: Arc::new(context),
+            page,
         })
     }
 
@@ -183,9 +205,13 @@ impl Server {
             context,
             grace,
             max_send_window,
+            page,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let (Some(page), Some(web)) = (page, context.web.clone()) {
+            web::start_page(page, web, stop_rx.clone());
+        }
         let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
         let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
         let mut connections = JoinSet::new();

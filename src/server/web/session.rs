@@ -1,0 +1,343 @@
+//! One browser's WebTransport session: the HTTP/3 handshake (by `web-transport-quinn`), what
+//! the session may do (the whole server as a keyless client, or one share link), then a task per
+//! bidirectional stream, each one qft request answered by the same handlers as a QUIC client's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, info_span, warn, Instrument};
+use web_transport_quinn::{RecvStream, SendStream};
+
+use super::fault::Corrupting;
+use super::Web;
+use crate::paths::SafeName;
+use crate::protocol::{close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response};
+use crate::server::auth::Permissions;
+use crate::server::connection::{describe, needs};
+use crate::server::exchange::{safe_name, Failure, Outcome};
+use crate::server::{delete, download, help, list, upload, Context};
+use crate::share::{Share, ShareAccess, ShareKind};
+
+/// What a session may do.
+#[derive(Debug)]
+enum Scope {
+    /// The whole server, with these permissions (a keyless client's, within the server's mask).
+    Whole(Permissions),
+    /// One share link.
+    Share(Share),
+}
+
+/// A request the scope allows: the name to hand the handler, and what to do first.
+struct Admitted {
+    name: String,
+    /// The share whose use this transfer takes.
+    takes_use: Option<String>,
+    /// An upload that must not replace a file (a drop box cannot see what it would destroy).
+    new_only: bool,
+}
+
+/// Serves a connection that negotiated `h3` until the browser leaves or the server stops.
+pub(crate) async fn serve(
+    conn: quinn::Connection,
+    ctx: Arc<Context>,
+    web: Arc<Web>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let accept = web_transport_quinn::Request::accept(conn.clone());
+    let request = match tokio::time::timeout(ctx.limits.request_timeout, accept).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => {
+            info!("not a WebTransport session: {e}");
+            conn.close(close::ABORTED.into(), b"not a WebTransport session");
+            return;
+        }
+        Err(_) => {
+            info!("no WebTransport request in time");
+            conn.close(close::TOO_SLOW.into(), b"no request in time");
+            return;
+        }
+    };
+    let path = request.url.path().to_string();
+    let scope = scope(&ctx, &web, &path).await;
+    // A refused link is still accepted and then closed with the reason: browsers do not show
+    // a refused CONNECT's status, but they do show the reason a session was closed with.
+    let session = match request.ok().await {
+        Ok(session) => session,
+        Err(e) => {
+            info!("WebTransport handshake failed: {e}");
+            return;
+        }
+    };
+    let scope = match scope {
+        Ok(scope) => scope,
+        Err(reason) => {
+            info!("browser refused: {reason}");
+            session.close(close::NOT_AUTHORIZED, reason.as_bytes());
+            let _ = tokio::time::timeout(Duration::from_secs(2), session.closed()).await;
+            return;
+        }
+    };
+    match &scope {
+        Scope::Whole(allowed) => info!(permissions = %allowed, "browser connected"),
+        Scope::Share(share) => info!(share = %share.id, access = %share.access, "browser connected with a share link"),
+    }
+    let scope = Arc::new(scope);
+    let started = Instant::now();
+    let mut streams = JoinSet::new();
+    let reason = loop {
+        tokio::select! {
+            accepted = session.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let id = send.quic_id().index();
+                    let stream = handle_stream(send, recv, ctx.clone(), web.clone(), scope.clone());
+                    streams.spawn(stream.instrument(info_span!("stream", id)));
+                }
+                Err(e) => break e.to_string(),
+            },
+            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+            _ = stop.changed() => break "server shutting down".to_string(),
+        }
+    };
+    while streams.join_next().await.is_some() {}
+    session.close(close::NORMAL, b"bye");
+    info!(duration = ?started.elapsed(), "browser disconnected: {reason}");
+}
+
+/// What the session at `path` may do: `/` is the whole server as a client without a key would
+/// have it; `/s/TOKEN` is that share link. `Err`: a sentence for the page.
+async fn scope(ctx: &Context, web: &Arc<Web>, path: &str) -> Result<Scope, String> {
+    if let Some(token) = path.strip_prefix("/s/") {
+        let (web, token) = (web.clone(), token.to_string());
+        let opened = tokio::task::spawn_blocking(move || web.shares.open(&token, &web.root));
+        return match opened.await {
+            Ok(Ok(share)) => Ok(Scope::Share(share)),
+            Ok(Err(refusal)) => Err(refusal.to_string()),
+            Err(_) => Err("the server cannot check this link; try again later".into()),
+        };
+    }
+    match ctx.access.grant(None).await {
+        Ok(Some(grant)) => Ok(Scope::Whole(grant.permissions.intersection(ctx.mask))),
+        Ok(None) => Err(
+            "this server admits only the clients on its list; ask its operator for a share link"
+                .into(),
+        ),
+        Err(e) => {
+            warn!("refusing a browser: {e}");
+            Err("the server cannot read its list of authorized clients".into())
+        }
+    }
+}
+
+async fn handle_stream(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    ctx: Arc<Context>,
+    web: Arc<Web>,
+    scope: Arc<Scope>,
+) {
+    let limits = &ctx.limits;
+    let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
+    let request = match tokio::time::timeout(limits.request_timeout, read).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(FrameError::UnknownVariant)) => {
+            let msg = "this server does not know that command";
+            return refuse(&mut send, ErrorCode::Unsupported, msg).await;
+        }
+        Ok(Err(e @ (FrameError::Malformed | FrameError::TooLarge { .. }))) => {
+            info!("bad request: {e}");
+            return refuse(&mut send, ErrorCode::BadRequest, &e.to_string()).await;
+        }
+        Ok(Err(e)) => {
+            debug!("stream ended before a request: {e}");
+            return;
+        }
+        Err(_) => {
+            info!("no request within {:?}; dropping the stream", limits.request_timeout);
+            let _ = send.reset(close::TOO_SLOW);
+            let _ = recv.stop(close::TOO_SLOW);
+            return;
+        }
+    };
+    let (command, name) = describe(&request);
+    let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
+    async {
+        let started = Instant::now();
+        let outcome = run(&ctx, &web, &scope, request, &mut send, &mut recv).await;
+        let duration = started.elapsed();
+        match outcome {
+            Ok(bytes) => {
+                let _ = send.finish();
+                info!(bytes, ?duration, "ok");
+            }
+            Err(Failure::Refuse(code, message)) => {
+                info!(?code, ?duration, "refused: {message}");
+                refuse(&mut send, code, &message).await;
+                let _ = recv.stop(close::ABORTED);
+            }
+            Err(Failure::Abort(code, why)) => {
+                info!(?duration, "aborted: {why}");
+                let _ = send.reset(code);
+                let _ = recv.stop(code);
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+    // Done only when the browser has everything (see the same wait for QUIC clients).
+    let _ = send.stopped().await;
+}
+
+async fn run(
+    ctx: &Context,
+    web: &Arc<Web>,
+    scope: &Scope,
+    request: Request,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Outcome {
+    let admitted = admit(ctx, scope, &request)?;
+    if admitted.new_only {
+        match ctx.storage.open_read(safe_name(&admitted.name)?).await {
+            Ok(_) => {
+                return Err(Failure::Refuse(
+                    ErrorCode::PermissionDenied,
+                    "a file of that name is already there, and this link does not replace files"
+                        .into(),
+                ))
+            }
+            Err(crate::storage::StorageError::NotFound { .. }) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if let Some(id) = admitted.takes_use {
+        let web = web.clone();
+        let taken = tokio::task::spawn_blocking(move || web.shares.take_use(&id));
+        match taken.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(refusal)) => {
+                return Err(Failure::Refuse(ErrorCode::PermissionDenied, refusal.to_string()))
+            }
+            Err(e) => return Err(Failure::Refuse(ErrorCode::Internal, e.to_string())),
+        }
+    }
+    let name = admitted.name.as_str();
+    match request {
+        Request::List { .. } => list::run(&ctx.storage, name, send).await,
+        Request::Download { .. } => match web.corrupt_at {
+            Some(at) => download::run(ctx, name, &mut corrupting(send, at)).await,
+            None => download::run(ctx, name, send).await,
+        },
+        Request::ResumeDownload { have, .. } => match web.corrupt_at {
+            Some(at) => {
+                download::run_resumable(ctx, name, have, recv, &mut corrupting(send, at)).await
+            }
+            None => download::run_resumable(ctx, name, have, recv, send).await,
+        },
+        Request::Upload { size, .. } => upload::run(ctx, name, size, recv, send).await,
+        Request::Delete { .. } => delete::run(&ctx.storage, name, send).await,
+        Request::Help => help::run(send).await,
+        // Partials are kept per client key, and a browser has none.
+        Request::ResumeUpload { .. } => Err(Failure::Refuse(
+            ErrorCode::Unsupported,
+            "resuming needs a client key; use a plain upload".into(),
+        )),
+        Request::Shutdown => Err(Failure::Refuse(
+            ErrorCode::PermissionDenied,
+            "permission denied: a browser cannot stop the server".into(),
+        )),
+    }
+}
+
+fn corrupting(send: &mut SendStream, at: u64) -> Corrupting<'_, SendStream> {
+    Corrupting { inner: send, at, pos: 0 }
+}
+
+/// Whether `scope` allows `request`, and on which name.
+fn admit(ctx: &Context, scope: &Scope, request: &Request) -> Result<Admitted, Failure> {
+    let (_, asked) = describe(request);
+    let share = match scope {
+        Scope::Whole(allowed) => {
+            if let Some((permission, word)) = needs(request) {
+                if !allowed.contains(permission) {
+                    let (command, _) = describe(request);
+                    return Err(Failure::Refuse(
+                        ErrorCode::PermissionDenied,
+                        format!("permission denied: {command} needs the '{word}' permission, which a browser does not have here"),
+                    ));
+                }
+            }
+            return Ok(Admitted {
+                name: asked.to_string(),
+                takes_use: None,
+                new_only: false,
+            });
+        }
+        Scope::Share(share) => share,
+    };
+    let denied = |what: &str| {
+        Failure::Refuse(
+            ErrorCode::PermissionDenied,
+            format!("permission denied: this link does not allow {what}"),
+        )
+    };
+    let read = share.access == ShareAccess::Read;
+    let dir = share.kind == ShareKind::Dir;
+    let (name, takes_use, new_only) = match request {
+        Request::List { .. } if read && dir => (within(share, asked, true)?, false, false),
+        Request::List { .. } => return Err(denied("listing")),
+        Request::Download { .. } | Request::ResumeDownload { .. } if read => {
+            (within(share, asked, !dir)?, true, false)
+        }
+        Request::Download { .. } | Request::ResumeDownload { .. } => {
+            return Err(denied("downloading"))
+        }
+        Request::Upload { .. } if !read && dir => {
+            if !ctx.mask.contains(Permissions::WRITE) {
+                return Err(denied("uploading to a read-only server"));
+            }
+            (within(share, asked, false)?, true, true)
+        }
+        Request::Upload { .. } => return Err(denied("uploading")),
+        Request::Help => (String::new(), false, false),
+        _ => return Err(denied("that")),
+    };
+    Ok(Admitted {
+        name,
+        takes_use: takes_use.then(|| share.id.clone()),
+        new_only,
+    })
+}
+
+/// `asked` (relative to the share) as a name under the served root. `""` names the share
+/// itself, when `itself` allows that (a file share, or listing a directory share's top).
+fn within(share: &Share, asked: &str, itself: bool) -> Result<String, Failure> {
+    if asked.is_empty() {
+        return match itself {
+            true => Ok(share.name.clone()),
+            false => Err(Failure::Refuse(
+                ErrorCode::InvalidName,
+                "a name inside the shared directory is needed".into(),
+            )),
+        };
+    }
+    if share.kind == ShareKind::File {
+        return Err(Failure::Refuse(
+            ErrorCode::PermissionDenied,
+            "permission denied: this link is for one file only".into(),
+        ));
+    }
+    let rel: SafeName = safe_name(asked)?;
+    Ok(format!("{}/{}", share.name, rel.as_str()))
+}
+
+async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
+    let response = Response::Error {
+        code,
+        message: message.to_owned(),
+    };
+    if write_frame(send, &response).await.is_ok() {
+        let _ = send.finish();
+    }
+}
