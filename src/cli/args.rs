@@ -35,6 +35,8 @@ pub(super) enum Mode {
     Fingerprint(FingerprintArgs),
     /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
     Id,
+    /// Make a link that lets a browser download (or upload) one file or directory; --list, --revoke.
+    Share(super::share::ShareArgs),
     /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).
     Completions {
         /// The shell.
@@ -66,6 +68,9 @@ pub(super) struct ServeArgs {
     /// Serve listings and downloads only.
     #[arg(long)]
     pub(super) read_only: bool,
+    /// Also answer browsers: WebTransport on the same UDP port, the page over HTTP on TCP.
+    #[arg(long)]
+    pub(super) web: bool,
     /// Connections at once, all clients together.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     max_connections: usize,

@@ -7,6 +7,7 @@ mod args;
 mod connect;
 pub mod exit;
 mod serve;
+mod share;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ pub fn main() -> ExitCode {
                     connect::client_identity()
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
                 )
+            }
+            Mode::Share(args) => {
+                init_logging(cli.verbose, "warn");
+                report(share::share(args))
             }
             Mode::Completions { shell } => {
                 use clap::CommandFactory;

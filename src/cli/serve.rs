@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::args::{FingerprintArgs, ServeArgs};
 use crate::client::display::emit;
 use crate::home::qft_home;
-use crate::server::{Access, Server, ServerConfig, Storage};
+use crate::server::{Access, Server, ServerConfig, Storage, WebConfig};
 use crate::tls::{Fingerprint, Identity, SERVER_IDENTITY_FILE};
 
 /// Serves `args.dir` until Ctrl-C or SIGTERM.
@@ -30,7 +30,17 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for w in &warnings {
         tracing::warn!("authorized clients: ignoring {w}");
     }
+    let web = match args.web {
+        true => Some(WebConfig {
+            // Browsers pin certificates made from the kept identity's key; the user's own
+            // certificate (--cert) they check themselves.
+            pinned_certs: args.cert.is_none(),
+            ..WebConfig::new(&qft_home().context("cannot find the qft home")?)
+        }),
+        false => None,
+    };
     let mut config = ServerConfig {
+        web,
         access,
         read_only: args.read_only,
         limits: args.limits(),
@@ -65,6 +75,9 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.storage,
         addr.port()
     ));
+    if config.web.is_some() {
+        emit(&format!("Web page: http://{host}:{}/", addr.port()));
+    }
     if let Some(path) = &args.port_file {
         write_port_file(path, addr.port())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -108,7 +121,7 @@ async fn shutdown_signal() {
 }
 
 /// This machine's server identity, made on first use and kept in the qft home.
-fn server_identity() -> anyhow::Result<Identity> {
+pub(super) fn server_identity() -> anyhow::Result<Identity> {
     let home = qft_home().context("cannot find the qft home")?;
     Ok(Identity::load_or_create(&home.join(SERVER_IDENTITY_FILE))?)
 }
