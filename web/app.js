@@ -251,9 +251,15 @@ async function exchange(first) {
   return { writer, incoming };
 }
 
+/// Ends our side of a stream. The answer says how the request went: once the server has read
+/// all it wants it may stop our side, which would fail a close still waiting, harmlessly.
+function finish(writer) {
+  writer.close().catch(() => {});
+}
+
 async function list(dir) {
   const { writer, incoming } = await exchange(request.list(dir));
-  await writer.close();
+  finish(writer);
   const entries = [];
   for (;;) {
     const answer = response(await incoming.frame());
@@ -274,7 +280,7 @@ async function download(name, saveAs) {
   const { size, chunk, hashes } = first;
   // Start from the first byte: the piece hashes cover every whole piece of the file.
   await writer.write(request.resume(0));
-  await writer.close();
+  finish(writer);
   const parts = [];
   let got = 0, piece = [], inPiece = 0, index = 0;
   progress(0, size);
@@ -329,7 +335,7 @@ async function upload(file, name) {
     progress(Math.min(at + BLOCK, data.length), data.length);
   }
   await writer.write(request.trailer(digest));
-  await writer.close();
+  finish(writer);
   const done = response(await incoming.frame());
   if (done.type === 'error') throw new Refused(done.message);
   if (done.type !== 'done' || !same(done.sha256, digest)) {
@@ -400,7 +406,8 @@ async function browse(dir) {
     body.appendChild(row(entry, () => run(() => browse(path)), () => run(() => get(path, entry.name))));
   }
   $('listing').classList.remove('hidden');
-  status('ok', entries.length ? `${entries.length} entries` : 'This directory is empty');
+  const count = entries.length === 1 ? '1 entry' : `${entries.length} entries`;
+  status('ok', entries.length ? count : 'This directory is empty');
 }
 
 async function get(name, saveAs) {
@@ -410,13 +417,18 @@ async function get(name, saveAs) {
 }
 
 async function put(files) {
+  let done = '';
   for (const file of files) {
     const name = join(cwd, file.name);
     status('busy', `Uploading ${file.name}…`);
     const size = await upload(file, name);
-    status('ok', `Uploaded ${file.name} (${human(size)}, verified by the server)`);
+    done = `Uploaded ${file.name} (${human(size)}, verified by the server)`;
+    status('ok', done);
   }
-  if (!share || share.kind === 'dir' && share.access === 'read') await browse(cwd);
+  if (!share || (share.kind === 'dir' && share.access === 'read')) {
+    await browse(cwd);
+    status('ok', done);
+  }
 }
 
 /// Runs one action at a time, showing its failure as one sentence.

@@ -2,6 +2,7 @@
 //! Every test runs a real server on 127.0.0.1 with a real client and real files in temp dirs.
 
 mod adversarial;
+mod browser;
 mod cli;
 mod commands;
 mod contract;
@@ -17,3 +18,4 @@ mod safety;
 mod shell;
 mod support;
 mod trust;
+mod web;

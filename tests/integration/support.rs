@@ -387,3 +387,11 @@ pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
 pub fn no_progress() -> ProgressBar {
     ProgressBar::hidden()
 }
+
+impl TestServer {
+    /// A server as `identity` whose config `adjust` changes, on 127.0.0.1:0 (when a test needs
+    /// the server's key itself, e.g. for the certificates browsers pin).
+    pub async fn start_as(identity: Identity, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_configured(identity, "127.0.0.1:0".parse().unwrap(), adjust).await
+    }
+}
