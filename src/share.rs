@@ -222,7 +222,8 @@ impl ShareStore {
             .ok_or(Refusal::Unknown)?;
         check(&share, now())?;
         share.used += 1;
-        self.write(&share, Replace::Yes).map_err(|_| Refusal::Store)?;
+        self.write(&share, Replace::Yes)
+            .map_err(|_| Refusal::Store)?;
         drop(lock);
         Ok(share)
     }
@@ -246,7 +247,13 @@ impl ShareStore {
 
     fn write(&self, share: &Share, replace: Replace) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(share).map_err(io::Error::other)?;
-        write_atomic(&self.path(&share.id), &json, replace, Mode::Private, "share")
+        write_atomic(
+            &self.path(&share.id),
+            &json,
+            replace,
+            Mode::Private,
+            "share",
+        )
     }
 
     /// Deletes shares expired for longer than a week (best effort).
@@ -274,7 +281,10 @@ impl Share {
             ShareKind::File => "file",
             ShareKind::Dir => "dir",
         };
-        let mut link = format!("{base}#t={token}&m={access}&k={kind}&n={}", escape(&self.name));
+        let mut link = format!(
+            "{base}#t={token}&m={access}&k={kind}&n={}",
+            escape(&self.name)
+        );
         if !hashes.is_empty() {
             link.push_str(&format!("&h={}", hashes.join(",")));
         }
@@ -317,7 +327,10 @@ fn now() -> u64 {
 }
 
 fn is_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 12
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -364,14 +377,19 @@ mod tests {
     fn a_token_opens_its_share_only_and_is_not_kept() {
         let home = tempfile::tempdir().unwrap();
         let store = ShareStore::new(home.path());
-        let (share, token) = store.create(new_share(None, Duration::from_secs(60))).unwrap();
+        let (share, token) = store
+            .create(new_share(None, Duration::from_secs(60)))
+            .unwrap();
         assert_eq!(store.open(&token, "/srv").unwrap(), share);
         assert_eq!(store.open(&token, "/other"), Err(Refusal::Unknown));
         assert_eq!(store.open("nope", "/srv"), Err(Refusal::Unknown));
         let kept = std::fs::read_to_string(store.path(&share.id)).unwrap();
         assert!(!kept.contains(&token), "the token itself is never stored");
         let link = share.link("http://h:1/", &token, &[[7; 32]]);
-        assert!(link.contains(&format!("#t={token}&")) && link.contains("n=a%20b.txt"), "{link}");
+        assert!(
+            link.contains(&format!("#t={token}&")) && link.contains("n=a%20b.txt"),
+            "{link}"
+        );
 
         assert!(store.revoke(&share.id).unwrap());
         assert!(!store.revoke(&share.id).unwrap());
@@ -382,7 +400,9 @@ mod tests {
     fn uses_run_out_and_expiry_is_refused() {
         let home = tempfile::tempdir().unwrap();
         let store = ShareStore::new(home.path());
-        let (share, token) = store.create(new_share(Some(2), Duration::from_secs(60))).unwrap();
+        let (share, token) = store
+            .create(new_share(Some(2), Duration::from_secs(60)))
+            .unwrap();
         store.take_use(&share.id).unwrap();
         store.take_use(&share.id).unwrap();
         assert_eq!(store.take_use(&share.id), Err(Refusal::UsedUp(2)));
@@ -391,6 +411,9 @@ mod tests {
 
         let (_, token) = store.create(new_share(None, Duration::ZERO)).unwrap();
         let refused = store.open(&token, "/srv").unwrap_err();
-        assert!(refused.to_string().starts_with("this link expired at "), "{refused}");
+        assert!(
+            refused.to_string().starts_with("this link expired at "),
+            "{refused}"
+        );
     }
 }

@@ -65,10 +65,12 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let name = args.name.as_deref().unwrap_or_default();
-    let name = SafeName::new(name)
-        .with_context(|| format!("cannot share '{}'", sanitize(name)))?;
+    let name = SafeName::new(name).with_context(|| format!("cannot share '{}'", sanitize(name)))?;
     if name.components().next() == Some(PRIVATE_DIR) {
-        bail!("cannot share '{}': the server's private area is not served", name.as_str());
+        bail!(
+            "cannot share '{}': the server's private area is not served",
+            name.as_str()
+        );
     }
     let path = args.dir.join(name.as_str());
     let meta = std::fs::symlink_metadata(&path)
@@ -76,11 +78,17 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
     let kind = match meta {
         m if m.is_file() => ShareKind::File,
         m if m.is_dir() => ShareKind::Dir,
-        _ => bail!("cannot share '{}': it is neither a file nor a directory", name.as_str()),
+        _ => bail!(
+            "cannot share '{}': it is neither a file nor a directory",
+            name.as_str()
+        ),
     };
     let access = match args.upload_only {
         true if kind == ShareKind::File => {
-            bail!("an upload-only link is for a directory; '{}' is a file", name.as_str())
+            bail!(
+                "an upload-only link is for a directory; '{}' is a file",
+                name.as_str()
+            )
         }
         true => ShareAccess::UploadOnly,
         false => ShareAccess::Read,
@@ -105,7 +113,9 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
             max_uses: args.uses,
         })
         .context("cannot keep the share link")?;
-    let uses = share.max_uses.map_or(String::new(), |n| format!(", {n} uses"));
+    let uses = share
+        .max_uses
+        .map_or(String::new(), |n| format!(", {n} uses"));
     eprintln!(
         "share {}: {} {} until {}{uses}",
         share.id,

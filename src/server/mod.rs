@@ -152,7 +152,11 @@ impl Server {
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
         let web = match &config.web {
-            Some(web) => Some(Arc::new(web::Web::new(web, &config.identity, &config.storage)?)),
+            Some(web) => Some(Arc::new(web::Web::new(
+                web,
+                &config.identity,
+                &config.storage,
+            )?)),
             None => None,
         };
         let quic = match &web {

@@ -48,7 +48,9 @@ pub fn chromium() -> PathBuf {
         apt(&["install", "-y", "-q", "chromium"])?;
         match Path::new(CHROMIUM).exists() {
             true => Ok(CHROMIUM.into()),
-            false => Err(format!("apt-get installed chromium, but {CHROMIUM} is missing")),
+            false => Err(format!(
+                "apt-get installed chromium, but {CHROMIUM} is missing"
+            )),
         }
     });
     match found {
@@ -100,7 +102,10 @@ impl Browser {
                 "--remote-debugging-pipe",
                 "--window-size=1000,700",
             ])
-            .arg(format!("--user-data-dir={}", profile.path().join("profile").display()))
+            .arg(format!(
+                "--user-data-dir={}",
+                profile.path().join("profile").display()
+            ))
             .arg("about:blank")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -205,8 +210,11 @@ impl Browser {
     /// Opens `url` and waits for it to load.
     pub async fn open(&self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;
-        self.wait_for("document.readyState === 'complete'", Duration::from_secs(30))
-            .await;
+        self.wait_for(
+            "document.readyState === 'complete'",
+            Duration::from_secs(30),
+        )
+        .await;
     }
 
     /// Evaluates `expression` in the page (awaiting a promise), returning its value.
@@ -273,7 +281,11 @@ impl Browser {
                 serde_json::to_string(selector).unwrap()
             ))
             .await;
-        assert_eq!(clicked, Value::Bool(true), "nothing on the page matches {selector}");
+        assert_eq!(
+            clicked,
+            Value::Bool(true),
+            "nothing on the page matches {selector}"
+        );
     }
 
     /// Chooses `file` in the file input `selector`, as a person picking it would.
@@ -339,7 +351,8 @@ impl Browser {
     /// Closes the browser and waits for it to go.
     pub async fn close(mut self) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = serde_json::to_vec(&json!({ "id": id, "method": "Browser.close" })).unwrap();
+        let mut bytes =
+            serde_json::to_vec(&json!({ "id": id, "method": "Browser.close" })).unwrap();
         bytes.push(0);
         let _ = self.stdin.lock().await.write_all(&bytes).await;
         if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
@@ -359,14 +372,12 @@ fn dispatch(value: Value, pending: &Pending, console: &Mutex<Vec<String>>) {
         return;
     }
     let line = match value["method"].as_str() {
-        Some("Runtime.consoleAPICalled") => value["params"]["args"]
-            .as_array()
-            .map(|args| {
-                args.iter()
-                    .map(|a| a["value"].to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }),
+        Some("Runtime.consoleAPICalled") => value["params"]["args"].as_array().map(|args| {
+            args.iter()
+                .map(|a| a["value"].to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
         Some("Runtime.exceptionThrown") => {
             Some(value["params"]["exceptionDetails"]["exception"]["description"].to_string())
         }

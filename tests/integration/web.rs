@@ -65,9 +65,7 @@ impl WebServer {
             })
             .unwrap();
         let certs = WebCerts::new(self.home.path(), &self.identity).unwrap();
-        let hashes = certs
-            .hashes_until(SystemTime::now() + expires_in)
-            .unwrap();
+        let hashes = certs.hashes_until(SystemTime::now() + expires_in).unwrap();
         share.link(&self.page(), &token, &hashes)
     }
 }
@@ -205,7 +203,8 @@ async fn an_expired_link_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_only_link_uploads_new_files_and_nothing_else() {
     let web = WebServer::start().await;
-    web.server.put_all(&[("drop/old.txt", b"old"), ("secret.txt", b"secret")]);
+    web.server
+        .put_all(&[("drop/old.txt", b"old"), ("secret.txt", b"secret")]);
     let link = web.link(
         "drop",
         ShareKind::Dir,
@@ -225,7 +224,10 @@ async fn an_upload_only_link_uploads_new_files_and_nothing_else() {
 
     // A page made to try anyway (the checks are the server's, not the page's).
     for (attempt, refusal) in [
-        ("get('old.txt', 'old.txt')", "this link does not allow downloading"),
+        (
+            "get('old.txt', 'old.txt')",
+            "this link does not allow downloading",
+        ),
         ("get('', 'drop')", "this link does not allow downloading"),
         ("browse('')", "this link does not allow listing"),
     ] {
@@ -240,10 +242,16 @@ async fn an_upload_only_link_uploads_new_files_and_nothing_else() {
     let local = tempfile::tempdir().unwrap();
     std::fs::write(local.path().join("new.txt"), b"dropped").unwrap();
     std::fs::write(local.path().join("old.txt"), b"replaced?").unwrap();
-    browser.choose_file("#file", &local.path().join("new.txt")).await;
-    browser.wait_status("ok", "Uploaded new.txt", PATIENCE).await;
+    browser
+        .choose_file("#file", &local.path().join("new.txt"))
+        .await;
+    browser
+        .wait_status("ok", "Uploaded new.txt", PATIENCE)
+        .await;
     assert_eq!(web.server.read("drop/new.txt").unwrap(), b"dropped");
-    browser.choose_file("#file", &local.path().join("old.txt")).await;
+    browser
+        .choose_file("#file", &local.path().join("old.txt"))
+        .await;
     browser
         .wait_status("error", "does not replace files", PATIENCE)
         .await;
@@ -277,13 +285,21 @@ async fn a_link_used_past_its_count_is_refused() {
     // The same page again: the one use is spent.
     browser.click("tr[data-name='report.pdf'] button.get").await;
     browser
-        .wait_status("error", "this link has been used the 1 times it allowed", PATIENCE)
+        .wait_status(
+            "error",
+            "this link has been used the 1 times it allowed",
+            PATIENCE,
+        )
         .await;
     // And the link opened anew is refused at once.
     browser.open("about:blank").await;
     browser.open(&link).await;
     browser
-        .wait_status("error", "this link has been used the 1 times it allowed", PATIENCE)
+        .wait_status(
+            "error",
+            "this link has been used the 1 times it allowed",
+            PATIENCE,
+        )
         .await;
     browser.close().await;
 }

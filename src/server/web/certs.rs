@@ -72,7 +72,8 @@ pub struct WebCerts {
 impl WebCerts {
     /// Certificates for `identity`'s key, kept in `home`'s [`DIR`].
     pub fn new(home: &Path, identity: &Identity) -> Result<Self, WebCertError> {
-        let key = rcgen::KeyPair::try_from(&identity.key).map_err(|_| WebCertError::UnsuitableKey)?;
+        let key =
+            rcgen::KeyPair::try_from(&identity.key).map_err(|_| WebCertError::UnsuitableKey)?;
         if key.algorithm() != &rcgen::PKCS_ECDSA_P256_SHA256 {
             return Err(WebCertError::UnsuitableKey);
         }
@@ -98,8 +99,9 @@ impl WebCerts {
         }
         let cert = self.certificate(period)?;
         let provider = crate::tls::crypto_provider();
-        let certified = CertifiedKey::from_der(vec![cert], self.identity.key.clone_key(), &provider)
-            .map_err(WebCertError::Key)?;
+        let certified =
+            CertifiedKey::from_der(vec![cert], self.identity.key.clone_key(), &provider)
+                .map_err(WebCertError::Key)?;
         let certified = Arc::new(certified);
         *current = Some((period, certified.clone()));
         self.forget_before(period.saturating_sub(1));
@@ -133,16 +135,17 @@ impl WebCerts {
         match write_atomic(&path, &der, Replace::No, Mode::Normal, "web-cert") {
             Ok(()) => Ok(CertificateDer::from(der)),
             // Another process issued it first: present theirs, so every link agrees.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                std::fs::read(&path).map(CertificateDer::from).map_err(io(&path))
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => std::fs::read(&path)
+                .map(CertificateDer::from)
+                .map_err(io(&path)),
             Err(e) => Err(io(&path)(e)),
         }
     }
 
     fn issue(&self, period: u64) -> Result<Vec<u8>, WebCertError> {
         let (not_before, not_after) = window(period);
-        let mut params = rcgen::CertificateParams::new(vec!["qft".to_string(), "localhost".into()])?;
+        let mut params =
+            rcgen::CertificateParams::new(vec!["qft".to_string(), "localhost".into()])?;
         params.not_before = to_time(not_before);
         params.not_after = to_time(not_after);
         Ok(params.self_signed(&self.key)?.der().to_vec())
@@ -203,7 +206,10 @@ mod tests {
 
         let (from, to) = window(period_of(SystemTime::now()));
         assert!(to.duration_since(from).unwrap() <= Duration::from_secs(14 * 24 * 3600));
-        assert!(from <= SystemTime::now() && SystemTime::now() < to, "valid now");
+        assert!(
+            from <= SystemTime::now() && SystemTime::now() < to,
+            "valid now"
+        );
         // The next period starts while this certificate is still valid.
         let (next, _) = window(period_of(SystemTime::now()) + 1);
         assert!(next + EARLY < to);

@@ -13,7 +13,9 @@ use web_transport_quinn::{RecvStream, SendStream};
 use super::fault::Corrupting;
 use super::Web;
 use crate::paths::SafeName;
-use crate::protocol::{close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response};
+use crate::protocol::{
+    close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
+};
 use crate::server::auth::Permissions;
 use crate::server::connection::{describe, needs};
 use crate::server::exchange::{safe_name, Failure, Outcome};
@@ -81,7 +83,9 @@ pub(crate) async fn serve(
     };
     match &scope {
         Scope::Whole(allowed) => info!(permissions = %allowed, "browser connected"),
-        Scope::Share(share) => info!(share = %share.id, access = %share.access, "browser connected with a share link"),
+        Scope::Share(share) => {
+            info!(share = %share.id, access = %share.access, "browser connected with a share link")
+        }
     }
     let scope = Arc::new(scope);
     let started = Instant::now();
@@ -154,7 +158,10 @@ async fn handle_stream(
             return;
         }
         Err(_) => {
-            info!("no request within {:?}; dropping the stream", limits.request_timeout);
+            info!(
+                "no request within {:?}; dropping the stream",
+                limits.request_timeout
+            );
             let _ = send.reset(close::TOO_SLOW);
             let _ = recv.stop(close::TOO_SLOW);
             return;
@@ -217,7 +224,10 @@ async fn run(
         match taken.await {
             Ok(Ok(_)) => {}
             Ok(Err(refusal)) => {
-                return Err(Failure::Refuse(ErrorCode::PermissionDenied, refusal.to_string()))
+                return Err(Failure::Refuse(
+                    ErrorCode::PermissionDenied,
+                    refusal.to_string(),
+                ))
             }
             Err(e) => return Err(Failure::Refuse(ErrorCode::Internal, e.to_string())),
         }
@@ -251,7 +261,11 @@ async fn run(
 }
 
 fn corrupting(send: &mut SendStream, at: u64) -> Corrupting<'_, SendStream> {
-    Corrupting { inner: send, at, pos: 0 }
+    Corrupting {
+        inner: send,
+        at,
+        pos: 0,
+    }
 }
 
 /// Whether `scope` allows `request`, and on which name.

@@ -14,7 +14,11 @@ impl Source for RecvStream {
         let mut got = 0;
         // Never more than `max`: what follows a body on the stream (its trailer) is not ours.
         while got < max {
-            match self.read_chunk(max - got, true).await.map_err(io::Error::other)? {
+            match self
+                .read_chunk(max - got, true)
+                .await
+                .map_err(io::Error::other)?
+            {
                 Some(chunk) => {
                     got += chunk.bytes.len();
                     pieces.push(chunk.bytes);
