@@ -314,3 +314,212 @@ async fn qft_clients_still_work_on_a_web_server() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].name, "a.txt");
 }
+
+/// A browser is held to the server's limits like any client: here, the largest upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_uploads_are_held_to_the_servers_limits() {
+    let home = tempfile::tempdir().unwrap();
+    let web = WebConfig::new(home.path());
+    let server = TestServer::start_with_config(|c| {
+        c.web = Some(web);
+        c.limits.max_upload = Some(1024);
+    })
+    .await;
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("big.bin"), random_bytes(4096)).unwrap();
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("http://127.0.0.1:{}/", server.addr.port()))
+        .await;
+    browser
+        .wait_status("ok", "This directory is empty", PATIENCE)
+        .await;
+    browser
+        .choose_file("#file", &local.path().join("big.bin"))
+        .await;
+    browser
+        .wait_status("error", "larger than this server accepts", PATIENCE)
+        .await;
+    assert!(!server.exists("big.bin"));
+    browser.close().await;
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_qft");
+
+/// `qft share` as a person runs it in the served directory, with the server's qft home.
+fn qft_share(
+    home: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> assert_cmd::assert::Assert {
+    assert_cmd::Command::new(BIN)
+        .env("QFT_HOME", home)
+        .current_dir(dir)
+        .arg("share")
+        .args(args)
+        .assert()
+}
+
+/// Checks that a failed command said `text` on stderr.
+fn says(assert: assert_cmd::assert::Assert, text: &str) {
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains(text), "{stderr}");
+}
+
+#[test]
+fn qft_share_makes_lists_and_revokes_links() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("report.pdf"), b"%PDF").unwrap();
+    std::fs::create_dir(dir.path().join("uploads")).unwrap();
+    let out = qft_share(
+        home.path(),
+        dir.path(),
+        &["report.pdf", "--expires", "1h", "--uses", "2"],
+    )
+    .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+    let link = stdout.trim();
+    assert!(link.starts_with("http://localhost:4433/#t="), "{link}");
+    assert!(link.contains("&m=read&k=file&n=report.pdf&h="), "{link}");
+    assert!(stderr.contains(": read report.pdf until "), "{stderr}");
+    let id = stderr
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':');
+
+    let out = qft_share(home.path(), dir.path(), &["uploads", "--upload-only"]).success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("&m=upload&k=dir&n=uploads"), "{stdout}");
+
+    says(
+        qft_share(home.path(), dir.path(), &["report.pdf", "--upload-only"]).failure(),
+        "an upload-only link is for a directory",
+    );
+    says(
+        qft_share(home.path(), dir.path(), &["../etc/passwd"]).failure(),
+        "cannot share",
+    );
+    says(
+        qft_share(home.path(), dir.path(), &["nothing-here"]).failure(),
+        "cannot share 'nothing-here'",
+    );
+    says(
+        qft_share(home.path(), dir.path(), &["report.pdf", "--expires", "40d"]).failure(),
+        "at most 30 days",
+    );
+
+    let out = qft_share(home.path(), dir.path(), &["--list"]).success();
+    let listed = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let first = listed.lines().find(|l| l.starts_with(id)).unwrap();
+    assert!(first.contains("uses 0/2\tactive\treport.pdf"), "{first}");
+
+    qft_share(home.path(), dir.path(), &["--revoke", id]).success();
+    says(
+        qft_share(home.path(), dir.path(), &["--revoke", id]).failure(),
+        "there is no share link with the ID",
+    );
+    let out = qft_share(home.path(), dir.path(), &["--list"]).success();
+    let listed = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+}
+
+/// The whole path as a person takes it: `qft serve --web` and `qft share` are two processes
+/// that must agree on the browser certificates; the link `qft share` prints opens in Chromium
+/// and downloads the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_from_qft_share_works_against_qft_serve_web() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(2 << 20);
+    std::fs::write(dir.path().join("report.pdf"), &data).unwrap();
+    let port_file = home.path().join("port");
+    let log = std::fs::File::create(home.path().join("serve.log")).unwrap();
+    let mut serve = tokio::process::Command::new(BIN)
+        .env("QFT_HOME", home.path())
+        .args(["serve", "--web", "--listen", "127.0.0.1:0", "--port-file"])
+        .arg(&port_file)
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        if let Ok(text) = std::fs::read_to_string(&port_file) {
+            break text.trim().parse::<u16>().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = qft_share(home.path(), dir.path(), &["report.pdf", "--url", &url]).success();
+    let link = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+
+    let browser = Browser::start().await;
+    browser.open(link.trim()).await;
+    browser
+        .wait_status("ok", "report.pdf is ready to download", PATIENCE)
+        .await;
+    browser.click("tr[data-name='report.pdf'] button.get").await;
+    browser
+        .wait_status("ok", "Downloaded report.pdf", PATIENCE)
+        .await;
+    assert_eq!(browser.downloaded("report.pdf", PATIENCE).await, data);
+    browser.screenshot("share-link-download").await;
+    browser.close().await;
+    serve.start_kill().unwrap();
+    let _ = serve.wait().await;
+}
+
+/// With an authorized-clients list, a browser (which has no key) gets nothing without a link,
+/// and exactly what a link says with one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_client_list_admits_browsers_only_by_link() {
+    let home = tempfile::tempdir().unwrap();
+    let list = home.path().join("authorized_clients");
+    std::fs::write(&list, "").unwrap();
+    let identity = Identity::generate().unwrap();
+    let web_config = WebConfig::new(home.path());
+    let server = TestServer::start_as(identity.clone(), |c| {
+        c.web = Some(web_config);
+        c.access = qft::server::Access::Authorized(list.clone());
+    })
+    .await;
+    server.put("report.pdf", b"%PDF-1.7");
+    let web = WebServer {
+        server,
+        home,
+        identity,
+    };
+    let browser = Browser::start().await;
+    browser.open(&web.page()).await;
+    browser
+        .wait_status("error", "admits only the clients on its list", PATIENCE)
+        .await;
+    let link = web.link(
+        "report.pdf",
+        ShareKind::File,
+        ShareAccess::Read,
+        Duration::from_secs(600),
+        None,
+    );
+    browser.open("about:blank").await;
+    browser.open(&link).await;
+    browser.click("tr[data-name='report.pdf'] button.get").await;
+    browser
+        .wait_status("ok", "Downloaded report.pdf", PATIENCE)
+        .await;
+    assert_eq!(
+        browser.downloaded("report.pdf", PATIENCE).await,
+        b"%PDF-1.7"
+    );
+    browser.close().await;
+}
