@@ -513,6 +513,9 @@ async fn a_server_with_a_client_list_admits_browsers_only_by_link() {
     );
     browser.open("about:blank").await;
     browser.open(&link).await;
+    browser
+        .wait_status("ok", "report.pdf is ready to download", PATIENCE)
+        .await;
     browser.click("tr[data-name='report.pdf'] button.get").await;
     browser
         .wait_status("ok", "Downloaded report.pdf", PATIENCE)
