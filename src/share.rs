@@ -301,6 +301,38 @@ impl fmt::Display for ShareAccess {
     }
 }
 
+/// The file in the qft home where `serve --web` notes each served directory's page.
+const PAGES: &str = "web-pages";
+
+/// Notes that the page for the served directory `root` is at `url`, so that `qft share` run
+/// for that directory makes links to it without being told.
+pub fn remember_page(home: &Path, root: &str, url: &str) -> io::Result<()> {
+    let path = home.join(PAGES);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut text: String = old
+        .lines()
+        .filter(|line| line.split('\t').next() != Some(root))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    text.push_str(&format!("{root}\t{url}\n"));
+    write_atomic(
+        &path,
+        text.as_bytes(),
+        Replace::Yes,
+        Mode::Private,
+        "web-pages",
+    )
+}
+
+/// Where the last `serve --web` of `root` said its page is.
+pub fn page_of(home: &Path, root: &str) -> Option<String> {
+    let text = std::fs::read_to_string(home.join(PAGES)).ok()?;
+    text.lines().find_map(|line| {
+        let (r, url) = line.split_once('\t')?;
+        (r == root).then(|| url.to_string())
+    })
+}
+
 /// Refuses a share past its expiry or its uses.
 fn check(share: &Share, now: u64) -> Result<(), Refusal> {
     if now >= share.expires {

@@ -75,8 +75,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.storage,
         addr.port()
     ));
-    if config.web.is_some() {
-        emit(&format!("Web page: http://{host}:{}/", addr.port()));
+    if let Some(web) = &config.web {
+        let page = format!("http://{host}:{}/", addr.port());
+        emit(&format!("Web page: {page}"));
+        // So that `qft share` run for this directory links to this page without being told.
+        let root = crate::server::web::root_of(&config.storage);
+        if let Err(e) = crate::share::remember_page(&web.home, &root, &page) {
+            tracing::warn!("cannot note the page for qft share: {e}");
+        }
     }
     if let Some(path) = &args.port_file {
         write_port_file(path, addr.port())

@@ -12,7 +12,7 @@ use crate::client::display::emit;
 use crate::home::qft_home;
 use crate::paths::{sanitize, SafeName};
 use crate::server::web::{root_path, WebCerts};
-use crate::share::{when, NewShare, ShareAccess, ShareKind, ShareStore, MAX_EXPIRY};
+use crate::share::{page_of, when, NewShare, ShareAccess, ShareKind, ShareStore, MAX_EXPIRY};
 use crate::storage::PRIVATE_DIR;
 
 /// `qft share NAME`, `qft share --list`, `qft share --revoke ID`.
@@ -34,10 +34,11 @@ pub(super) struct ShareArgs {
     /// The directory the server serves.
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
-    /// The page's address as the link's holder reaches it (the server's `--web` page, or an
-    /// https proxy in front of it).
-    #[arg(long, value_name = "URL", default_value = "http://localhost:4433/")]
-    url: String,
+    /// The page's address as the link's holder reaches it (an https proxy in front of the
+    /// server, say). Default: the page `qft serve --web` printed for this directory, else
+    /// http://localhost:4433/.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
     /// The server uses its own --cert/--key, which browsers check themselves: put no
     /// certificate hashes in the link.
     #[arg(long)]
@@ -103,9 +104,15 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
             WebCerts::new(&home, &identity)?.hashes_until(SystemTime::now() + args.expires)?
         }
     };
+    let root = root_path(&args.dir);
+    let url = args
+        .url
+        .clone()
+        .or_else(|| page_of(&home, &root))
+        .unwrap_or_else(|| "http://localhost:4433/".into());
     let (share, token) = store
         .create(NewShare {
-            root: root_path(&args.dir),
+            root,
             name: name.as_str().to_string(),
             kind,
             access,
@@ -123,7 +130,7 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
         sanitize(&share.name),
         when(share.expires).trim_start_matches("at ")
     );
-    emit(&share.link(&args.url, &token, &hashes));
+    emit(&share.link(&url, &token, &hashes));
     Ok(())
 }
 

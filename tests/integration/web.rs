@@ -459,9 +459,13 @@ async fn a_link_from_qft_share_works_against_qft_serve_web() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let url = format!("http://127.0.0.1:{port}/");
-    let out = qft_share(home.path(), dir.path(), &["report.pdf", "--url", &url]).success();
+    // No --url: qft share links to the page this server noted for its directory.
+    let out = qft_share(home.path(), dir.path(), &["report.pdf"]).success();
     let link = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        link.starts_with(&format!("http://127.0.0.1:{port}/#t=")),
+        "{link}"
+    );
 
     let browser = Browser::start().await;
     browser.open(link.trim()).await;
