@@ -355,3 +355,127 @@ async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
         let _ = send.finish();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{Access, Limits, Storage};
+
+    fn share(name: &str, kind: ShareKind, access: ShareAccess) -> Scope {
+        Scope::Share(Share {
+            id: "0123456789ab".into(),
+            token_sha256: String::new(),
+            root: String::new(),
+            name: name.into(),
+            kind,
+            access,
+            created: 0,
+            expires: u64::MAX,
+            max_uses: None,
+            used: 0,
+        })
+    }
+
+    fn context(mask: Permissions) -> (Context, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        (
+            Context::new(storage, Access::Open, mask, Limits::default()),
+            dir,
+        )
+    }
+
+    fn name(
+        ctx: &Context,
+        scope: &Scope,
+        request: Request,
+    ) -> Result<(String, bool, bool), String> {
+        match admit(ctx, scope, &request) {
+            Ok(a) => Ok((a.name, a.takes_use.is_some(), a.new_only)),
+            Err(Failure::Refuse(_, message) | Failure::Abort(_, message)) => Err(message),
+        }
+    }
+
+    #[test]
+    fn a_link_grants_what_it_says_and_nothing_more() {
+        let (ctx, _dir) = context(Permissions::ALL);
+        let list = |dir: &str| Request::List { dir: dir.into() };
+        let get = |name: &str| Request::ResumeDownload {
+            name: name.into(),
+            have: 0,
+        };
+        let put = |name: &str| Request::Upload {
+            name: name.into(),
+            size: 1,
+        };
+        let del = |name: &str| Request::Delete { name: name.into() };
+
+        let file = share("docs/report.pdf", ShareKind::File, ShareAccess::Read);
+        assert_eq!(
+            name(&ctx, &file, get("")),
+            Ok(("docs/report.pdf".into(), true, false))
+        );
+        for request in [get("other.pdf"), get("../x"), list(""), put("x"), del("")] {
+            assert!(name(&ctx, &file, request.clone()).is_err(), "{request:?}");
+        }
+
+        let dir = share("photos", ShareKind::Dir, ShareAccess::Read);
+        assert_eq!(
+            name(&ctx, &dir, list("")),
+            Ok(("photos".into(), false, false))
+        );
+        assert_eq!(
+            name(&ctx, &dir, list("2026")),
+            Ok(("photos/2026".into(), false, false))
+        );
+        assert_eq!(
+            name(&ctx, &dir, get("a.jpg")),
+            Ok(("photos/a.jpg".into(), true, false))
+        );
+        for request in [
+            get(""),
+            get("../secret"),
+            get("a/../../b"),
+            list(".."),
+            put("a.jpg"),
+            del("a.jpg"),
+        ] {
+            assert!(name(&ctx, &dir, request.clone()).is_err(), "{request:?}");
+        }
+
+        let drop = share("uploads", ShareKind::Dir, ShareAccess::UploadOnly);
+        assert_eq!(
+            name(&ctx, &drop, put("new.txt")),
+            Ok(("uploads/new.txt".into(), true, true))
+        );
+        for request in [
+            put(""),
+            put("../x"),
+            list(""),
+            get("new.txt"),
+            del("new.txt"),
+        ] {
+            assert!(name(&ctx, &drop, request.clone()).is_err(), "{request:?}");
+        }
+        // A read-only server refuses a drop box's uploads too.
+        let (read_only, _dir) = context(Permissions::READ);
+        assert!(name(&read_only, &drop, put("new.txt")).is_err());
+    }
+
+    #[test]
+    fn a_whole_server_session_has_the_keyless_permissions() {
+        let (ctx, _dir) = context(Permissions::ALL);
+        let reader = Scope::Whole(Permissions::READ);
+        let upload = Request::Upload {
+            name: "a".into(),
+            size: 1,
+        };
+        let refused = name(&ctx, &reader, upload).unwrap_err();
+        assert!(
+            refused.contains("needs the 'write' permission"),
+            "{refused}"
+        );
+        let list = Request::List { dir: "a".into() };
+        assert_eq!(name(&ctx, &reader, list), Ok(("a".into(), false, false)));
+    }
+}
