@@ -1,21 +1,22 @@
 //! The command line. [`main`] parses it (`args`: the clap types and their conversion into the
-//! library's configs), starts logging and the runtime, hands each mode to its module (`serve`,
+//! library's configs), starts logging (`logging`) and the runtime, hands each mode to its module (`serve`,
 //! `connect`) and turns every outcome into one status from the [`exit`] table, printing an error
 //! once. Nothing below this module sees clap.
 
 mod args;
 mod connect;
 pub mod exit;
+mod logging;
 mod serve;
 mod share;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 
 use args::{Cli, Mode};
+use logging::LogFormat;
 
 /// Parses the command line, runs it, and returns the exit status.
 pub fn main() -> ExitCode {
@@ -40,26 +41,26 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.mode {
             Mode::Serve(args) => {
-                init_logging(cli.verbose, "info");
+                logging::init(cli.verbose, "info", args.log_format);
                 report(serve::serve(args).await)
             }
             Mode::Connect(args) => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 connect::connect(args).await
             }
             Mode::Fingerprint(args) => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 report(serve::fingerprint(args))
             }
             Mode::Id => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 report(
                     connect::client_identity()
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
                 )
             }
             Mode::Share(args) => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 report(share::share(args))
             }
             Mode::Completions { shell } => {
@@ -83,21 +84,4 @@ fn report(result: anyhow::Result<()>) -> u8 {
             exit::FAILURE
         }
     }
-}
-
-/// Logs to stderr: `default` for qft's own events (debug with -v, trace with -vv), warnings from
-/// the libraries; RUST_LOG replaces all of it.
-fn init_logging(verbose: u8, default: &str) {
-    let level = match verbose {
-        0 => default,
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,qft={level}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }

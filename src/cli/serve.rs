@@ -45,6 +45,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         read_only: args.read_only,
         limits: args.limits(),
         tuning: args.tuning.tuning(),
+        metrics: args.metrics,
         ..ServerConfig::new(storage, identity, args.listen)
     };
     let server = match Server::bind(config.clone()) {
@@ -82,6 +83,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let root = crate::server::web::root_of(&config.storage);
         if let Err(e) = crate::share::remember_page(&web.home, &root, &page) {
             tracing::warn!("cannot note the page for qft share: {e}");
+        }
+    }
+    if let Some(at) = server.metrics_addr() {
+        tracing::info!("metrics on http://{at}/metrics");
+        if !at.ip().is_loopback() {
+            tracing::warn!(
+                "metrics on {at} are served to anyone who can reach it, unauthenticated"
+            );
         }
     }
     if let Some(path) = &args.port_file {

@@ -19,6 +19,8 @@ use crate::protocol::{
 use crate::server::auth::Permissions;
 use crate::server::connection::{describe, needs};
 use crate::server::exchange::{safe_name, Failure, Outcome};
+use crate::server::limits::{Connections, BUSY_RETRY_AFTER};
+use crate::server::metrics::{Attempt, Ended};
 use crate::server::{delete, download, help, list, upload, Context};
 use crate::share::{Share, ShareAccess, ShareKind};
 
@@ -40,13 +42,30 @@ struct Admitted {
     new_only: bool,
 }
 
-/// Serves a connection that negotiated `h3` until the browser leaves or the server stops.
+/// Serves a connection that negotiated `h3` until the browser leaves or the server stops: a
+/// slot among the connections first, as for any client (or a close saying when to try again).
 pub(crate) async fn serve(
     conn: quinn::Connection,
     ctx: Arc<Context>,
     web: Arc<Web>,
     mut stop: watch::Receiver<bool>,
+    admitted: Connections,
 ) {
+    let mut slot = match admitted.admit(conn.remote_address().ip(), &ctx.limits) {
+        Ok(slot) => slot,
+        Err(why) => {
+            info!("browser refused: {why}");
+            ctx.metrics.attempt(Attempt::Busy);
+            let reason = close::busy(&why, BUSY_RETRY_AFTER);
+            conn.close(close::BUSY.into(), reason.as_bytes());
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            return;
+        }
+    };
+    slot.attach(&conn);
+    let _open = ctx.metrics.open();
+    // The CONNECT request is the session's first bidirectional stream.
+    conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
     let accept = web_transport_quinn::Request::accept(conn.clone());
     let request = match tokio::time::timeout(ctx.limits.request_timeout, accept).await {
         Ok(Ok(request)) => request,
@@ -121,7 +140,7 @@ async fn scope(ctx: &Context, web: &Arc<Web>, path: &str) -> Result<Scope, Strin
             Err(_) => Err("the server cannot check this link; try again later".into()),
         };
     }
-    match ctx.access.grant(None).await {
+    match ctx.grants.grant(None).await {
         Ok(Some(grant)) => Ok(Scope::Whole(grant.permissions.intersection(ctx.mask))),
         Ok(None) => Err(
             "this server admits only the clients on its list; ask its operator for a share link"
@@ -168,27 +187,42 @@ async fn handle_stream(
         }
     };
     let (command, name) = describe(&request);
+    // Which way file bytes go, for the metrics (uploads in, downloads out).
+    let inward = match &request {
+        Request::Upload { .. } | Request::ResumeUpload { .. } => Some(true),
+        Request::Download { .. } | Request::ResumeDownload { .. } => Some(false),
+        _ => None,
+    };
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
     async {
         let started = Instant::now();
         let outcome = run(&ctx, &web, &scope, request, &mut send, &mut recv).await;
         let duration = started.elapsed();
-        match outcome {
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let ended = match outcome {
             Ok(bytes) => {
                 let _ = send.finish();
-                info!(bytes, ?duration, "ok");
+                info!(result = "ok", bytes, duration_ms, "ok");
+                Ended::Ok(bytes)
             }
             Err(Failure::Refuse(code, message)) => {
-                info!(?code, ?duration, "refused: {message}");
+                info!(
+                    result = Ended::Refused(code).label(),
+                    duration_ms, "refused: {message}"
+                );
                 refuse(&mut send, code, &message).await;
                 let _ = recv.stop(close::ABORTED);
+                Ended::Refused(code)
             }
             Err(Failure::Abort(code, why)) => {
-                info!(?duration, "aborted: {why}");
+                info!(result = "aborted", duration_ms, "aborted: {why}");
                 let _ = send.reset(code);
                 let _ = recv.stop(code);
+                Ended::Aborted
             }
-        }
+        };
+        // Browsers never resume: partials are kept per client key.
+        ctx.metrics.command(command, ended, duration, inward, false);
     }
     .instrument(span)
     .await;
