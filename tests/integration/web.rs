@@ -530,3 +530,27 @@ async fn a_server_with_a_client_list_admits_browsers_only_by_link() {
     );
     browser.close().await;
 }
+
+/// A browser counts among the connections from its address like any client, and one over the
+/// limit is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_over_the_connection_limit_is_told_why() {
+    let home = tempfile::tempdir().unwrap();
+    let web = WebConfig::new(home.path());
+    let server = TestServer::start_with_config(|c| {
+        c.web = Some(web);
+        c.limits.max_connections_per_ip = 1;
+    })
+    .await;
+    let client = server.client().await;
+    client.list("").await.unwrap();
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("http://127.0.0.1:{}/", server.addr.port()))
+        .await;
+    browser
+        .wait_status("error", "too many connections from 127.0.0.1", PATIENCE)
+        .await;
+    drop(client);
+    browser.close().await;
+}

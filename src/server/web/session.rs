@@ -51,52 +51,45 @@ pub(crate) async fn serve(
     mut stop: watch::Receiver<bool>,
     admitted: Connections,
 ) {
-    let mut slot = match admitted.admit(conn.remote_address().ip(), &ctx.limits) {
-        Ok(slot) => slot,
+    let admission = admitted.admit(conn.remote_address().ip(), &ctx.limits);
+    // Only the CONNECT request's stream until the browser is admitted.
+    let streams = if admission.is_ok() {
+        ctx.limits.max_streams
+    } else {
+        1
+    };
+    conn.set_max_concurrent_bi_streams(streams.into());
+    let _slot = match admission {
+        Ok(mut slot) => {
+            slot.attach(&conn);
+            slot
+        }
         Err(why) => {
             info!("browser refused: {why}");
             ctx.metrics.attempt(Attempt::Busy);
             let reason = close::busy(&why, BUSY_RETRY_AFTER);
-            conn.close(close::BUSY.into(), reason.as_bytes());
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            if let Some(request) = session_request(&conn, Duration::from_secs(2)).await {
+                refuse_session(request, close::BUSY, &reason).await;
+            }
             return;
         }
     };
-    slot.attach(&conn);
     let _open = ctx.metrics.open();
-    // The CONNECT request is the session's first bidirectional stream.
-    conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
-    let accept = web_transport_quinn::Request::accept(conn.clone());
-    let request = match tokio::time::timeout(ctx.limits.request_timeout, accept).await {
-        Ok(Ok(request)) => request,
-        Ok(Err(e)) => {
-            info!("not a WebTransport session: {e}");
-            conn.close(close::ABORTED.into(), b"not a WebTransport session");
-            return;
-        }
-        Err(_) => {
-            info!("no WebTransport request in time");
-            conn.close(close::TOO_SLOW.into(), b"no request in time");
-            return;
-        }
+    let Some(request) = session_request(&conn, ctx.limits.request_timeout).await else {
+        return;
     };
     let path = request.url.path().to_string();
-    let scope = scope(&ctx, &web, &path).await;
-    // A refused link is still accepted and then closed with the reason: browsers do not show
-    // a refused CONNECT's status, but they do show the reason a session was closed with.
+    let scope = match scope(&ctx, &web, &path).await {
+        Ok(scope) => scope,
+        Err(reason) => {
+            info!("browser refused: {reason}");
+            return refuse_session(request, close::NOT_AUTHORIZED, &reason).await;
+        }
+    };
     let session = match request.ok().await {
         Ok(session) => session,
         Err(e) => {
             info!("WebTransport handshake failed: {e}");
-            return;
-        }
-    };
-    let scope = match scope {
-        Ok(scope) => scope,
-        Err(reason) => {
-            info!("browser refused: {reason}");
-            session.close(close::NOT_AUTHORIZED, reason.as_bytes());
-            let _ = tokio::time::timeout(Duration::from_secs(2), session.closed()).await;
             return;
         }
     };
@@ -126,6 +119,36 @@ pub(crate) async fn serve(
     while streams.join_next().await.is_some() {}
     session.close(close::NORMAL, b"bye");
     info!(duration = ?started.elapsed(), "browser disconnected: {reason}");
+}
+
+/// The browser's WebTransport request (HTTP/3 SETTINGS, then CONNECT), within `deadline`.
+async fn session_request(
+    conn: &quinn::Connection,
+    deadline: Duration,
+) -> Option<web_transport_quinn::Request> {
+    let accept = web_transport_quinn::Request::accept(conn.clone());
+    match tokio::time::timeout(deadline, accept).await {
+        Ok(Ok(request)) => Some(request),
+        Ok(Err(e)) => {
+            info!("not a WebTransport session: {e}");
+            conn.close(close::ABORTED.into(), b"not a WebTransport session");
+            None
+        }
+        Err(_) => {
+            info!("no WebTransport request in time");
+            conn.close(close::TOO_SLOW.into(), b"no request in time");
+            None
+        }
+    }
+}
+
+/// Accepts the session only to close it with `reason`: browsers do not show a refused
+/// CONNECT's status, but they do show the reason a session was closed with.
+async fn refuse_session(request: web_transport_quinn::Request, code: u32, reason: &str) {
+    if let Ok(session) = request.ok().await {
+        session.close(code, reason.as_bytes());
+        let _ = tokio::time::timeout(Duration::from_secs(2), session.closed()).await;
+    }
 }
 
 /// What the session at `path` may do: `/` is the whole server as a client without a key would
