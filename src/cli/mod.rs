@@ -63,6 +63,10 @@ pub fn main() -> ExitCode {
                 logging::init(cli.verbose, "warn", LogFormat::Text);
                 report(share::share(args))
             }
+            Mode::KnownHosts(args) => {
+                logging::init(cli.verbose, "warn", LogFormat::Text);
+                report(connect::known_hosts(args))
+            }
             Mode::Completions { shell } => {
                 use clap::CommandFactory;
                 clap_complete::generate(shell, &mut Cli::command(), "qft", &mut std::io::stdout());
@@ -75,12 +79,31 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// An error and its causes as one line, each said once: a cause already spelled out in the
+/// message before it (many errors quote their source) is not repeated, and io errors lose their
+/// "(os error N)" tail.
+fn one_sentence(e: &anyhow::Error) -> String {
+    use crate::fsutil::strip_os_error;
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = strip_os_error(&cause.to_string());
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// The status for a mode that either worked or failed; the error is printed here, once.
 fn report(result: anyhow::Result<()>) -> u8 {
     match result {
         Ok(()) => exit::SUCCESS,
         Err(e) => {
-            eprintln!("qft: {e:#}");
+            eprintln!("qft: {}", one_sentence(&e));
             exit::FAILURE
         }
     }

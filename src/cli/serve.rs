@@ -25,10 +25,16 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Access::Authorized(path.clone()),
         None => Access::Open,
     };
-    // Fail at start, not at the first client, if the list cannot be read.
+    // Fail at start, not at the first client, if the list cannot be read or has a line that
+    // grants nothing: a server that silently admits fewer clients than its operator listed
+    // locks people out without a word.
     let (listed, warnings) = access.check().await?;
-    for w in &warnings {
-        tracing::warn!("authorized clients: ignoring {w}");
+    if let (Access::Authorized(path), false) = (&access, warnings.is_empty()) {
+        anyhow::bail!(
+            "{} has lines that grant nothing; fix or remove them (or comment them out with #): {}",
+            path.display(),
+            warnings.join("; ")
+        );
     }
     let web = match args.web {
         true => Some(WebConfig {

@@ -116,9 +116,11 @@ pub fn parse(text: &str) -> (HashMap<Fingerprint, Grant>, Vec<String>) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut parts = line.splitn(3, char::is_whitespace);
-        let (fp, perms) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let comment = parts.next().unwrap_or("").trim().to_owned();
+        // Any run of blanks separates the fields, so columns may be lined up; the comment is
+        // the rest of the line, its own spacing kept.
+        let (fp, rest) = first_field(line);
+        let (perms, comment) = first_field(rest);
+        let comment = comment.to_owned();
         let parsed = fp
             .parse::<Fingerprint>()
             .map_err(|e| e.to_string())
@@ -134,6 +136,15 @@ pub fn parse(text: &str) -> (HashMap<Fingerprint, Grant>, Vec<String>) {
         }
     }
     (grants, warnings)
+}
+
+/// The first blank-separated field of `text`, and what follows it with leading blanks removed.
+fn first_field(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(end) => (&text[..end], text[end..].trim_start()),
+        None => (text, ""),
+    }
 }
 
 /// How a server decides what a client may do.
@@ -326,5 +337,24 @@ mod tests {
             warnings[2].contains("unknown permission 'fly'"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn lined_up_columns_in_the_authorized_clients_file_are_read_as_fields() {
+        // The README's own layout: fields lined up with runs of blanks, tabs too.
+        let a = Identity::generate().unwrap().fingerprint();
+        let b = Identity::generate().unwrap().fingerprint();
+        let text = format!("{a}   read,write,delete   Ann's  laptop\n  {b}\t\tread\n");
+        let (grants, warnings) = parse(&text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            grants[&a],
+            Grant {
+                permissions: Permissions::parse("read,write,delete").unwrap(),
+                comment: "Ann's  laptop".into()
+            }
+        );
+        assert_eq!(grants[&b].permissions, Permissions::READ);
+        assert_eq!(grants[&b].comment, "");
     }
 }
