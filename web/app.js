@@ -221,7 +221,8 @@ async function connect() {
     if (answer.ok) config = await answer.json();
   } catch (e) { /* a page served from elsewhere: the link says all */ }
   const hashes = link.get('h') ? link.get('h').split(',') : config.hashes;
-  const url = `https://${location.hostname}:${config.port}/${share ? `s/${share.token}` : ''}`;
+  const port = link.get('p') || config.port;
+  const url = `https://${location.hostname}:${port}/${share ? `s/${share.token}` : ''}`;
   const options = {};
   if (hashes.length) {
     options.serverCertificateHashes = hashes.map((h) => ({ algorithm: 'sha-256', value: fromBase64Url(h) }));

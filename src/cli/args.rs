@@ -37,6 +37,8 @@ pub(super) enum Mode {
     Id,
     /// Make a link that lets a browser download (or upload) one file or directory; --list, --revoke.
     Share(super::share::ShareArgs),
+    /// Download the file a share link names (verified), without a server address or key.
+    Get(super::get_link::GetLinkArgs),
     /// Show or edit the servers this client trusts (the qft home's known_hosts).
     KnownHosts(KnownHostsArgs),
     /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).

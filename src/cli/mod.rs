@@ -6,6 +6,7 @@
 mod args;
 mod connect;
 pub mod exit;
+mod get_link;
 mod logging;
 mod serve;
 mod share;
@@ -58,6 +59,10 @@ pub fn main() -> ExitCode {
                     connect::client_identity()
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
                 )
+            }
+            Mode::Get(args) => {
+                logging::init(cli.verbose, "warn", LogFormat::Text);
+                report(get_link::get(args).await)
             }
             Mode::Share(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);

@@ -105,10 +105,15 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
         }
     };
     let root = root_path(&args.dir);
+    let noted = page_of(&home, &root);
+    // The server's own page names its port, which the link then carries for a page elsewhere.
+    let port = noted
+        .as_deref()
+        .and_then(|page| page.trim_end_matches('/').rsplit(':').next()?.parse().ok());
     let url = args
         .url
         .clone()
-        .or_else(|| page_of(&home, &root))
+        .or(noted)
         .unwrap_or_else(|| "http://localhost:4433/".into());
     let (share, token) = store
         .create(NewShare {
@@ -130,7 +135,7 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
         sanitize(&share.name),
         when(share.expires).trim_start_matches("at ")
     );
-    emit(&share.link(&url, &token, &hashes));
+    emit(&share.link(&url, &token, &hashes, port));
     Ok(())
 }
 

@@ -66,7 +66,7 @@ impl WebServer {
             .unwrap();
         let certs = WebCerts::new(self.home.path(), &self.identity).unwrap();
         let hashes = certs.hashes_until(SystemTime::now() + expires_in).unwrap();
-        share.link(&self.page(), &token, &hashes)
+        share.link(&self.page(), &token, &hashes, None)
     }
 }
 
@@ -553,4 +553,73 @@ async fn a_browser_over_the_connection_limit_is_told_why() {
         .await;
     drop(client);
     browser.close().await;
+}
+
+/// `qft get LINK` as a person runs it: the file a link names, verified, without a server
+/// address or a key; refusals in the link's own words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qft_get_downloads_what_a_link_names() {
+    let web = WebServer::start().await;
+    let data = random_bytes(3 << 20);
+    web.server.put("docs/report.pdf", &data);
+    web.server.mkdir("drop");
+    let hour = Duration::from_secs(3600);
+    let file = web.link(
+        "docs/report.pdf",
+        ShareKind::File,
+        ShareAccess::Read,
+        hour,
+        Some(1),
+    );
+    let expired = web.link(
+        "docs/report.pdf",
+        ShareKind::File,
+        ShareAccess::Read,
+        Duration::ZERO,
+        None,
+    );
+    let drop_box = web.link("drop", ShareKind::Dir, ShareAccess::UploadOnly, hour, None);
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_path_buf();
+    let get = move |link: String| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            assert_cmd::Command::new(BIN)
+                .arg("get")
+                .arg(link)
+                .arg("-o")
+                .arg(&dir)
+                .assert()
+        })
+    };
+    let done = get(file.clone()).await.unwrap().success();
+    let stdout = String::from_utf8_lossy(&done.get_output().stdout).into_owned();
+    assert!(
+        stdout.starts_with("downloaded\tdocs/report.pdf\t"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(out.path().join("report.pdf")).unwrap(), data);
+
+    // Its one use is spent; and the file is there anyway (no --force).
+    std::fs::remove_file(out.path().join("report.pdf")).unwrap();
+    says(
+        get(file).await.unwrap().failure(),
+        "this link has been used the 1 times it allowed",
+    );
+    says(
+        get(expired).await.unwrap().failure(),
+        "this link expired at ",
+    );
+    says(
+        get(drop_box).await.unwrap().failure(),
+        "qft get takes links to one file",
+    );
+    says(
+        get("http://x/#m=read".into()).await.unwrap().failure(),
+        "not a qft share link",
+    );
+    assert!(
+        crate::support::list_dir(out.path()).is_empty(),
+        "nothing left behind"
+    );
 }

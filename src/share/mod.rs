@@ -17,6 +17,10 @@
 //! A use is one transfer begun (a download or an upload); listing is free. A use is taken
 //! before the transfer starts, so a transfer that fails still counts: a link never allows more
 //! transfers than it says.
+//!
+//! [`fetch`] is the other end for the command line: `qft get LINK`.
+
+pub mod fetch;
 
 use std::fmt;
 use std::io;
@@ -269,9 +273,10 @@ impl ShareStore {
 
 impl Share {
     /// The link to hand out: the page at `base` (e.g. `http://localhost:4433/`), with the
-    /// token, the certificate hashes a browser pins, and (for the page to show, not trusted)
-    /// the name and what the link allows, all in the fragment, which browsers never send.
-    pub fn link(&self, base: &str, token: &str, hashes: &[[u8; 32]]) -> String {
+    /// token, the certificate hashes a browser pins, the server's UDP port when known (for a
+    /// page behind a proxy on another port) and (for the page to show, not trusted) the name
+    /// and what the link allows, all in the fragment, which browsers never send.
+    pub fn link(&self, base: &str, token: &str, hashes: &[[u8; 32]], port: Option<u16>) -> String {
         let hashes: Vec<String> = hashes.iter().map(|h| URL_SAFE_NO_PAD.encode(h)).collect();
         let access = match self.access {
             ShareAccess::Read => "read",
@@ -287,6 +292,9 @@ impl Share {
         );
         if !hashes.is_empty() {
             link.push_str(&format!("&h={}", hashes.join(",")));
+        }
+        if let Some(port) = port {
+            link.push_str(&format!("&p={port}"));
         }
         link
     }
@@ -417,7 +425,7 @@ mod tests {
         assert_eq!(store.open("nope", "/srv"), Err(Refusal::Unknown));
         let kept = std::fs::read_to_string(store.path(&share.id)).unwrap();
         assert!(!kept.contains(&token), "the token itself is never stored");
-        let link = share.link("http://h:1/", &token, &[[7; 32]]);
+        let link = share.link("http://h:1/", &token, &[[7; 32]], None);
         assert!(
             link.contains(&format!("#t={token}&")) && link.contains("n=a%20b.txt"),
             "{link}"
