@@ -20,12 +20,15 @@
 //!
 //! # Backends
 //! - [`local`]: a directory on the server's filesystem (temp file, fsync, rename, fsync dir).
+//! - [`object`]: a prefix of an S3 bucket (staged multipart uploads published by a server-side
+//!   copy, reads pinned to an ETag, partials kept in the store so any server continues them).
 //!
 //! Async methods that return `impl Future` rule out `dyn`, so the backends are an enum behind
 //! [`Storage`]: one `match` per operation here, and no generics in `server/`.
 
 mod error;
 pub mod local;
+pub mod object;
 
 use std::fmt;
 use std::io;
@@ -54,6 +57,7 @@ pub struct Storage {
 #[derive(Debug, Clone)]
 enum Backend {
     Local(local::Local),
+    Object(object::Object),
 }
 
 impl Storage {
@@ -64,10 +68,25 @@ impl Storage {
         })
     }
 
+    /// Serves a prefix of an S3 bucket (see [`object`]); checks that it answers.
+    pub async fn open_object(config: &object::ObjectConfig) -> Result<Self, object::OpenError> {
+        Ok(Storage {
+            backend: Backend::Object(object::Object::open(config).await?),
+        })
+    }
+
+    /// The object backend over a store in memory, for tests.
+    pub fn object_in_memory() -> Self {
+        Storage {
+            backend: Backend::Object(object::Object::in_memory()),
+        }
+    }
+
     /// The served directory, for a backend that has one (tests of local-only behaviour).
     pub fn local_root(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Local(local) => Some(local.root()),
+            Backend::Object(_) => None,
         }
     }
 
@@ -75,6 +94,7 @@ impl Storage {
     pub async fn list(&self, dir: Option<SafeName>) -> Result<Listing, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.list(dir).await,
+            Backend::Object(object) => object.list(dir).await,
         }
     }
 
@@ -82,6 +102,7 @@ impl Storage {
     pub async fn open_read(&self, name: SafeName) -> Result<ReadFile, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.open_read(name).await,
+            Backend::Object(object) => object.open_read(name).await,
         }
     }
 
@@ -90,6 +111,7 @@ impl Storage {
     pub async fn begin_upload(&self, name: SafeName, size: u64) -> Result<Upload, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.begin_upload(name, size).await,
+            Backend::Object(object) => object.begin_upload(name, size).await,
         }
     }
 
@@ -105,6 +127,8 @@ impl Storage {
     ) -> Result<Option<Partial>, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.begin_partial(name, client, size, ttl).await.map(Some),
+            // Leftovers are expired by the periodic sweep, not at every upload (a listing).
+            Backend::Object(object) => object.begin_partial(name, client, size).await.map(Some),
         }
     }
 
@@ -112,6 +136,7 @@ impl Storage {
     pub async fn delete(&self, name: SafeName) -> Result<(), StorageError> {
         match &self.backend {
             Backend::Local(local) => local.delete(name).await,
+            Backend::Object(object) => object.delete(name).await,
         }
     }
 
@@ -119,6 +144,7 @@ impl Storage {
     pub async fn available_space(&self) -> io::Result<Option<u64>> {
         match &self.backend {
             Backend::Local(local) => local.available_space().await,
+            Backend::Object(object) => object.available_space().await,
         }
     }
 
@@ -126,6 +152,7 @@ impl Storage {
     pub async fn expire_partials(&self, ttl: Duration) {
         match &self.backend {
             Backend::Local(local) => local.expire_partials(ttl).await,
+            Backend::Object(object) => object.expire_partials(ttl).await,
         }
     }
 }
@@ -135,6 +162,7 @@ impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.backend {
             Backend::Local(local) => write!(f, "{}", local.root().display()),
+            Backend::Object(object) => write!(f, "{object}"),
         }
     }
 }
@@ -148,6 +176,7 @@ pub struct Listing {
 #[derive(Debug)]
 enum ListingInner {
     Local(local::LocalListing),
+    Object(object::ObjectListing),
 }
 
 impl Listing {
@@ -155,6 +184,7 @@ impl Listing {
     pub async fn next_page(&mut self, max: usize) -> Result<Vec<Entry>, StorageError> {
         match &mut self.inner {
             ListingInner::Local(listing) => listing.next_page(max).await,
+            ListingInner::Object(listing) => listing.next_page(max).await,
         }
     }
 }
@@ -174,6 +204,8 @@ pub struct ReadFile {
 enum Content {
     /// An open file: its content stays the one opened even if the name is replaced.
     File(Arc<std::fs::File>),
+    /// An object at the version opened: every read is pinned to it.
+    Object(object::ObjectContent),
 }
 
 impl ReadFile {
@@ -181,6 +213,7 @@ impl ReadFile {
     pub fn source_at(&self, offset: u64) -> ReadStream {
         match &self.content {
             Content::File(file) => ReadStream::File(FileSource::new(file.clone(), offset)),
+            Content::Object(content) => ReadStream::Object(content.source_at(offset)),
         }
     }
 }
@@ -190,12 +223,15 @@ impl ReadFile {
 pub enum ReadStream {
     /// From a local file.
     File(FileSource),
+    /// From objects.
+    Object(object::ObjectSource),
 }
 
 impl Source for ReadStream {
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         match self {
             ReadStream::File(source) => source.read_block(max).await,
+            ReadStream::Object(source) => source.read_block(max).await,
         }
     }
 }
@@ -205,12 +241,15 @@ impl Source for ReadStream {
 pub enum WriteStream {
     /// Into a local file.
     File(FileSink),
+    /// Into a staged object upload.
+    Object(object::ObjectSink),
 }
 
 impl Sink for WriteStream {
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
         match self {
             WriteStream::File(sink) => sink.write_block(block).await,
+            WriteStream::Object(sink) => sink.write_block(block).await,
         }
     }
 }
@@ -225,6 +264,7 @@ pub struct Upload {
 #[derive(Debug)]
 enum UploadInner {
     Local(local::LocalUpload),
+    Object(object::ObjectUpload),
 }
 
 impl Upload {
@@ -232,6 +272,7 @@ impl Upload {
     pub fn sink(&self) -> WriteStream {
         match &self.inner {
             UploadInner::Local(upload) => upload.sink(),
+            UploadInner::Object(upload) => upload.sink(),
         }
     }
 
@@ -240,6 +281,7 @@ impl Upload {
     pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
         match self.inner {
             UploadInner::Local(upload) => upload.commit(sha256).await,
+            UploadInner::Object(upload) => upload.commit(sha256).await,
         }
     }
 
@@ -252,6 +294,7 @@ impl Upload {
     ) -> Result<(), StorageError> {
         match self.inner {
             UploadInner::Local(upload) => upload.commit_whole(body, sha256).await,
+            UploadInner::Object(upload) => upload.commit_whole(body, sha256).await,
         }
     }
 }
@@ -267,6 +310,7 @@ pub struct Partial {
 #[derive(Debug)]
 enum PartialInner {
     Local(local::LocalPartial),
+    Object(object::ObjectPartial),
 }
 
 impl Partial {
@@ -274,6 +318,7 @@ impl Partial {
     pub fn source(&self) -> ReadStream {
         match &self.inner {
             PartialInner::Local(partial) => partial.source(),
+            PartialInner::Object(partial) => partial.source(),
         }
     }
 
@@ -282,6 +327,7 @@ impl Partial {
         let from = from.min(self.held);
         match &mut self.inner {
             PartialInner::Local(partial) => partial.keep(from).await?,
+            PartialInner::Object(partial) => partial.keep(from).await?,
         }
         self.held = from;
         Ok(())
@@ -291,6 +337,7 @@ impl Partial {
     pub fn sink(&self) -> WriteStream {
         match &self.inner {
             PartialInner::Local(partial) => partial.sink(self.held),
+            PartialInner::Object(partial) => partial.sink(self.held),
         }
     }
 
@@ -298,6 +345,7 @@ impl Partial {
     pub fn superseded(&self) -> Arc<Notify> {
         match &self.inner {
             PartialInner::Local(partial) => partial.claim(),
+            PartialInner::Object(partial) => partial.claim(),
         }
     }
 
@@ -305,6 +353,7 @@ impl Partial {
     pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
         match self.inner {
             PartialInner::Local(partial) => partial.commit(sha256).await,
+            PartialInner::Object(partial) => partial.commit(sha256).await,
         }
     }
 
@@ -312,6 +361,7 @@ impl Partial {
     pub async fn discard(self) {
         match self.inner {
             PartialInner::Local(partial) => partial.discard().await,
+            PartialInner::Object(partial) => partial.discard().await,
         }
     }
 }
