@@ -75,9 +75,12 @@ impl WebConfig {
 pub(crate) struct Web {
     /// `None`: browsers get the identity's own certificate.
     certs: Option<Arc<WebCerts>>,
+    /// The links `qft share` makes, read for every session (a new or revoked one applies at
+    /// once).
     shares: ShareStore,
-    /// The served directory as share links name it.
+    /// The served directory as share links name it: a link made for another is unknown here.
     root: String,
+    /// The test-only fault ([`WebConfig::corrupt_downloads_at`]).
     corrupt_at: Option<u64>,
 }
 
