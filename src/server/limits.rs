@@ -49,6 +49,11 @@ pub struct Limits {
     /// Require address validation (a QUIC Retry round trip) before any handshake work, against
     /// floods from spoofed addresses: for internet-facing servers.
     pub retry: bool,
+    /// Unfinished resumable uploads kept for one client; past this its uploads go plain
+    /// (and leave nothing behind if they break).
+    pub max_partials_per_client: usize,
+    /// Unfinished resumable uploads kept for all clients together.
+    pub max_partials: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +73,8 @@ impl Default for Limits {
             send_buffers: 24 << 20,
             retry: false,
             partial_ttl: Duration::from_secs(24 * 3600),
+            max_partials_per_client: 64,
+            max_partials: 1024,
         }
     }
 }
@@ -78,6 +85,14 @@ impl Limits {
     /// disk's pace). A fixed deadline would make every resume of a big file fail.
     pub fn resume_timeout(&self, held: u64) -> Duration {
         self.request_timeout + Duration::from_secs(held / (50 << 20))
+    }
+
+    /// How many partials the storage keeps.
+    pub fn partials(&self) -> crate::storage::PartialLimits {
+        crate::storage::PartialLimits {
+            per_client: self.max_partials_per_client,
+            total: self.max_partials,
+        }
     }
 
     /// The QUIC transport settings these limits imply.

@@ -76,7 +76,7 @@ where
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
     let begun = ctx
         .storage
-        .begin_partial(name, client.0, size, ctx.limits.partial_ttl);
+        .begin_partial(name, client.0, size, ctx.limits.partials());
     let Some(mut partial) = begun.await? else {
         return Err(Failure::Refuse(
             ErrorCode::Unsupported,
