@@ -215,10 +215,10 @@ async fn run(
         Request::ResumeDownload { name, have } => {
             download::run_resumable(ctx, &name, have, recv, send).await
         }
-        Request::List { dir } => list::run(&ctx.storage, &dir, send).await,
+        Request::List { dir } => list::run(ctx, &dir, send).await,
         Request::Download { name } => download::run(ctx, &name, send).await,
         Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
-        Request::Delete { name } => delete::run(&ctx.storage, &name, send).await,
+        Request::Delete { name } => delete::run(ctx, &name, send).await,
         Request::Help => help::run(send).await,
         Request::Shutdown => {
             write_frame(send, &Response::ShuttingDown)

@@ -5,10 +5,10 @@ use indicatif::ProgressBar;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::exchange::{read_resume, safe_name, Failure, Outcome};
+use super::exchange::{read_resume, respond, safe_name, Failure, Outcome};
 use super::Context;
 use crate::pieces::Pieces;
-use crate::protocol::{close, write_frame, Response, Trailer};
+use crate::protocol::{close, Response, Trailer};
 use crate::storage::{ReadFile, StorageError};
 use crate::transfer::{copy_continuing, CopyError, Sink};
 
@@ -26,7 +26,7 @@ pub(super) async fn run<W: AsyncWrite + Unpin + Sink>(
         modified: file.modified,
     };
     // From here on a failure cannot be told with a frame: the client is reading body bytes.
-    write_frame(send, &header).await.map_err(Failure::abort)?;
+    respond(ctx, send, &header).await?;
     send_body(ctx, &file, 0, Sha256::default(), send).await?;
     Ok(file.size)
 }
@@ -59,7 +59,7 @@ where
         chunk: pieces.chunk,
         hashes: pieces.hashes.clone(),
     };
-    write_frame(send, &prefix).await.map_err(Failure::abort)?;
+    respond(ctx, send, &prefix).await?;
     let from = read_resume(ctx, recv, held, &pieces).await?;
     // The trailer covers the whole file, so what the client keeps is hashed too.
     let before = covered.at(from, || file.source_at(0)).await.map_err(io)?;
@@ -91,7 +91,5 @@ async fn send_body<W: AsyncWrite + Unpin + Sink>(
         }
         Err(e) => return Err(Failure::abort(e)),
     };
-    write_frame(send, &Trailer { sha256 })
-        .await
-        .map_err(Failure::abort)
+    respond(ctx, send, &Trailer { sha256 }).await
 }

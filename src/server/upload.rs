@@ -5,11 +5,11 @@ use indicatif::ProgressBar;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::exchange::{read_resume, safe_name, Failure, Outcome};
+use super::exchange::{read_resume, respond, safe_name, within_stall, Failure, Outcome};
 use super::Context;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
+    close, read_frame_limited, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
 };
 use crate::storage::{StorageError, WriteStream};
 use crate::tls::Fingerprint;
@@ -32,9 +32,7 @@ where
     check_room(ctx, size).await?;
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
     let upload = ctx.storage.begin_upload(name, size).await?;
-    write_frame(send, &Response::Ready)
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Ready).await?;
     let received = if size < SMALL_FILE {
         // Most of a small file's cost is per file: it is received whole and written in one go.
         let stall = Some(ctx.limits.stall_timeout);
@@ -50,9 +48,7 @@ where
         upload.commit(received).await?;
         received
     };
-    write_frame(send, &Response::Done { sha256: received })
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Done { sha256: received }).await?;
     Ok(size)
 }
 
@@ -91,7 +87,7 @@ where
         chunk: pieces.chunk,
         hashes: pieces.hashes.clone(),
     };
-    write_frame(send, &held).await.map_err(Failure::abort)?;
+    respond(ctx, send, &held).await?;
     let from = read_resume(ctx, recv, partial.held, &pieces).await?;
     let before = covered.at(from, || partial.source()).await.map_err(io)?;
     partial.keep(from).await?;
@@ -117,9 +113,7 @@ where
         Err(other) => return Err(other),
     };
     partial.commit(received).await?;
-    write_frame(send, &Response::Done { sha256: received })
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Done { sha256: received }).await?;
     if from > 0 {
         tracing::info!(from = from, "resumed upload");
     }
@@ -159,13 +153,15 @@ fn copy_failure(shown: &str, e: CopyError) -> Failure {
 }
 
 /// After a body whose SHA-256 was `received`: reads the trailer and the end of the stream, and
-/// checks the sender's hash against what arrived.
+/// checks the sender's hash against what arrived. Each must come within the stall timeout, as
+/// every block of the body had to: a client cannot hold its slot by never sending them.
 async fn finish<R: AsyncRead + Unpin>(
     ctx: &Context,
     recv: &mut R,
     received: [u8; 32],
 ) -> Result<(), Failure> {
-    let trailer = match read_frame_limited::<Trailer, _>(recv, ctx.limits.max_frame).await {
+    let read = read_frame_limited::<Trailer, _>(recv, ctx.limits.max_frame);
+    let trailer = match within_stall(ctx, read).await? {
         Ok(trailer) => trailer,
         // Bytes where the trailer should be: the body was longer than announced.
         Err(FrameError::Malformed | FrameError::TooLarge { .. } | FrameError::Truncated) => {
@@ -178,7 +174,7 @@ async fn finish<R: AsyncRead + Unpin>(
     };
     // The trailer must end the stream; anything after it is a broken peer.
     let mut extra = [0u8; 1];
-    match recv.read(&mut extra).await {
+    match within_stall(ctx, recv.read(&mut extra)).await? {
         Ok(0) => {}
         Ok(_) => {
             return Err(Failure::Refuse(

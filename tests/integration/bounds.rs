@@ -1,7 +1,9 @@
 //! What one client can take from everyone, bounded (issue 17): partials it abandons, names the
-//! disk cannot hold.
+//! disk cannot hold, responses it never reads.
 
-use qft::protocol::{read_frame, write_frame, ErrorCode, Request, Response};
+use std::time::Duration;
+
+use qft::protocol::{close, read_frame, write_frame, ErrorCode, Request, Response};
 
 use crate::support::{no_progress, random_bytes, RawPeer, TestServer};
 
@@ -137,5 +139,61 @@ async fn a_300_byte_name_component_is_an_invalid_name_before_ready_not_internal_
         }
     }
     assert!(server.names("").is_empty() && server.staged().is_empty());
+    server.stop().await;
+}
+
+/// Reads a stream until it ends or fails; true if the server reset it as too slow.
+async fn cut_off_as_too_slow(recv: &mut quinn::RecvStream) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match recv.read(&mut buf).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return false,
+            Err(quinn::ReadError::Reset(code)) => return code == close::TOO_SLOW.into(),
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_nobody_reads_is_cut_off_at_the_stall_timeout() {
+    let server =
+        TestServer::start_with_config(|c| c.limits.stall_timeout = Duration::from_millis(500))
+            .await;
+    // More than the client's stream window of pages: the server must wait for the reader.
+    let dir = server.local_root().join("many");
+    std::fs::create_dir(&dir).unwrap();
+    for i in 0..8000 {
+        std::fs::write(dir.join(format!("{i:05}-{}", "n".repeat(200))), b"").unwrap();
+    }
+    let peer = server.raw().await;
+    let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+    write_frame(&mut send, &Request::List { dir: "many".into() })
+        .await
+        .unwrap();
+    send.finish().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        cut_off_as_too_slow(&mut recv).await,
+        "a listing that nobody reads does not hold the server"
+    );
+    peer.list_root().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_never_sends_its_trailer_is_cut_off() {
+    let server =
+        TestServer::start_with_config(|c| c.limits.stall_timeout = Duration::from_millis(500))
+            .await;
+    let peer = server.raw().await;
+    let body = random_bytes(2 << 20);
+    let (mut send, mut recv) = peer.begin_upload("f", body.len() as u64).await;
+    send.write_all(&body).await.unwrap();
+    // No trailer, and the stream stays open.
+    let reset = tokio::time::timeout(Duration::from_secs(10), cut_off_as_too_slow(&mut recv));
+    assert!(reset.await.expect("cut off in time"), "reset as too slow");
+    assert!(!server.exists("f") && server.staged().is_empty());
+    drop(send);
     server.stop().await;
 }

@@ -53,6 +53,8 @@ struct State {
     after: Option<String>,
     /// Names per pass.
     window: usize,
+    /// The most names per pass ([`MAX_WINDOW`]).
+    max_window: usize,
     /// Whether the last pass found every name left.
     complete: bool,
 }
@@ -92,6 +94,7 @@ impl LocalListing {
             ahead: VecDeque::new(),
             after: None,
             window: MIN_WINDOW,
+            max_window: MAX_WINDOW,
             complete: false,
         };
         Ok(LocalListing {
@@ -178,7 +181,7 @@ impl State {
         self.complete = heap.len() < self.window;
         if !self.complete && self.after.is_none() {
             // Now that the size is known: few passes, within the bound.
-            self.window = (left / PASSES).clamp(MIN_WINDOW, MAX_WINDOW);
+            self.window = (left / PASSES).clamp(self.window, self.max_window);
         }
         self.ahead = heap.into_sorted_vec().into();
         Ok(())
@@ -231,5 +234,45 @@ fn entry(name: &str, st: &Stat) -> Entry {
             0
         },
         modified: u64::try_from(st.st_mtime).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::local::Local;
+
+    #[tokio::test]
+    async fn pages_come_in_name_order_across_windows_without_the_private_area() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut want = Vec::new();
+        for i in (0..97).rev() {
+            let name = format!("f{:03}", i * 7 % 97);
+            std::fs::write(root.join(&name), b"x").unwrap();
+            want.push(name);
+        }
+        want.sort();
+        std::fs::create_dir(root.join(".QFT")).unwrap();
+        std::fs::write(root.join("bad\\name"), b"x").unwrap();
+        let local = Local::open(root).unwrap();
+        let mut listing = LocalListing::open(local.inner.clone(), None).unwrap();
+        // A window far smaller than the directory: many passes, as for millions of names.
+        let state = listing.state.as_mut().unwrap();
+        (state.window, state.max_window) = (10, 10);
+        let mut got = Vec::new();
+        loop {
+            let page = listing.next_page(7).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 7);
+            got.extend(page.into_iter().map(|e| e.name));
+            assert!(listing.state.as_ref().unwrap().ahead.len() <= 10, "bounded");
+        }
+        assert_eq!(
+            got, want,
+            "every name once, in order, nothing private or unaskable"
+        );
     }
 }
