@@ -1,5 +1,6 @@
-//! UPLOAD and resumable UPLOAD: check size and space, accept, receive into a private file,
-//! verify the whole file's SHA-256, commit.
+//! UPLOAD and resumable UPLOAD: check the size, take a slot and reserve the space, accept,
+//! receive into a private file, verify the whole file's SHA-256, commit. An upload that fails
+//! for space frees what it holds.
 
 use indicatif::ProgressBar;
 use sha2::Sha256;
@@ -11,9 +12,9 @@ use crate::pieces::Pieces;
 use crate::protocol::{
     close, read_frame_limited, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
 };
-use crate::storage::{StorageError, WriteStream};
+use crate::storage::{Reservation, StorageError};
 use crate::tls::Fingerprint;
-use crate::transfer::{copy_continuing, read_whole, CopyError, Source};
+use crate::transfer::{copy_continuing, read_whole, CopyError, Sink, Source};
 
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
@@ -29,8 +30,9 @@ where
 {
     let name = safe_name(name)?;
     let shown = name.to_string();
-    check_room(ctx, size).await?;
+    check_size(ctx, size)?;
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    let space = reserve(ctx, size).await?;
     let upload = ctx.storage.begin_upload(name, size).await?;
     respond(ctx, send, &Response::Ready).await?;
     let received = if size < SMALL_FILE {
@@ -43,7 +45,7 @@ where
         upload.commit_whole(body, digest).await?;
         digest
     } else {
-        let mut sink = upload.sink();
+        let mut sink = space.counting(upload.sink());
         let received = receive(ctx, &shown, Sha256::default(), size, recv, &mut sink).await?;
         upload.commit(received).await?;
         received
@@ -68,7 +70,7 @@ where
 {
     let name = safe_name(name)?;
     let shown = name.to_string();
-    check_room(ctx, size).await?;
+    check_size(ctx, size)?;
     let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
     let begun = ctx
         .storage
@@ -78,6 +80,16 @@ where
             ErrorCode::Unsupported,
             "this server cannot resume uploads; use a plain upload".into(),
         ));
+    };
+    // What is held is on the disk already: only the rest needs room.
+    let space = match reserve(ctx, size - partial.held).await {
+        Ok(space) => space,
+        Err(refused) => {
+            if partial.held == 0 {
+                partial.discard().await;
+            }
+            return Err(refused);
+        }
     };
     let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
     let (pieces, covered) = Pieces::hash(&mut partial.source(), partial.held)
@@ -90,10 +102,13 @@ where
     respond(ctx, send, &held).await?;
     let from = read_resume(ctx, recv, partial.held, &pieces).await?;
     let before = covered.at(from, || partial.source()).await.map_err(io)?;
+    // Cutting back to `from` frees what the rest will take again.
+    let dropped = partial.held - from;
     partial.keep(from).await?;
+    space.grow(dropped);
     let rest = size - from;
     let claim = partial.superseded();
-    let mut sink = partial.sink();
+    let mut sink = space.counting(partial.sink());
     let receiving = receive(ctx, &shown, before, rest, recv, &mut sink);
     let outcome = tokio::select! {
         outcome = receiving => outcome,
@@ -104,10 +119,11 @@ where
     };
     let received = match outcome {
         Ok(digest) => digest,
-        Err(Failure::Refuse(ErrorCode::HashMismatch, message)) => {
-            // What is held is wrong, or the client's file changed mid-way: start over next time.
+        Err(Failure::Refuse(code @ (ErrorCode::HashMismatch | ErrorCode::NoSpace), message)) => {
+            // What is held is wrong, or the client's file changed mid-way: start over next
+            // time. Or the disk is full: what the partial holds must not keep it full.
             partial.discard().await;
-            return Err(Failure::Refuse(ErrorCode::HashMismatch, message));
+            return Err(Failure::Refuse(code, message));
         }
         // Anything else (a broken connection above all) keeps the partial for the next attempt.
         Err(other) => return Err(other),
@@ -122,13 +138,13 @@ where
 
 /// Receives `len` body bytes into `sink`, continuing `hasher`, then the trailer and the end of
 /// the stream, and checks the whole file's hash against the trailer. Returns that hash.
-async fn receive<R: AsyncRead + Unpin + Source>(
+async fn receive<R: AsyncRead + Unpin + Source, S: Sink>(
     ctx: &Context,
     shown: &str,
     hasher: Sha256,
     len: u64,
     recv: &mut R,
-    sink: &mut WriteStream,
+    sink: &mut S,
 ) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
     let hidden = ProgressBar::hidden();
@@ -193,37 +209,25 @@ async fn finish<R: AsyncRead + Unpin>(
     Ok(())
 }
 
-/// Refuses, before any data moves, an upload over the size limit or one that would leave the
-/// disk with less than the reserve.
-async fn check_room(ctx: &Context, size: u64) -> Result<(), Failure> {
+/// Refuses, before any data moves, an upload over the size limit.
+fn check_size(ctx: &Context, size: u64) -> Result<(), Failure> {
     use indicatif::HumanBytes;
-    if let Some(max) = ctx.limits.max_upload {
-        if size > max {
-            return Err(Failure::Refuse(
-                ErrorCode::TooLarge,
-                format!(
-                    "the upload ({}) is larger than this server accepts ({})",
-                    HumanBytes(size),
-                    HumanBytes(max)
-                ),
-            ));
-        }
-    }
-    match ctx.storage.available_space().await {
-        Ok(Some(free)) if size.saturating_add(ctx.limits.min_free) > free => Err(Failure::Refuse(
-            ErrorCode::NoSpace,
+    match ctx.limits.max_upload {
+        Some(max) if size > max => Err(Failure::Refuse(
+            ErrorCode::TooLarge,
             format!(
-                "no space left on the server for {}: it has {} free and keeps {} in reserve",
+                "the upload ({}) is larger than this server accepts ({})",
                 HumanBytes(size),
-                HumanBytes(free),
-                HumanBytes(ctx.limits.min_free)
+                HumanBytes(max)
             ),
         )),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            // Not knowing is not a reason to refuse: a full disk still fails the write cleanly.
-            tracing::warn!("cannot tell the free space: {e}");
-            Ok(())
-        }
+        _ => Ok(()),
     }
+}
+
+/// Sets the space for `size` more bytes aside, or refuses (before any data moves) an upload
+/// that would leave the disk with less than the reserve, counting what running uploads still
+/// need.
+async fn reserve(ctx: &Context, size: u64) -> Result<Reservation, Failure> {
+    Ok(ctx.storage.reserve(size, ctx.limits.min_free).await?)
 }

@@ -1,10 +1,14 @@
 //! What one client can take from everyone, bounded (issue 17): partials it abandons, names the
-//! disk cannot hold, responses it never reads.
+//! disk cannot hold, responses it never reads, disk space it announced.
 
 use std::time::Duration;
 
-use qft::protocol::{close, read_frame, write_frame, ErrorCode, Request, Response};
+use qft::protocol::{
+    close, read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer,
+};
+use sha2::{Digest, Sha256};
 
+use crate::cli::{Served, World};
 use crate::support::{no_progress, random_bytes, RawPeer, TestServer};
 
 /// Starts a resumable upload by hand and returns the streams and the server's first answer.
@@ -196,4 +200,102 @@ async fn an_upload_that_never_sends_its_trailer_is_cut_off() {
     assert!(!server.exists("f") && server.staged().is_empty());
     drop(send);
     server.stop().await;
+}
+
+/// Runs the shell `script` (`$0` is the served directory) inside the namespace of a server on
+/// a small disk of its own; returns its output.
+fn in_server_disk(server: &Served, world: &World, script: &str) -> String {
+    let out = std::process::Command::new("nsenter")
+        .args(["-t", &server.pid().to_string(), "-U", "-m"])
+        .args(["--preserve-credentials", "sh", "-c", script])
+        .arg(world.path("served"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A raw peer of a server started by [`Served`].
+async fn raw_peer(server: &Served) -> RawPeer {
+    RawPeer::connect(
+        server.addr().parse().unwrap(),
+        server.fingerprint.parse().unwrap(),
+    )
+    .await
+}
+
+/// Sends the rest of an upload's body and its trailer, and returns the server's verdict.
+async fn finish_upload(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    rest: &[u8],
+    whole: &[u8],
+) -> Response {
+    let _ = send.write_all(rest).await;
+    let sha256 = Sha256::digest(whole).into();
+    let _ = write_frame(&mut send, &Trailer { sha256 }).await;
+    let _ = send.finish();
+    read_frame::<Response, _>(&mut recv).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_are_never_promised_the_same_free_space() {
+    let w = World::new();
+    let server = Served::start_on_small_disk(&w.path("server-home"), &w.path("served"), "4m");
+    let peer = raw_peer(&server).await;
+    // A (3 MiB) is accepted and starts sending.
+    let a = random_bytes(3 << 20);
+    let (mut send, recv) = peer.begin_upload("a", a.len() as u64).await;
+    send.write_all(&a[..1 << 20]).await.unwrap();
+    // B (2 MiB) fits in what is free, but not beside what A still needs: refused up front,
+    // rather than both failing halfway and leaving the disk full.
+    let b = Request::Upload {
+        name: "b".into(),
+        size: 2 << 20,
+    };
+    match peer.exchange(&b, &[]).await {
+        Response::Error { code, message } => {
+            assert_eq!(code, ErrorCode::NoSpace, "{message}");
+            assert!(
+                message.contains("promised to uploads in progress"),
+                "{message}"
+            );
+        }
+        other => panic!("B was accepted: {other:?}"),
+    }
+    // A gets the space it was promised.
+    let done = finish_upload(send, recv, &a[1 << 20..], &a).await;
+    assert!(matches!(done, Response::Done { .. }), "{done:?}");
+    let seen = in_server_disk(&server, &w, r#"cd "$0" && ls -A . .qft/tmp && wc -c < a"#);
+    assert!(seen.contains("3145728"), "A whole: {seen}");
+    assert!(!seen.contains("upload-"), "nothing staged: {seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumable_upload_that_fails_for_space_frees_its_partial() {
+    let w = World::new();
+    let server = Served::start_on_small_disk(&w.path("server-home"), &w.path("served"), "4m");
+    let peer = raw_peer(&server).await;
+    let a = random_bytes(3 << 20);
+    let (mut send, recv, first) = begin_resumable(&peer, "a", a.len() as u64).await;
+    assert!(matches!(first, Response::Held { .. }), "{first:?}");
+    write_frame(&mut send, &Resume { from: 0 }).await.unwrap();
+    send.write_all(&a[..1 << 20]).await.unwrap();
+    // Something else on the machine takes the space A still needs.
+    in_server_disk(&server, &w, r#"head -c 2621440 /dev/urandom > "$0/filler""#);
+    match finish_upload(send, recv, &a[1 << 20..], &a).await {
+        Response::Error { code, message } => assert_eq!(code, ErrorCode::NoSpace, "{message}"),
+        other => panic!("expected no space, got {other:?}"),
+    }
+    let staged = in_server_disk(&server, &w, r#"ls -A "$0/.qft/tmp""#);
+    assert!(
+        !staged.contains("partial-"),
+        "the partial was freed: {staged}"
+    );
+    // Once the other file goes, the disk is as free as before: another 3 MiB fits.
+    in_server_disk(&server, &w, r#"rm "$0/filler""#);
+    let c = random_bytes(3 << 20);
+    let (send, recv) = peer.begin_upload("c", c.len() as u64).await;
+    let done = finish_upload(send, recv, &c, &c).await;
+    assert!(matches!(done, Response::Done { .. }), "{done:?}");
 }
