@@ -12,6 +12,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
 use super::limits::Slot;
+use super::slots::Who;
 use super::{delete, download, help, list, upload, Context};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
@@ -74,6 +75,7 @@ pub(super) async fn handle(
             }
         };
         let allowed = grant.permissions.intersection(ctx.mask);
+        let who = Who::new(&ctx.access, client, peer.ip());
         info!(client = %client_text, who = %grant.comment, permissions = %allowed, "connected");
         let started = Instant::now();
         let mut streams = JoinSet::new();
@@ -82,7 +84,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), allowed, client);
+                        let stream = handle_stream(send, recv, ctx.clone(), allowed, client, who);
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -131,6 +133,7 @@ async fn handle_stream(
     ctx: Arc<Context>,
     allowed: Permissions,
     client: Option<Fingerprint>,
+    who: Who,
 ) {
     let limits = &ctx.limits;
     let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
@@ -167,7 +170,7 @@ async fn handle_stream(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),
-            _ => run(&ctx, request, client, &mut send, &mut recv).await,
+            _ => run(&ctx, request, client, who, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
         match outcome {
@@ -199,12 +202,13 @@ async fn run(
     ctx: &Context,
     request: Request,
     client: Option<Fingerprint>,
+    who: Who,
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Outcome {
     match request {
         Request::ResumeUpload { name, size } => match client {
-            Some(client) => upload::run_resumable(ctx, &name, size, client, recv, send).await,
+            Some(client) => upload::run_resumable(ctx, who, &name, size, client, recv, send).await,
             // Partials are keyed by the client's key: without one, no resuming (the client
             // falls back to a plain upload).
             None => Err(Failure::Refuse(
@@ -213,11 +217,11 @@ async fn run(
             )),
         },
         Request::ResumeDownload { name, have } => {
-            download::run_resumable(ctx, &name, have, recv, send).await
+            download::run_resumable(ctx, who, &name, have, recv, send).await
         }
         Request::List { dir } => list::run(ctx, &dir, send).await,
-        Request::Download { name } => download::run(ctx, &name, send).await,
-        Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
+        Request::Download { name } => download::run(ctx, who, &name, send).await,
+        Request::Upload { name, size } => upload::run(ctx, who, &name, size, recv, send).await,
         Request::Delete { name } => delete::run(ctx, &name, send).await,
         Request::Help => help::run(send).await,
         Request::Shutdown => {

@@ -12,6 +12,7 @@ mod exchange;
 mod help;
 pub mod limits;
 mod list;
+mod slots;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -95,8 +96,8 @@ pub(crate) struct Context {
     /// Applied on top of every client's permissions.
     pub(crate) mask: Permissions,
     pub(crate) limits: Limits,
-    /// Bounds the copy buffers held at once, server-wide.
-    pub(crate) transfers: Semaphore,
+    /// Transfer slots (they bound the copy buffers held at once), shared fairly.
+    pub(crate) slots: slots::Slots,
     /// Set by an admin's SHUTDOWN.
     pub(crate) shutdown: Notify,
 }
@@ -107,7 +108,7 @@ impl Context {
             storage,
             access,
             mask,
-            transfers: Semaphore::new(limits.max_transfers.max(1)),
+            slots: slots::Slots::new(&limits),
             limits,
             shutdown: Notify::new(),
         }

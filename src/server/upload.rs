@@ -7,6 +7,7 @@ use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::exchange::{read_resume, respond, safe_name, within_stall, Failure, Outcome};
+use super::slots::Who;
 use super::Context;
 use crate::pieces::Pieces;
 use crate::protocol::{
@@ -19,6 +20,7 @@ use crate::transfer::{copy_continuing, read_whole, CopyError, Sink, Source};
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
     ctx: &Context,
+    who: Who,
     name: &str,
     size: u64,
     recv: &mut R,
@@ -31,7 +33,7 @@ where
     let name = safe_name(name)?;
     let shown = name.to_string();
     check_size(ctx, size)?;
-    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    let _slot = ctx.slots.acquire(who, size).await.map_err(Failure::abort)?;
     let space = reserve(ctx, size).await?;
     let upload = ctx.storage.begin_upload(name, size).await?;
     respond(ctx, send, &Response::Ready).await?;
@@ -58,6 +60,7 @@ where
 /// where to start, then the rest; verified against the whole file's hash.
 pub(super) async fn run_resumable<R, W>(
     ctx: &Context,
+    who: Who,
     name: &str,
     size: u64,
     client: Fingerprint,
@@ -71,7 +74,7 @@ where
     let name = safe_name(name)?;
     let shown = name.to_string();
     check_size(ctx, size)?;
-    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    let _slot = ctx.slots.acquire(who, size).await.map_err(Failure::abort)?;
     let begun = ctx
         .storage
         .begin_partial(name, client.0, size, ctx.limits.partials());
@@ -92,7 +95,9 @@ where
         }
     };
     let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
-    let (pieces, covered) = Pieces::hash(&mut partial.source(), partial.held)
+    // Hashed again at every attempt: what the client does not use of it is charged to it.
+    let hashing = ctx.slots.hashing(who, partial.held);
+    let (pieces, covered) = Pieces::hash(&mut partial.source(), hashing.bytes)
         .await
         .map_err(io)?;
     let held = Response::Held {
@@ -100,7 +105,8 @@ where
         hashes: pieces.hashes.clone(),
     };
     respond(ctx, send, &held).await?;
-    let from = read_resume(ctx, recv, partial.held, &pieces).await?;
+    let from = read_resume(ctx, recv, hashing.bytes, &pieces).await?;
+    hashing.used(from);
     let before = covered.at(from, || partial.source()).await.map_err(io)?;
     // Cutting back to `from` frees what the rest will take again.
     let dropped = partial.held - from;

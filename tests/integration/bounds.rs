@@ -299,3 +299,132 @@ async fn a_resumable_upload_that_fails_for_space_frees_its_partial() {
     let done = finish_upload(send, recv, &c, &c).await;
     assert!(matches!(done, Response::Done { .. }), "{done:?}");
 }
+
+/// Sends upload requests of `size` bytes by hand, without their bodies: the first `ready` are
+/// accepted (each awaited before the next is sent), the others wait for a slot.
+async fn uploads_that_send_nothing(
+    peer: &RawPeer,
+    count: usize,
+    ready: usize,
+    size: u64,
+) -> Vec<(quinn::SendStream, quinn::RecvStream)> {
+    let mut streams = Vec::new();
+    for i in 0..count {
+        let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+        let request = Request::Upload {
+            name: format!("idle-{i}"),
+            size,
+        };
+        write_frame(&mut send, &request).await.unwrap();
+        if i < ready {
+            let first = read_frame::<Response, _>(&mut recv).await.unwrap();
+            assert_eq!(first, Response::Ready);
+        }
+        streams.push((send, recv));
+    }
+    streams
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_get_is_not_queued_behind_uploads_that_send_nothing() {
+    let server = TestServer::start_with_config(|c| {
+        c.limits.max_transfers = 2;
+        // Nothing is cut off for being slow during this test.
+        c.limits.stall_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    server.put("small", b"small!");
+    let peer = server.raw().await;
+    let _idle = uploads_that_send_nothing(&peer, 6, 2, 100 << 20).await;
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("small");
+    let got = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.download("small", &dest, false, &no_progress()),
+    )
+    .await
+    .expect("a 6-byte get does not wait for 100 MB uploads that send nothing");
+    got.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"small!");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_transfer_slot() {
+    let server = TestServer::start_with_config(|c| {
+        c.limits.max_transfers = 4;
+        c.limits.max_transfers_per_client = 2;
+        c.limits.stall_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    // Another address: another client on a server without a list of keys.
+    let greedy = RawPeer::connect_from(
+        server.addr,
+        server.fingerprint,
+        "127.0.0.2".parse().unwrap(),
+    )
+    .await;
+    let _idle = uploads_that_send_nothing(&greedy, 6, 2, 100 << 20).await;
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(3 << 20);
+    std::fs::write(local.path().join("big"), &data).unwrap();
+    let both = async {
+        client
+            .upload(&local.path().join("big"), "big", &no_progress())
+            .await
+            .unwrap();
+        let dest = local.path().join("back");
+        client
+            .download("big", &dest, false, &no_progress())
+            .await
+            .unwrap();
+        std::fs::read(dest).unwrap()
+    };
+    let back = tokio::time::timeout(Duration::from_secs(20), both)
+        .await
+        .expect("another client's large transfers still get slots");
+    assert_eq!(back, data);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_claiming_a_whole_file_cannot_make_the_server_hash_it_again_and_again() {
+    let mib = 1u64 << 20;
+    let server = TestServer::start_with_config(|c| c.limits.resume_hash_allowance = 4 * mib).await;
+    let data = random_bytes(8 << 20);
+    server.put("f", &data);
+    let peer = server.raw().await;
+    // Asks to resume `name` as if holding `have` bytes; returns the pieces hashed, and the
+    // streams after answering `from`.
+    let resume = |have: u64, from: u64| {
+        let peer = &peer;
+        async move {
+            let (mut send, mut recv) = peer.conn.open_bi().await.unwrap();
+            let request = Request::ResumeDownload {
+                name: "f".into(),
+                have,
+            };
+            write_frame(&mut send, &request).await.unwrap();
+            let Response::Prefix { hashes, .. } = read_frame(&mut recv).await.unwrap() else {
+                panic!("no prefix");
+            };
+            write_frame(&mut send, &Resume { from }).await.unwrap();
+            let mut first = [0u8; 1];
+            recv.read_exact(&mut first).await.unwrap();
+            (hashes.len(), recv)
+        }
+    };
+    // An honest resume uses what was hashed, and is charged nothing.
+    let (hashed, mut recv) = resume(3 * mib, 3 * mib).await;
+    assert_eq!(hashed, 3);
+    let mut rest = vec![0u8; (5 << 20) - 1];
+    recv.read_exact(&mut rest).await.unwrap();
+    // Claiming the whole file and resuming at 0: hashed up to the allowance, then no more.
+    let (hashed, _recv) = resume(1 << 62, 0).await;
+    assert_eq!(hashed, 4, "no more than the allowance");
+    let (hashed, _recv) = resume(1 << 62, 0).await;
+    assert_eq!(hashed, 0, "the allowance is spent");
+    server.stop().await;
+}
