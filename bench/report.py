@@ -141,9 +141,11 @@ def main():
         f"Linux {meta.get('kernel')}; load average at the start {meta.get('load')}"
     )
     out.append(
-        f"- qft {meta.get('qft_rev')}; peers {meta.get('openssh')}, rsync {meta.get('rsync')}"
+        f"- qft {meta.get('qft_rev')}; peers {meta.get('openssh')}, rsync {meta.get('rsync')}, "
+        f"{meta.get('qcp', 'qcp not measured')}"
         + (f", ssh default cipher {meta['default_cipher']}" if meta.get("default_cipher") else "")
     )
+    out.append(f"- Pinned: {meta.get('pin', 'no')}")
     out.append(
         f"- Parameters: profiles {meta.get('profiles')}; {meta.get('runs')} run(s) each, medians shown; "
         f"large file {meta.get('size')} (wan: {meta.get('wan_size')}); {meta.get('files')} files of 4 KiB "
@@ -188,8 +190,13 @@ def main():
         for r in ceiling:
             p = r.problem()
             if p:
-                body.append([r.profile, r.tool, "", p, "", "", ""])
+                body.append([r.profile, r.tool, "", p, "", "", "", ""])
                 continue
+            vs_ref = "—"
+            if r.tool.startswith("quic_ceiling"):
+                ref = find(r.profile, "ceiling", r.tool.replace("quic_ceiling", "quinn reference"), r.direction)
+                if ref and not ref.problem():
+                    vs_ref = ratio(r.median(), ref.median())
             body.append(
                 [
                     r.profile,
@@ -197,14 +204,29 @@ def main():
                     r.size(),
                     fmt(r.median()),
                     r.spread(),
+                    vs_ref,
                     ratio(qft_median(r.profile, "upload"), r.median()),
                     ratio(qft_median(r.profile, "download"), r.median()),
                 ]
             )
-        out += ["", "#### QUIC ceiling: memory to memory, one stream, qft's TLS and transport settings", ""]
+        out += [
+            "",
+            "#### QUIC ceilings: memory to memory, one stream: qft's QUIC and TLS settings (quic_ceiling), "
+            "plain quinn (quinn reference)",
+            "",
+        ]
         out.append(
             table(
-                ["profile", "mode", "size", "MB/s", "min–max", "qft upload ÷ ceiling", "qft download ÷ ceiling"],
+                [
+                    "profile",
+                    "mode",
+                    "size",
+                    "MB/s",
+                    "min–max",
+                    "ceiling ÷ quinn reference",
+                    "qft upload ÷ this",
+                    "qft download ÷ this",
+                ],
                 body,
             )
         )
@@ -282,7 +304,10 @@ def main():
         if r.problem() or not r.ok:
             continue
         cpu = r.field("client_cpu_s", statistics.median)
+        scpu = r.field("server_cpu_s", statistics.median)
         gb = num(r.ok[0]["bytes"]) / 1e9
+        per_gb = lambda x: fmt(x / gb if x is not None and gb else None, 2)  # noqa: E731
+        both = cpu + scpu if cpu is not None and scpu is not None else None
         body.append(
             [
                 r.profile,
@@ -290,10 +315,12 @@ def main():
                 r.direction,
                 r.tool,
                 fmt(cpu, 2),
-                fmt(cpu / gb if cpu is not None and gb else None, 2),
+                per_gb(cpu),
                 mib(r.field("client_rss_kib", max)),
-                fmt(r.field("server_cpu_s", statistics.median), 2),
+                fmt(scpu, 2),
+                per_gb(scpu),
                 mib(r.field("server_rss_kib", max)),
+                per_gb(both),
             ]
         )
     if body:
@@ -309,7 +336,9 @@ def main():
                     "client CPU s/GB",
                     "client peak RSS",
                     "server CPU s",
+                    "server CPU s/GB",
                     "server peak RSS",
+                    "both ends CPU s/GB",
                 ],
                 body,
             )
@@ -317,11 +346,13 @@ def main():
         out.append("")
         out.append(
             "Client figures come from `/usr/bin/time -v` around the client (children included: "
-            "scp's and rsync's ssh). Server figures are qft's (or the ceiling's) server process only: "
-            "CPU from /proc/PID/stat before and after each transfer, peak RSS from VmHWM, reset "
-            "before each transfer; sshd is not measured (—). In the clients test they come from "
-            "`/usr/bin/time -v` around a fresh server, client CPU is the sum over all clients and "
-            "client RSS the largest one."
+            "scp's and rsync's ssh, qcp's ssh). Server figures: for qft and the ceilings, the server "
+            "process, CPU from /proc/PID/stat before and after each transfer, peak RSS from VmHWM, "
+            "reset before each transfer; for the ssh tools and qcp, everything the transfer ran under "
+            "the throwaway sshd (its session processes, the sftp server, rsync's or qcp's server), "
+            "from the listener's utime+stime+cutime+cstime once the session is over; their RSS is "
+            "not measured (—). In the clients test they come from `/usr/bin/time -v` around a fresh "
+            "server, client CPU is the sum over all clients and client RSS the largest one."
         )
     print("\n".join(out))
 

@@ -32,16 +32,15 @@ async fn main() -> anyhow::Result<()> {
     }));
 
     // The client trusts exactly the key we were told, as `--fingerprint` does.
+    let trust = Trust {
+        pin: Some(fingerprint),
+        ..Trust::default()
+    };
     let client = Client::connect(&ConnectConfig {
-        target: Target::parse(&addr.to_string())?,
-        trust: Trust {
-            pin: Some(fingerprint),
-            ..Trust::default()
-        },
         // The client's own identity, for servers that admit only listed clients.
         identity: Some(Identity::generate()?),
         timeout: Duration::from_secs(5),
-        tuning: Default::default(),
+        ..ConnectConfig::new(Target::parse(&addr.to_string())?, trust)
     })
     .await?;
     for entry in client.list("").await? {

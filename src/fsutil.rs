@@ -177,6 +177,30 @@ pub fn mtime(meta: &std::fs::Metadata) -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
+/// An io error as a person reads it: the system's sentence without its "(os error N)" tail,
+/// which says nothing more to a person and doubles up when errors are chained.
+pub fn describe_io(e: &io::Error) -> String {
+    strip_os_error(&e.to_string())
+}
+
+/// Removes every " (os error N)" from a message that quotes io errors.
+pub fn strip_os_error(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" (os error ") {
+        out.push_str(&rest[..at]);
+        match rest[at..].find(')') {
+            Some(end) => rest = &rest[at + end + 1..],
+            None => {
+                rest = &rest[at..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether an io error means the disk (or the user's quota) is full.
 pub fn is_full(e: &io::Error) -> bool {
     matches!(

@@ -17,6 +17,15 @@ pub fn qft_home() -> io::Result<PathBuf> {
             })?
             .join("qft"),
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!(
+                "the qft home {} is not a directory (QFT_HOME)",
+                dir.display()
+            ),
+        ));
+    }
     if !dir.is_dir() {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);

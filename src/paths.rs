@@ -99,18 +99,43 @@ impl fmt::Display for SafeName {
     }
 }
 
-/// Escapes control characters so that a name cannot drive the terminal it is printed on
-/// (scp CVE-2019-6109, croc CVE-2023-43620). Printable text, including non-ASCII, is kept.
+/// Escapes what would make a name drive the terminal it is printed on (control characters: scp
+/// CVE-2019-6109, croc CVE-2023-43620) or show as something it is not ([`is_deceptive`]:
+/// `invoice\u{202e}fdp.exe` prints as `invoiceexe.pdf`), as `\u{...}`. Other text, including
+/// non-ASCII, is kept.
 pub fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if c.is_control() || is_deceptive(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Characters that are not control characters but show as nothing or change how the text around
+/// them shows (Trojan Source, CVE-2021-42574): direction marks, embeddings, overrides and
+/// isolates; zero-width spaces, joiners and other invisible format characters; line and paragraph
+/// separators; the invisible Hangul fillers; language tags.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'                     // soft hyphen
+        | '\u{034F}'                   // combining grapheme joiner
+        | '\u{061C}'                   // Arabic letter mark
+        | '\u{115F}' | '\u{1160}'       // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}'       // Khmer inherent vowels
+        | '\u{180B}'..='\u{180F}'      // Mongolian selectors and vowel separator
+        | '\u{200B}'..='\u{200F}'      // zero-width space, joiners, LRM, RLM
+        | '\u{2028}'..='\u{202E}'      // line/paragraph separators, embeddings, overrides
+        | '\u{2060}'..='\u{206F}'      // word joiner, invisible operators, isolates
+        | '\u{3164}' | '\u{FFA0}'       // Hangul fillers
+        | '\u{FEFF}'                   // zero-width no-break space
+        | '\u{FFF9}'..='\u{FFFB}'      // interlinear annotation
+        | '\u{1D173}'..='\u{1D17A}'    // musical formatting
+        | '\u{E0000}'..='\u{E007F}'    // tags
+    )
 }
 
 #[cfg(test)]
@@ -167,5 +192,39 @@ mod tests {
     fn sanitize_escapes_terminal_controls() {
         assert_eq!(sanitize("ok\x1b[31mred\n"), "ok\\u{1b}[31mred\\n");
         assert_eq!(sanitize("naïve"), "naïve");
+    }
+
+    #[test]
+    fn names_that_show_as_something_else_are_escaped() {
+        // Shown raw, this reads "invoiceexe.pdf".
+        assert_eq!(
+            sanitize("invoice\u{202E}fdp.exe"),
+            "invoice\\u{202e}fdp.exe"
+        );
+        for sneaky in [
+            "a\u{200B}b",         // zero-width space
+            "a\u{200D}b",         // zero-width joiner
+            "a\u{2066}b\u{2069}", // isolates
+            "a\u{FEFF}b",         // BOM
+            "a\u{2028}b",         // line separator
+            "a\u{3164}b",         // Hangul filler
+            "a\u{E0041}b",        // tag
+            "a\u{00AD}b",         // soft hyphen
+        ] {
+            let shown = sanitize(sneaky);
+            assert!(shown.starts_with("a\\u{"), "{sneaky:?} -> {shown}");
+            assert!(!shown.chars().any(is_deceptive), "{shown}");
+        }
+        // Scripts that need marks of their own are left alone.
+        for fine in [
+            "日本語.txt",
+            "Ünïcödé",
+            "שלום.txt",
+            "مرحبا",
+            "emoji 👍🏽",
+            "e\u{301}",
+        ] {
+            assert_eq!(sanitize(fine), fine);
+        }
     }
 }

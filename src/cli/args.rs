@@ -10,7 +10,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::client::command::Command;
 use crate::client::session::DEFAULT_JOBS;
-use crate::server::Limits;
+use crate::server::{Limits, Startups};
 use crate::tls::Fingerprint;
 use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
 
@@ -60,18 +60,31 @@ pub(super) struct ServeArgs {
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub(super) key: Option<PathBuf>,
     /// Admit only the clients listed in FILE, with the permissions it grants
-    /// (lines: SHA256:... read,write,delete,admin comment). Re-read for every connection.
+    /// (lines: SHA256:... read,write,delete,admin comment). Re-read when it changes; applies to open sessions at their next command.
     #[arg(long, value_name = "FILE")]
     pub(super) authorized_clients: Option<PathBuf>,
     /// Serve listings and downloads only.
     #[arg(long)]
     pub(super) read_only: bool,
+    /// Serve Prometheus metrics on http://ADDR/metrics: ADDR:PORT, or a PORT on 127.0.0.1.
+    /// They are not authenticated, so keep them on loopback unless a firewall stands guard.
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics)]
+    pub(super) metrics: Option<SocketAddr>,
+    /// How log lines look: text for a person, json for one object per line (time, peer,
+    /// client fingerprint and name, command, name, bytes, result, duration_ms).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(super) log_format: super::logging::LogFormat,
     /// Connections at once, all clients together.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     max_connections: usize,
-    /// Connections at once from one IP address.
+    /// Connections at once from one IP address, counted once the handshake is done and the
+    /// client admitted. Clients over a limit are told when to try again, and qft clients do.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Handshakes in progress, as sshd's MaxStartups: past START, new ones are dropped with
+    /// probability RATE percent, rising to all at FULL (an honest client resends).
+    #[arg(long, value_name = "START:RATE:FULL", default_value_t = Limits::default().startups)]
+    max_startups: Startups,
     /// Commands at once on one connection.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_streams)]
     max_streams: u32,
@@ -100,8 +113,9 @@ pub(super) struct ServeArgs {
     /// Hours an interrupted upload's partial is kept for the client to resume.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     partial_ttl: u64,
-    /// Make clients prove their address with a QUIC Retry before any handshake work
-    /// (for servers on the internet; costs one round trip).
+    /// Make every client prove its address with a QUIC Retry before any handshake work (costs
+    /// one round trip). Without it, this starts by itself once handshakes from unproven
+    /// addresses pile up.
     #[arg(long)]
     retry: bool,
     #[command(flatten)]
@@ -146,6 +160,7 @@ impl ServeArgs {
         Limits {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            startups: self.max_startups,
             max_streams: self.max_streams,
             idle_timeout: Duration::from_secs(self.idle_timeout),
             request_timeout: Duration::from_secs(self.request_timeout),
@@ -184,6 +199,25 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
 }
 
+/// Parses the metrics address: `ADDR:PORT`, or a bare port on loopback.
+fn parse_metrics(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not ADDR:PORT (e.g. 127.0.0.1:9100) or a port"))
+}
+
+/// Parses a local address: `ADDR` (any port) or `ADDR:PORT`.
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    if let Ok(ip) = bare.unwrap_or(text).parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not ADDR or ADDR:PORT (e.g. 127.0.0.2 or [::1]:0)"))
+}
+
 #[derive(Debug, Args)]
 #[command(disable_help_subcommand = true)]
 pub(super) struct ConnectArgs {
@@ -201,9 +235,21 @@ pub(super) struct ConnectArgs {
     /// Replace existing local files when downloading.
     #[arg(short, long, global = true)]
     pub(super) force: bool,
-    /// Seconds to wait for the server to answer.
-    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    /// Local address to connect from: ADDR or ADDR:PORT (e.g. 127.0.0.2, to spread load over
+    /// several loopback addresses).
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_bind)]
+    pub(super) bind: Option<SocketAddr>,
+    /// Seconds to wait for the server to answer the connection (at least 1).
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub(super) timeout: u64,
+    /// Seconds the server may send (or take) nothing in the middle of a command, whether a
+    /// response or a block of a file, before that command fails as stalled (as the server's
+    /// own --stall-timeout).
+    #[arg(long, global = true, value_name = "SECS",
+          default_value_t = crate::client::DEFAULT_STALL_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) stall_timeout: u64,
     /// Print results as JSON lines (fields documented in the README).
     #[arg(long, global = true)]
     pub(super) json: bool,

@@ -47,16 +47,20 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
             return exit::FAILURE;
         }
     };
+    let trust = Trust {
+        pin: args.fingerprint,
+        known_hosts: Some(known_hosts.clone()),
+        accept_new: args.accept_new,
+    };
     let mut config = ConnectConfig {
         identity: Some(identity),
-        target,
-        trust: Trust {
-            pin: args.fingerprint,
-            known_hosts: Some(known_hosts.clone()),
-            accept_new: args.accept_new,
-        },
         timeout: Duration::from_secs(args.timeout),
+        stall_timeout: Duration::from_secs(args.stall_timeout),
+        bind: args.bind,
         tuning: args.tuning.tuning(),
+        busy_wait: BUSY_WAIT,
+        on_busy: Some(say_busy),
+        ..ConnectConfig::new(target, trust)
     };
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {
         Some(Ok(client)) => client,
@@ -98,6 +102,17 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
     } else {
         exit::FAILURE
     }
+}
+
+/// How long `qft connect` keeps trying a server that says it is busy.
+const BUSY_WAIT: Duration = Duration::from_secs(60);
+
+/// A busy server is waited for, and the person told so.
+fn say_busy(reason: &str, wait: Duration) {
+    eprintln!(
+        "qft: the server is busy ({reason}); trying again in {:.1} s",
+        wait.as_secs_f64()
+    );
 }
 
 /// Connects; for an unknown server on a terminal, shows the key and asks, as ssh does.

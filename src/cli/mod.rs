@@ -1,20 +1,21 @@
 //! The command line. [`main`] parses it (`args`: the clap types and their conversion into the
-//! library's configs), starts logging and the runtime, hands each mode to its module (`serve`,
+//! library's configs), starts logging (`logging`) and the runtime, hands each mode to its module (`serve`,
 //! `connect`) and turns every outcome into one status from the [`exit`] table, printing an error
 //! once. Nothing below this module sees clap.
 
 mod args;
 mod connect;
 pub mod exit;
+mod logging;
 mod serve;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 
 use args::{Cli, Mode};
+use logging::LogFormat;
 
 /// Parses the command line, runs it, and returns the exit status.
 pub fn main() -> ExitCode {
@@ -39,19 +40,19 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.mode {
             Mode::Serve(args) => {
-                init_logging(cli.verbose, "info");
+                logging::init(cli.verbose, "info", args.log_format);
                 report(serve::serve(args).await)
             }
             Mode::Connect(args) => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 connect::connect(args).await
             }
             Mode::Fingerprint(args) => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 report(serve::fingerprint(args))
             }
             Mode::Id => {
-                init_logging(cli.verbose, "warn");
+                logging::init(cli.verbose, "warn", LogFormat::Text);
                 report(
                     connect::client_identity()
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
@@ -70,29 +71,31 @@ pub fn main() -> ExitCode {
 }
 
 /// The status for a mode that either worked or failed; the error is printed here, once.
+/// An error and its causes as one line, each said once: a cause already spelled out in the
+/// message before it (many errors quote their source) is not repeated, and io errors lose their
+/// "(os error N)" tail.
+fn one_sentence(e: &anyhow::Error) -> String {
+    use crate::fsutil::strip_os_error;
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = strip_os_error(&cause.to_string());
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn report(result: anyhow::Result<()>) -> u8 {
     match result {
         Ok(()) => exit::SUCCESS,
         Err(e) => {
-            eprintln!("qft: {e:#}");
+            eprintln!("qft: {}", one_sentence(&e));
             exit::FAILURE
         }
     }
-}
-
-/// Logs to stderr: `default` for qft's own events (debug with -v, trace with -vv), warnings from
-/// the libraries; RUST_LOG replaces all of it.
-fn init_logging(verbose: u8, default: &str) {
-    let level = match verbose {
-        0 => default,
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,qft={level}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }

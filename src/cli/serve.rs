@@ -25,16 +25,23 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Access::Authorized(path.clone()),
         None => Access::Open,
     };
-    // Fail at start, not at the first client, if the list cannot be read.
+    // Fail at start, not at the first client, if the list cannot be read or has a line that
+    // grants nothing: a server that silently admits fewer clients than its operator listed
+    // locks people out without a word.
     let (listed, warnings) = access.check().await?;
-    for w in &warnings {
-        tracing::warn!("authorized clients: ignoring {w}");
+    if let (Access::Authorized(path), false) = (&access, warnings.is_empty()) {
+        anyhow::bail!(
+            "{} has lines that grant nothing; fix or remove them (or comment them out with #): {}",
+            path.display(),
+            warnings.join("; ")
+        );
     }
     let mut config = ServerConfig {
         access,
         read_only: args.read_only,
         limits: args.limits(),
         tuning: args.tuning.tuning(),
+        metrics: args.metrics,
         ..ServerConfig::new(storage, identity, args.listen)
     };
     let server = match Server::bind(config.clone()) {
@@ -65,6 +72,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.storage,
         addr.port()
     ));
+    if let Some(at) = server.metrics_addr() {
+        tracing::info!("metrics on http://{at}/metrics");
+        if !at.ip().is_loopback() {
+            tracing::warn!(
+                "metrics on {at} are served to anyone who can reach it, unauthenticated"
+            );
+        }
+    }
     if let Some(path) = &args.port_file {
         write_port_file(path, addr.port())
             .with_context(|| format!("cannot write {}", path.display()))?;

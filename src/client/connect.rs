@@ -3,13 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use quinn::{RecvStream, SendStream};
 use tracing::debug;
 
-use super::ClientError;
+use super::{ClientError, ConnectConfig};
+use crate::protocol::close;
 use crate::tls::{self, Fingerprint, FingerprintVerifier, KnownHosts};
-use crate::tuning::Tuning;
 
 /// The port a server listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4433;
@@ -126,18 +127,24 @@ impl Target {
 /// The most an address other than the last is given to answer.
 const EARLIER_ADDRESS_WAIT: Duration = Duration::from_secs(2);
 
-/// What a successful connect yields: the endpoint, the connection, and the key recorded in
-/// known hosts if this was a first use.
-type Connected = (quinn::Endpoint, quinn::Connection, Option<Fingerprint>);
+/// A verified connection the server answered: the endpoint, the connection, the key recorded in
+/// known hosts if this was a first use, and the stream whose opening showed that the server
+/// admitted the connection (`None` if it refused it, or took too long to say).
+pub(super) struct Connected {
+    pub(super) endpoint: quinn::Endpoint,
+    pub(super) conn: quinn::Connection,
+    pub(super) newly_recorded: Option<Fingerprint>,
+    pub(super) first: Option<(SendStream, RecvStream)>,
+}
 
-/// Opens a verified QUIC connection to `target`, trying each resolved address in turn.
-pub(super) async fn connect(
-    target: &Target,
-    trust: &Trust,
-    identity: Option<&crate::tls::Identity>,
-    timeout: Duration,
-    tuning: &Tuning,
-) -> Result<Connected, ClientError> {
+/// The longest wait between two tries at a busy server.
+const MOST_BUSY_WAIT: Duration = Duration::from_secs(8);
+
+/// Opens a verified QUIC connection to the target, trying each resolved address in turn; while
+/// the server says it is busy, tries again after the wait it asks for (longer each time, with
+/// jitter, so that many waiting clients do not all come back at once), within `busy_wait`.
+pub(super) async fn connect(config: &ConnectConfig) -> Result<Connected, ClientError> {
+    let target = &config.target;
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|source| ClientError::Resolve {
@@ -145,19 +152,85 @@ pub(super) async fn connect(
             source,
         })?
         .collect();
-    connect_any(&addrs, target, trust, identity, timeout, tuning).await
+    let started = Instant::now();
+    let mut recorded = None;
+    for refusals in 0u32.. {
+        let (endpoint, conn, newly) = connect_any(&addrs, config).await?;
+        recorded = recorded.or(newly);
+        let first = match admission(&conn, config.timeout).await {
+            Admission::Busy(reason) => {
+                let wait = busy_backoff(&reason, refusals);
+                if started.elapsed() + wait <= config.busy_wait {
+                    match config.on_busy {
+                        Some(notify) => notify(&reason, wait),
+                        None => debug!("the server is busy ({reason}); trying again in {wait:?}"),
+                    }
+                    drop((conn, endpoint));
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                None
+            }
+            Admission::Open(first) => first,
+        };
+        return Ok(Connected {
+            endpoint,
+            conn,
+            newly_recorded: recorded,
+            first,
+        });
+    }
+    unreachable!("the loop returns")
 }
 
-/// Tries `addrs` in order, each for up to `timeout`: an address that does not answer is skipped,
-/// but a trust refusal is final (the same server is behind every address of a name).
+/// What the server made of a fresh connection.
+enum Admission {
+    /// Admitted (with the stream that showed it), or closed for a reason the first command
+    /// will report, or undecided for longer than the connect timeout (`None`).
+    Open(Option<(SendStream, RecvStream)>),
+    /// Over a connection limit: the server's reason, sanitized.
+    Busy(String),
+}
+
+/// A qft server grants streams only to a connection it admits, so the first stream opens once
+/// it has (an older server grants them at once, and refuses after).
+async fn admission(conn: &quinn::Connection, wait: Duration) -> Admission {
+    match tokio::time::timeout(wait, conn.open_bi()).await {
+        Ok(Ok(streams)) => Admission::Open(Some(streams)),
+        Ok(Err(quinn::ConnectionError::ApplicationClosed(c)))
+            if c.error_code == close::BUSY.into() =>
+        {
+            Admission::Busy(crate::paths::sanitize(&String::from_utf8_lossy(&c.reason)))
+        }
+        _ => Admission::Open(None),
+    }
+}
+
+/// The wait before try `refusals + 1` at a busy server: what it asked for (a second if it did
+/// not say), doubled for each refusal in a row up to [`MOST_BUSY_WAIT`], plus up to half again
+/// at random.
+fn busy_backoff(reason: &str, refusals: u32) -> Duration {
+    let asked = close::retry_after(reason).unwrap_or(Duration::from_secs(1));
+    let base = asked
+        .saturating_mul(1 << refusals.min(4))
+        .min(MOST_BUSY_WAIT.max(asked));
+    base + base.mul_f64(rand::random_range(0.0..0.5))
+}
+
+/// Tries `addrs` in order, each for up to the timeout: an address that does not answer is
+/// skipped, but a trust refusal is final (the same server is behind every address of a name).
 async fn connect_any(
     addrs: &[SocketAddr],
-    target: &Target,
-    trust: &Trust,
-    identity: Option<&crate::tls::Identity>,
-    timeout: Duration,
-    tuning: &Tuning,
-) -> Result<Connected, ClientError> {
+    config: &ConnectConfig,
+) -> Result<(quinn::Endpoint, quinn::Connection, Option<Fingerprint>), ClientError> {
+    let ConnectConfig {
+        target,
+        trust,
+        timeout,
+        tuning,
+        ..
+    } = config;
+    let (identity, timeout) = (config.identity.as_ref(), *timeout);
     let host = target.key();
     let known = match (&trust.pin, &trust.known_hosts) {
         (None, Some(kh)) => kh.lookup(&host).map_err(|source| ClientError::Local {
@@ -177,15 +250,22 @@ async fn connect_any(
             tls::crypto_provider(),
         ));
         let seen = verifier.seen();
-        let bind: SocketAddr = if addr.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal address")
-        } else {
-            "[::]:0".parse().expect("literal address")
+        let bind = match config.bind {
+            Some(bind) if bind.is_ipv4() != addr.is_ipv4() => {
+                last_error = Some(ClientError::Unreachable {
+                    addr,
+                    reason: format!("it cannot be reached from the local address {bind}"),
+                });
+                continue;
+            }
+            Some(bind) => bind,
+            None if addr.is_ipv4() => SocketAddr::from(([0, 0, 0, 0], 0)),
+            None => SocketAddr::from(([0u16; 8], 0)),
         };
         let mut endpoint = tuning
             .endpoint(bind, None)
             .map_err(|source| ClientError::Local {
-                path: PathBuf::from("(UDP socket)"),
+                path: PathBuf::from(format!("(UDP socket on {bind})")),
                 source,
             })?;
         endpoint.set_default_client_config(tls::client_config(verifier, identity, tuning)?);
@@ -215,7 +295,12 @@ async fn connect_any(
             Ok(result) => result,
             Err(_) => Err(ClientError::Unreachable {
                 addr,
-                reason: format!("no answer within {:.1} s", wait.as_secs_f64()),
+                reason: format!(
+                    "no answer within {:.1} s; check that `qft serve` runs there and that UDP \
+                     port {} is open on the way (firewalls often let only TCP through)",
+                    wait.as_secs_f64(),
+                    addr.port()
+                ),
             }),
         };
         let presented = *seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -223,11 +308,13 @@ async fn connect_any(
             (Ok(conn), Some(presented)) => {
                 if expected.is_none() {
                     if let Some(kh) = &trust.known_hosts {
-                        kh.add(&host, &presented)
-                            .map_err(|source| ClientError::Local {
-                                path: kh.path().to_path_buf(),
-                                source,
-                            })?;
+                        // Locked while recording: it may wait for another client doing the same.
+                        let path = kh.path().to_path_buf();
+                        let (kh, recording) = (kh.clone(), host.clone());
+                        tokio::task::spawn_blocking(move || kh.add(&recording, &presented))
+                            .await
+                            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                            .map_err(|source| ClientError::Local { path, source })?;
                         return Ok((endpoint, conn, Some(presented)));
                     }
                 }
@@ -347,19 +434,16 @@ mod tests {
             pin: Some(fingerprint),
             ..Trust::default()
         };
+        let config = |trust: &Trust, timeout: Duration| ConnectConfig {
+            timeout,
+            ..ConnectConfig::new(target.clone(), trust.clone())
+        };
         let short = Duration::from_millis(500);
         // A generous timeout: the dead first address must not be allowed all of it.
         let started = std::time::Instant::now();
-        let (_, conn, _) = connect_any(
-            &[dead, live],
-            &target,
-            &trust,
-            None,
-            Duration::from_secs(60),
-            &Tuning::default(),
-        )
-        .await
-        .unwrap();
+        let (_, conn, _) = connect_any(&[dead, live], &config(&trust, Duration::from_secs(60)))
+            .await
+            .unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "{:?}",
@@ -372,7 +456,7 @@ mod tests {
         );
         conn.close(0u32.into(), b"");
 
-        match connect_any(&[dead], &target, &trust, None, short, &Tuning::default()).await {
+        match connect_any(&[dead], &config(&trust, short)).await {
             Err(ClientError::Unreachable { addr, .. }) => assert_eq!(addr, dead),
             other => panic!("expected unreachable, got {:?}", other.map(|_| ())),
         }
@@ -381,15 +465,7 @@ mod tests {
             pin: Some(crate::tls::Identity::generate().unwrap().fingerprint()),
             ..Trust::default()
         };
-        let refused = connect_any(
-            &[live, dead],
-            &target,
-            &wrong,
-            None,
-            short,
-            &Tuning::default(),
-        )
-        .await;
+        let refused = connect_any(&[live, dead], &config(&wrong, short)).await;
         assert!(matches!(
             refused,
             Err(ClientError::Trust(TrustError::PinMismatch { .. }))

@@ -9,14 +9,14 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use quinn::RecvStream;
 use sha2::Sha256;
 
 use super::resume::{commit_partial, open_partial, partial_path};
-use super::stream::{expect_end, response, safe, unexpected};
+use super::stream::{expect_end, response, safe, unexpected, within};
 use super::{Client, ClientError, TransferReport};
 use crate::fsutil::{is_full, new_file_permissions, parent_dir};
 use crate::paths::SafeName;
@@ -89,7 +89,7 @@ impl Client {
             e
         };
         let (mut send, mut recv) = self.open(&request).await.map_err(forget)?;
-        let (size, pieces) = match response(&mut recv).await {
+        let (size, pieces) = match response(&mut recv, self.stall).await {
             Ok(Response::Prefix {
                 size,
                 chunk,
@@ -136,6 +136,7 @@ impl Client {
             from,
             size,
             hasher: before.state,
+            stall: self.stall,
         };
         match receive_verified(&mut recv, &body, name, into.dest, progress).await {
             // Verified: put it in place.
@@ -143,13 +144,14 @@ impl Client {
                 commit_partial(&part, into.dest, into.overwrite)?;
                 Ok(Some((size, from, received)))
             }
-            // Space matters more than resuming, and wrong data is of no use: both go.
-            Err(e @ (ClientError::NoSpace(_) | ClientError::HashMismatch(_))) => {
+            // Interrupted: the partial stays, holding what arrived, to resume next time.
+            Err(e @ (ClientError::Interrupted(_) | ClientError::Stalled(_))) => Err(e),
+            // Anything else goes: space matters more than resuming, and data from a server
+            // that broke the protocol (a wrong hash, bytes after the end) is of no use.
+            Err(e) => {
                 let _ = std::fs::remove_file(&part);
                 Err(e)
             }
-            // Interrupted: the partial stays, holding what arrived, to resume next time.
-            Err(e) => Err(e),
         }
     }
 
@@ -166,7 +168,7 @@ impl Client {
             name: name.to_string(),
         };
         let mut recv = self.ask(&request).await?;
-        let size = match response(&mut recv).await? {
+        let size = match response(&mut recv, self.stall).await? {
             Response::FileHeader { size, .. } => size,
             other => return Err(unexpected(&other)),
         };
@@ -187,6 +189,7 @@ impl Client {
             from: 0,
             size,
             hasher: Sha256::default(),
+            stall: self.stall,
         };
         // Removed on drop: by any failure before the commit.
         let temp = temp.into_temp_path();
@@ -215,6 +218,8 @@ struct Body {
     size: u64,
     /// The SHA-256 state of the file before `from`.
     hasher: Sha256,
+    /// How long each block, the trailer and the end may take to arrive.
+    stall: Duration,
 }
 
 /// The body, the trailer and the end of the stream, then the fsync: the verified hash.
@@ -238,13 +243,15 @@ async fn receive_verified(
     let len = body.size - body.from;
     let hasher = body.hasher.clone();
     // Every block received before a failure is written when this returns: what arrived stays.
-    let received = match copy_continuing(hasher, recv, &mut sink, len, None, progress).await {
+    let stall = Some(body.stall);
+    let received = match copy_continuing(hasher, recv, &mut sink, len, stall, progress).await {
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => return Err(full(e)),
+        Err(CopyError::Stalled(limit)) => return Err(ClientError::Stalled(limit)),
         Err(other) => return Err(ClientError::Interrupted(other.to_string())),
     };
-    let trailer: Trailer = read_frame(recv).await?;
-    expect_end(recv).await?;
+    let trailer: Trailer = within(body.stall, async { Ok(read_frame(recv).await?) }).await?;
+    expect_end(recv, body.stall).await?;
     if trailer.sha256 != received {
         return Err(ClientError::HashMismatch(name.to_string()));
     }

@@ -62,18 +62,21 @@ pub enum ClientError {
     /// The connection or stream failed mid-command.
     #[error("the transfer was interrupted: {0}")]
     Interrupted(String),
+    /// The server sent (or took) nothing for the stall timeout in the middle of a command.
+    #[error("the server stopped answering: nothing moved for {} s", .0.as_secs_f64())]
+    Stalled(std::time::Duration),
     /// The server closed the connection with a reason: this client is not authorized, or the
     /// server is at a connection limit.
     #[error("the server refused this client: {0}")]
     Refused(String),
     /// A local file would be replaced.
-    #[error("{} already exists; use --force to replace it", .0.display())]
+    #[error("{} already exists; use --force to replace it", shown(.0))]
     Exists(PathBuf),
     /// The local disk filled up while downloading.
-    #[error("no space left on this machine to write {}; nothing was kept", .0.display())]
+    #[error("no space left on this machine to write {}; nothing was kept", shown(.0))]
     NoSpace(PathBuf),
     /// A local file operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {}", shown(path), crate::fsutil::describe_io(source))]
     Local {
         /// The local path.
         path: PathBuf,
@@ -98,13 +101,18 @@ pub enum ClientError {
     },
     /// A local path is unsafe or unsuitable to write under (a symlink, a file where a directory
     /// must be, a name the server would refuse).
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {reason}", shown(path))]
     Unsafe {
         /// The local path.
         path: PathBuf,
         /// Why, one phrase.
         reason: String,
     },
+}
+
+/// A local path as shown in an error: it is often made of names a server chose.
+fn shown(path: &Path) -> String {
+    crate::paths::sanitize(&path.display().to_string())
 }
 
 impl ClientError {
@@ -122,6 +130,7 @@ impl ClientError {
             ClientError::HashMismatch(_) => "hash_mismatch",
             ClientError::Protocol(_) => "protocol",
             ClientError::Interrupted(_) => "interrupted",
+            ClientError::Stalled(_) => "stalled",
             ClientError::Exists(_) => "exists",
             ClientError::Local { .. } => "local",
             ClientError::NoMatch { .. } => "no_match",

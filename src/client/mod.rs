@@ -2,7 +2,8 @@
 //! person drives it: a [`session::Session`] runs [`command::Command`]s, read from the
 //! [`prompt`] or given once on the command line.
 //!
-//! The operations, one direction each: `download` and `upload` (one file each, resumable, over
+//! `connect` reaches the server, decides whether to trust it and waits out a busy one. The
+//! operations, one direction each: `download` and `upload` (one file each, resumable, over
 //! the `stream` helpers; a download's local partial is [`resume`]), `list`, `delete`, `help`
 //! here; their failures are `error`'s [`ClientError`].
 //!
@@ -39,6 +40,7 @@ mod upload;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quinn::{RecvStream, SendStream};
@@ -72,7 +74,7 @@ pub struct TransferReport {
     pub resumed_from: u64,
 }
 
-/// Settings for [`Client::connect`].
+/// Settings for [`Client::connect`]; [`ConnectConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
     /// Where the server is.
@@ -85,6 +87,38 @@ pub struct ConnectConfig {
     pub timeout: Duration,
     /// Congestion control, windows and packet size.
     pub tuning: crate::tuning::Tuning,
+    /// The local address to send from (`None`: any, chosen by the system).
+    pub bind: Option<SocketAddr>,
+    /// How long any response, or any block of a body, may take to arrive (or a block of an
+    /// upload to be taken) before the command fails as stalled: a server that sends part of
+    /// an answer and then nothing must not hold the client forever.
+    pub stall_timeout: Duration,
+    /// How long in all to keep trying again when the server says it is busy (its connection
+    /// limits are reached); zero: take the first answer.
+    pub busy_wait: Duration,
+    /// Told each time the client waits for a busy server: its reason and the wait.
+    pub on_busy: Option<fn(&str, Duration)>,
+}
+
+/// How long a response or a block may take by default: the server's own stall timeout.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ConnectConfig {
+    /// `target`, trusted as `trust`, with no identity and the default timeouts; a busy server's
+    /// refusal is taken as the answer.
+    pub fn new(target: Target, trust: Trust) -> Self {
+        ConnectConfig {
+            target,
+            trust,
+            identity: None,
+            timeout: Duration::from_secs(10),
+            tuning: crate::tuning::Tuning::default(),
+            bind: None,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            busy_wait: Duration::ZERO,
+            on_busy: None,
+        }
+    }
 }
 
 /// A verified connection to a qft server. Each operation opens its own stream, so they can run
@@ -96,23 +130,25 @@ pub struct Client {
     conn: quinn::Connection,
     /// The server's key, if this connection recorded it in known hosts (first use).
     pub newly_recorded: Option<Fingerprint>,
+    /// The stream opened to learn that the server admitted the connection, for the first
+    /// command to use.
+    first: Arc<Mutex<Option<(SendStream, RecvStream)>>>,
+    /// How long a response or a block may take ([`ConnectConfig::stall_timeout`]).
+    stall: Duration,
 }
 
 impl Client {
-    /// Connects and verifies the server's identity; nothing is sent before that succeeds.
+    /// Connects and verifies the server's identity; nothing is sent before that succeeds. A
+    /// busy server is tried again within [`ConnectConfig::busy_wait`]; a refusal (busy, not
+    /// authorized) is reported by the first command.
     pub async fn connect(config: &ConnectConfig) -> Result<Self, ClientError> {
-        let (endpoint, conn, newly_recorded) = connect::connect(
-            &config.target,
-            &config.trust,
-            config.identity.as_ref(),
-            config.timeout,
-            &config.tuning,
-        )
-        .await?;
+        let connected = connect::connect(config).await?;
         Ok(Client {
-            endpoint,
-            conn,
-            newly_recorded,
+            endpoint: connected.endpoint,
+            conn: connected.conn,
+            newly_recorded: connected.newly_recorded,
+            first: Arc::new(Mutex::new(connected.first)),
+            stall: config.stall_timeout,
         })
     }
 
@@ -141,11 +177,15 @@ impl Client {
         &self,
         request: &Request,
     ) -> Result<(SendStream, RecvStream), ClientError> {
-        let (mut send, recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::Interrupted(e.to_string()))?;
+        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let (mut send, recv) = match first {
+            Some(streams) => streams,
+            None => self
+                .conn
+                .open_bi()
+                .await
+                .map_err(|e| ClientError::Interrupted(e.to_string()))?,
+        };
         write_frame(&mut send, request).await?;
         Ok((send, recv))
     }
@@ -170,7 +210,7 @@ impl Client {
         let mut all = Vec::new();
         let mut bytes = 0usize;
         loop {
-            match response(&mut recv).await? {
+            match response(&mut recv, self.stall).await? {
                 Response::ListPage { entries, last } => {
                     bytes += entries.iter().map(|e| e.name.len()).sum::<usize>();
                     if all.len() + entries.len() > MAX_LIST_ENTRIES || bytes > MAX_LIST_BYTES {
@@ -201,7 +241,7 @@ impl Client {
 
     async fn help_inner(&self) -> Result<Vec<CommandHelp>, ClientError> {
         let mut recv = self.ask(&Request::Help).await?;
-        match response(&mut recv).await? {
+        match response(&mut recv, self.stall).await? {
             Response::Help { commands } => Ok(commands),
             other => Err(unexpected(&other)),
         }
@@ -216,7 +256,7 @@ impl Client {
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         let attempt = async {
             let mut recv = self.ask(&Request::Shutdown).await?;
-            match response(&mut recv).await? {
+            match response(&mut recv, self.stall).await? {
                 Response::ShuttingDown => Ok(()),
                 other => Err(unexpected(&other)),
             }
@@ -231,7 +271,7 @@ impl Client {
                 name: name.to_string(),
             })
             .await?;
-        match response(&mut recv).await? {
+        match response(&mut recv, self.stall).await? {
             Response::Deleted => Ok(()),
             other => Err(unexpected(&other)),
         }

@@ -3,16 +3,23 @@
 //!
 //! A remote tree is walked whole before anything is written, so a tree that cannot be walked
 //! (too deep, too large: a server can fake endless nesting with links inside its root) fails
-//! without leaving half a copy. Every remote name comes from [`Client::list`], which accepts only
-//! plain single components; joined, they stay under the directory asked for, and locally under
-//! the directory chosen for the copy.
+//! without leaving half a copy. What the walk holds is bounded by [`TreeLimits`]: entries, and
+//! their memory as it really is (a path deep in a tree costs a string per component, not just
+//! its bytes). A directory that lists exactly as one above it does (a link back up: the server
+//! lists a link to a directory inside its root as that directory) is skipped, not walked round
+//! and round. Every remote name comes from [`Client::list`], which accepts only plain single
+//! components; joined, they stay under the directory asked for, and locally under the directory
+//! chosen for the copy.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use super::{remote_path, Client, ClientError, MAX_LIST_ENTRIES};
 use crate::paths::sanitize;
-use crate::protocol::EntryKind;
+use crate::protocol::{Entry, EntryKind};
 
 /// Deeper trees are refused. Real trees are far shallower; a deeper one is more likely a loop
 /// of links on the server.
@@ -38,16 +45,86 @@ pub struct RemoteTree {
     pub skipped: Vec<Skipped>,
 }
 
-/// The most bytes of paths a tree walk keeps (the paths of every file it will fetch).
-const MAX_TREE_BYTES: usize = 256 << 20;
+/// What a remote walk may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeLimits {
+    /// Entries (files, directories, skipped ones) in the whole tree.
+    pub entries: usize,
+    /// The walk's memory, estimated per entry by [`entry_cost`]. A `get -r` then plans a
+    /// download per file, which holds about as much again twice (its remote name, local path
+    /// and directories).
+    pub memory: usize,
+}
+
+impl Default for TreeLimits {
+    /// A million entries and 256 MiB: a million files three levels down fit; a malicious
+    /// server's 999k entries 63 levels deep (5 GB before this bound) stop at 0.1 million.
+    fn default() -> Self {
+        TreeLimits {
+            entries: MAX_LIST_ENTRIES,
+            memory: 256 << 20,
+        }
+    }
+}
+
+/// What one entry `name` under the components `parent` costs a walk: each component of its
+/// path is a `String` of its own (24 bytes and an allocation, ~40 in all, beyond its bytes), and
+/// the entry itself a slot in a `Vec` with its size.
+fn entry_cost(parent: &[String], name: &str) -> usize {
+    const PER_COMPONENT: usize = 40;
+    const PER_ENTRY: usize = 48;
+    let path: usize = parent.iter().map(|p| p.len() + PER_COMPONENT).sum();
+    path + name.len() + PER_COMPONENT + PER_ENTRY
+}
+
+/// A directory's listing, as a digest: two listings with equal digests are the same names,
+/// kinds, sizes and times.
+fn listing_digest(entries: &[Entry]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for e in entries {
+        h.update((e.name.len() as u64).to_le_bytes());
+        h.update(e.name.as_bytes());
+        h.update([e.kind as u8]);
+        h.update(e.size.to_le_bytes());
+        h.update(e.modified.map_or(u64::MAX, |m| m).to_le_bytes());
+    }
+    h.finalize().into()
+}
+
+/// The digests of the directories from the walked one down to a directory to walk.
+struct Ancestors {
+    digest: [u8; 32],
+    parent: Option<Arc<Ancestors>>,
+}
+
+impl Ancestors {
+    fn contains(self: &Arc<Self>, digest: &[u8; 32]) -> bool {
+        let mut at = Some(self);
+        while let Some(a) = at {
+            if &a.digest == digest {
+                return true;
+            }
+            at = a.parent.as_ref();
+        }
+        false
+    }
+}
 
 /// Lists `dir` on the server and everything below it.
 pub async fn walk_remote(client: &Client, dir: &str) -> Result<RemoteTree, ClientError> {
+    walk_remote_within(client, dir, TreeLimits::default()).await
+}
+
+/// [`walk_remote`] within `limits`.
+async fn walk_remote_within(
+    client: &Client,
+    dir: &str,
+    limits: TreeLimits,
+) -> Result<RemoteTree, ClientError> {
     let mut tree = RemoteTree::default();
-    let mut pending: Vec<Vec<String>> = vec![Vec::new()];
-    let mut seen = 0usize;
-    let mut held = 0usize;
-    while let Some(rel) = pending.pop() {
+    let mut pending: Vec<(Vec<String>, Option<Arc<Ancestors>>)> = vec![(Vec::new(), None)];
+    let (mut seen, mut held) = (0usize, 0usize);
+    while let Some((rel, above)) = pending.pop() {
         if rel.len() > MAX_DEPTH {
             return Err(ClientError::Protocol(format!(
                 "'{}' is nested more than {MAX_DEPTH} directories deep",
@@ -58,18 +135,31 @@ pub async fn walk_remote(client: &Client, dir: &str) -> Result<RemoteTree, Clien
             .iter()
             .fold(dir.to_owned(), |acc, part| remote_path::join(&acc, part));
         let entries = client.list(&name).await?;
+        let digest = listing_digest(&entries);
+        if above.as_ref().is_some_and(|a| a.contains(&digest)) {
+            tree.skipped.push(Skipped {
+                name,
+                reason: "lists exactly as a directory above it: a link back up (not followed)",
+            });
+            continue;
+        }
         seen += entries.len();
-        // Every file's path is kept: bound their bytes too, not just their number.
         held += entries
             .iter()
-            .map(|e| name.len() + e.name.len())
+            .map(|e| entry_cost(&rel, &e.name))
             .sum::<usize>();
-        if seen > MAX_LIST_ENTRIES || held > MAX_TREE_BYTES {
+        if seen > limits.entries || held > limits.memory {
             return Err(ClientError::Protocol(format!(
-                "'{}' holds more than {MAX_LIST_ENTRIES} entries or {MAX_TREE_BYTES} bytes of names",
-                sanitize(dir)
+                "'{}' holds more than {} entries or {} MiB of paths; refusing to copy it",
+                sanitize(dir),
+                limits.entries,
+                limits.memory >> 20
             )));
         }
+        let here = Arc::new(Ancestors {
+            digest,
+            parent: above,
+        });
         tree.dirs.push(rel.clone());
         // Pushed in reverse so that the stack pops them in name order.
         for entry in entries.into_iter().rev() {
@@ -77,7 +167,7 @@ pub async fn walk_remote(client: &Client, dir: &str) -> Result<RemoteTree, Clien
             child.push(entry.name);
             match entry.kind {
                 EntryKind::File => tree.files.push((child, entry.size)),
-                EntryKind::Dir => pending.push(child),
+                EntryKind::Dir => pending.push((child, Some(here.clone()))),
                 EntryKind::Other => tree.skipped.push(Skipped {
                     name: remote_path::join(&name, child.last().map_or("", |s| s)),
                     reason: "not a regular file or directory (a link leading outside, a device...)",
@@ -275,5 +365,123 @@ mod tests {
         #[cfg(unix)]
         assert!(reasons.iter().any(|r| r.contains("symlink")), "{reasons:?}");
         assert!(tree.failed.is_empty());
+    }
+
+    #[test]
+    fn a_tree_is_bounded_by_what_its_entries_really_cost() {
+        let limits = TreeLimits::default();
+        let deep: Vec<String> = (0..63).map(|i| format!("d{i}")).collect();
+        let shallow: Vec<String> = ["photos", "2026", "march"].map(String::from).to_vec();
+        let cost = |parent: &[String], n: usize| n * entry_cost(parent, "IMG_0001.jpg");
+        // The malicious server's 999k entries 63 levels deep: far over.
+        assert!(cost(&deep, 999_000) > 10 * limits.memory);
+        // A real million files three levels down: within.
+        assert!(cost(&shallow, 1_000_000) < limits.memory);
+    }
+
+    /// A server whose every directory lists as `answer` says, and a client of it.
+    async fn fake(answer: fn(&str) -> Vec<Entry>) -> (Client, quinn::Endpoint) {
+        use crate::protocol::{read_frame, write_frame, Request, Response};
+        let identity = crate::tls::Identity::generate().unwrap();
+        let transport = quinn::TransportConfig::default();
+        let config = crate::tls::server_config(&identity, false, transport).unwrap();
+        let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let accepting = endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accepting.accept().await {
+                let Ok(conn) = incoming.await else { continue };
+                tokio::spawn(async move {
+                    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                        let Ok(Request::List { dir }) = read_frame(&mut recv).await else {
+                            continue;
+                        };
+                        let entries = answer(&dir);
+                        let pages: Vec<_> = entries.chunks(200).collect();
+                        for (i, page) in pages.iter().enumerate() {
+                            let page = Response::ListPage {
+                                entries: page.to_vec(),
+                                last: i + 1 == pages.len(),
+                            };
+                            write_frame(&mut send, &page).await.unwrap();
+                        }
+                        let _ = send.finish();
+                    }
+                });
+            }
+        });
+        let trust = super::super::Trust {
+            pin: Some(identity.fingerprint()),
+            ..Default::default()
+        };
+        let target = super::super::Target::parse(&addr.to_string()).unwrap();
+        let config = super::super::ConnectConfig::new(target, trust);
+        (Client::connect(&config).await.unwrap(), endpoint)
+    }
+
+    fn entry(name: String, kind: EntryKind) -> Entry {
+        Entry {
+            name,
+            kind,
+            size: 1,
+            modified: Some(1_700_000_000),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_faking_endless_nesting_is_refused_by_what_it_would_cost() {
+        // Every directory: one more directory, and 100 files. 64 levels of that is only 6,400
+        // entries, but each path deep down costs far more than its bytes.
+        let (client, _server) = fake(|dir| {
+            let depth = dir.matches('/').count();
+            let mut all = vec![entry("d".into(), EntryKind::Dir)];
+            all.extend((0..100).map(|i| entry(format!("f{i}-{depth}"), EntryKind::File)));
+            all
+        })
+        .await;
+        let limits = TreeLimits {
+            entries: 1_000_000,
+            memory: 4 << 20,
+        };
+        let err = walk_remote_within(&client, "top", limits)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("4 MiB of paths"), "{err}");
+        // By bytes alone (the old bound) the same tree fits: 64 levels of 100 names, each with
+        // its directory's path ("top/d/d/...").
+        let by_bytes: usize = (0..64).map(|depth| 100 * (depth * 2 + 3 + 6)).sum();
+        assert!(by_bytes < limits.memory);
+        let err = walk_remote_within(
+            &client,
+            "top",
+            TreeLimits {
+                entries: 1000,
+                ..limits
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("more than 1000 entries"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_directory_that_lists_as_one_above_it_is_skipped_not_walked() {
+        // "top" holds a file and "loop", which is "top" again (a link to "."); "top/sub" holds
+        // a file of its own and so is walked.
+        let (client, _server) = fake(|dir| match dir {
+            "top/sub" => vec![entry("g".into(), EntryKind::File)],
+            _ => vec![
+                entry("f".into(), EntryKind::File),
+                entry("loop".into(), EntryKind::Dir),
+                entry("sub".into(), EntryKind::Dir),
+            ],
+        })
+        .await;
+        let tree = walk_remote(&client, "top").await.unwrap();
+        let files: Vec<String> = tree.files.iter().map(|(p, _)| p.join("/")).collect();
+        assert_eq!(files, ["f", "sub/g"]);
+        assert_eq!(tree.skipped.len(), 1, "{:?}", tree.skipped);
+        assert_eq!(tree.skipped[0].name, "top/loop");
+        assert!(tree.skipped[0].reason.contains("link back up"));
     }
 }

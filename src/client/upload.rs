@@ -8,7 +8,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use quinn::{RecvStream, SendStream};
@@ -60,10 +60,10 @@ impl Client {
             // many small files, above all over a long path, pay.
             Some(body) => {
                 let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
-                let sent = send_whole(&mut send, &mut recv, body).await?;
+                let sent = send_whole(&mut send, &mut recv, body, self.stall).await?;
                 let _ = send.finish();
                 progress.inc(size);
-                ready(&mut recv).await?;
+                ready(&mut recv, self.stall).await?;
                 (0, sent, recv)
             }
             None => match self
@@ -74,12 +74,13 @@ impl Client {
                 // A server without resuming: the plain exchange, from the start of the file.
                 None => {
                     let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
-                    ready(&mut recv).await?;
+                    ready(&mut recv, self.stall).await?;
                     let body = Body {
                         file: &opened,
                         from: 0,
                         hasher: Sha256::default(),
                         path,
+                        stall: self.stall,
                     };
                     let sent = send_body(body, &mut send, &mut recv, progress).await?;
                     let _ = send.finish();
@@ -87,7 +88,7 @@ impl Client {
                 }
             },
         };
-        match response(&mut recv).await? {
+        match response(&mut recv, self.stall).await? {
             Response::Done { sha256 } if sha256 == sent => Ok(TransferReport {
                 name: name.to_string(),
                 path: path.to_path_buf(),
@@ -116,7 +117,7 @@ impl Client {
             size,
         };
         let (mut send, mut recv) = self.open(&request).await?;
-        let pieces = match response(&mut recv).await {
+        let pieces = match response(&mut recv, self.stall).await {
             Ok(Response::Held { chunk, hashes }) => Pieces { chunk, hashes },
             Err(ClientError::Remote {
                 code: ErrorCode::Unsupported,
@@ -143,6 +144,7 @@ impl Client {
             from,
             hasher: before.state,
             path,
+            stall: self.stall,
         };
         let sent = send_body(body, &mut send, &mut recv, progress).await?;
         let _ = send.finish();
@@ -201,15 +203,22 @@ async fn send_whole(
     send: &mut SendStream,
     recv: &mut RecvStream,
     body: &[u8],
+    stall: Duration,
 ) -> Result<[u8; 32], ClientError> {
     let sha256: [u8; 32] = Sha256::digest(body).into();
-    let written = match AsyncWriteExt::write_all(send, body).await {
-        Ok(()) => write_frame(send, &Trailer { sha256 }).await,
-        Err(e) => Err(FrameError::from(e)),
+    let write = async {
+        match AsyncWriteExt::write_all(send, body).await {
+            Ok(()) => write_frame(send, &Trailer { sha256 }).await,
+            Err(e) => Err(FrameError::from(e)),
+        }
+    };
+    // Less than a piece, so one stall timeout for all of it.
+    let Ok(written) = tokio::time::timeout(stall, write).await else {
+        return Err(ClientError::Stalled(stall));
     };
     match written {
         Ok(()) => Ok(sha256),
-        Err(e) => Err(server_reason(recv, e.into()).await),
+        Err(e) => Err(server_reason(recv, e.into(), stall).await),
     }
 }
 
@@ -222,6 +231,8 @@ struct Body<'a> {
     hasher: Sha256,
     /// The local path, for errors.
     path: &'a Path,
+    /// How long each block may take to be taken by the server.
+    stall: Duration,
 }
 
 /// Sends the file from `body.from` to its measured size, then the trailer with the whole file's
@@ -235,11 +246,18 @@ async fn send_body(
 ) -> Result<[u8; 32], ClientError> {
     let mut source = FileSource::new(body.file.file.clone(), body.from);
     let len = body.file.size - body.from;
-    let sent = match copy_continuing(body.hasher, &mut source, send, len, None, progress).await {
+    let stall = body.stall;
+    let copy = copy_continuing(body.hasher, &mut source, send, len, Some(stall), progress);
+    let sent = match copy.await {
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => {
             // The server stopped reading: it has said why on the other half of the stream.
-            return Err(server_reason(recv, ClientError::Interrupted(e.to_string())).await);
+            let fallback = ClientError::Interrupted(e.to_string());
+            return Err(server_reason(recv, fallback, stall).await);
+        }
+        Err(CopyError::Stalled(limit)) => {
+            let _ = send.reset(close::TOO_SLOW.into());
+            return Err(ClientError::Stalled(limit));
         }
         Err(e) => {
             let _ = send.reset(close::ABORTED.into());
@@ -249,9 +267,12 @@ async fn send_body(
             });
         }
     };
-    if let Err(e) = write_frame(send, &Trailer { sha256: sent }).await {
+    let trailer = Trailer { sha256: sent };
+    match tokio::time::timeout(stall, write_frame(send, &trailer)).await {
+        Ok(Ok(())) => {}
         // As above: a refusal on the last block shows up here; the reason is on `recv`.
-        return Err(server_reason(recv, e.into()).await);
+        Ok(Err(e)) => return Err(server_reason(recv, e.into(), stall).await),
+        Err(_) => return Err(ClientError::Stalled(stall)),
     }
     Ok(sent)
 }

@@ -52,7 +52,9 @@
 //! with an authorized-clients list closes the connection of a client not on it with
 //! [`close::NOT_AUTHORIZED`] and a reason, before accepting any stream; a command the client lacks
 //! the permission for gets `Error { code: PermissionDenied }`. A server over its connection limits
-//! closes new connections with [`close::BUSY`] and a reason.
+//! closes new connections with [`close::BUSY`] and a reason that says when to try again
+//! ([`close::busy`]). A server grants a connection streams only once it is admitted, so a
+//! client's first stream opens only on a connection that will serve it.
 //!
 //! # Growing the protocol without breaking it
 //! postcard is not self-describing, so an existing variant or struct never changes. New
@@ -377,4 +379,19 @@ pub mod close {
     pub const BUSY: u32 = 3;
     /// A stream was too slow: no request in time, or a transfer block that did not move in time.
     pub const TOO_SLOW: u32 = 4;
+
+    /// The reason sent with [`BUSY`]: why, and when to try again. A person reads it as one
+    /// sentence; a client finds the delay with [`retry_after`].
+    pub fn busy(why: &str, after: std::time::Duration) -> String {
+        format!("{why}; try again in {} s", after.as_secs().max(1))
+    }
+
+    /// The delay a [`BUSY`] reason asks for, if it names one.
+    pub fn retry_after(reason: &str) -> Option<std::time::Duration> {
+        let secs = reason
+            .rsplit_once("; try again in ")?
+            .1
+            .strip_suffix(" s")?;
+        secs.parse().ok().map(std::time::Duration::from_secs)
+    }
 }

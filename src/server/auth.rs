@@ -6,12 +6,16 @@
 //! SHA256:<fingerprint> read,write,delete   laptop of Ann
 //! SHA256:<fingerprint> read,admin          ops
 //! ```
-//! The file is read again for every new connection, so an edit applies from the next
-//! connection without a restart. A line that does not parse grants nothing and is logged.
+//! The file is looked at again for every new connection and every command ([`Grants`]: one
+//! `stat`, and a new read only when it changed), so an edit applies without a restart, to the
+//! sessions already open too: a client removed from the list can do nothing more. A line that
+//! does not parse grants nothing and is logged.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use crate::tls::Fingerprint;
 
@@ -112,9 +116,11 @@ pub fn parse(text: &str) -> (HashMap<Fingerprint, Grant>, Vec<String>) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut parts = line.splitn(3, char::is_whitespace);
-        let (fp, perms) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let comment = parts.next().unwrap_or("").trim().to_owned();
+        // Any run of blanks separates the fields, so columns may be lined up; the comment is
+        // the rest of the line, its own spacing kept.
+        let (fp, rest) = first_field(line);
+        let (perms, comment) = first_field(rest);
+        let comment = comment.to_owned();
         let parsed = fp
             .parse::<Fingerprint>()
             .map_err(|e| e.to_string())
@@ -130,6 +136,15 @@ pub fn parse(text: &str) -> (HashMap<Fingerprint, Grant>, Vec<String>) {
         }
     }
     (grants, warnings)
+}
+
+/// The first blank-separated field of `text`, and what follows it with leading blanks removed.
+fn first_field(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    match text.find(char::is_whitespace) {
+        Some(end) => (&text[..end], text[end..].trim_start()),
+        None => (text, ""),
+    }
 }
 
 /// How a server decides what a client may do.
@@ -189,6 +204,86 @@ impl Access {
     }
 }
 
+/// What a server decides grants with: its [`Access`], and the authorized-clients file as last
+/// read, kept until the file changes.
+#[derive(Debug)]
+pub struct Grants {
+    access: Access,
+    last: Mutex<Option<(Stamp, Table)>>,
+}
+
+/// The grants of one reading of the file.
+type Table = Arc<HashMap<Fingerprint, Grant>>;
+
+/// What changes when a file is written or replaced: its size, times and inode. Any edit, in
+/// place or by a rename over it, changes one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64, i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+impl Grants {
+    /// Grants by `access`; the file, if any, is read at the first question.
+    pub fn new(access: Access) -> Self {
+        Grants {
+            access,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// What `client` may do now: `Ok(None)` if it is not (or no longer) admitted at all.
+    pub async fn grant(
+        &self,
+        client: Option<&Fingerprint>,
+    ) -> Result<Option<Grant>, AuthFileError> {
+        let path = match &self.access {
+            Access::Open => return self.access.grant(client).await,
+            Access::Authorized(path) => path,
+        };
+        let Some(client) = client else {
+            return Ok(None);
+        };
+        let failed = |source| AuthFileError {
+            path: path.clone(),
+            source,
+        };
+        let stamp = Stamp::of(&tokio::fs::metadata(path).await.map_err(failed)?);
+        let cached = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let grants = match cached {
+            Some((seen, grants)) if seen == stamp => grants,
+            _ => {
+                // Read after the stamp was taken: a change while reading leaves a stamp that
+                // no longer matches, so the next question reads again.
+                let (grants, warnings) = read(path).await?;
+                for w in &warnings {
+                    tracing::warn!(file = %path.display(), "ignoring {w}");
+                }
+                let grants = Arc::new(grants);
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((stamp, grants.clone()));
+                grants
+            }
+        };
+        Ok(grants.get(client).cloned())
+    }
+}
+
 async fn read(path: &Path) -> Result<(HashMap<Fingerprint, Grant>, Vec<String>), AuthFileError> {
     let text = tokio::fs::read_to_string(path)
         .await
@@ -242,5 +337,24 @@ mod tests {
             warnings[2].contains("unknown permission 'fly'"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn lined_up_columns_in_the_authorized_clients_file_are_read_as_fields() {
+        // The README's own layout: fields lined up with runs of blanks, tabs too.
+        let a = Identity::generate().unwrap().fingerprint();
+        let b = Identity::generate().unwrap().fingerprint();
+        let text = format!("{a}   read,write,delete   Ann's  laptop\n  {b}\t\tread\n");
+        let (grants, warnings) = parse(&text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            grants[&a],
+            Grant {
+                permissions: Permissions::parse("read,write,delete").unwrap(),
+                comment: "Ann's  laptop".into()
+            }
+        );
+        assert_eq!(grants[&b].permissions, Permissions::READ);
+        assert_eq!(grants[&b].comment, "");
     }
 }

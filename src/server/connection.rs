@@ -2,62 +2,67 @@
 //! streams and runs one command on each.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use quinn::{ConnectionError, RecvStream, SendStream};
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::field::Empty;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
-use super::limits::Slot;
+use super::limits::BUSY_RETRY_AFTER;
+use super::metrics::{Attempt, Ended};
 use super::slots::Who;
-use super::{delete, download, help, list, upload, Context};
+use super::{delete, download, help, list, upload, Context, Gate};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
 use crate::tls::{peer_fingerprint, Fingerprint};
 
-/// A connection over a limit: completes the handshake only to say why, then closes.
-pub(super) async fn reject(
-    incoming: quinn::Incoming,
-    reason: String,
-    _permit: OwnedSemaphorePermit,
-) {
-    let peer = incoming.remote_address();
-    info!(%peer, "refusing a connection: {reason}");
-    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), incoming).await;
-    if let Ok(Ok(conn)) = handshake {
-        conn.close(close::BUSY.into(), reason.as_bytes());
-        // Wait for the close to be delivered (bounded by the timeout above's spirit).
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
-    }
-}
-
+/// One connection, from its handshake to its close: the handshake within its deadline (its
+/// place among the handshakes in progress held meanwhile), the client's grant, a connection
+/// slot (or a close with [`close::BUSY`] saying when to try again), and only then streams.
 pub(super) async fn handle(
     incoming: quinn::Incoming,
     ctx: Arc<Context>,
     mut stop: watch::Receiver<bool>,
-    mut slot: Slot,
+    gate: Gate,
 ) {
     let peer = incoming.remote_address();
-    let span = info_span!("conn", %peer);
+    let span = info_span!("conn", %peer, client = Empty, who = Empty);
     async move {
-        let conn = match incoming.await {
-            Ok(conn) => conn,
-            Err(e) => {
-                info!("handshake failed: {e}");
+        let Gate { place, admitted } = gate;
+        let timer = ctx.metrics.handshake();
+        let handshake = tokio::time::timeout(ctx.limits.handshake_timeout, incoming);
+        let conn = match handshake.await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                debug!("handshake failed: {e}");
+                ctx.metrics.attempt(Attempt::HandshakeFailed);
+                return;
+            }
+            Err(_) => {
+                // Dropping the handshake abandons it; the client (if any) times out.
+                debug!(
+                    "handshake not finished within {:?}",
+                    ctx.limits.handshake_timeout
+                );
+                ctx.metrics.attempt(Attempt::HandshakeTimeout);
                 return;
             }
         };
-        slot.attach(&conn);
+        timer.done();
+        drop(place);
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
-        let grant = match ctx.access.grant(client.as_ref()).await {
+        tracing::Span::current().record("client", client_text.as_str());
+        let grant = match ctx.grants.grant(client.as_ref()).await {
             Ok(Some(grant)) => grant,
             Ok(None) => {
-                info!(client = %client_text, "refused: not an authorized client");
+                info!("refused: not an authorized client");
+                ctx.metrics.attempt(Attempt::NotAuthorized);
                 let reason = format!(
                     "this client ({client_text}) is not authorized on this server; \
                      give its operator the output of 'qft id' to be added"
@@ -67,6 +72,7 @@ pub(super) async fn handle(
             }
             Err(e) => {
                 warn!("refusing every client: {e}");
+                ctx.metrics.attempt(Attempt::NotAuthorized);
                 conn.close(
                     close::NOT_AUTHORIZED.into(),
                     b"the server cannot read its list of authorized clients",
@@ -74,9 +80,24 @@ pub(super) async fn handle(
                 return;
             }
         };
-        let allowed = grant.permissions.intersection(ctx.mask);
-        let who = Who::new(&ctx.access, client, peer.ip());
-        info!(client = %client_text, who = %grant.comment, permissions = %allowed, "connected");
+        tracing::Span::current().record("who", grant.comment.as_str());
+        let mut slot = match admitted.admit(peer.ip(), &ctx.limits) {
+            Ok(slot) => slot,
+            Err(why) => {
+                info!("refused: {why}");
+                ctx.metrics.attempt(Attempt::Busy);
+                let reason = close::busy(&why, BUSY_RETRY_AFTER);
+                conn.close(close::BUSY.into(), reason.as_bytes());
+                // Let the close reach the client, briefly: the reason is what it acts on.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                return;
+            }
+        };
+        slot.attach(&conn);
+        let _open = ctx.metrics.open();
+        conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
+        info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");
+        let who = ctx.slots.who(client, peer.ip());
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {
@@ -84,7 +105,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), allowed, client, who);
+                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client, who);
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -96,7 +117,8 @@ pub(super) async fn handle(
         // Let running commands finish; the server bounds this with its grace period.
         while streams.join_next().await.is_some() {}
         conn.close(close::NORMAL.into(), b"bye");
-        info!(duration = ?started.elapsed(), "disconnected: {reason}");
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        info!(duration_ms, "disconnected: {reason}");
     }
     .instrument(span)
     .await
@@ -127,11 +149,34 @@ fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
     }
 }
 
+/// What `client` may do now, asked of the authorized-clients file as it is now: a client
+/// removed from it since it connected has its connection closed.
+async fn allowed(
+    ctx: &Context,
+    conn: &quinn::Connection,
+    client: Option<&Fingerprint>,
+) -> Result<Permissions, Failure> {
+    match ctx.grants.grant(client).await {
+        Ok(Some(grant)) => Ok(grant.permissions.intersection(ctx.mask)),
+        Ok(None) => {
+            let why = "this client is no longer authorized on this server";
+            info!("refused and disconnected: {why}");
+            conn.close(close::NOT_AUTHORIZED.into(), why.as_bytes());
+            Err(Failure::Refuse(ErrorCode::PermissionDenied, why.into()))
+        }
+        Err(e) => {
+            warn!("refusing every command: {e}");
+            let why = "the server cannot read its list of authorized clients";
+            Err(Failure::Refuse(ErrorCode::PermissionDenied, why.into()))
+        }
+    }
+}
+
 async fn handle_stream(
     mut send: SendStream,
     mut recv: RecvStream,
     ctx: Arc<Context>,
-    allowed: Permissions,
+    conn: quinn::Connection,
     client: Option<Fingerprint>,
     who: Who,
 ) {
@@ -162,34 +207,43 @@ async fn handle_stream(
         }
     };
     let (command, name) = describe(&request);
+    let (inward, resumable) = traffic(&request);
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
     async {
         let started = Instant::now();
-        let outcome = match needs(&request) {
-            Some((permission, word)) if !allowed.contains(permission) => Err(Failure::Refuse(
+        let outcome = match (needs(&request), allowed(&ctx, &conn, client.as_ref()).await) {
+            (_, Err(refused)) => Err(refused),
+            (Some((permission, word)), Ok(allowed)) if !allowed.contains(permission) => Err(Failure::Refuse(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),
             _ => run(&ctx, request, client, who, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
-        match outcome {
+        let duration_ms = duration.as_secs_f64() * 1000.0;
+        let ended = match outcome {
             Ok(bytes) => {
                 let _ = send.finish();
-                info!(bytes, ?duration, "ok");
+                info!(result = "ok", bytes, duration_ms, "ok");
+                Ended::Ok(bytes)
             }
             Err(Failure::Refuse(code, message)) => {
-                info!(?code, ?duration, "refused: {message}");
+                let result = Ended::Refused(code).label();
+                info!(result, duration_ms, "refused: {message}");
                 refuse(&mut send, code, &message).await;
                 // Whatever else the client was sending (an upload body) is not wanted.
                 let _ = recv.stop(close::ABORTED.into());
+                Ended::Refused(code)
             }
             Err(Failure::Abort(code, why)) => {
-                info!(?duration, "aborted: {why}");
+                info!(result = "aborted", duration_ms, "aborted: {why}");
                 let _ = send.reset(code.into());
                 let _ = recv.stop(code.into());
+                Ended::Aborted
             }
-        }
+        };
+        let resumed = matches!(ended, Ended::Ok(bytes) if resumable.resumed(bytes));
+        ctx.metrics.command(command, ended, duration, inward, resumed);
     }
     .instrument(span)
     .await;
@@ -242,6 +296,43 @@ async fn refuse(send: &mut SendStream, code: ErrorCode, message: &str) {
     };
     if write_frame(send, &response).await.is_ok() {
         let _ = send.finish();
+    }
+}
+
+/// Whether a finished command continued a partial.
+#[derive(Debug, Clone, Copy)]
+enum Resumable {
+    No,
+    /// Resumed if fewer than `size` bytes had to come.
+    Upload {
+        size: u64,
+    },
+    /// The client offered a partial (how much of it was used is the handler's to know).
+    Download {
+        offered: bool,
+    },
+}
+
+impl Resumable {
+    fn resumed(self, moved: u64) -> bool {
+        match self {
+            Resumable::No => false,
+            Resumable::Upload { size } => moved < size,
+            Resumable::Download { offered } => offered,
+        }
+    }
+}
+
+/// Which way a command's file bytes go (`Some(true)`: in), and whether it may resume.
+fn traffic(request: &Request) -> (Option<bool>, Resumable) {
+    match request {
+        Request::Upload { .. } => (Some(true), Resumable::No),
+        Request::ResumeUpload { size, .. } => (Some(true), Resumable::Upload { size: *size }),
+        Request::Download { .. } => (Some(false), Resumable::No),
+        Request::ResumeDownload { have, .. } => {
+            (Some(false), Resumable::Download { offered: *have > 0 })
+        }
+        _ => (None, Resumable::No),
     }
 }
 

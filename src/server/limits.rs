@@ -1,5 +1,14 @@
 //! The server's limits, and the bookkeeping that enforces the connection limits.
 //!
+//! A connection passes two gates. While its handshake runs it holds only a place among the
+//! handshakes in progress ([`Handshakes`]): few of those are allowed from unproven addresses
+//! before every new client must prove its address with a QUIC Retry, and past
+//! [`Startups::start`] new ones are dropped at random, as sshd's MaxStartups does (a dropped
+//! Initial is simply resent by an honest client a moment later). Only a connection whose
+//! handshake finished and whose client is admitted takes a connection slot ([`Connections`]);
+//! a server over those limits closes it with [`crate::protocol::close::BUSY`] and a hint of when to try again
+//! ([`crate::protocol::close::busy`]), which qft clients follow by themselves.
+//!
 //! Worst-case memory is bounded by: `max_connections` × `receive_window` of QUIC receive
 //! buffers (filled only while the server is not reading, e.g. a stalled disk), plus
 //! `send_buffers` shared by all downloads, plus three [`crate::transfer::BLOCK`]s per running
@@ -10,7 +19,9 @@
 //! `max_transfers_per_client` of each kind of transfer slot.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,8 +30,19 @@ use std::time::Duration;
 pub struct Limits {
     /// Connections at once, all clients together.
     pub max_connections: usize,
-    /// Connections at once from one IP address.
+    /// Admitted connections at once from one IP address. Generous: an office behind one NAT
+    /// address is many honest clients; handshakes in progress are bounded apart from this.
     pub max_connections_per_ip: usize,
+    /// Handshakes in progress at once, and how new ones are dropped at random before that.
+    pub startups: Startups,
+    /// Handshakes in progress at once from one proven address (a spoofed address cannot be
+    /// counted against itself, so unproven ones are bounded by `retry_above` instead).
+    pub max_startups_per_ip: usize,
+    /// A handshake not finished within this is dropped, and its place given back.
+    pub handshake_timeout: Duration,
+    /// Handshakes from unproven addresses in progress at once; past this every new client
+    /// must first prove its address with a QUIC Retry (one round trip, no state kept here).
+    pub retry_above: usize,
     /// Commands (streams) at once on one connection; more wait in QUIC flow control.
     pub max_streams: u32,
     /// A connection with no traffic at all for this long is closed.
@@ -48,8 +70,8 @@ pub struct Limits {
     pub send_buffers: u64,
     /// Partial uploads left untouched this long are deleted.
     pub partial_ttl: Duration,
-    /// Require address validation (a QUIC Retry round trip) before any handshake work, against
-    /// floods from spoofed addresses: for internet-facing servers.
+    /// Always require address validation (a QUIC Retry round trip) before any handshake work,
+    /// not only once unproven handshakes pile up (`retry_above`).
     pub retry: bool,
     /// Transfer slots one client may hold at once, of each kind (large, small): one client's
     /// stalled transfers cannot take every slot. A client is its key on a server with an
@@ -70,7 +92,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 128,
-            max_connections_per_ip: 16,
+            max_connections_per_ip: 64,
+            startups: Startups::default(),
+            max_startups_per_ip: 16,
+            handshake_timeout: Duration::from_secs(10),
+            retry_above: 8,
             max_streams: 32,
             idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
@@ -112,7 +138,9 @@ impl Limits {
         let mut t = quinn::TransportConfig::default();
         // Every command is a bidirectional stream; unidirectional ones have no use here.
         t.max_concurrent_uni_streams(0u8.into());
-        t.max_concurrent_bidi_streams(self.max_streams.into());
+        // None until the connection is admitted (then `max_streams`): a client's first stream
+        // opens only once the server will serve it, and a refused one never gets to send.
+        t.max_concurrent_bidi_streams(0u8.into());
         t.max_idle_timeout(self.idle_timeout.try_into().ok());
         t.receive_window(
             quinn::VarInt::from_u64(self.receive_window).unwrap_or(quinn::VarInt::MAX),
@@ -121,7 +149,171 @@ impl Limits {
     }
 }
 
-/// Counts live connections, in total and per IP address.
+/// sshd's MaxStartups for QUIC handshakes (`start:rate:full`): up to `start` handshakes in
+/// progress are all let through; past it a new one is dropped with probability `rate` percent,
+/// rising linearly to 100 at `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Startups {
+    /// Handshakes in progress below which none is dropped.
+    pub start: usize,
+    /// The chance, in percent, that a new one is dropped at `start`.
+    pub rate: u8,
+    /// Handshakes in progress at which every new one is dropped.
+    pub full: usize,
+}
+
+impl Default for Startups {
+    /// 64:30:256. A handshake takes one round trip and a signature, so far more can be in
+    /// progress than sshd's 10; a half-open one holds a few KB until `handshake_timeout`.
+    fn default() -> Self {
+        Startups {
+            start: 64,
+            rate: 30,
+            full: 256,
+        }
+    }
+}
+
+impl Startups {
+    /// Whether a new handshake is dropped with `in_progress` already running; `roll` is a
+    /// random number below 100.
+    fn drops(&self, in_progress: usize, roll: u8) -> bool {
+        if in_progress >= self.full {
+            return true;
+        }
+        if in_progress < self.start {
+            return false;
+        }
+        let span = (self.full - self.start).max(1);
+        let over = in_progress - self.start;
+        let chance =
+            u64::from(self.rate) + (100 - u64::from(self.rate)) * over as u64 / span as u64;
+        u64::from(roll) < chance
+    }
+}
+
+impl FromStr for Startups {
+    type Err = String;
+
+    /// `START:RATE:FULL` as in sshd_config, or `N` for `N:100:N` (a plain cap).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("'{text}' is not START:RATE:FULL (e.g. 64:30:256) or a number");
+        let parts: Vec<&str> = text.split(':').collect();
+        let num = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+        let startups = match parts[..] {
+            [n] => Startups {
+                start: num(n)?,
+                rate: 100,
+                full: num(n)?,
+            },
+            [start, rate, full] => Startups {
+                start: num(start)?,
+                rate: rate.trim().parse::<u8>().map_err(|_| bad())?,
+                full: num(full)?,
+            },
+            _ => return Err(bad()),
+        };
+        if startups.rate > 100 || startups.start > startups.full || startups.full == 0 {
+            return Err(bad());
+        }
+        Ok(startups)
+    }
+}
+
+impl fmt::Display for Startups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.start, self.rate, self.full)
+    }
+}
+
+/// What to do with a new connection attempt, before any handshake work.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Run the handshake; the place is given back when the [`Handshake`] is dropped.
+    Proceed(Handshake),
+    /// Ask the client to prove its address first (a stateless QUIC Retry).
+    Retry,
+    /// Drop the attempt without a word: an honest client resends its Initial shortly.
+    Drop,
+}
+
+/// Counts handshakes in progress: in total, from unproven addresses, and per proven address.
+#[derive(Debug, Clone, Default)]
+pub struct Handshakes {
+    inner: Arc<Mutex<Pending>>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    total: usize,
+    unproven: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// A handshake's place among those in progress; given back when dropped.
+#[derive(Debug)]
+pub struct Handshake {
+    inner: Arc<Mutex<Pending>>,
+    /// The address, if it was proven (only proven ones are counted per address).
+    proven: Option<IpAddr>,
+}
+
+impl Handshakes {
+    /// Decides on an attempt from `ip`, whose address is `proven` (by a Retry token) or not;
+    /// `roll` is a random number below 100 for the early drop.
+    pub fn consider(&self, ip: IpAddr, proven: bool, limits: &Limits, roll: u8) -> Verdict {
+        let mut p = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !proven && (limits.retry || p.unproven >= limits.retry_above) {
+            return Verdict::Retry;
+        }
+        if limits.startups.drops(p.total, roll) {
+            return Verdict::Drop;
+        }
+        if proven {
+            let from_ip = p.per_ip.entry(ip).or_insert(0);
+            if *from_ip >= limits.max_startups_per_ip {
+                return Verdict::Drop;
+            }
+            *from_ip += 1;
+        } else {
+            p.unproven += 1;
+        }
+        p.total += 1;
+        Verdict::Proceed(Handshake {
+            inner: self.inner.clone(),
+            proven: proven.then_some(ip),
+        })
+    }
+
+    /// Handshakes in progress now.
+    pub fn in_progress(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        let mut p = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        p.total = p.total.saturating_sub(1);
+        match self.proven {
+            Some(ip) => {
+                if let Some(n) = p.per_ip.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        p.per_ip.remove(&ip);
+                    }
+                }
+            }
+            None => p.unproven = p.unproven.saturating_sub(1),
+        }
+    }
+}
+
+/// How long a client refused for being over a connection limit is told to wait before it tries
+/// again (it waits longer on each refusal in a row).
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Counts admitted connections, in total and per IP address.
 ///
 /// It also shares the send buffers out: every established connection gets an equal part of
 /// `send_buffers`, up to its own send window. A download fills its connection's send buffer
@@ -191,19 +383,20 @@ impl Connections {
         }
     }
 
-    /// Takes a slot for a connection from `ip`, or says which limit is reached.
+    /// Takes a slot for a connection from `ip` whose handshake finished and whose client is
+    /// admitted, or says which limit is reached (the reason [`crate::protocol::close::busy`] sends).
     pub fn admit(&self, ip: IpAddr, limits: &Limits) -> Result<Slot, String> {
         let mut counts = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if counts.total >= limits.max_connections {
             return Err(format!(
-                "the server is at its limit of {} connections; try again later",
+                "the server is at its limit of {} connections",
                 limits.max_connections
             ));
         }
         let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
         if from_ip >= limits.max_connections_per_ip {
             return Err(format!(
-                "too many connections from {ip} (the limit is {}); close one and try again",
+                "too many connections from {ip} (the limit is {})",
                 limits.max_connections_per_ip
             ));
         }
@@ -261,5 +454,75 @@ mod tests {
             .contains("limit of 3 connections"));
         drop(a1);
         assert!(c.admit(b, &limits).is_ok(), "a freed slot is reusable");
+    }
+
+    #[test]
+    fn startups_parse_like_sshd_and_drop_more_as_they_fill() {
+        let s: Startups = "10:30:100".parse().unwrap();
+        assert_eq!((s.start, s.rate, s.full), (10, 30, 100));
+        assert_eq!(s.to_string(), "10:30:100");
+        assert_eq!("5".parse::<Startups>().unwrap().to_string(), "5:100:5");
+        for bad in [
+            "",
+            "1:2",
+            "a:30:100",
+            "10:101:100",
+            "20:30:10",
+            "0",
+            "1:2:3:4",
+        ] {
+            assert!(bad.parse::<Startups>().is_err(), "{bad}");
+        }
+        // Below start: never; at start: `rate` percent; halfway: halfway to 100; at full: always.
+        let drops = |n, roll| s.drops(n, roll);
+        assert!(!drops(9, 0));
+        assert!(drops(10, 29) && !drops(10, 30));
+        assert!(drops(55, 64) && !drops(55, 65));
+        assert!(drops(100, 99) && drops(1000, 99));
+    }
+
+    #[test]
+    fn unproven_handshakes_beyond_a_few_must_retry_and_proven_ones_are_capped_per_address() {
+        let limits = Limits {
+            retry_above: 2,
+            max_startups_per_ip: 3,
+            startups: "100:30:200".parse().unwrap(),
+            ..Limits::default()
+        };
+        let h = Handshakes::default();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let proceed = |v: Verdict| match v {
+            Verdict::Proceed(place) => place,
+            other => panic!("expected to proceed, got {other:?}"),
+        };
+        let a = proceed(h.consider(ip, false, &limits, 99));
+        let _b = proceed(h.consider(ip, false, &limits, 99));
+        assert!(matches!(
+            h.consider(other, false, &limits, 99),
+            Verdict::Retry
+        ));
+        // Proven addresses are not asked again; each may have three in progress.
+        let proven: Vec<_> = (0..3)
+            .map(|_| proceed(h.consider(ip, true, &limits, 99)))
+            .collect();
+        assert!(matches!(h.consider(ip, true, &limits, 99), Verdict::Drop));
+        let _c = proceed(h.consider(other, true, &limits, 99));
+        assert_eq!(h.in_progress(), 6);
+        // Places are given back: an unproven one ends, so the next unproven one may start.
+        drop(a);
+        let _d = proceed(h.consider(other, false, &limits, 99));
+        drop(proven);
+        let _e = proceed(h.consider(ip, true, &limits, 99));
+        assert_eq!(h.in_progress(), 4);
+        // Always-retry mode asks every unproven client.
+        let always = Limits {
+            retry: true,
+            ..limits
+        };
+        assert!(matches!(
+            Handshakes::default().consider(ip, false, &always, 99),
+            Verdict::Retry
+        ));
     }
 }

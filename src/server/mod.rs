@@ -12,6 +12,7 @@ mod exchange;
 mod help;
 pub mod limits;
 mod list;
+pub mod metrics;
 mod slots;
 #[cfg(test)]
 mod tests;
@@ -22,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -32,8 +33,11 @@ use crate::tuning::Tuning;
 
 /// What a server serves from: the storage contract's handle (opened by whoever configures it).
 pub use crate::storage::Storage;
-pub use auth::{Access, Permissions};
-pub use limits::Limits;
+pub use auth::{Access, Grants, Permissions};
+pub use limits::{Limits, Startups};
+pub use metrics::Metrics;
+
+use limits::Verdict;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -54,6 +58,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Congestion control, windows and packet size.
     pub tuning: Tuning,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -68,6 +74,7 @@ impl ServerConfig {
             read_only: false,
             limits: Limits::default(),
             tuning: Tuning::default(),
+            metrics: None,
         }
     }
 }
@@ -92,7 +99,8 @@ pub enum ServerError {
 #[derive(Debug)]
 pub(crate) struct Context {
     pub(crate) storage: Storage,
-    pub(crate) access: Access,
+    /// Who may do what, asked again for every command.
+    pub(crate) grants: Grants,
     /// Applied on top of every client's permissions.
     pub(crate) mask: Permissions,
     pub(crate) limits: Limits,
@@ -100,19 +108,33 @@ pub(crate) struct Context {
     pub(crate) slots: slots::Slots,
     /// Set by an admin's SHUTDOWN.
     pub(crate) shutdown: Notify,
+    /// What the server counts, for `--metrics`.
+    pub(crate) metrics: Metrics,
 }
 
 impl Context {
     fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
+        // Where a list vets keys, a client is its key for its fair share; elsewhere anyone can
+        // make keys, so it is its address.
+        let keyed = matches!(access, Access::Authorized(_));
         Context {
             storage,
-            access,
+            grants: Grants::new(access),
             mask,
-            slots: slots::Slots::new(&limits),
+            slots: slots::Slots::new(&limits, keyed),
             limits,
             shutdown: Notify::new(),
+            metrics: Metrics::default(),
         }
     }
+}
+
+/// What a connection passes on its way in: its place among the handshakes in progress, held
+/// until the handshake ends, then a slot among the admitted connections.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    place: limits::Handshake,
+    admitted: limits::Connections,
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -124,14 +146,12 @@ pub struct Server {
     grace: Duration,
     /// The most send buffer one connection gets (when few share the budget).
     max_send_window: u64,
+    /// The Prometheus endpoint, bound, if one was asked for.
+    metrics: Option<std::net::TcpListener>,
 }
 
 /// How often expired partial uploads are looked for while the server runs.
 const PARTIAL_SWEEP: Duration = Duration::from_secs(3600);
-
-/// Rejections (handshake, then a close with the reason) in progress at once; past this, new
-/// connections over the limits are refused without a reason rather than costing a handshake.
-const MAX_REJECTING: usize = 32;
 
 impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
@@ -139,7 +159,9 @@ impl Server {
         let require_cert = matches!(config.access, Access::Authorized(_));
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
-        let quic = tls::server_config(&config.identity, require_cert, transport)?;
+        let mut quic = tls::server_config(&config.identity, require_cert, transport)?;
+        // A backstop behind the handshake gate: attempts waiting for the accept loop.
+        quic.max_incoming(config.limits.startups.full.max(1));
         let endpoint = config
             .tuning
             .endpoint(config.listen, Some(quic))
@@ -152,8 +174,15 @@ impl Server {
         } else {
             Permissions::ALL
         };
+        let metrics = match config.metrics {
+            Some(addr) => Some(
+                metrics::bind_metrics(addr).map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Server {
             endpoint,
+            metrics,
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
             max_send_window: config.tuning.send_window,
@@ -164,6 +193,11 @@ impl Server {
                 config.limits,
             )),
         })
+    }
+
+    /// The address of the Prometheus endpoint, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -184,11 +218,23 @@ impl Server {
             context,
             grace,
             max_send_window,
+            metrics,
             ..
         } = self;
+        // Ends with this function: the endpoint lives as long as the server runs.
+        let _metrics = match metrics.map(tokio::net::TcpListener::from_std) {
+            Some(Ok(listener)) => Some(AbortOnDrop(tokio::spawn(
+                context.metrics.clone().serve(listener),
+            ))),
+            Some(Err(e)) => {
+                warn!("cannot serve metrics: {e}");
+                None
+            }
+            None => None,
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
-        let rejecting = Arc::new(Semaphore::new(MAX_REJECTING));
+        let handshakes = limits::Handshakes::default();
         let mut connections = JoinSet::new();
         // Partials are also swept at start and whenever a resumable upload begins; this covers a
         // server that runs for weeks without either.
@@ -199,21 +245,22 @@ impl Server {
             tokio::select! {
                 incoming = endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    if context.limits.retry && !incoming.remote_address_validated() {
-                        // Costs the client one round trip and us nothing: no state, no crypto.
-                        let _ = incoming.retry();
-                        continue;
-                    }
-                    match counts.admit(incoming.remote_address().ip(), &context.limits) {
-                        Ok(slot) => {
-                            connections.spawn(connection::handle(incoming, context.clone(), stop_rx.clone(), slot));
+                    let ip = incoming.remote_address().ip();
+                    let proven = incoming.remote_address_validated();
+                    match handshakes.consider(ip, proven, &context.limits, rand::random_range(0..100)) {
+                        Verdict::Proceed(place) => {
+                            let gate = Gate { place, admitted: counts.clone() };
+                            connections.spawn(connection::handle(incoming, context.clone(), stop_rx.clone(), gate));
                         }
-                        Err(reason) => match rejecting.clone().try_acquire_owned() {
-                            Ok(permit) => {
-                                tokio::spawn(connection::reject(incoming, reason, permit));
-                            }
-                            Err(_) => incoming.refuse(),
-                        },
+                        // Costs the client one round trip and us nothing: no state, no crypto.
+                        Verdict::Retry if incoming.may_retry() => {
+                            context.metrics.attempt(metrics::Attempt::Retry);
+                            let _ = incoming.retry();
+                        }
+                        Verdict::Retry | Verdict::Drop => {
+                            context.metrics.attempt(metrics::Attempt::Dropped);
+                            incoming.ignore();
+                        }
                     }
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -248,5 +295,14 @@ impl Server {
         endpoint.close(close::NORMAL.into(), b"server shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
         info!("server stopped");
+    }
+}
+
+/// A task that is stopped when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

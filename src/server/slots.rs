@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
-use super::auth::Access;
 use super::Limits;
 use crate::protocol::SMALL_FILE;
 use crate::tls::Fingerprint;
@@ -34,16 +33,6 @@ pub(crate) enum Who {
     Addr(IpAddr),
 }
 
-impl Who {
-    /// The client with `key` at `ip`, on a server with `access`.
-    pub(crate) fn new(access: &Access, key: Option<Fingerprint>, ip: IpAddr) -> Who {
-        match (access, key) {
-            (Access::Authorized(_), Some(key)) => Who::Key(key.0),
-            _ => Who::Addr(ip),
-        }
-    }
-}
-
 /// Every transfer slot of the server, and what each client owes for resume hashing.
 #[derive(Debug)]
 pub(crate) struct Slots {
@@ -52,6 +41,8 @@ pub(crate) struct Slots {
     per_client: usize,
     allowance: u64,
     hashed: Mutex<HashMap<Who, Debt>>,
+    /// Whether a list of authorized clients vets keys: then a client is its key.
+    keyed: bool,
 }
 
 #[derive(Debug)]
@@ -71,7 +62,8 @@ pub(crate) struct Slot<'a> {
 }
 
 impl Slots {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    /// Slots within `limits`; `keyed` where an authorized-clients list vets keys.
+    pub(crate) fn new(limits: &Limits, keyed: bool) -> Self {
         let pool = || Pool {
             all: Semaphore::new(limits.max_transfers.max(1)),
             clients: Mutex::default(),
@@ -82,6 +74,15 @@ impl Slots {
             per_client: limits.max_transfers_per_client.max(1),
             allowance: limits.resume_hash_allowance,
             hashed: Mutex::default(),
+            keyed,
+        }
+    }
+
+    /// Who the client with `key` at `ip` is, for its fair share.
+    pub(crate) fn who(&self, key: Option<Fingerprint>, ip: IpAddr) -> Who {
+        match key {
+            Some(key) if self.keyed => Who::Key(key.0),
+            _ => Who::Addr(ip),
         }
     }
 
@@ -222,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_client_holds_at_most_its_share_and_small_ones_have_their_own_pool() {
-        let slots = Slots::new(&limits());
+        let slots = Slots::new(&limits(), false);
         let (a, b) = (
             Who::Addr("10.0.0.1".parse().unwrap()),
             Who::Addr("10.0.0.2".parse().unwrap()),
@@ -250,7 +251,7 @@ mod tests {
 
     #[test]
     fn hashing_not_used_is_charged_and_an_honest_resume_costs_nothing() {
-        let slots = Slots::new(&limits());
+        let slots = Slots::new(&limits(), false);
         let who = Who::Addr("10.0.0.1".parse().unwrap());
         let honest = slots.hashing(who, 80 << 20);
         assert_eq!(honest.bytes, 80 << 20);

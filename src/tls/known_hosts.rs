@@ -33,65 +33,114 @@ impl KnownHosts {
     }
 
     /// The first entry for `host`. Lines for other hosts are not even parsed, so a hand edit gone
-    /// wrong does not lock the user out of every other server; a
-    /// broken line for `host` itself is an error, because treating the host as unknown would let
-    /// `--accept-new` record whatever key it now presents.
+    /// wrong (a typo, a byte that is not UTF-8) does not lock the user out of every other server;
+    /// a broken line for `host` itself is an error, because treating the host as unknown would
+    /// let `--accept-new` record whatever key it now presents.
     pub fn lookup(&self, host: &str) -> io::Result<Option<KnownHost>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut parts = line.split_whitespace();
-            let Some(h) = parts.next() else { continue };
-            if h != host {
-                continue;
-            }
-            let fp = parts.next().unwrap_or("");
-            return match fp.parse() {
-                Ok(fingerprint) => Ok(Some(KnownHost {
-                    fingerprint,
-                    line: i + 1,
-                })),
-                Err(e) => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "line {} is malformed for {host} ({e}); fix or remove it",
-                        i + 1
-                    ),
-                )),
-            };
-        }
-        Ok(None)
+        find(&bytes, host, &self.path)
     }
 
     /// Records `host` with `fingerprint`. The whole file is rewritten through a temp file and a
-    /// rename, so a crash leaves either the old file or the new one.
+    /// rename, so a crash leaves either the old file or the new one; the file is locked from the
+    /// read to the rename, so clients recording at once (each its own server) all keep their
+    /// lines. If another client recorded `host` meanwhile, its key must be this one.
     pub fn add(&self, host: &str, fingerprint: &Fingerprint) -> io::Result<()> {
-        let mut text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e),
-        };
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&format!("{host} {fingerprint}\n"));
+        use crate::fsutil::{open_locked, write_atomic, Mode, Replace};
         std::fs::create_dir_all(crate::fsutil::parent_dir(&self.path))?;
-        use crate::fsutil::{write_atomic, Mode, Replace};
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        // The lock is held on the file as it is until the rename replaces it; a client that
+        // waited then finds the new file and locks that (open_locked checks).
+        let Some(mut locked) = open_locked(&self.path, &options, LOCK_WAIT)? else {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} stayed locked by another qft", self.path.display()),
+            ));
+        };
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut locked, &mut bytes)?;
+        match find(&bytes, host, &self.path)? {
+            Some(known) if known.fingerprint == *fingerprint => return Ok(()),
+            Some(known) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{host} was recorded meanwhile with another key (line {})",
+                        known.line
+                    ),
+                ))
+            }
+            None => {}
+        }
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(format!("{host} {fingerprint}\n").as_bytes());
         write_atomic(
             &self.path,
-            text.as_bytes(),
+            &bytes,
             Replace::Yes,
             Mode::Private,
             "known_hosts",
         )
     }
+}
+
+/// How long a client waits for another one that is recording a host.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The first entry for `host` in the file's bytes. A line that is not UTF-8 is skipped with a
+/// warning, unless it names `host` (then it is an error, as any broken line for `host` is).
+fn find(bytes: &[u8], host: &str, path: &Path) -> io::Result<Option<KnownHost>> {
+    let broken = |line: usize, why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("line {line} is malformed for {host} ({why}); fix or remove it"),
+        )
+    };
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = match std::str::from_utf8(raw) {
+            Ok(line) => line.trim(),
+            Err(_) => {
+                let first = raw
+                    .split(|b| b.is_ascii_whitespace())
+                    .find(|w| !w.is_empty());
+                if first == Some(host.as_bytes()) {
+                    return Err(broken(i + 1, "it is not UTF-8".into()));
+                }
+                tracing::warn!(
+                    "{}: skipping line {}, which is not UTF-8",
+                    path.display(),
+                    i + 1
+                );
+                continue;
+            }
+        };
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let Some(h) = parts.next() else { continue };
+        if h != host {
+            continue;
+        }
+        let fp = parts.next().unwrap_or("");
+        return match fp.parse() {
+            Ok(fingerprint) => Ok(Some(KnownHost {
+                fingerprint,
+                line: i + 1,
+            })),
+            Err(e) => Err(broken(i + 1, e.to_string())),
+        };
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -135,5 +184,73 @@ mod tests {
             err.to_string().contains("line 3 is malformed for h:2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_unless_it_names_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let a = Identity::generate().unwrap().fingerprint();
+        let b = Identity::generate().unwrap().fingerprint();
+        let mut text = b"# comment\nother:1 \xff\xfe garbage\n".to_vec();
+        text.extend_from_slice(format!("h:1 {a}\n").as_bytes());
+        text.extend_from_slice(b"h:2 SHA256:\xff\n");
+        std::fs::write(&path, &text).unwrap();
+        let kh = KnownHosts::new(&path);
+        assert_eq!(kh.lookup("h:1").unwrap().unwrap().fingerprint, a);
+        assert_eq!(kh.lookup("h:3").unwrap(), None);
+        let err = kh.lookup("h:2").unwrap_err();
+        assert!(
+            err.to_string().contains("line 4 is malformed for h:2"),
+            "{err}"
+        );
+        // Recording another host keeps every byte of the lines it does not understand.
+        kh.add("h:3", &b).unwrap();
+        let now = std::fs::read(&path).unwrap();
+        assert!(
+            now.starts_with(&text),
+            "the old lines are kept as they were"
+        );
+        assert_eq!(kh.lookup("h:3").unwrap().unwrap().fingerprint, b);
+    }
+
+    #[test]
+    fn recording_a_host_twice_keeps_one_line_and_refuses_another_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = KnownHosts::new(dir.path().join("sub/known_hosts"));
+        let a = Identity::generate().unwrap().fingerprint();
+        let b = Identity::generate().unwrap().fingerprint();
+        kh.add("h:1", &a).unwrap();
+        kh.add("h:1", &a).unwrap();
+        let text = std::fs::read_to_string(kh.path()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let err = kh.add("h:1", &b).unwrap_err();
+        assert!(err.to_string().contains("recorded meanwhile"), "{err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(kh.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn clients_recording_at_once_all_keep_their_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let keys: Vec<Fingerprint> = (0..8)
+            .map(|_| Identity::generate().unwrap().fingerprint())
+            .collect();
+        std::thread::scope(|scope| {
+            for (i, key) in keys.iter().enumerate() {
+                let kh = KnownHosts::new(&path);
+                scope.spawn(move || kh.add(&format!("h:{i}"), key).unwrap());
+            }
+        });
+        let kh = KnownHosts::new(&path);
+        for (i, key) in keys.iter().enumerate() {
+            let found = kh.lookup(&format!("h:{i}")).unwrap();
+            assert_eq!(found.map(|k| k.fingerprint), Some(*key), "h:{i}");
+        }
     }
 }

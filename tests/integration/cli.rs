@@ -25,7 +25,7 @@ impl Served {
         Self::start_with(home, dir, listen, &[])
     }
 
-    fn start_with(home: &Path, dir: &Path, listen: &str, extra: &[&str]) -> Served {
+    pub(crate) fn start_with(home: &Path, dir: &Path, listen: &str, extra: &[&str]) -> Served {
         let mut cmd = std::process::Command::new(BIN);
         cmd.args(["serve", dir.to_str().unwrap(), "--listen", listen])
             .args(extra);

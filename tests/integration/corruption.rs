@@ -240,16 +240,14 @@ async fn lying_server(
 }
 
 async fn client_for(addr: SocketAddr, fingerprint: Fingerprint) -> Client {
-    Client::connect(&ConnectConfig {
-        target: Target::parse(&addr.to_string()).unwrap(),
-        trust: Trust {
-            pin: Some(fingerprint),
-            ..Trust::default()
-        },
-        identity: None,
-        timeout: std::time::Duration::from_secs(10),
-        tuning: Default::default(),
-    })
+    let trust = Trust {
+        pin: Some(fingerprint),
+        ..Trust::default()
+    };
+    Client::connect(&ConnectConfig::new(
+        Target::parse(&addr.to_string()).unwrap(),
+        trust,
+    ))
     .await
     .unwrap()
 }

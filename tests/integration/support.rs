@@ -116,13 +116,7 @@ impl TestServer {
     }
 
     pub fn config(&self, trust: Trust) -> ConnectConfig {
-        ConnectConfig {
-            target: self.target(),
-            trust,
-            identity: None,
-            timeout: Duration::from_secs(10),
-            tuning: Default::default(),
-        }
+        ConnectConfig::new(self.target(), trust)
     }
 
     /// A bare QUIC connection that speaks frames directly, to act as a broken or hostile client.
@@ -386,6 +380,51 @@ pub fn list_dir(dir: &Path) -> Vec<PathBuf> {
 
 pub fn no_progress() -> ProgressBar {
     ProgressBar::hidden()
+}
+
+/// A bare server that runs `answer` on every stream after reading its request, to play a
+/// server that lies, stalls or misbehaves. Returns its address, its key, and the endpoint to
+/// keep alive.
+pub async fn fake_server<F, Fut>(answer: F) -> (SocketAddr, Fingerprint, quinn::Endpoint)
+where
+    F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let identity = Identity::generate().unwrap();
+    let fingerprint = identity.fingerprint();
+    let config = tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap();
+    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let ep = endpoint.clone();
+    tokio::spawn(async move {
+        while let Some(incoming) = ep.accept().await {
+            let Ok(conn) = incoming.await else { continue };
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                while let Ok((send, mut recv)) = conn.accept_bi().await {
+                    if let Ok(request) = read_frame::<Request, _>(&mut recv).await {
+                        tokio::spawn(answer.clone()(request, send, recv));
+                    }
+                }
+            });
+        }
+    });
+    (addr, fingerprint, endpoint)
+}
+
+/// A client of the server at `addr` with key `fingerprint`, its settings `adjust`ed.
+pub async fn client_of(
+    addr: SocketAddr,
+    fingerprint: Fingerprint,
+    adjust: impl FnOnce(&mut ConnectConfig),
+) -> Client {
+    let trust = Trust {
+        pin: Some(fingerprint),
+        ..Trust::default()
+    };
+    let mut config = ConnectConfig::new(Target::parse(&addr.to_string()).unwrap(), trust);
+    adjust(&mut config);
+    Client::connect(&config).await.unwrap()
 }
 
 impl RawPeer {

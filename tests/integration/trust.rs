@@ -152,15 +152,14 @@ async fn a_server_that_copied_the_certificate_but_lacks_the_key_is_refused() {
         let incoming = accepting.accept().await.unwrap();
         incoming.await.is_ok()
     });
+    let trust = Trust {
+        pin: Some(real.fingerprint()),
+        ..Trust::default()
+    };
+    let target = qft::client::Target::parse(&addr.to_string()).unwrap();
     let config = qft::client::ConnectConfig {
-        target: qft::client::Target::parse(&addr.to_string()).unwrap(),
-        trust: Trust {
-            pin: Some(real.fingerprint()),
-            ..Trust::default()
-        },
-        identity: None,
         timeout: std::time::Duration::from_secs(5),
-        tuning: Default::default(),
+        ..qft::client::ConnectConfig::new(target, trust)
     };
     let err = Client::connect(&config).await.unwrap_err();
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
