@@ -10,6 +10,7 @@ mod corruption;
 mod crash;
 mod crowds;
 mod faults;
+mod habits;
 mod hostile;
 mod many;
 mod names;

@@ -149,3 +149,76 @@ fn local_errors_are_one_plain_sentence() {
     assert!(err.contains("is not a directory"), "{err}");
     assert!(!err.contains("os error"), "{err}");
 }
+
+/// `user@host`, the ssh habit, said only "cannot resolve".
+#[test]
+fn user_at_host_says_qft_has_no_user_names() {
+    let w = World::new();
+    let out = w
+        .qft()
+        .args(["connect", "ann@127.0.0.1:9", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no user names"), "{err}");
+    assert!(err.contains("'127.0.0.1:9'"), "{err}");
+}
+
+/// A server whose key was deliberately replaced could only be trusted again by editing
+/// known_hosts by hand; `qft known-hosts --forget` does it, as `ssh-keygen -R`.
+#[test]
+fn known_hosts_forget_lets_a_replaced_server_be_trusted_again() {
+    let w = World::new();
+    let server = Served::start(&w.path("server-home"), &w.path("served"), "127.0.0.1:0");
+    let host = server.addr();
+    let stale = qft::tls::Identity::generate().unwrap().fingerprint();
+    std::fs::write(
+        w.path("client-home/known_hosts"),
+        format!("other:4433 {stale}\n{host} {stale}\n"),
+    )
+    .unwrap();
+    let refused = w
+        .qft()
+        .args(["connect", &host, "--accept-new", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&format!("qft known-hosts --forget {host}")),
+        "{err}"
+    );
+
+    let forget = w
+        .qft()
+        .args(["known-hosts", "--forget", &host])
+        .output()
+        .unwrap();
+    assert!(forget.status.success(), "{}", stderr(&forget));
+    let kept = std::fs::read_to_string(w.path("client-home/known_hosts")).unwrap();
+    assert_eq!(
+        kept,
+        format!("other:4433 {stale}\n"),
+        "other hosts are kept"
+    );
+    let again = w
+        .qft()
+        .args(["known-hosts", "--forget", &host])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "nothing left to forget is said"
+    );
+
+    let trusted = w
+        .qft()
+        .args(["connect", &host, "--accept-new", "ls"])
+        .output()
+        .unwrap();
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    let list = w.qft().arg("known-hosts").output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&server.fingerprint));
+}
