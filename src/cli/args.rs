@@ -54,9 +54,16 @@ pub(super) struct KnownHostsArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
-    /// The directory to serve.
+    /// The directory to serve, or s3://BUCKET[/PREFIX] (credentials and region from the
+    /// standard AWS_* environment variables).
     #[arg(default_value = ".")]
     pub(super) dir: PathBuf,
+    /// The S3 endpoint for an s3:// URL (default: AWS_ENDPOINT_URL, else AWS itself).
+    #[arg(long, value_name = "URL")]
+    pub(super) s3_endpoint: Option<String>,
+    /// Allow a plain http:// S3 endpoint that is not on loopback.
+    #[arg(long)]
+    pub(super) s3_allow_http: bool,
     /// Address to listen on: ADDR:PORT, or just PORT (0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "[::]:4433", value_parser = parse_listen)]
     pub(super) listen: SocketAddr,
