@@ -2,6 +2,7 @@
 //! Every test runs a real server on 127.0.0.1 with a real client and real files in temp dirs.
 
 mod adversarial;
+mod bounds;
 mod browser;
 mod cli;
 mod commands;
@@ -16,6 +17,8 @@ mod many;
 mod names;
 mod operations;
 mod prompt;
+#[cfg(unix)]
+mod races;
 mod relay;
 mod resume;
 mod s3;

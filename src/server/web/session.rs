@@ -21,6 +21,7 @@ use crate::server::connection::{describe, needs};
 use crate::server::exchange::{safe_name, Failure, Outcome};
 use crate::server::limits::{Connections, BUSY_RETRY_AFTER};
 use crate::server::metrics::{Attempt, Ended};
+use crate::server::slots::Who;
 use crate::server::{delete, download, help, list, upload, Context};
 use crate::share::{Share, ShareAccess, ShareKind};
 
@@ -100,6 +101,8 @@ pub(crate) async fn serve(
         }
     }
     let scope = Arc::new(scope);
+    // A browser has no key: its fair share of transfer slots is its address's.
+    let who = ctx.slots.who(None, conn.remote_address().ip());
     let started = Instant::now();
     let mut streams = JoinSet::new();
     let reason = loop {
@@ -107,7 +110,7 @@ pub(crate) async fn serve(
             accepted = session.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let id = send.quic_id().index();
-                    let stream = handle_stream(send, recv, ctx.clone(), web.clone(), scope.clone());
+                    let stream = handle_stream(send, recv, ctx.clone(), web.clone(), scope.clone(), who);
                     streams.spawn(stream.instrument(info_span!("stream", id)));
                 }
                 Err(e) => break e.to_string(),
@@ -182,6 +185,7 @@ async fn handle_stream(
     ctx: Arc<Context>,
     web: Arc<Web>,
     scope: Arc<Scope>,
+    who: Who,
 ) {
     let limits = &ctx.limits;
     let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
@@ -219,7 +223,7 @@ async fn handle_stream(
     let span = info_span!("cmd", command, name = %crate::paths::sanitize(name));
     async {
         let started = Instant::now();
-        let outcome = run(&ctx, &web, &scope, request, &mut send, &mut recv).await;
+        let outcome = run(&ctx, &web, &scope, who, request, &mut send, &mut recv).await;
         let duration = started.elapsed();
         let duration_ms = duration.as_secs_f64() * 1000.0;
         let ended = match outcome {
@@ -257,6 +261,7 @@ async fn run(
     ctx: &Context,
     web: &Arc<Web>,
     scope: &Scope,
+    who: Who,
     request: Request,
     send: &mut SendStream,
     recv: &mut RecvStream,
@@ -291,19 +296,20 @@ async fn run(
     }
     let name = admitted.name.as_str();
     match request {
-        Request::List { .. } => list::run(&ctx.storage, name, send).await,
+        Request::List { .. } => list::run(ctx, name, send).await,
         Request::Download { .. } => match web.corrupt_at {
-            Some(at) => download::run(ctx, name, &mut corrupting(send, at)).await,
-            None => download::run(ctx, name, send).await,
+            Some(at) => download::run(ctx, who, name, &mut corrupting(send, at)).await,
+            None => download::run(ctx, who, name, send).await,
         },
         Request::ResumeDownload { have, .. } => match web.corrupt_at {
             Some(at) => {
-                download::run_resumable(ctx, name, have, recv, &mut corrupting(send, at)).await
+                let send = &mut corrupting(send, at);
+                download::run_resumable(ctx, who, name, have, recv, send).await
             }
-            None => download::run_resumable(ctx, name, have, recv, send).await,
+            None => download::run_resumable(ctx, who, name, have, recv, send).await,
         },
-        Request::Upload { size, .. } => upload::run(ctx, name, size, recv, send).await,
-        Request::Delete { .. } => delete::run(&ctx.storage, name, send).await,
+        Request::Upload { size, .. } => upload::run(ctx, who, name, size, recv, send).await,
+        Request::Delete { .. } => delete::run(ctx, name, send).await,
         Request::Help => help::run(send).await,
         // Partials are kept per client key, and a browser has none.
         Request::ResumeUpload { .. } => Err(Failure::Refuse(
