@@ -2,19 +2,17 @@
 
 use tokio::io::AsyncWrite;
 
-use super::exchange::{safe_name, Failure, Outcome};
-use crate::protocol::{write_frame, Response};
-use crate::storage::Storage;
+use super::exchange::{respond, safe_name, Outcome};
+use super::Context;
+use crate::protocol::Response;
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(
-    storage: &Storage,
+    ctx: &Context,
     name: &str,
     parents: bool,
     send: &mut W,
 ) -> Outcome {
-    storage.make_dir(safe_name(name)?, parents).await?;
-    write_frame(send, &Response::Made)
-        .await
-        .map_err(Failure::abort)?;
+    ctx.storage.make_dir(safe_name(name)?, parents).await?;
+    respond(ctx, send, &Response::Made).await?;
     Ok(0)
 }

@@ -3,19 +3,17 @@
 
 use tokio::io::AsyncWrite;
 
-use super::exchange::{safe_name, Failure, Outcome};
-use crate::protocol::{write_frame, Response};
-use crate::storage::Storage;
+use super::exchange::{respond, safe_name, Outcome};
+use super::Context;
+use crate::protocol::Response;
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(
-    storage: &Storage,
+    ctx: &Context,
     from: &str,
     to: &str,
     send: &mut W,
 ) -> Outcome {
-    storage.rename(safe_name(from)?, safe_name(to)?).await?;
-    write_frame(send, &Response::Renamed)
-        .await
-        .map_err(Failure::abort)?;
+    ctx.storage.rename(safe_name(from)?, safe_name(to)?).await?;
+    respond(ctx, send, &Response::Renamed).await?;
     Ok(0)
 }

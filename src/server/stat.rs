@@ -3,12 +3,14 @@
 
 use tokio::io::AsyncWrite;
 
-use super::exchange::{safe_name, Failure, Outcome};
+use super::exchange::{respond, safe_name, Failure, Outcome};
+use super::slots::Who;
 use super::Context;
-use crate::protocol::{write_frame, EntryKind, Response};
+use crate::protocol::{EntryKind, Response};
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(
     ctx: &Context,
+    who: Who,
     name: &str,
     digest: bool,
     send: &mut W,
@@ -17,13 +19,15 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(
     let mut info = ctx.storage.stat(name.clone()).await?;
     let mut read = 0;
     if digest && info.kind == EntryKind::File && info.sha256.is_none() {
-        // Reading a whole file is a transfer's worth of work: it takes a transfer's permit.
-        let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+        // Reading a whole file is a transfer's worth of work: it takes a transfer's slot.
+        let _slot = ctx
+            .slots
+            .acquire(who, info.size)
+            .await
+            .map_err(Failure::abort)?;
         info.sha256 = Some(ctx.storage.digest(name).await?);
         read = info.size;
     }
-    write_frame(send, &Response::Info(info))
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Info(info)).await?;
     Ok(read)
 }

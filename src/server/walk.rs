@@ -3,9 +3,9 @@
 
 use tokio::io::AsyncWrite;
 
-use super::exchange::{safe_name, Failure, Outcome};
+use super::exchange::{respond, safe_name, Outcome};
 use super::Context;
-use crate::protocol::{write_frame, Response, WALK_PAGE_ENTRIES};
+use crate::protocol::{Response, WALK_PAGE_ENTRIES};
 
 pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, dir: &str, send: &mut W) -> Outcome {
     let dir = if dir.is_empty() {
@@ -29,10 +29,7 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, dir: &str, send: &
             last,
         };
         // Within the stall timeout: a client that stops reading holds nothing for longer.
-        tokio::time::timeout(ctx.limits.stall_timeout, write_frame(send, &frame))
-            .await
-            .map_err(|_| Failure::abort("the client stopped reading the walk"))?
-            .map_err(Failure::abort)?;
+        respond(ctx, send, &frame).await?;
         if last {
             return Ok(0);
         }

@@ -2,6 +2,8 @@
 //! Every test runs a real server on 127.0.0.1 with a real client and real files in temp dirs.
 
 mod adversarial;
+mod bounds;
+mod browser;
 mod cli;
 mod commands;
 mod contract;
@@ -16,6 +18,8 @@ mod many;
 mod names;
 mod operations;
 mod prompt;
+#[cfg(unix)]
+mod races;
 mod relay;
 mod resume;
 mod s3;
@@ -27,3 +31,4 @@ mod shell;
 mod support;
 mod sync;
 mod trust;
+mod web;

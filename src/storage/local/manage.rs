@@ -1,12 +1,18 @@
 //! Managing names in the local directory: make and remove directories, rename, describe, delete
-//! a tree. Every name is resolved as uploads and deletes resolve theirs (`resolve`): the entry
-//! itself, under the root, out of the private area; a link is acted on, never followed.
+//! a tree. Every name is resolved as uploads and deletes resolve theirs (`resolve`: beneath the
+//! root, relative to directory handles, out of the private area), then acted on by its
+//! directory handle and leaf (`mkdirat`, `unlinkat`, `renameat2`): a link is acted on, never
+//! followed, and a directory swapped for a link meanwhile cannot lead outside.
 
+use std::ffi::OsStr;
 use std::io;
-use std::path::Path;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::{blocking, Inner, Local, PRIVATE_DIR};
-use crate::fsutil::{rename_noclobber, sync_dir};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RenameFlags, Stat};
+use rustix::io::Errno;
+
+use super::resolve::{io_error, sync_dir, Found, Last, Parents};
+use super::{blocking, Inner, Local};
 use crate::paths::SafeName;
 use crate::protocol::{EntryInfo, EntryKind, FileMeta, PERMISSION_BITS};
 use crate::storage::StorageError;
@@ -50,174 +56,196 @@ impl Local {
 }
 
 impl Inner {
-    /// The private area in any case, refused before anything is looked at (on a filesystem
-    /// where case matters `.QFT` is not it, but it is refused all the same, as uploads do).
-    pub(super) fn refuse_private(&self, name: &SafeName) -> Result<(), StorageError> {
-        let first = name.components().next().unwrap_or_default();
-        match first.eq_ignore_ascii_case(PRIVATE_DIR) {
-            true => Err(StorageError::Reserved(name.to_string())),
-            false => Ok(()),
+    /// The entry `name` itself (a link is not followed), in its directory, which must exist.
+    fn entry(&self, name: &SafeName) -> Result<(OwnedFd, std::ffi::OsString), StorageError> {
+        match self.locate(name, Last::Entry, Parents::Existing)? {
+            Some(Found::Entry { dir, leaf }) => Ok((dir, leaf)),
+            _ => Err(StorageError::Reserved(name.to_string())),
         }
     }
 
     fn make_dir(&self, name: &SafeName, parents: bool) -> Result<(), StorageError> {
         let text = name.as_str();
-        self.refuse_private(name)?;
-        if parents {
-            self.create_parents(name)?;
-        }
-        let path = self.resolve_entry(name)?;
-        match std::fs::create_dir(&path) {
-            Ok(()) => sync_parent(&path, text),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-                match (parents, is_dir) {
-                    (true, true) => Ok(()),
-                    (true, false) => Err(StorageError::NotADirectory(text.to_owned())),
+        let err = |e: Errno| io_error(text, e.into());
+        let how = if parents {
+            Parents::Create
+        } else {
+            Parents::Existing
+        };
+        let (dir, leaf) = match self.locate(name, Last::Entry, how)? {
+            Some(Found::Entry { dir, leaf }) => (dir, leaf),
+            _ if parents => return Ok(()),
+            _ => return Err(StorageError::Exists(text.to_owned())),
+        };
+        match rustix::fs::mkdirat(&dir, &leaf, Mode::from_raw_mode(0o777)) {
+            Ok(()) => sync_dir(dir.as_fd()).map_err(err),
+            Err(Errno::EXIST) => {
+                let st = rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+                match (parents, FileType::from_raw_mode(st.st_mode)) {
+                    (true, FileType::Directory) => Ok(()),
+                    (true, _) => Err(StorageError::NotADirectory(text.to_owned())),
                     (false, _) => Err(StorageError::Exists(text.to_owned())),
                 }
             }
-            Err(e) => Err(StorageError::from_io(text, e)),
+            Err(e) => Err(err(e)),
         }
     }
 
     fn remove_dir(&self, name: &SafeName) -> Result<(), StorageError> {
         let text = name.as_str();
-        self.refuse_private(name)?;
-        let path = self.resolve_entry(name)?;
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
-        if !meta.is_dir() {
+        let err = |e: Errno| io_error(text, e.into());
+        let (dir, leaf) = self.entry(name)?;
+        let st = rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
             return Err(StorageError::NotADirectory(text.to_owned()));
         }
-        std::fs::remove_dir(&path).map_err(|e| StorageError::from_io(text, e))?;
-        sync_parent(&path, text)
+        match rustix::fs::unlinkat(&dir, &leaf, AtFlags::REMOVEDIR) {
+            Ok(()) => sync_dir(dir.as_fd()).map_err(err),
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(StorageError::NotEmpty(text.to_owned())),
+            Err(e) => Err(err(e)),
+        }
     }
 
     fn rename(&self, from: &SafeName, to: &SafeName) -> Result<(), StorageError> {
         let text = from.as_str();
-        self.refuse_private(from)?;
-        self.refuse_private(to)?;
-        let source = self.resolve_entry(from)?;
-        let target = self.resolve_entry(to)?;
-        std::fs::symlink_metadata(&source).map_err(|e| StorageError::from_io(text, e))?;
-        if target.starts_with(&source) {
-            return Err(StorageError::BadRename(
-                text.to_owned(),
-                "a directory cannot move into itself",
-            ));
-        }
-        match rename_noclobber(&source, &target) {
+        let err = |e: Errno| io_error(text, e.into());
+        let (source, source_leaf) = self.entry(from)?;
+        rustix::fs::statat(&source, &source_leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        let (target, target_leaf) = match self.locate(to, Last::Entry, Parents::Existing) {
+            Ok(Some(Found::Entry { dir, leaf })) => (dir, leaf),
+            Ok(_) => return Err(StorageError::Exists(to.to_string())),
+            // What is missing is the directory the new name goes in.
+            Err(StorageError::NotFound(_)) => return Err(StorageError::NotFound(parent(to))),
+            Err(e) => return Err(e),
+        };
+        let into_itself =
+            || StorageError::BadRename(text.to_owned(), "a directory cannot move into itself");
+        let flags = RenameFlags::NOREPLACE;
+        match rustix::fs::renameat_with(&source, &source_leaf, &target, &target_leaf, flags) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(Errno::EXIST | Errno::NOTEMPTY) => {
                 return Err(StorageError::Exists(to.to_string()))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // The source was checked above: what is missing is the target's directory.
-                return Err(match std::fs::symlink_metadata(&source) {
-                    Ok(_) => StorageError::NotFound(parent_name(to)),
-                    Err(_) => StorageError::NotFound(text.to_owned()),
-                });
+            Err(Errno::INVAL) if to.as_str().starts_with(&format!("{text}/")) => {
+                return Err(into_itself())
             }
-            Err(e) => return Err(StorageError::from_io(text, e)),
+            // A filesystem without RENAME_NOREPLACE: look, then rename (a replace is possible
+            // only in the moment between the two).
+            Err(Errno::INVAL | Errno::NOSYS) => {
+                let flags = AtFlags::SYMLINK_NOFOLLOW;
+                if rustix::fs::statat(&target, &target_leaf, flags).is_ok() {
+                    return Err(StorageError::Exists(to.to_string()));
+                }
+                match rustix::fs::renameat(&source, &source_leaf, &target, &target_leaf) {
+                    Ok(()) => {}
+                    Err(Errno::INVAL) => return Err(into_itself()),
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            Err(e) => return Err(err(e)),
         }
-        sync_parent(&target, text)?;
-        if source.parent() != target.parent() {
-            sync_parent(&source, text)?;
-        }
-        Ok(())
+        sync_dir(target.as_fd()).map_err(err)?;
+        sync_dir(source.as_fd()).map_err(err)
     }
 
     fn stat(&self, name: &SafeName) -> Result<EntryInfo, StorageError> {
         let text = name.as_str();
-        self.refuse_private(name)?;
-        let path = self.resolve_entry(name)?;
-        let own = std::fs::symlink_metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
-        // A link is described by what it names, as a listing does, if that stays inside.
-        let meta = if own.file_type().is_symlink() {
-            match self.resolve(name) {
-                Ok(target) => std::fs::metadata(target).unwrap_or(own),
-                Err(_) => own,
+        let err = |e: Errno| io_error(text, e.into());
+        // A link is described by what it names, as a listing does, if that stays inside;
+        // otherwise as what it is.
+        let st = match self.locate(name, Last::Target, Parents::Existing) {
+            Ok(Some(Found::Root)) => rustix::fs::fstat(&self.root_fd).map_err(err)?,
+            Ok(Some(Found::Entry { dir, leaf })) => {
+                rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?
             }
-        } else {
-            own
+            Ok(None) => return Err(StorageError::NotFound(text.to_owned())),
+            Err(StorageError::Escapes(_)) => {
+                let (dir, leaf) = self.entry(name)?;
+                rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?
+            }
+            Err(e) => return Err(e),
         };
-        Ok(info(text.to_owned(), &meta))
+        Ok(info(text.to_owned(), &st))
     }
 
     /// Removes `name` and everything below it, counting files; a link is removed as itself.
     fn delete_tree(&self, name: &SafeName) -> Result<u64, StorageError> {
         let text = name.as_str();
-        self.refuse_private(name)?;
-        let path = self.resolve_entry(name)?;
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
-        let files = if meta.is_dir() {
-            remove_tree(&path, 0).map_err(|e| StorageError::from_io(text, e))?
+        let err = |e: Errno| io_error(text, e.into());
+        let (dir, leaf) = self.entry(name)?;
+        let st = rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        let files = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let files = remove_below(dir.as_fd(), &leaf, 0).map_err(err)?;
+            rustix::fs::unlinkat(&dir, &leaf, AtFlags::REMOVEDIR).map_err(err)?;
+            files
         } else {
-            std::fs::remove_file(&path).map_err(|e| StorageError::from_io(text, e))?;
+            rustix::fs::unlinkat(&dir, &leaf, AtFlags::empty()).map_err(err)?;
             1
         };
-        sync_parent(&path, text)?;
+        sync_dir(dir.as_fd()).map_err(err)?;
         Ok(files)
     }
 }
 
-/// Deepest a deleted tree goes, as for walks: a deeper one is refused before anything goes.
+/// Deepest a deleted tree goes: a deeper one fails before its deepest part goes.
 const MAX_DEPTH: usize = 256;
 
-/// Removes the real directory `dir` and what it holds, never following a link (each entry is
-/// looked at with `symlink_metadata`, and a link is unlinked). Returns the files removed.
-fn remove_tree(dir: &Path, depth: usize) -> io::Result<u64> {
+/// Removes everything in the directory `name` of `parent` (opened without following a link),
+/// each entry by its handle: a link is unlinked, never followed. Returns the files removed.
+fn remove_below(parent: BorrowedFd<'_>, name: &OsStr, depth: usize) -> Result<u64, Errno> {
     if depth > MAX_DEPTH {
-        return Err(io::Error::other("the tree is too deep to delete"));
+        return Err(Errno::LOOP);
+    }
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(parent, name, flags, Mode::empty())?;
+    let mut names = Vec::new();
+    for item in Dir::read_from(&fd)? {
+        let item = item?;
+        let leaf = item.file_name().to_bytes();
+        if leaf != b"." && leaf != b".." {
+            names.push(std::ffi::OsString::from(
+                <OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(leaf),
+            ));
+        }
     }
     let mut files = 0;
-    for item in std::fs::read_dir(dir)? {
-        let item = item?;
-        let path = item.path();
-        // DirEntry::file_type does not follow links.
-        if item.file_type()?.is_dir() {
-            files += remove_tree(&path, depth + 1)?;
+    for leaf in names {
+        let st = rustix::fs::statat(&fd, &leaf, AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            files += remove_below(fd.as_fd(), &leaf, depth + 1)?;
+            rustix::fs::unlinkat(&fd, &leaf, AtFlags::REMOVEDIR)?;
         } else {
-            std::fs::remove_file(&path)?;
+            rustix::fs::unlinkat(&fd, &leaf, AtFlags::empty())?;
             files += 1;
         }
     }
-    std::fs::remove_dir(dir)?;
     Ok(files)
 }
 
 /// `name`'s directory, for a "does not exist" about it.
-fn parent_name(name: &SafeName) -> String {
+fn parent(name: &SafeName) -> String {
     name.as_str()
         .rsplit_once('/')
         .map_or(String::new(), |(dir, _)| dir.to_owned())
 }
 
-fn sync_parent(path: &Path, name: &str) -> Result<(), StorageError> {
-    match path.parent() {
-        Some(parent) => sync_dir(parent).map_err(|e| StorageError::from_io(name, e)),
-        None => Ok(()),
-    }
-}
-
-/// What a STAT or a WALK says of an entry with metadata `meta` (the entry's own, or a link's
-/// target's).
-pub(super) fn info(name: String, meta: &std::fs::Metadata) -> EntryInfo {
-    let entry = crate::fsutil::entry(name, meta);
-    #[cfg(unix)]
-    let mode = Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & PERMISSION_BITS);
-    #[cfg(not(unix))]
-    let mode = None;
+/// What a STAT or a WALK says of an entry that `stat` describes.
+pub(super) fn info(name: String, st: &Stat) -> EntryInfo {
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => EntryKind::File,
+        FileType::Directory => EntryKind::Dir,
+        _ => EntryKind::Other,
+    };
     EntryInfo {
-        name: entry.name,
-        kind: entry.kind,
-        size: entry.size,
-        modified: entry.modified,
-        mode: if entry.kind == EntryKind::Other {
-            None
+        name,
+        kind,
+        size: if kind == EntryKind::File {
+            st.st_size as u64
         } else {
-            mode
+            0
         },
+        modified: u64::try_from(st.st_mtime).ok(),
+        mode: (kind != EntryKind::Other).then_some(st.st_mode & PERMISSION_BITS),
         // Not known without reading the file: no digest is kept for local files yet.
         sha256: None,
     }
@@ -226,13 +254,10 @@ pub(super) fn info(name: String, meta: &std::fs::Metadata) -> EntryInfo {
 /// Gives the open file `file` the permission bits of `meta` (never more than
 /// [`PERMISSION_BITS`]).
 pub(super) fn apply_mode(file: &std::fs::File, meta: &FileMeta) -> io::Result<()> {
-    #[cfg(unix)]
     if let Some(mode) = meta.mode {
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(mode & PERMISSION_BITS))?;
     }
-    #[cfg(not(unix))]
-    let _ = (file, meta);
     Ok(())
 }
 

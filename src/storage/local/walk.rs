@@ -1,13 +1,19 @@
-//! Walking a local tree for WALK: one directory read (and sorted) at a time, its entries handed
-//! out before anything below them, links listed as what they are and never entered. Memory is
-//! the directories waiting to be read and one directory's entries, whatever the tree's size.
+//! Walking a local tree for WALK: one directory read (and sorted) at a time, through handles
+//! (each directory opened relative to its parent's, never through a link), its entries handed
+//! out before anything below them, links listed as what they are and never entered. What is
+//! held is the directories still to read (each a name and its parent's handle, shared: one open
+//! handle per level) and one directory's entries, whatever the tree's size.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
 use super::manage::info;
-use super::{blocking, Inner, Local};
+use super::resolve::{io_error, Found, Last, Parents};
+use super::{blocking, Local, PRIVATE_DIR};
 use crate::paths::SafeName;
 use crate::protocol::{EntryInfo, EntryKind};
 use crate::storage::StorageError;
@@ -15,16 +21,32 @@ use crate::storage::StorageError;
 /// Deeper directories are not entered: the walk fails instead (as a client's own walk does).
 pub const MAX_DEPTH: usize = 64;
 
+/// A directory still to read: its parent's handle and its name there, its path below the walked
+/// directory, and its depth.
+#[derive(Debug)]
+struct Pending {
+    parent: Arc<OwnedFd>,
+    leaf: String,
+    rel: String,
+    depth: usize,
+}
+
 /// A local tree being walked.
 #[derive(Debug)]
 pub struct LocalWalk {
-    inner: Arc<Inner>,
     /// The walked directory's name ("" for the top), for errors.
     shown: String,
-    /// Directories still to read: real path, name below the walked one, depth.
-    pending: Vec<(PathBuf, String, usize)>,
+    /// The walked directory itself, until it is read, and whether it is the root (where the
+    /// private area is never listed, however the root was reached).
+    start: Option<(OwnedFd, bool)>,
+    /// Directories still to read, the next last.
+    pending: Vec<Pending>,
     /// Entries read and not handed out yet.
     ready: VecDeque<EntryInfo>,
+}
+
+fn read_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
 impl Local {
@@ -35,26 +57,39 @@ impl Local {
         let inner = self.inner.clone();
         let shown = dir.as_ref().map(|d| d.to_string()).unwrap_or_default();
         let start = {
-            let inner = inner.clone();
+            let shown = shown.clone();
             blocking(shown.clone(), move || {
-                let Some(dir) = dir else {
-                    return Ok(inner.root.clone());
+                let err = |e: Errno| io_error(&shown, e.into());
+                let found = match &dir {
+                    None => Found::Root,
+                    Some(name) => inner
+                        .locate(name, Last::Target, Parents::Existing)?
+                        .expect("existing parents"),
                 };
-                inner.refuse_private(&dir)?;
-                let path = inner.resolve(&dir)?;
-                let meta =
-                    std::fs::metadata(&path).map_err(|e| StorageError::from_io(dir.as_str(), e))?;
-                if !meta.is_dir() {
-                    return Err(StorageError::NotADirectory(dir.to_string()));
+                match found {
+                    Found::Root => {
+                        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                        rustix::fs::openat(&inner.root_fd, ".", flags, Mode::empty())
+                            .map(|fd| (fd, true))
+                            .map_err(err)
+                    }
+                    Found::Entry { dir, leaf } => {
+                        match rustix::fs::openat(&dir, &leaf, read_flags(), Mode::empty()) {
+                            Ok(fd) => Ok((fd, false)),
+                            Err(Errno::NOTDIR | Errno::LOOP) => {
+                                Err(StorageError::NotADirectory(shown.clone()))
+                            }
+                            Err(e) => Err(err(e)),
+                        }
+                    }
                 }
-                Ok(path)
             })
             .await?
         };
         Ok(LocalWalk {
-            inner,
             shown,
-            pending: vec![(start, String::new(), 0)],
+            start: Some(start),
+            pending: Vec::new(),
             ready: VecDeque::new(),
         })
     }
@@ -66,13 +101,43 @@ impl LocalWalk {
         max: usize,
     ) -> Result<Vec<EntryInfo>, StorageError> {
         while self.ready.len() < max {
-            let Some((path, rel, depth)) = self.pending.pop() else {
-                break;
+            let (fd, rel, depth, at_root) = match self.start.take() {
+                Some((fd, at_root)) => (Some(fd), String::new(), 0, at_root),
+                None => match self.pending.pop() {
+                    None => break,
+                    Some(p) => {
+                        let shown = join(&self.shown, &p.rel);
+                        if p.depth > MAX_DEPTH {
+                            return Err(StorageError::Io {
+                                name: shown,
+                                source: std::io::Error::other(format!(
+                                    "nested more than {MAX_DEPTH} directories deep"
+                                )),
+                            });
+                        }
+                        let opened = blocking(shown.clone(), move || {
+                            match rustix::fs::openat(
+                                &*p.parent,
+                                &p.leaf,
+                                read_flags(),
+                                Mode::empty(),
+                            ) {
+                                Ok(fd) => Ok((Some(fd), p)),
+                                // Removed, or swapped for a link, since it was listed: not entered.
+                                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok((None, p)),
+                                Err(e) => Err(io_error(&shown, e.into())),
+                            }
+                        })
+                        .await?;
+                        let (fd, p) = opened;
+                        (fd, p.rel, p.depth, false)
+                    }
+                },
             };
-            let inner = self.inner.clone();
-            let shown = self.shown.clone();
+            let Some(fd) = fd else { continue };
+            let shown = join(&self.shown, &rel);
             let (entries, dirs) = blocking(shown.clone(), move || {
-                read(&inner, &path, &rel, depth, &shown)
+                read(fd, &rel, depth, at_root).map_err(|e| io_error(&shown, e.into()))
             })
             .await?;
             self.ready.extend(entries);
@@ -84,54 +149,54 @@ impl LocalWalk {
     }
 }
 
-/// Directories found in one read: real path, name below the walked one, depth.
-type Found = Vec<(PathBuf, String, usize)>;
-
-/// Reads the real directory `path` (`rel` below the walked one): its entries, sorted, and the
+/// Reads the open directory `fd` (`rel` below the walked one): its entries, sorted, and the
 /// directories among them to read later.
 fn read(
-    inner: &Inner,
-    path: &std::path::Path,
+    fd: OwnedFd,
     rel: &str,
     depth: usize,
-    shown: &str,
-) -> Result<(Vec<EntryInfo>, Found), StorageError> {
-    let failed = |e| StorageError::from_io(&join(shown, rel), e);
-    if depth > MAX_DEPTH {
-        return Err(StorageError::Io {
-            name: join(shown, rel),
-            source: std::io::Error::other(format!("nested more than {MAX_DEPTH} directories deep")),
-        });
-    }
+    at_root: bool,
+) -> Result<(Vec<EntryInfo>, Vec<Pending>), Errno> {
     let mut names = Vec::new();
-    for item in std::fs::read_dir(path).map_err(failed)? {
-        let item = item.map_err(failed)?;
-        let Ok(name) = item.file_name().into_string() else {
-            continue;
+    for item in Dir::read_from(&fd)? {
+        let item = item?;
+        let Ok(name) = std::str::from_utf8(item.file_name().to_bytes()) else {
+            continue; // not UTF-8: no client could ask for it
         };
-        if inner.is_private(path, &name) || SafeName::new(&name).is_err() {
+        if name == "." || name == ".." {
             continue;
         }
-        names.push(name);
+        if at_root && name.eq_ignore_ascii_case(PRIVATE_DIR) {
+            continue;
+        }
+        if SafeName::new(name).is_err() {
+            continue;
+        }
+        names.push(name.to_owned());
     }
     names.sort_unstable();
+    let fd = Arc::new(fd);
     let mut entries = Vec::with_capacity(names.len());
     let mut dirs = Vec::new();
     for name in names {
-        let child = path.join(&name);
         // Removed meanwhile: not listed.
-        let Ok(meta) = std::fs::symlink_metadata(&child) else {
+        let Ok(st) = rustix::fs::statat(fd.as_fd(), name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+        else {
             continue;
         };
         let below = join(rel, &name);
-        let mut entry = info(below.clone(), &meta);
-        if meta.file_type().is_symlink() {
-            // Never entered, and never taken for what it names: `sync --delete` removes a link,
-            // not what is behind it.
-            entry.kind = EntryKind::Other;
-            entry.size = 0;
-        } else if meta.is_dir() {
-            dirs.push((child, below, depth + 1));
+        let mut entry = info(below.clone(), &st);
+        match FileType::from_raw_mode(st.st_mode) {
+            // Never entered, and never taken for what it names: `sync --delete` removes a
+            // link, not what is behind it.
+            FileType::Symlink => entry.kind = EntryKind::Other,
+            FileType::Directory => dirs.push(Pending {
+                parent: fd.clone(),
+                leaf: name,
+                rel: below,
+                depth: depth + 1,
+            }),
+            _ => {}
         }
         entries.push(entry);
     }
