@@ -8,6 +8,7 @@
 //! - [`tuning`]: congestion control, windows and packet size, the same on both ends.
 //! - [`transfer`]: the one copy loop that moves a file body from a source to a sink and hashes
 //!   it with SHA-256; its `adapters` are the ends (QUIC streams, files at an offset).
+//! - [`rate`]: bandwidth limits (`--bwlimit`), paced on the transfer layer's blocks.
 //! - [`pieces`]: resume pieces, the one place either side hashes a held prefix; its doc draws
 //!   the resume exchange.
 //! - [`fsutil`]: file helpers both sides use (atomic write, directory fsync, locked open).
@@ -33,6 +34,7 @@ pub mod home;
 pub mod paths;
 pub mod pieces;
 pub mod protocol;
+pub mod rate;
 pub mod server;
 pub mod share;
 pub mod storage;

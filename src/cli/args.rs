@@ -144,6 +144,12 @@ pub(super) struct ServeArgs {
     /// addresses pile up.
     #[arg(long)]
     retry: bool,
+    /// The most file bytes per second all connections together move (e.g. 100M: 100 MiB/s).
+    #[arg(long, value_name = "RATE", value_parser = crate::rate::parse_limit)]
+    bwlimit: Option<u64>,
+    /// The most file bytes per second one connection moves (e.g. 10M).
+    #[arg(long, value_name = "RATE", value_parser = crate::rate::parse_limit)]
+    bwlimit_per_connection: Option<u64>,
     #[command(flatten)]
     pub(super) tuning: TuningArgs,
 }
@@ -197,6 +203,8 @@ impl ServeArgs {
             retry: self.retry,
             send_buffers: self.send_buffers,
             partial_ttl: Duration::from_secs(self.partial_ttl.saturating_mul(3600)),
+            bwlimit: self.bwlimit,
+            bwlimit_per_connection: self.bwlimit_per_connection,
             ..Limits::default()
         }
     }
@@ -303,6 +311,10 @@ pub(super) struct ConnectArgs {
     /// Print results as JSON lines (fields documented in the README).
     #[arg(long, global = true)]
     pub(super) json: bool,
+    /// The most file bytes per second this client moves, all transfers together (as rsync's
+    /// --bwlimit; 10M is 10 MiB/s, 500K, 1G).
+    #[arg(long, global = true, value_name = "RATE", value_parser = crate::rate::parse_limit)]
+    pub(super) bwlimit: Option<u64>,
     /// At the prompt: transfers to run at once, each on its own stream (`get`/`put -j` for one
     /// command).
     #[arg(short, long, value_name = "N", default_value_t = DEFAULT_JOBS as u16,

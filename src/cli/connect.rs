@@ -61,6 +61,7 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
         tuning: args.tuning.tuning(),
         busy_wait: BUSY_WAIT,
         on_busy: Some(say_busy),
+        bwlimit: args.bwlimit,
         ..ConnectConfig::new(target, trust)
     };
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {

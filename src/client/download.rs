@@ -24,6 +24,7 @@ use crate::pieces::Pieces;
 use crate::protocol::{
     read_frame, write_frame, ErrorCode, FileMeta, Request, Response, Resume, Trailer,
 };
+use crate::rate::{Limited, Limiter};
 use crate::transfer::{copy_continuing, CopyError, FileSink, FileSource};
 
 impl Client {
@@ -166,6 +167,7 @@ impl Client {
             size,
             hasher: before.state,
             stall: self.stall,
+            limits: self.limits.clone(),
         };
         match receive_verified(&mut recv, &body, name, into.dest, progress).await {
             // Verified: put it in place.
@@ -220,6 +222,7 @@ impl Client {
             size,
             hasher: Sha256::default(),
             stall: self.stall,
+            limits: self.limits.clone(),
         };
         // Removed on drop: by any failure before the commit.
         let temp = temp.into_temp_path();
@@ -272,6 +275,8 @@ struct Body {
     hasher: Sha256,
     /// How long each block, the trailer and the end may take to arrive.
     stall: Duration,
+    /// Bandwidth limits the blocks are paced by.
+    limits: Arc<[Limiter]>,
 }
 
 /// The body, the trailer and the end of the stream, then the fsync: the verified hash.
@@ -296,7 +301,9 @@ async fn receive_verified(
     let hasher = body.hasher.clone();
     // Every block received before a failure is written when this returns: what arrived stays.
     let stall = Some(body.stall);
-    let received = match copy_continuing(hasher, recv, &mut sink, len, stall, progress).await {
+    let mut paced = Limited::new(recv, &body.limits);
+    let copy = copy_continuing(hasher, &mut paced, &mut sink, len, stall, progress);
+    let received = match copy.await {
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => return Err(full(e)),
         Err(CopyError::Stalled(limit)) => return Err(ClientError::Stalled(limit)),

@@ -105,6 +105,8 @@ pub struct ConnectConfig {
     pub busy_wait: Duration,
     /// Told each time the client waits for a busy server: its reason and the wait.
     pub on_busy: Option<fn(&str, Duration)>,
+    /// The most bytes per second file bodies move, all transfers together (`--bwlimit`).
+    pub bwlimit: Option<u64>,
 }
 
 /// How long a response or a block may take by default: the server's own stall timeout.
@@ -124,6 +126,7 @@ impl ConnectConfig {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             busy_wait: Duration::ZERO,
             on_busy: None,
+            bwlimit: None,
         }
     }
 }
@@ -142,6 +145,8 @@ pub struct Client {
     first: Arc<Mutex<Option<(SendStream, RecvStream)>>>,
     /// How long a response or a block may take ([`ConnectConfig::stall_timeout`]).
     stall: Duration,
+    /// The bandwidth limit all transfers share ([`ConnectConfig::bwlimit`]; empty: none).
+    limits: Arc<[crate::rate::Limiter]>,
 }
 
 impl Client {
@@ -156,6 +161,11 @@ impl Client {
             newly_recorded: connected.newly_recorded,
             first: Arc::new(Mutex::new(connected.first)),
             stall: config.stall_timeout,
+            limits: config
+                .bwlimit
+                .map(crate::rate::Limiter::new)
+                .into_iter()
+                .collect(),
         })
     }
 

@@ -24,6 +24,7 @@ use crate::protocol::{
     close, write_frame, ErrorCode, FileMeta, FrameError, Request, Response, Resume, Trailer,
     SMALL_FILE,
 };
+use crate::rate::{take_all, Limited, Limiter};
 use crate::transfer::{copy_continuing, CopyError, FileSource};
 
 /// A file opened to upload: its size, and a small file's content, read when it was measured.
@@ -95,6 +96,7 @@ impl Client {
             // many small files, above all over a long path, pay.
             Some(body) => {
                 let (mut send, mut recv) = self.open(&plain_request(&asked)).await?;
+                take_all(&self.limits, body.len()).await;
                 let sent = send_whole(&mut send, &mut recv, body, self.stall).await?;
                 let _ = send.finish();
                 progress.inc(size);
@@ -116,6 +118,7 @@ impl Client {
                         hasher: Sha256::default(),
                         path,
                         stall: self.stall,
+                        limits: &self.limits,
                     };
                     let sent = send_body(body, &mut send, &mut recv, progress).await?;
                     let _ = send.finish();
@@ -181,6 +184,7 @@ impl Client {
             hasher: before.state,
             path,
             stall: self.stall,
+            limits: &self.limits,
         };
         let sent = send_body(body, &mut send, &mut recv, progress).await?;
         let _ = send.finish();
@@ -272,6 +276,8 @@ struct Body<'a> {
     path: &'a Path,
     /// How long each block may take to be taken by the server.
     stall: Duration,
+    /// Bandwidth limits the blocks are paced by.
+    limits: &'a [Limiter],
 }
 
 /// Sends the file from `body.from` to its measured size, then the trailer with the whole file's
@@ -283,7 +289,8 @@ async fn send_body(
     recv: &mut RecvStream,
     progress: &ProgressBar,
 ) -> Result<[u8; 32], ClientError> {
-    let mut source = FileSource::new(body.file.file.clone(), body.from);
+    let mut file = FileSource::new(body.file.file.clone(), body.from);
+    let mut source = Limited::new(&mut file, body.limits);
     let len = body.file.size - body.from;
     let stall = body.stall;
     let copy = copy_continuing(body.hasher, &mut source, send, len, Some(stall), progress);

@@ -20,6 +20,7 @@ use super::{delete_tree, mkdir, rename, rmdir, stat, walk};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
+use crate::rate::{Limited, Limiter};
 use crate::tls::{peer_fingerprint, Fingerprint};
 
 /// One connection, from its handshake to its close: the handshake within its deadline (its
@@ -104,6 +105,14 @@ pub(super) async fn handle(
         conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
         info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");
         let who = ctx.slots.who(client, peer.ip());
+        // Bandwidth limits for this connection's file bodies: the server's, shared by all, and
+        // one of its own.
+        let paced: Arc<[Limiter]> = ctx
+            .rate
+            .iter()
+            .cloned()
+            .chain(ctx.limits.bwlimit_per_connection.map(Limiter::new))
+            .collect();
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {
@@ -111,7 +120,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client, who);
+                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client, who, paced.clone());
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -194,6 +203,7 @@ async fn handle_stream(
     conn: quinn::Connection,
     client: Option<Fingerprint>,
     who: Who,
+    paced: Arc<[Limiter]>,
 ) {
     let limits = &ctx.limits;
     let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
@@ -232,7 +242,11 @@ async fn handle_stream(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),
-            _ => run(&ctx, request, client, who, &mut send, &mut recv).await,
+            _ => {
+                let mut send = Limited::new(&mut send, &paced);
+                let mut recv = Limited::new(&mut recv, &paced);
+                run(&ctx, request, client, who, &mut send, &mut recv).await
+            }
         };
         let duration = started.elapsed();
         let duration_ms = duration.as_secs_f64() * 1000.0;
@@ -272,8 +286,8 @@ async fn run(
     request: Request,
     client: Option<Fingerprint>,
     who: Who,
-    send: &mut SendStream,
-    recv: &mut RecvStream,
+    send: &mut Limited<'_, SendStream>,
+    recv: &mut Limited<'_, RecvStream>,
 ) -> Outcome {
     match request {
         Request::ResumeUpload { name, size } => match client {

@@ -86,6 +86,11 @@ pub struct Limits {
     /// before them, or not at all), refilled over a minute. Past it, the server hashes less
     /// and the client resends more; an honest resume uses what was hashed and costs nothing.
     pub resume_hash_allowance: u64,
+    /// File body bytes per second all connections together may move (`--bwlimit`); `None`: no
+    /// limit. Browser sessions (`--web`) are not counted.
+    pub bwlimit: Option<u64>,
+    /// File body bytes per second one connection may move (`--bwlimit-per-connection`).
+    pub bwlimit_per_connection: Option<u64>,
 }
 
 impl Default for Limits {
@@ -113,6 +118,8 @@ impl Default for Limits {
             max_partials_per_client: 64,
             max_partials: 1024,
             resume_hash_allowance: 4 << 30,
+            bwlimit: None,
+            bwlimit_per_connection: None,
         }
     }
 }

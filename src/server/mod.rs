@@ -126,6 +126,8 @@ pub(crate) struct Context {
     pub(crate) metrics: Metrics,
     /// With `--web`: what browser sessions need.
     pub(crate) web: Option<Arc<web::Web>>,
+    /// The bandwidth limit all connections share (`--bwlimit`).
+    pub(crate) rate: Option<crate::rate::Limiter>,
 }
 
 impl Context {
@@ -138,6 +140,7 @@ impl Context {
             grants: Grants::new(access),
             mask,
             slots: slots::Slots::new(&limits, keyed),
+            rate: limits.bwlimit.map(crate::rate::Limiter::new),
             limits,
             shutdown: Notify::new(),
             metrics: Metrics::default(),

@@ -4,6 +4,7 @@
 mod adversarial;
 mod bounds;
 mod browser;
+mod bwlimit;
 mod cli;
 mod commands;
 mod contract;
