@@ -76,6 +76,10 @@ pub enum ClientError {
     /// The server sent (or took) nothing for the stall timeout in the middle of a command.
     #[error("the server stopped answering: nothing moved for {} s", .0.as_secs_f64())]
     Stalled(std::time::Duration),
+    /// The connection ended under a command: the server shut down or dropped it, or the path
+    /// went silent. The sentence says which ([`closed_sentence`]).
+    #[error("{0}")]
+    Closed(String),
     /// The server closed the connection with a reason: this client is not authorized, or the
     /// server is at a connection limit.
     #[error("the server refused this client: {0}")]
@@ -140,7 +144,8 @@ impl ClientError {
             ClientError::InvalidName { .. } => "invalid_name",
             ClientError::HashMismatch(_) => "hash_mismatch",
             ClientError::Protocol(_) => "protocol",
-            ClientError::Interrupted(_) => "interrupted",
+            // A closed connection interrupts whatever ran on it: the code scripts already know.
+            ClientError::Interrupted(_) | ClientError::Closed(_) => "interrupted",
             ClientError::Stalled(_) => "stalled",
             ClientError::Exists(_) => "exists",
             ClientError::Local { .. } => "local",
@@ -174,11 +179,42 @@ fn remote_code(code: ErrorCode) -> &'static str {
 }
 
 impl ClientError {
+    /// The key the server presented, for a failure to trust it (the `fingerprint` of a JSON
+    /// error record: a script can check it and pin it).
+    pub fn fingerprint(&self) -> Option<crate::tls::Fingerprint> {
+        match self {
+            ClientError::Trust(TrustError::Unknown { fingerprint, .. }) => Some(*fingerprint),
+            ClientError::Trust(
+                TrustError::Changed { presented, .. } | TrustError::PinMismatch { presented, .. },
+            ) => Some(*presented),
+            _ => None,
+        }
+    }
+
     pub(super) fn local(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
         move |source| ClientError::Local {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// Why a connection ended, as one sentence for a person: the server's own reason when it gave
+/// one (a server shutting down says so), otherwise what the transport saw.
+pub(super) fn closed_sentence(e: &quinn::ConnectionError) -> String {
+    use quinn::ConnectionError as E;
+    match e {
+        E::ApplicationClosed(c) => {
+            let reason = crate::paths::sanitize(&String::from_utf8_lossy(&c.reason));
+            match reason.is_empty() {
+                true => "the server closed the connection".to_owned(),
+                false => format!("the server closed the connection ({reason})"),
+            }
+        }
+        E::TimedOut => "the connection timed out: the server stopped answering".to_owned(),
+        E::Reset => "the server reset the connection (it may have restarted)".to_owned(),
+        E::LocallyClosed => "the connection was closed".to_owned(),
+        other => format!("the connection was lost: {other}"),
     }
 }
 

@@ -50,8 +50,12 @@ pub enum Record {
         /// The file it concerns, when there is one.
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// For a `trust` failure: the key the server presented (`SHA256:...`), for a script to
+        /// check and pin with `--fingerprint`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
     },
-    /// The end of a get or put.
+    /// The end of a get, put or delete.
     Summary(Summary),
     /// One command of the server's reference.
     Command {
@@ -81,10 +85,10 @@ pub struct Transfer {
     pub seconds: f64,
 }
 
-/// The totals of a get or put of any number of files.
+/// The totals of a get, put or delete of any number of files.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
-    /// Files transferred and verified.
+    /// Files transferred and verified (deleted, for a delete).
     pub files: usize,
     /// Operations that failed.
     pub failed: usize,
@@ -129,12 +133,13 @@ impl Record {
         }
     }
 
-    /// A failure.
+    /// A failure. An empty name (the top directory, a command about no file) is no name.
     pub fn error(e: &ClientError, name: Option<&str>) -> Self {
         Record::Error {
             code: e.code(),
             message: e.to_string(),
-            name: name.map(str::to_owned),
+            name: name.filter(|n| !n.is_empty()).map(str::to_owned),
+            fingerprint: e.fingerprint().map(|f| f.to_string()),
         }
     }
 

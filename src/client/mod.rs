@@ -135,6 +135,9 @@ pub struct Client {
     first: Arc<Mutex<Option<(SendStream, RecvStream)>>>,
     /// How long a response or a block may take ([`ConnectConfig::stall_timeout`]).
     stall: Duration,
+    /// Set once a command's failure was reported as the connection's end ([`Client::explain`]),
+    /// so that the front end does not say it a second time ([`Client::close_explained`]).
+    close_explained: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -149,6 +152,7 @@ impl Client {
             newly_recorded: connected.newly_recorded,
             first: Arc::new(Mutex::new(connected.first)),
             stall: config.stall_timeout,
+            close_explained: Arc::default(),
         })
     }
 
@@ -168,9 +172,16 @@ impl Client {
         self.endpoint.rebind(socket)
     }
 
-    /// Why the connection ended, if it has.
+    /// Why the connection ended, if it has: one sentence for a person.
     pub fn closed(&self) -> Option<String> {
-        self.conn.close_reason().map(|e| e.to_string())
+        self.conn.close_reason().map(|e| error::closed_sentence(&e))
+    }
+
+    /// Whether a failed command was already reported as the connection's end: then the end
+    /// needs no line of its own (a server shutting down under a command is said once).
+    pub fn close_explained(&self) -> bool {
+        self.close_explained
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(super) async fn open(
@@ -277,24 +288,27 @@ impl Client {
         }
     }
 
-    /// A failure caused by the server closing the connection says why it closed it.
+    /// A failure caused by the connection's end says why it ended: the server's refusal, or
+    /// its reason for closing (a shutdown), instead of a stream error.
     fn explain<T>(&self, result: Result<T, ClientError>) -> Result<T, ClientError> {
         let Err(e @ (ClientError::Interrupted(_) | ClientError::Protocol(_))) = result else {
             return result;
         };
-        match self.conn.close_reason() {
-            Some(quinn::ConnectionError::ApplicationClosed(c)) => {
+        let Some(ended) = self.conn.close_reason() else {
+            return Err(e);
+        };
+        self.close_explained
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        match ended {
+            quinn::ConnectionError::ApplicationClosed(c)
+                if [close::NOT_AUTHORIZED, close::BUSY]
+                    .map(u64::from)
+                    .contains(&c.error_code.into_inner()) =>
+            {
                 let reason = crate::paths::sanitize(&String::from_utf8_lossy(&c.reason));
-                let code = c.error_code.into_inner();
-                if code == u64::from(close::NOT_AUTHORIZED) || code == u64::from(close::BUSY) {
-                    Err(ClientError::Refused(reason))
-                } else {
-                    Err(ClientError::Interrupted(format!(
-                        "the server closed the connection ({reason})"
-                    )))
-                }
+                Err(ClientError::Refused(reason))
             }
-            _ => Err(e),
+            other => Err(ClientError::Closed(error::closed_sentence(&other))),
         }
     }
 

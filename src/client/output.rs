@@ -132,6 +132,7 @@ impl Output<'_> {
                 code: "stopped",
                 message: text.to_owned(),
                 name: None,
+                fingerprint: None,
             };
             self.print(&record.line());
         }
@@ -182,6 +183,14 @@ impl Output<'_> {
             ),
             Format::Human => self.print(&format!("skipped {}: {reason}", sanitize(name))),
             Format::Tsv => self.print(&format!("skipped\t{}\t{reason}", sanitize(name))),
+        }
+    }
+
+    /// The end of a command that has a summary only for programs (delete): a `summary` record
+    /// with `--json`, so that every get, put and delete ends with one; nothing otherwise.
+    pub fn json_summary(&self, s: &Summary) {
+        if self.format == Format::Json {
+            self.print(&Record::Summary(s.clone()).line());
         }
     }
 

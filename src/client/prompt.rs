@@ -254,7 +254,10 @@ impl Prompt<'_> {
             }
         };
         if let Some(reason) = self.session.client.closed() {
-            eprintln!("qft: the connection was closed: {reason}");
+            // Said once: a command that failed because of it has already said why.
+            if !self.session.client.close_explained() {
+                eprintln!("qft: {reason}");
+            }
             return Step::Stop(failed.max(1));
         }
         Step::Ran(failed)

@@ -144,23 +144,34 @@ impl Session {
     /// DELETE, with patterns matched against the listing. Directories are not deleted.
     async fn delete(&self, names: &[String]) -> usize {
         let out = self.output();
-        let mut failed = 0;
+        let started = std::time::Instant::now();
+        let mut summary = super::json::Summary::default();
         for pattern in names {
             let targets = match self.expand_remote_files(pattern).await {
                 Ok(targets) => targets,
                 Err(e) => {
-                    failed += out.fail(Some(pattern), &e);
+                    out.failure(Some(pattern), &e);
+                    summary.failures.push(pattern.clone());
                     continue;
                 }
             };
             for name in targets {
                 match self.client.delete(&name).await {
-                    Ok(()) => out.deleted(&name),
-                    Err(e) => failed += out.fail(Some(&name), &e),
+                    Ok(()) => {
+                        out.deleted(&name);
+                        summary.files += 1;
+                    }
+                    Err(e) => {
+                        out.failure(Some(&name), &e);
+                        summary.failures.push(name);
+                    }
                 }
             }
         }
-        failed
+        summary.failed = summary.failures.len();
+        summary.seconds = started.elapsed().as_secs_f64();
+        out.json_summary(&summary);
+        summary.failed
     }
 
     /// The names a DELETE argument stands for: itself, or with wildcards every matching

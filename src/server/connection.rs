@@ -109,18 +109,26 @@ pub(super) async fn handle(
                     Err(e) => break describe_close(&e),
                 },
                 Some(_) = streams.join_next(), if !streams.is_empty() => {}
-                _ = stop.changed() => break "server shutting down".to_string(),
+                _ = stop.changed() => break SHUTTING_DOWN.to_string(),
             }
         };
         // Let running commands finish; the server bounds this with its grace period.
         while streams.join_next().await.is_some() {}
-        conn.close(close::NORMAL.into(), b"bye");
+        // The client shows this reason: a shutdown says so ("bye" alone told a person nothing).
+        let said: &[u8] = match reason == SHUTTING_DOWN {
+            true => b"it is shutting down",
+            false => b"bye",
+        };
+        conn.close(close::NORMAL.into(), said);
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         info!(duration_ms, "disconnected: {reason}");
     }
     .instrument(span)
     .await
 }
+
+/// Why a connection ended when the server is stopping (the log line's reason).
+const SHUTTING_DOWN: &str = "server shutting down";
 
 fn describe_close(e: &ConnectionError) -> String {
     match e {
