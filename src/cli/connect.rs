@@ -94,7 +94,10 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
     let failed = match args.action {
         Some(action) => match with_interrupt(session.run(&action.into())).await {
             Some(failed) => failed,
-            None => return exit::INTERRUPTED,
+            None => {
+                session.output().cancelled(&session.client.take_kept());
+                return exit::INTERRUPTED;
+            }
         },
         None => match prompt::run(&session).await {
             prompt::Ended {

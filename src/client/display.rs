@@ -170,14 +170,20 @@ Names:
     out
 }
 
-/// One finished transfer. `verb` is "downloaded" or "uploaded".
+/// One finished transfer. `verb` is "downloaded" or "uploaded". The rate is of the bytes that
+/// moved: a resumed transfer's held part did not.
 pub fn transfer(verb: &str, r: &TransferReport, human: bool) -> String {
     let name = sanitize(&r.name);
     if human {
         let secs = r.elapsed.as_secs_f64().max(1e-6);
-        let rate = HumanBytes((r.bytes as f64 / secs) as u64);
+        let moved = r.bytes.saturating_sub(r.resumed_from);
+        let rate = HumanBytes((moved as f64 / secs) as u64);
+        let resumed = match r.resumed_from {
+            0 => String::new(),
+            from => format!(", resumed from {}", HumanBytes(from)),
+        };
         format!(
-            "{verb} {name} ({} in {secs:.2} s, {rate}/s, SHA-256 verified)",
+            "{verb} {name} ({} in {secs:.2} s, {rate}/s{resumed}, SHA-256 verified)",
             HumanBytes(r.bytes)
         )
     } else {
@@ -215,6 +221,29 @@ mod tests {
             human.starts_with("  1.50 KiB  1970-01-01 00:00  a.txt\n"),
             "{human:?}"
         );
+    }
+
+    /// Issue 15, item 8: a resumed transfer's rate counted the bytes that were already here.
+    #[test]
+    fn regression_a_resumed_transfers_rate_counts_only_what_moved() {
+        let report = TransferReport {
+            name: "big.bin".into(),
+            path: "big.bin".into(),
+            bytes: 100 << 20,
+            sha256: [0; 32],
+            elapsed: Duration::from_secs(2),
+            resumed_from: 80 << 20,
+        };
+        assert_eq!(
+            transfer("downloaded", &report, true),
+            "downloaded big.bin (100.00 MiB in 2.00 s, 10.00 MiB/s, resumed from 80.00 MiB, \
+             SHA-256 verified)"
+        );
+        let whole = TransferReport {
+            resumed_from: 0,
+            ..report
+        };
+        assert!(transfer("downloaded", &whole, true).contains("in 2.00 s, 50.00 MiB/s, SHA"));
     }
 
     #[test]

@@ -15,13 +15,16 @@ use indicatif::ProgressBar;
 use quinn::RecvStream;
 use sha2::Sha256;
 
-use super::resume::{commit_partial, open_partial, partial_path};
+use super::progress::{self, Counted};
+use super::resume::{commit_partial, open_partial, partial_path, Leaves};
 use super::stream::{expect_end, response, safe, unexpected, within};
 use super::{Client, ClientError, TransferReport};
 use crate::fsutil::{is_full, new_file_permissions, parent_dir};
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
-use crate::protocol::{read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer};
+use crate::protocol::{
+    read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer, MIN_CHUNK,
+};
 use crate::transfer::{copy_continuing, CopyError, FileSink, FileSource};
 
 impl Client {
@@ -76,7 +79,42 @@ impl Client {
     ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
         let part = partial_path(into.dest);
         let (file, have, created) = open_partial(&part, into.dest)?;
-        let file = Arc::new(file);
+        let watch = self.running.watch(Leaves::Download {
+            part: part.clone(),
+            dest: into.dest.to_path_buf(),
+        });
+        let opened = Opened {
+            part: &part,
+            file: Arc::new(file),
+            have,
+            created,
+        };
+        let result = self.resume_into(name, into, opened, progress).await;
+        // Ended by itself, however it ended: only a dropped (cancelled) download stays watched.
+        watch.done();
+        result
+    }
+
+    /// [`Client::download_resumable`] once the partial is open.
+    async fn resume_into(
+        &self,
+        name: &SafeName,
+        into: Target<'_>,
+        opened: Opened<'_>,
+        progress: &ProgressBar,
+    ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
+        let Opened {
+            part,
+            file,
+            have,
+            created,
+        } = opened;
+        // A partial of whole pieces is checked before anything moves (the server hashes its
+        // file's first pieces, then this side its own): say so, or a large one means seconds
+        // of nothing on the screen.
+        if have >= MIN_CHUNK {
+            progress::checking(progress, have);
+        }
         let request = Request::ResumeDownload {
             name: name.to_string(),
             have,
@@ -84,7 +122,7 @@ impl Client {
         // Until data arrives, a failure leaves no trace: a partial made by this attempt goes.
         let forget = |e: ClientError| {
             if created {
-                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(part);
             }
             e
         };
@@ -110,7 +148,7 @@ impl Client {
                     ..
                 },
             ) => {
-                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(part);
                 return Err(e);
             }
             Err(e) => return Err(forget(e)),
@@ -121,10 +159,13 @@ impl Client {
             .check(held)
             .map_err(|e| forget(ClientError::Protocol(e.to_string())))?;
         let local = |e: io::Error| ClientError::Local {
-            path: part.clone(),
+            path: part.to_path_buf(),
             source: e,
         };
-        let mut ours = FileSource::new(file.clone(), 0);
+        let mut ours = Counted {
+            inner: FileSource::new(file.clone(), 0),
+            bar: progress,
+        };
         let before = pieces.agree(&mut ours, held).await.map_err(local)?;
         let from = before.end;
         write_frame(&mut send, &Resume { from }).await?;
@@ -141,7 +182,7 @@ impl Client {
         match receive_verified(&mut recv, &body, name, into.dest, progress).await {
             // Verified: put it in place.
             Ok(received) => {
-                commit_partial(&part, into.dest, into.overwrite)?;
+                commit_partial(part, into.dest, into.overwrite)?;
                 Ok(Some((size, from, received)))
             }
             // Interrupted: the partial stays, holding what arrived, to resume next time.
@@ -149,7 +190,7 @@ impl Client {
             // Anything else goes: space matters more than resuming, and data from a server
             // that broke the protocol (a wrong hash, bytes after the end) is of no use.
             Err(e) => {
-                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(part);
                 Err(e)
             }
         }
@@ -201,6 +242,14 @@ impl Client {
     }
 }
 
+/// A download's partial, opened: the file, what it held, and whether this attempt made it.
+struct Opened<'a> {
+    part: &'a Path,
+    file: Arc<std::fs::File>,
+    have: u64,
+    created: bool,
+}
+
 /// Where a download goes.
 #[derive(Debug, Clone, Copy)]
 struct Target<'a> {
@@ -237,8 +286,7 @@ async fn receive_verified(
             source: e,
         },
     };
-    progress.set_length(body.size);
-    progress.set_position(body.from);
+    progress::transferring(progress, body.size, body.from);
     let mut sink = FileSink::new(body.file.clone(), body.from);
     let len = body.size - body.from;
     let hasher = body.hasher.clone();

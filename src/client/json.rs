@@ -83,6 +83,9 @@ pub struct Transfer {
     pub sha256: String,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Bytes already here when this transfer resumed an earlier one (0: it started afresh);
+    /// `bytes - resumed_from` moved.
+    pub resumed_from: u64,
 }
 
 /// The totals of a get, put or delete of any number of files.
@@ -100,6 +103,8 @@ pub struct Summary {
     pub seconds: f64,
     /// The names (or paths) that failed.
     pub failures: Vec<String>,
+    /// Of `bytes`, those that resumed transfers found already held: they did not move.
+    pub resumed: u64,
 }
 
 impl Record {
@@ -125,6 +130,7 @@ impl Record {
             bytes: r.bytes,
             sha256: hex(&r.sha256),
             seconds: r.elapsed.as_secs_f64(),
+            resumed_from: r.resumed_from,
         };
         if download {
             Record::Downloaded(t)

@@ -138,6 +138,8 @@ pub struct Client {
     /// Set once a command's failure was reported as the connection's end ([`Client::explain`]),
     /// so that the front end does not say it a second time ([`Client::close_explained`]).
     close_explained: Arc<std::sync::atomic::AtomicBool>,
+    /// Transfers that would leave a partial if cancelled ([`Client::take_kept`]).
+    running: resume::Running,
 }
 
 impl Client {
@@ -153,6 +155,7 @@ impl Client {
             first: Arc::new(Mutex::new(connected.first)),
             stall: config.stall_timeout,
             close_explained: Arc::default(),
+            running: resume::Running::default(),
         })
     }
 
@@ -175,6 +178,12 @@ impl Client {
     /// Why the connection ended, if it has: one sentence for a person.
     pub fn closed(&self) -> Option<String> {
         self.conn.close_reason().map(|e| error::closed_sentence(&e))
+    }
+
+    /// After a command was cancelled (Ctrl-C): the partials its transfers left to resume, so the
+    /// person can be told they are there. Each is told once.
+    pub fn take_kept(&self) -> Vec<resume::Kept> {
+        self.running.take()
     }
 
     /// Whether a failed command was already reported as the connection's end: then the end

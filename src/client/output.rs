@@ -11,6 +11,7 @@ use indicatif::HumanBytes;
 use super::display::{self, emit};
 use super::json::{Record, Summary};
 use super::progress::Progress;
+use super::resume::Kept;
 use super::{ClientError, TransferReport};
 use crate::paths::sanitize;
 use crate::protocol::{CommandHelp, Entry, ErrorCode};
@@ -138,6 +139,12 @@ impl Output<'_> {
         }
     }
 
+    /// A command was cancelled (Ctrl-C): says so on stderr, with the partials it kept.
+    pub fn cancelled(&self, kept: &[Kept]) {
+        let text = cancelled(kept);
+        self.progress.suspend(|| eprintln!("qft: {text}"));
+    }
+
     /// One verified transfer.
     pub fn transferred(&self, download: bool, r: &TransferReport) {
         if self.hushed() {
@@ -203,7 +210,9 @@ impl Output<'_> {
         if self.hushed() {
             return;
         }
-        let rate = HumanBytes((s.bytes as f64 / s.seconds.max(1e-6)) as u64);
+        // The rate of what moved: parts that resumed transfers already held did not.
+        let moved = s.bytes.saturating_sub(s.resumed);
+        let rate = HumanBytes((moved as f64 / s.seconds.max(1e-6)) as u64);
         let files = if s.files == 1 { "file" } else { "files" };
         let mut text = format!(
             "{} {files}, {} in {:.2} s ({rate}/s)",
@@ -227,6 +236,44 @@ impl Output<'_> {
             _ => self.progress.suspend(|| eprintln!("{text}")),
         }
     }
+}
+
+/// What Ctrl-C left: "cancelled", and where the partials it kept are (they are resumed by the
+/// same command, and a person who is not told may think the work is lost, or delete them).
+fn cancelled(kept: &[Kept]) -> String {
+    let mut downloads = Vec::new();
+    let mut uploads = Vec::new();
+    for k in kept {
+        match k {
+            Kept::Download { dest, bytes } => downloads.push((dest, *bytes)),
+            Kept::Upload { name } => uploads.push(name),
+        }
+    }
+    let mut said = vec!["cancelled".to_owned()];
+    match downloads.as_slice() {
+        [] => {}
+        [(dest, bytes)] => said.push(format!(
+            "kept the {} received of {} (hidden beside it) for the same get to resume",
+            HumanBytes(*bytes),
+            sanitize(&dest.display().to_string())
+        )),
+        many => said.push(format!(
+            "kept what was received of {} files (hidden beside each) for the same get to resume",
+            many.len()
+        )),
+    }
+    match uploads.as_slice() {
+        [] => {}
+        [name] => said.push(format!(
+            "the server keeps what it received of {} for the same put to resume",
+            sanitize(name)
+        )),
+        many => said.push(format!(
+            "the server keeps what it received of {} files for the same put to resume",
+            many.len()
+        )),
+    }
+    said.join("; ")
 }
 
 /// The sentence for `e`, with a hint where the next step is obvious.

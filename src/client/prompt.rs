@@ -244,7 +244,8 @@ impl Prompt<'_> {
                         failed
                     }
                     None => {
-                        eprintln!("qft: cancelled");
+                        let kept = self.session.client.take_kept();
+                        self.session.output().cancelled(&kept);
                         return match at_terminal {
                             true => Step::Ran(1),
                             false => Step::Interrupted,

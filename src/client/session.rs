@@ -92,7 +92,7 @@ impl Session {
     }
 
     /// Where this session's results and failures are printed.
-    pub(super) fn output(&self) -> Output<'_> {
+    pub fn output(&self) -> Output<'_> {
         Output {
             progress: &self.progress,
             format: self.format,

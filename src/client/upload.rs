@@ -15,6 +15,8 @@ use quinn::{RecvStream, SendStream};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::progress::{self, Counted};
+use super::resume::Leaves;
 use super::stream::{ready, response, safe, server_reason, unexpected};
 use super::{Client, ClientError, TransferReport};
 use crate::paths::SafeName;
@@ -52,6 +54,41 @@ impl Client {
         let started = Instant::now();
         let name = safe(name)?;
         let opened = open_upload(path).await?;
+        self.upload_opened(opened, path, name, started, progress)
+            .await
+    }
+
+    /// Uploads a file already opened and measured; `path` is how it is named in the report and
+    /// in errors.
+    async fn upload_opened(
+        &self,
+        opened: Opened,
+        path: &Path,
+        name: SafeName,
+        started: Instant,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        // A file sent in pieces leaves what the server received in its partial if cancelled.
+        let watch = opened.whole.is_none().then(|| {
+            self.running.watch(Leaves::Upload {
+                name: name.to_string(),
+            })
+        });
+        let result = self.send_opened(&opened, path, &name, started, progress).await;
+        if let Some(watch) = watch {
+            watch.done();
+        }
+        result
+    }
+
+    async fn send_opened(
+        &self,
+        opened: &Opened,
+        path: &Path,
+        name: &SafeName,
+        started: Instant,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
         let size = opened.size;
         progress.set_length(size);
         let (from, sent, mut recv) = match &opened.whole {
@@ -59,24 +96,21 @@ impl Client {
             // rather than after the server's Ready: one round trip and one read per file, what
             // many small files, above all over a long path, pay.
             Some(body) => {
-                let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
+                let (mut send, mut recv) = self.open(&plain_request(name, size)).await?;
                 let sent = send_whole(&mut send, &mut recv, body, self.stall).await?;
                 let _ = send.finish();
                 progress.inc(size);
                 ready(&mut recv, self.stall).await?;
                 (0, sent, recv)
             }
-            None => match self
-                .upload_resumable(path, &name, &opened, progress)
-                .await?
-            {
+            None => match self.upload_resumable(path, name, opened, progress).await? {
                 Some(resumed) => resumed,
                 // A server without resuming: the plain exchange, from the start of the file.
                 None => {
-                    let (mut send, mut recv) = self.open(&plain_request(&name, size)).await?;
+                    let (mut send, mut recv) = self.open(&plain_request(name, size)).await?;
                     ready(&mut recv, self.stall).await?;
                     let body = Body {
-                        file: &opened,
+                        file: opened,
                         from: 0,
                         hasher: Sha256::default(),
                         path,
@@ -130,15 +164,22 @@ impl Client {
             .check(size)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         // Compare what the server holds with this file as it is now: a change since the last
-        // attempt makes them differ from that piece on, and the rest is sent again.
-        let mut ours = FileSource::new(opened.file.clone(), 0);
+        // attempt makes them differ from that piece on, and the rest is sent again. Shown as
+        // its own phase: it reads as much of the file as the server holds.
+        if !pieces.is_empty() {
+            progress::checking(progress, pieces.len());
+        }
+        let mut ours = Counted {
+            inner: FileSource::new(opened.file.clone(), 0),
+            bar: progress,
+        };
         let before = pieces
             .agree(&mut ours, size)
             .await
             .map_err(ClientError::local(path))?;
         let from = before.end;
         write_frame(&mut send, &Resume { from }).await?;
-        progress.set_position(from);
+        progress::transferring(progress, size, from);
         let body = Body {
             file: opened,
             from,

@@ -18,6 +18,7 @@ mod polish;
 mod prompt;
 mod relay;
 mod resume;
+mod resume_feedback;
 mod s3;
 mod safety;
 mod seaweed;

@@ -51,6 +51,23 @@ impl Shell {
         F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Shell::fake_as(answer, true)
+    }
+
+    /// A fake server that is a current one: `answer` gets the resuming requests too.
+    pub fn fake_current<F, Fut>(answer: F) -> Shell
+    where
+        F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Shell::fake_as(answer, false)
+    }
+
+    fn fake_as<F, Fut>(answer: F, old: bool) -> Shell
+    where
+        F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let rt = Runtime::new().unwrap();
         let identity = Identity::generate().unwrap();
         let fingerprint = identity.fingerprint();
@@ -73,10 +90,12 @@ impl Shell {
                         };
                         // A scripted server is an old one: it knows no resuming, and says so,
                         // as a real old server does, so clients fall back to the plain exchange.
-                        if matches!(
-                            request,
-                            Request::ResumeDownload { .. } | Request::ResumeUpload { .. }
-                        ) {
+                        if old
+                            && matches!(
+                                request,
+                                Request::ResumeDownload { .. } | Request::ResumeUpload { .. }
+                            )
+                        {
                             let mut send = send;
                             let no = qft::protocol::Response::Error {
                                 code: qft::protocol::ErrorCode::Unsupported,

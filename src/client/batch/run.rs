@@ -204,6 +204,7 @@ impl Batch<'_> {
                             }
                             summary.files += 1;
                             summary.bytes += report.bytes;
+                            summary.resumed += report.resumed_from;
                             out.transferred(download, &report);
                         }
                         Err(e) => {
