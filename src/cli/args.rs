@@ -313,7 +313,7 @@ pub(super) enum Action {
         /// A directory on the server.
         dir: Option<String>,
     },
-    /// Download files into the current directory (or -o).
+    /// Download files into the current directory (or -o; `-o -` writes one file to stdout).
     #[command(visible_alias = "download")]
     Get {
         /// Names on the server; quote wildcards ('*.log') to match them against its listing.
@@ -332,7 +332,8 @@ pub(super) enum Action {
         #[arg(short, long, value_name = "N", value_parser = jobs_range())]
         jobs: Option<u16>,
     },
-    /// Upload local files; each is stored under its file name (in -o, or a last DIR/).
+    /// Upload local files; each is stored under its file name (in -o, or a last DIR/);
+    /// `put - --name NAME` stores what stdin gives.
     #[command(visible_alias = "upload")]
     Put {
         /// Local files (wildcards the shell left alone are expanded here); a last argument
@@ -346,6 +347,9 @@ pub(super) enum Action {
         /// that exists), or one file's remote name.
         #[arg(short, long, value_name = "REMOTE")]
         output: Option<String>,
+        /// For `put -` (stdin): the remote name to store what it gives as.
+        #[arg(long, value_name = "NAME", conflicts_with = "output")]
+        name: Option<String>,
         /// Transfers to run at once, each on its own stream [default: 16].
         #[arg(short, long, value_name = "N", value_parser = jobs_range())]
         jobs: Option<u16>,
@@ -399,12 +403,14 @@ impl From<Action> for Command {
                 paths,
                 recursive,
                 output,
+                name,
                 ..
             } => Command::Put {
                 paths,
                 recursive,
                 into: String::new(),
-                output,
+                // `--name` is `-o NAME` said for stdin, which has no name of its own.
+                output: output.or(name),
             },
             Action::Delete { names } => Command::Delete { names },
             Action::Help => Command::Help,

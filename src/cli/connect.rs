@@ -9,10 +9,11 @@ use anyhow::Context;
 
 use super::args::{ConnectArgs, KnownHostsArgs};
 use super::exit;
+use crate::client::command::Command;
 use crate::client::output::{Format, Output};
 use crate::client::progress::Progress;
 use crate::client::session::Session;
-use crate::client::{prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
+use crate::client::{pipe, prompt, Client, ClientError, ConnectConfig, Target, Trust, TrustError};
 use crate::home::qft_home;
 use crate::tls::{Identity, KnownHosts, CLIENT_IDENTITY_FILE, KNOWN_HOSTS_FILE};
 
@@ -26,7 +27,20 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
         progress: &no_bars,
         format,
         quiet: args.quiet,
+        data_on_stdout: false,
     };
+    let jobs = args
+        .action
+        .as_ref()
+        .and_then(|a| a.jobs())
+        .unwrap_or(args.jobs);
+    let command = args.action.map(Command::from);
+    // A pipe that cannot work (`put -` without a name) is a usage mistake, found before
+    // connecting.
+    if let Some(Err(e)) = command.as_ref().map(pipe::check) {
+        early.failure(None, &e);
+        return exit::USAGE;
+    }
     let target = match Target::parse(&args.target) {
         Ok(target) => target,
         Err(e) => {
@@ -78,11 +92,6 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
             known_hosts.path().display()
         );
     }
-    let jobs = args
-        .action
-        .as_ref()
-        .and_then(|a| a.jobs())
-        .unwrap_or(args.jobs);
     let session = Session {
         client,
         progress: Progress::new(!args.quiet),
@@ -91,8 +100,8 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
         quiet: args.quiet,
         jobs: usize::from(jobs),
     };
-    let failed = match args.action {
-        Some(action) => match with_interrupt(session.run(&action.into())).await {
+    let failed = match command {
+        Some(command) => match with_interrupt(session.run(&command)).await {
             Some(failed) => failed,
             None => {
                 session.output().cancelled(&session.client.take_kept());

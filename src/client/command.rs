@@ -160,6 +160,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             if flags.rest.is_empty() {
                 return Err(format!("{upper} needs a local path"));
             }
+            // At the prompt stdin is the prompt's own input (the terminal, or the script).
+            if flags.rest.iter().any(|p| p == super::pipe::STD_STREAM) {
+                return Err(format!(
+                    "{upper} - reads stdin, which is this prompt's own input; run it as one \
+                     command: qft connect HOST put - --name NAME"
+                ));
+            }
             Command::Put {
                 paths: flags.rest.iter().map(|p| expand_tilde(p)).collect(),
                 recursive: flags.recursive,

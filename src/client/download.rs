@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use quinn::RecvStream;
 use sha2::Sha256;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::progress::{self, Counted};
 use super::resume::{commit_partial, open_partial, partial_path, Leaves};
@@ -25,7 +26,7 @@ use crate::pieces::Pieces;
 use crate::protocol::{
     read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer, MIN_CHUNK,
 };
-use crate::transfer::{copy_continuing, CopyError, FileSink, FileSource};
+use crate::transfer::{copy_continuing, copy_hashed, CopyError, FileSink, FileSource, Writer};
 
 impl Client {
     /// Downloads `name` to `dest`. The data goes to a hidden partial beside `dest`, which
@@ -239,6 +240,85 @@ impl Client {
         // Renamed into place: nothing is left for the drop to remove.
         let _ = temp.keep();
         Ok((size, 0, received))
+    }
+}
+
+impl Client {
+    /// Downloads `name` into `out` as it arrives (`get NAME -o -`: stdout), and verifies its
+    /// SHA-256 at the end. What was written cannot be taken back: a failure after the first
+    /// byte is [`ClientError::BadOutput`], which says so, and only `Ok` means the output is the
+    /// server's file. `out` is flushed before the verdict. A failure of `out` itself (a closed
+    /// pipe) is [`ClientError::Local`] with the path `-`.
+    pub async fn download_to_writer<W>(
+        &self,
+        name: &str,
+        out: &mut W,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError>
+    where
+        W: AsyncWrite + Unpin + Send,
+    {
+        let started = Instant::now();
+        let name = safe(name)?;
+        let request = Request::Download {
+            name: name.to_string(),
+        };
+        let asked = async {
+            let mut recv = self.ask(&request).await?;
+            match response(&mut recv, self.stall).await? {
+                Response::FileHeader { size, .. } => Ok((recv, size)),
+                other => Err(unexpected(&other)),
+            }
+        };
+        // Before the first byte a failure is an ordinary one: nothing was written.
+        let (mut recv, size) = self.explain(asked.await)?;
+        progress::transferring(progress, size, 0);
+        let bad = |e: ClientError| ClientError::BadOutput {
+            name: crate::paths::sanitize(name.as_str()),
+            written: progress.position(),
+            why: e.to_string(),
+            code: e.code(),
+        };
+        let stdout = |source: io::Error| ClientError::Local {
+            path: "-".into(),
+            source,
+        };
+        let mut sink = Writer(&mut *out);
+        let copied = copy_hashed(&mut recv, &mut sink, size, Some(self.stall), progress).await;
+        let received = match copied {
+            Ok(digest) => digest,
+            Err(CopyError::Write(e)) => return Err(stdout(e)),
+            Err(CopyError::Stalled(limit)) => return Err(bad(ClientError::Stalled(limit))),
+            // The connection's end, if that is why, says why (a server shutting down).
+            Err(other) => {
+                let why = ClientError::Interrupted(other.to_string());
+                let why = self.explain::<()>(Err(why)).err();
+                return Err(bad(why.unwrap_or(ClientError::Interrupted(other.to_string()))));
+            }
+        };
+        out.flush().await.map_err(stdout)?;
+        let end = async {
+            let trailer: Trailer = within(self.stall, async { Ok(read_frame(&mut recv).await?) }).await?;
+            expect_end(&mut recv, self.stall).await?;
+            Ok(trailer)
+        };
+        let trailer = end.await.map_err(bad)?;
+        if trailer.sha256 != received {
+            return Err(ClientError::BadOutput {
+                name: crate::paths::sanitize(name.as_str()),
+                written: size,
+                why: "its SHA-256 does not match the server's".into(),
+                code: "hash_mismatch",
+            });
+        }
+        Ok(TransferReport {
+            name: name.to_string(),
+            path: "-".into(),
+            bytes: size,
+            sha256: received,
+            elapsed: started.elapsed(),
+            resumed_from: 0,
+        })
     }
 }
 

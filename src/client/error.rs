@@ -84,6 +84,27 @@ pub enum ClientError {
     /// server is at a connection limit.
     #[error("the server refused this client: {0}")]
     Refused(String),
+    /// A command was given in a way that cannot work (`get -o -` of several files, `put -`
+    /// without a name...).
+    #[error("{0}")]
+    Usage(String),
+    /// A download to stdout went wrong after bytes were written there: they cannot be taken
+    /// back, so the output must be thrown away, and the person is told so plainly.
+    #[error(
+        "the output on stdout is bad: {why}; the {} of '{name}' already written cannot be \
+         taken back, so do not use that output",
+        indicatif::HumanBytes(*.written)
+    )]
+    BadOutput {
+        /// The remote name, sanitized.
+        name: String,
+        /// Bytes written to stdout before it went wrong.
+        written: u64,
+        /// What went wrong.
+        why: String,
+        /// The code of what went wrong ([`ClientError::code`]).
+        code: &'static str,
+    },
     /// A local file would be replaced.
     #[error("{} already exists; use --force to replace it", shown(.0))]
     Exists(PathBuf),
@@ -154,6 +175,8 @@ impl ClientError {
             ClientError::Unsafe { .. } => "unsafe_path",
             ClientError::Refused(_) => "refused",
             ClientError::NoSpace(_) => "no_space_local",
+            ClientError::Usage(_) => "usage",
+            ClientError::BadOutput { code, .. } => code,
         }
     }
 }

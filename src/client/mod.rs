@@ -28,6 +28,7 @@ pub mod json;
 mod local;
 pub mod output;
 pub mod pattern;
+pub mod pipe;
 pub mod progress;
 pub mod prompt;
 pub mod remote_path;

@@ -50,6 +50,9 @@ pub struct Output<'a> {
     /// left out (not with `--json`, whose records are a program's contract); what was asked to
     /// be shown (a listing, HELP, pwd) is still shown.
     pub quiet: bool,
+    /// Stdout carries a file's bytes (`get NAME -o -`): results go to stderr instead, in the
+    /// same format, so nothing but the data reaches stdout.
+    pub data_on_stdout: bool,
 }
 
 impl Output<'_> {
@@ -60,8 +63,12 @@ impl Output<'_> {
 
     /// Writes a result line on stdout, with any progress bars lifted off the screen meanwhile.
     pub fn print(&self, text: &str) {
-        if !text.is_empty() {
-            self.progress.suspend(|| emit(text));
+        if text.is_empty() {
+            return;
+        }
+        match self.data_on_stdout {
+            true => self.progress.suspend(|| eprintln!("{text}")),
+            false => self.progress.suspend(|| emit(text)),
         }
     }
 

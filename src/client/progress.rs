@@ -128,6 +128,12 @@ pub fn transferring(bar: &ProgressBar, size: u64, from: u64) {
     bar.reset_eta();
 }
 
+/// Shows on `bar` that stdin is being read (`put -`), its size unknown until it ends.
+pub fn reading_stdin(bar: &ProgressBar) {
+    bar.set_style(style("{msg:24!} reading stdin: {bytes} {bytes_per_sec}"));
+    bar.tick();
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .expect("static template")

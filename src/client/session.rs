@@ -97,6 +97,7 @@ impl Session {
             progress: &self.progress,
             format: self.format,
             quiet: self.quiet,
+            data_on_stdout: false,
         }
     }
 

@@ -19,6 +19,7 @@ use super::progress::{self, Counted};
 use super::resume::Leaves;
 use super::stream::{ready, response, safe, server_reason, unexpected};
 use super::{Client, ClientError, TransferReport};
+use crate::fsutil::describe_io;
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
 use crate::protocol::{
@@ -56,6 +57,28 @@ impl Client {
         let opened = open_upload(path).await?;
         self.upload_opened(opened, path, name, started, progress)
             .await
+    }
+
+    /// Uploads what stdin gives until it ends (`put - --name NAME`) as `name`.
+    ///
+    /// The protocol announces an upload's exact size first, so that a server refuses one too
+    /// large, or one that would not fit, before any data moves; stdin's size is not known until
+    /// it ends. So what it gives is first kept in a private temp file (unnamed, in `TMPDIR`: gone
+    /// with the process, however it ends), then sent as any file is: verified by the server, in
+    /// one round trip when small, resumable when large. The cost is the disk space of the data
+    /// in `TMPDIR`, and that the sending starts when stdin ends; streaming it instead would need
+    /// a new exchange and a storage contract without the size up front.
+    pub async fn upload_stdin(
+        &self,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let started = Instant::now();
+        let name = safe(name)?;
+        let opened = spool_stdin(progress).await?;
+        progress::transferring(progress, opened.size, 0);
+        let path = Path::new("-");
+        self.explain(self.upload_opened(opened, path, name, started, progress).await)
     }
 
     /// Uploads a file already opened and measured; `path` is how it is named in the report and
@@ -236,6 +259,56 @@ async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
         Ok(result) => result.map_err(ClientError::local(path)),
         Err(e) => Err(ClientError::local(path)(io::Error::other(e))),
     }
+}
+
+/// Reads stdin to its end into an unnamed temp file, and opens that as a file to upload.
+async fn spool_stdin(progress: &ProgressBar) -> Result<Opened, ClientError> {
+    use io::{Read, Seek, Write};
+    progress::reading_stdin(progress);
+    let bar = progress.clone();
+    // Which side failed: stdin itself (`-`), or the temp file (named by its directory).
+    let stdin_failed = ClientError::local(Path::new("-"));
+    let temp_failed = |e: io::Error| ClientError::Local {
+        path: std::env::temp_dir(),
+        source: io::Error::new(e.kind(), format!("keeping what stdin sent: {}", describe_io(&e))),
+    };
+    let spooled = tokio::task::spawn_blocking(move || {
+        let mut file = tempfile::tempfile().map_err(temp_failed)?;
+        let mut stdin = io::stdin().lock();
+        let mut block = vec![0u8; crate::transfer::BLOCK];
+        loop {
+            let n = match stdin.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(stdin_failed(e)),
+            };
+            file.write_all(&block[..n]).map_err(temp_failed)?;
+            bar.inc(n as u64);
+        }
+        let measured = (|| {
+            let size = file.stream_position()?;
+            file.rewind()?;
+            let whole = match size < SMALL_FILE {
+                true => {
+                    let mut body = vec![0; size as usize];
+                    file.read_exact(&mut body)?;
+                    Some(body)
+                }
+                false => None,
+            };
+            Ok((size, whole))
+        })();
+        let (size, whole) = measured.map_err(temp_failed)?;
+        Ok(Opened {
+            file: Arc::new(file),
+            size,
+            whole,
+        })
+    });
+    spooled
+        .await
+        .unwrap_or_else(|e| Err(ClientError::local(Path::new("-"))(io::Error::other(e))))
 }
 
 /// Sends a body held in memory, then its trailer; returns its SHA-256. A write that fails

@@ -14,6 +14,7 @@ mod hostile;
 mod many;
 mod names;
 mod operations;
+mod pipes;
 mod polish;
 mod prompt;
 mod relay;

@@ -73,6 +73,21 @@ impl Job {
             Job::Upload { path, name, .. } => {
                 client.upload(&path, &name, &bar).await.map(Done::Moved)
             }
+            Job::DownloadToStdout { name } => {
+                let mut stdout = tokio::io::stdout();
+                match client.download_to_writer(&name, &mut stdout, &bar).await {
+                    Ok(report) => Ok(Done::Moved(report)),
+                    // The reader stopped reading (`| head`): it has what it wanted. Quietly,
+                    // with success, as for any output (`display::emit`).
+                    Err(ClientError::Local { source, .. })
+                        if source.kind() == std::io::ErrorKind::BrokenPipe =>
+                    {
+                        std::process::exit(0)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Job::UploadStdin { name } => client.upload_stdin(&name, &bar).await.map(Done::Moved),
         }
     }
 }
@@ -165,7 +180,7 @@ impl Batch<'_> {
                 let client = self.client.clone();
                 let force = self.force;
                 let handle = set.spawn(async move {
-                    let download = matches!(job, Job::Download { .. });
+                    let download = job.downloads();
                     (label, download, job.run(client, force, bar).await)
                 });
                 active.bars.insert(handle.id(), (watch, known));
