@@ -361,6 +361,8 @@ pub(super) enum Action {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Show how much more the server can store (its free space as uploads see it).
+    Df,
     /// Show the server's command reference.
     Help,
     /// Stop the server gracefully (needs the admin permission).
@@ -413,6 +415,7 @@ impl From<Action> for Command {
                 output: output.or(name),
             },
             Action::Delete { names } => Command::Delete { names },
+            Action::Df => Command::Df,
             Action::Help => Command::Help,
             Action::Shutdown => Command::Shutdown,
         }

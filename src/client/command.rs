@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// `lpwd`: show the local working directory.
     Lpwd,
+    /// `DF`: how much more the server can store.
+    Df,
     /// `!command`: run a local shell command (`!` alone: an interactive shell), as in sftp.
     Shell {
         /// The command line for the shell; `None` for the shell itself.
@@ -77,7 +79,7 @@ pub enum Command {
 
 /// Every command word the prompt knows, for completion and "did you mean".
 pub const WORDS: &[&str] = &[
-    "bye", "cd", "delete", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
+    "bye", "cd", "delete", "df", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
     "lpwd", "ls", "put", "pwd", "quit", "rm", "shutdown", "upload",
 ];
 
@@ -188,6 +190,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "shutdown" => {
             none()?;
             Command::Shutdown
+        }
+        "df" => {
+            none()?;
+            Command::Df
         }
         "logout" | "quit" | "exit" | "bye" => {
             none()?;

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use indicatif::HumanBytes;
 
-use super::TransferReport;
+use super::{Space, TransferReport};
 use crate::paths::sanitize;
 use crate::protocol::{CommandHelp, Entry, EntryKind};
 use crate::transfer::hex;
@@ -170,6 +170,25 @@ Names:
     out
 }
 
+/// How much more the server can store: a sentence for a person; for a script
+/// `AVAILABLE<TAB>MAX_UPLOAD` in bytes, `-` for unknown (S3) or no limit.
+pub fn space(space: &Space, human: bool) -> String {
+    if !human {
+        let field = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        return format!("{}\t{}", field(space.available), field(space.max_upload));
+    }
+    let mut text = match space.available {
+        Some(n) => format!("{} available for uploads", HumanBytes(n)),
+        None => "the server cannot tell its free space: its storage has no fixed size \
+                 (an S3 bucket)"
+            .to_owned(),
+    };
+    if let Some(max) = space.max_upload {
+        text.push_str(&format!("; the largest upload accepted is {}", HumanBytes(max)));
+    }
+    text
+}
+
 /// One finished transfer. `verb` is "downloaded" or "uploaded". The rate is of the bytes that
 /// moved: a resumed transfer's held part did not.
 pub fn transfer(verb: &str, r: &TransferReport, human: bool) -> String {
@@ -244,6 +263,25 @@ mod tests {
             ..report
         };
         assert!(transfer("downloaded", &whole, true).contains("in 2.00 s, 50.00 MiB/s, SHA"));
+    }
+
+    #[test]
+    fn df_for_people_and_scripts() {
+        let known = Space {
+            available: Some(3 << 30),
+            max_upload: Some(1 << 30),
+        };
+        assert_eq!(
+            space(&known, true),
+            "3.00 GiB available for uploads; the largest upload accepted is 1.00 GiB"
+        );
+        assert_eq!(space(&known, false), "3221225472\t1073741824");
+        let s3 = Space {
+            available: None,
+            max_upload: None,
+        };
+        assert!(space(&s3, true).contains("cannot tell its free space"));
+        assert_eq!(space(&s3, false), "-\t-");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{ClientError, TransferReport};
+use super::{ClientError, Space, TransferReport};
 use crate::protocol::{CommandHelp, Entry, EntryKind};
 use crate::transfer::hex;
 
@@ -57,6 +57,13 @@ pub enum Record {
     },
     /// The end of a get, put or delete.
     Summary(Summary),
+    /// How much more the server can store (`df`).
+    Space {
+        /// Bytes uploads may still use, or null where the server cannot tell (S3).
+        available: Option<u64>,
+        /// The largest upload accepted, or null for no limit.
+        max_upload: Option<u64>,
+    },
     /// One command of the server's reference.
     Command {
         /// Canonical name.
@@ -146,6 +153,14 @@ impl Record {
             message: e.to_string(),
             name: name.filter(|n| !n.is_empty()).map(str::to_owned),
             fingerprint: e.fingerprint().map(|f| f.to_string()),
+        }
+    }
+
+    /// A `df` answer.
+    pub fn space(space: &Space) -> Self {
+        Record::Space {
+            available: space.available,
+            max_upload: space.max_upload,
         }
     }
 

@@ -49,7 +49,7 @@ use quinn::{RecvStream, SendStream};
 pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 pub use error::ClientError;
 
-use crate::protocol::{close, write_frame, CommandHelp, Entry, Request, Response};
+use crate::protocol::{close, write_frame, CommandHelp, Entry, ErrorCode, Request, Response};
 use crate::tls::Fingerprint;
 use stream::{response, safe, unexpected};
 
@@ -73,6 +73,16 @@ pub struct TransferReport {
     pub elapsed: Duration,
     /// Where this transfer started (bytes an earlier, interrupted one had already moved).
     pub resumed_from: u64,
+}
+
+/// How much more a server can store ([`Client::space`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes uploads may still use (its free space less its reserve); `None` where the
+    /// server's storage cannot tell (an S3 bucket has no fixed size).
+    pub available: Option<u64>,
+    /// The largest upload it accepts, if it has a limit.
+    pub max_upload: Option<u64>,
 }
 
 /// Settings for [`Client::connect`]; [`ConnectConfig::new`] gives the defaults.
@@ -266,6 +276,33 @@ impl Client {
             Response::Help { commands } => Ok(commands),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// How much more the server can store (`df`). A server older than this request says it
+    /// does not know it, and the error says so.
+    pub async fn space(&self) -> Result<Space, ClientError> {
+        let asked = async {
+            let mut recv = self.ask(&Request::Space).await?;
+            match response(&mut recv, self.stall).await {
+                Ok(Response::Space {
+                    available,
+                    max_upload,
+                }) => Ok(Space {
+                    available,
+                    max_upload,
+                }),
+                Err(ClientError::Remote {
+                    code: ErrorCode::Unsupported,
+                    ..
+                }) => Err(ClientError::Remote {
+                    code: ErrorCode::Unsupported,
+                    message: "this server has no df: it is older than this client".into(),
+                }),
+                Err(e) => Err(e),
+                Ok(other) => Err(unexpected(&other)),
+            }
+        };
+        self.explain(asked.await)
     }
 
     /// Deletes a file on the server.

@@ -12,7 +12,7 @@ use super::display::{self, emit};
 use super::json::{Record, Summary};
 use super::progress::Progress;
 use super::resume::Kept;
-use super::{ClientError, TransferReport};
+use super::{ClientError, Space, TransferReport};
 use crate::paths::sanitize;
 use crate::protocol::{CommandHelp, Entry, ErrorCode};
 
@@ -104,6 +104,15 @@ impl Output<'_> {
             }
             Format::Human => self.print(&display::listing(entries, true)),
             Format::Tsv => self.print(&display::listing(entries, false)),
+        }
+    }
+
+    /// How much more the server can store (`df`).
+    pub fn space(&self, space: &Space) {
+        match self.format {
+            Format::Json => self.print(&Record::space(space).line()),
+            Format::Human => self.print(&display::space(space, true)),
+            Format::Tsv => self.print(&display::space(space, false)),
         }
     }
 

@@ -80,6 +80,13 @@ impl Session {
                 self.batch().put(paths, *recursive, into, output).await
             }
             Command::Delete { names } => self.delete(names).await,
+            Command::Df => match self.client.space().await {
+                Ok(space) => {
+                    out.space(&space);
+                    0
+                }
+                Err(e) => out.fail(None, &e),
+            },
             Command::Shutdown => match self.client.shutdown().await {
                 Ok(()) => {
                     out.print("the server is shutting down");

@@ -46,6 +46,10 @@
 //!   S→C `Response::Prefix { size, modified, chunk, hashes }` covering the file's first
 //!   `min(have, size)` bytes in whole pieces; C→S [`Resume`] `{ from }`; S→C the body from `from`,
 //!   then a [`Trailer`] with the SHA-256 of the whole file.
+//! - **Space** (`df`): C→S `Request::Space`; S→C `Response::Space { available, max_upload }`:
+//!   the bytes uploads may still use (the storage's free space less the server's reserve;
+//!   `None` where the storage cannot tell, as for an S3 bucket) and the server's largest
+//!   upload, if it has a limit. An older server answers `Error { code: Unsupported }`.
 //!
 //! # Who may do what
 //! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
@@ -130,12 +134,14 @@ pub enum Request {
         /// Bytes the client already holds.
         have: u64,
     },
+    /// How much more the server can store (`df`); answered with [`Response::Space`].
+    Space,
 }
 
 impl Message for Request {
     // Room for the longest name plus encoding overhead, and no more.
     const MAX_LEN: usize = MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(8);
+    const VARIANTS: Option<u32> = Some(9);
 }
 
 /// What the server answers.
@@ -195,6 +201,14 @@ pub enum Response {
         chunk: u64,
         /// SHA-256 of each whole piece of the file's first `min(have, size)` bytes.
         hashes: Vec<[u8; 32]>,
+    },
+    /// How much more the server can store: the answer to [`Request::Space`].
+    Space {
+        /// Bytes uploads may still use: the storage's free space less the server's reserve;
+        /// `None` where the storage cannot tell (an S3 bucket has no fixed size).
+        available: Option<u64>,
+        /// The largest upload the server accepts, if it has a limit.
+        max_upload: Option<u64>,
     },
 }
 

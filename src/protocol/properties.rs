@@ -45,6 +45,7 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Shutdown),
         (name(), any::<u64>()).prop_map(|(name, size)| Request::ResumeUpload { name, size }),
         (name(), any::<u64>()).prop_map(|(name, have)| Request::ResumeDownload { name, have }),
+        Just(Request::Space),
     ]
 }
 
@@ -88,6 +89,11 @@ fn response() -> impl Strategy<Value = Response> {
                 modified,
                 chunk,
                 hashes
+            }),
+        (any::<Option<u64>>(), any::<Option<u64>>())
+            .prop_map(|(available, max_upload)| Response::Space {
+                available,
+                max_upload
             }),
     ]
 }

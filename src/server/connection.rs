@@ -14,7 +14,7 @@ use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
 use super::limits::BUSY_RETRY_AFTER;
 use super::metrics::{Attempt, Ended};
-use super::{delete, download, help, list, upload, Context, Gate};
+use super::{delete, download, help, list, space, upload, Context, Gate};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
 };
@@ -146,6 +146,8 @@ fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
         Request::List { .. } | Request::Download { .. } | Request::ResumeDownload { .. } => {
             Some((Permissions::READ, "read"))
         }
+        // What the server's disk has left is the server's business, told to its readers.
+        Request::Space => Some((Permissions::READ, "read")),
         Request::Upload { .. } | Request::ResumeUpload { .. } => {
             Some((Permissions::WRITE, "write"))
         }
@@ -282,6 +284,7 @@ async fn run(
         Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
         Request::Delete { name } => delete::run(&ctx.storage, &name, send).await,
         Request::Help => help::run(send).await,
+        Request::Space => space::run(ctx, send).await,
         Request::Shutdown => {
             write_frame(send, &Response::ShuttingDown)
                 .await
@@ -350,5 +353,6 @@ fn describe(request: &Request) -> (&'static str, &str) {
         Request::Shutdown => ("SHUTDOWN", ""),
         Request::ResumeUpload { name, .. } => ("UPLOAD", name),
         Request::ResumeDownload { name, .. } => ("DOWNLOAD", name),
+        Request::Space => ("DF", ""),
     }
 }

@@ -31,6 +31,12 @@ const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
         "DELETE <name>",
         "Delete a file on the server.",
     ),
+    (
+        "DF",
+        &[],
+        "DF",
+        "Show how much more the server can store, as uploads see it.",
+    ),
     ("HELP", &["?"], "HELP", "Show this list."),
     ("LOGOUT", &["quit", "exit"], "LOGOUT", "End the session."),
     (

@@ -12,6 +12,7 @@ mod exchange;
 mod help;
 pub mod limits;
 mod list;
+mod space;
 pub mod metrics;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ mod contract;
 mod corruption;
 mod crash;
 mod crowds;
+mod df;
 mod faults;
 mod habits;
 mod hostile;

@@ -35,6 +35,13 @@ impl Shell {
         Shell::with(rt, server.addr, server.fingerprint, Some(server))
     }
 
+    /// A real server whose config `adjust` changes (another storage, limits...).
+    pub fn start_with_config(adjust: impl FnOnce(&mut qft::server::ServerConfig)) -> Shell {
+        let rt = Runtime::new().unwrap();
+        let server = rt.block_on(TestServer::start_with_config(adjust));
+        Shell::with(rt, server.addr, server.fingerprint, Some(server))
+    }
+
     /// A real server listening on `listen` (e.g. `[::1]:0`).
     pub fn start_on(listen: &str) -> Shell {
         let rt = Runtime::new().unwrap();
