@@ -51,6 +51,30 @@ impl fmt::Display for Congestion {
     }
 }
 
+/// Parses a size as flags and config.toml take it: a number of bytes, or with a K, M, G or T
+/// suffix (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
+}
+
 /// Transport settings shared by server and client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {

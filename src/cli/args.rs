@@ -12,7 +12,7 @@ use crate::client::command::Command;
 use crate::client::session::DEFAULT_JOBS;
 use crate::server::{Limits, Startups};
 use crate::tls::Fingerprint;
-use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
+use crate::tuning::{parse_size, Congestion, Tuning, MAX_PACKET, MIN_PACKET};
 
 /// qft: secure file transfer over QUIC.
 #[derive(Debug, Parser)]
@@ -216,29 +216,6 @@ impl std::fmt::Display for Size {
     }
 }
 
-/// Parses a size: a number of bytes, or with a K, M, G or T suffix (powers of 1024).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)")),
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1u64 << shift))
-        .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
-}
-
 /// Parses the metrics address: `ADDR:PORT`, or a bare port on loopback.
 fn parse_metrics(text: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {
@@ -261,7 +238,8 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
 #[derive(Debug, Args)]
 #[command(disable_help_subcommand = true)]
 pub(super) struct ConnectArgs {
-    /// The server: HOST:PORT, HOST (port 4433) or [IPv6]:PORT.
+    /// The server: HOST:PORT, HOST (port 4433), [IPv6]:PORT, or a NAME saved as [host.NAME]
+    /// in the qft home's config.toml (with its key and settings; flags given here win).
     pub(super) target: String,
     /// Trust and record a server seen for the first time; a changed key is still refused.
     #[arg(long, global = true)]
@@ -370,7 +348,7 @@ pub(super) enum Action {
 }
 
 fn jobs_range() -> clap::builder::RangedI64ValueParser<u16> {
-    clap::value_parser!(u16).range(1..=64)
+    clap::value_parser!(u16).range(1..=i64::from(crate::client::session::MAX_JOBS))
 }
 
 impl Action {

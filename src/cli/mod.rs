@@ -12,15 +12,20 @@ mod serve;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Mode};
 use logging::LogFormat;
 
 /// Parses the command line, runs it, and returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The matches are kept beside the parsed flags: `connect` asks them which flags were given
+    // on the command line, to let those win over a host's saved settings.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -45,7 +50,8 @@ pub fn main() -> ExitCode {
             }
             Mode::Connect(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);
-                connect::connect(args).await
+                let given = connect::Given::from(matches.subcommand_matches("connect"));
+                connect::connect(args, given).await
             }
             Mode::Fingerprint(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);
@@ -63,7 +69,6 @@ pub fn main() -> ExitCode {
                 report(connect::known_hosts(args))
             }
             Mode::Completions { shell } => {
-                use clap::CommandFactory;
                 clap_complete::generate(shell, &mut Cli::command(), "qft", &mut std::io::stdout());
                 exit::SUCCESS
             }

@@ -20,6 +20,7 @@
 mod batch;
 pub mod command;
 mod complete;
+pub mod config;
 mod connect;
 pub mod display;
 mod download;

@@ -37,6 +37,10 @@ pub struct Session {
 /// more at once they finish together rather than one after another.
 pub const DEFAULT_JOBS: usize = 16;
 
+/// The most transfers `-j` (or a host's `jobs` in config.toml) may ask for at once: within the
+/// server's default of 32 streams a connection, with room for a listing beside them.
+pub const MAX_JOBS: u16 = 64;
+
 impl Session {
     /// Runs `command` and returns how many of its operations failed (each already reported).
     /// `Logout` and the prompt's own commands (`cd`, `lcd`...) are the prompt's business and do

@@ -12,6 +12,7 @@ mod df;
 mod faults;
 mod habits;
 mod hostile;
+mod hosts;
 mod many;
 mod names;
 mod operations;
