@@ -60,7 +60,11 @@ pub(super) async fn connect(args: ConnectArgs, given: Given) -> u8 {
         Ok(target) => target,
         Err(e) if host.is_some() => {
             let file = home.join(CONFIG_FILE);
-            eprintln!("qft: {} [host.{}]: {e}", file.display(), sanitize(&args.target));
+            eprintln!(
+                "qft: {} [host.{}]: {e}",
+                file.display(),
+                sanitize(&args.target)
+            );
             return exit::FAILURE;
         }
         Err(e) => {
@@ -70,8 +74,13 @@ pub(super) async fn connect(args: ConnectArgs, given: Given) -> u8 {
     };
     let known_hosts = KnownHosts::new(home.join(KNOWN_HOSTS_FILE));
     let identity = match host.and_then(|h| h.identity_path(&home)) {
-        Some(path) => Identity::load_or_create(&path)
-            .with_context(|| format!("cannot use the identity {} of [host.{}]", path.display(), sanitize(&args.target))),
+        Some(path) => Identity::load_or_create(&path).with_context(|| {
+            format!(
+                "cannot use the identity {} of [host.{}]",
+                path.display(),
+                sanitize(&args.target)
+            )
+        }),
         None => client_identity(),
     };
     let identity = match identity {
@@ -179,7 +188,10 @@ impl From<Option<&clap::ArgMatches>> for Given {
             matches.and_then(|m| m.value_source(id)) == Some(clap::parser::ValueSource::CommandLine)
         };
         Given {
-            ids: Given::SAVED.into_iter().filter(|id| on_command_line(id)).collect(),
+            ids: Given::SAVED
+                .into_iter()
+                .filter(|id| on_command_line(id))
+                .collect(),
         }
     }
 }
@@ -355,7 +367,17 @@ mod tests {
         assert_eq!(saved.tuning.stream_window, 32 << 20);
         assert_eq!(saved.tuning.congestion, crate::tuning::Congestion::Cubic);
         let line = [
-            "qft", "connect", "box", "--timeout", "7", "get", "x", "--window", "1M", "-j", "3",
+            "qft",
+            "connect",
+            "box",
+            "--timeout",
+            "7",
+            "get",
+            "x",
+            "--window",
+            "1M",
+            "-j",
+            "3",
         ];
         let given = settings(&line, Some(&host));
         assert_eq!((given.jobs, given.timeout), (3, 7));

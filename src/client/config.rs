@@ -253,7 +253,10 @@ mod tests {
         assert_eq!(line("[host.a]\n\naddress = \"x\"\nwindow = \"12X\"\n").0, 4);
         assert_eq!(line("[hosts.a]\naddress = \"x\"\n").0, 1);
         assert_eq!(line("[host.a]\njobs = 2\n").0, 1, "no address");
-        assert_eq!(line("[host.a]\naddress = \"x\"\nfingerprint = \"SHA256:nope\"\n").0, 3);
+        assert_eq!(
+            line("[host.a]\naddress = \"x\"\nfingerprint = \"SHA256:nope\"\n").0,
+            3
+        );
         assert_eq!(line("[host.a\n").0, 1);
     }
 }

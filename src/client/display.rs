@@ -184,7 +184,10 @@ pub fn space(space: &Space, human: bool) -> String {
             .to_owned(),
     };
     if let Some(max) = space.max_upload {
-        text.push_str(&format!("; the largest upload accepted is {}", HumanBytes(max)));
+        text.push_str(&format!(
+            "; the largest upload accepted is {}",
+            HumanBytes(max)
+        ));
     }
     text
 }

@@ -293,12 +293,15 @@ impl Client {
             Err(other) => {
                 let why = ClientError::Interrupted(other.to_string());
                 let why = self.explain::<()>(Err(why)).err();
-                return Err(bad(why.unwrap_or(ClientError::Interrupted(other.to_string()))));
+                return Err(bad(
+                    why.unwrap_or(ClientError::Interrupted(other.to_string()))
+                ));
             }
         };
         out.flush().await.map_err(stdout)?;
         let end = async {
-            let trailer: Trailer = within(self.stall, async { Ok(read_frame(&mut recv).await?) }).await?;
+            let trailer: Trailer =
+                within(self.stall, async { Ok(read_frame(&mut recv).await?) }).await?;
             expect_end(&mut recv, self.stall).await?;
             Ok(trailer)
         };

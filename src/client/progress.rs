@@ -107,7 +107,8 @@ const FILE_BAR: &str =
 
 /// A file's bar while what a partial already holds is checked against the other side's pieces:
 /// without it a large partial meant seconds of a blank screen before anything moved.
-const CHECK_BAR: &str = "{msg:24!} checking {total_bytes} already here [{bar:30.yellow/blue}] {percent}%";
+const CHECK_BAR: &str =
+    "{msg:24!} checking {total_bytes} already here [{bar:30.yellow/blue}] {percent}%";
 
 /// Shows on `bar` that the `held` bytes of a partial are being checked (hashed, piece by piece);
 /// the position then counts the bytes checked. Drawn at once: the phase may be short.
@@ -185,7 +186,8 @@ pub(super) struct Counted<'a, S> {
 impl<S: Source + Send> Source for Counted<'_, S> {
     async fn read_block(&mut self, max: usize) -> std::io::Result<Vec<Bytes>> {
         let block = self.inner.read_block(max).await?;
-        self.bar.inc(block.iter().map(Bytes::len).sum::<usize>() as u64);
+        self.bar
+            .inc(block.iter().map(Bytes::len).sum::<usize>() as u64);
         Ok(block)
     }
 }

@@ -170,11 +170,7 @@ impl Running {
 impl Watch {
     /// The transfer ended by itself (done, or failed and said so): nothing to tell.
     pub(super) fn done(self) {
-        let mut inner = self
-            .running
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.running.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.1.remove(&self.id);
     }
 }

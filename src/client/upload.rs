@@ -78,7 +78,10 @@ impl Client {
         let opened = spool_stdin(progress).await?;
         progress::transferring(progress, opened.size, 0);
         let path = Path::new("-");
-        self.explain(self.upload_opened(opened, path, name, started, progress).await)
+        self.explain(
+            self.upload_opened(opened, path, name, started, progress)
+                .await,
+        )
     }
 
     /// Uploads a file already opened and measured; `path` is how it is named in the report and
@@ -97,7 +100,9 @@ impl Client {
                 name: name.to_string(),
             })
         });
-        let result = self.send_opened(&opened, path, &name, started, progress).await;
+        let result = self
+            .send_opened(&opened, path, &name, started, progress)
+            .await;
         if let Some(watch) = watch {
             watch.done();
         }
@@ -270,7 +275,10 @@ async fn spool_stdin(progress: &ProgressBar) -> Result<Opened, ClientError> {
     let stdin_failed = ClientError::local(Path::new("-"));
     let temp_failed = |e: io::Error| ClientError::Local {
         path: std::env::temp_dir(),
-        source: io::Error::new(e.kind(), format!("keeping what stdin sent: {}", describe_io(&e))),
+        source: io::Error::new(
+            e.kind(),
+            format!("keeping what stdin sent: {}", describe_io(&e)),
+        ),
     };
     let spooled = tokio::task::spawn_blocking(move || {
         let mut file = tempfile::tempfile().map_err(temp_failed)?;

@@ -90,11 +90,12 @@ fn response() -> impl Strategy<Value = Response> {
                 chunk,
                 hashes
             }),
-        (any::<Option<u64>>(), any::<Option<u64>>())
-            .prop_map(|(available, max_upload)| Response::Space {
+        (any::<Option<u64>>(), any::<Option<u64>>()).prop_map(|(available, max_upload)| {
+            Response::Space {
                 available,
-                max_upload
-            }),
+                max_upload,
+            }
+        }),
     ]
 }
 

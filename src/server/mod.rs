@@ -12,8 +12,8 @@ mod exchange;
 mod help;
 pub mod limits;
 mod list;
-mod space;
 pub mod metrics;
+mod space;
 #[cfg(test)]
 mod tests;
 mod upload;

@@ -56,5 +56,8 @@ fn regression_df_on_an_older_server_says_it_lacks_df() {
     });
     let out = sh.qft(&["df"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).trim(), "qft: this server has no df: it is older than this client");
+    assert_eq!(
+        stderr(&out).trim(),
+        "qft: this server has no df: it is older than this client"
+    );
 }

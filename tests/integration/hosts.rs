@@ -27,7 +27,10 @@ fn regression_connect_to_a_host_alias_from_config_toml() {
         &w.path("server-home"),
         &w.path("served"),
         "127.0.0.1:0",
-        &["--authorized-clients", w.path("authorized").to_str().unwrap()],
+        &[
+            "--authorized-clients",
+            w.path("authorized").to_str().unwrap(),
+        ],
     );
     let stale = qft::tls::Identity::generate().unwrap().fingerprint();
     let config = |fingerprint: &str| {
@@ -40,7 +43,11 @@ fn regression_connect_to_a_host_alias_from_config_toml() {
     };
     config(&server.fingerprint);
     std::fs::write(w.path("local/up.txt"), b"saved").unwrap();
-    let put = w.qft().args(["connect", "box", "put", "up.txt"]).output().unwrap();
+    let put = w
+        .qft()
+        .args(["connect", "box", "put", "up.txt"])
+        .output()
+        .unwrap();
     assert!(put.status.success(), "{}", stderr(&put));
     assert_eq!(std::fs::read(w.path("served/up.txt")).unwrap(), b"saved");
     assert!(
@@ -52,7 +59,11 @@ fn regression_connect_to_a_host_alias_from_config_toml() {
     config(&stale.to_string());
     let refused = w.qft().args(["connect", "box", "ls"]).output().unwrap();
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains(&stale.to_string()), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&stale.to_string()),
+        "{}",
+        stderr(&refused)
+    );
     let given = w
         .qft()
         .args(["connect", "box", "--fingerprint", &server.fingerprint, "ls"])
@@ -63,7 +74,10 @@ fn regression_connect_to_a_host_alias_from_config_toml() {
     // A mistake in the file is an error that names the file and the line.
     std::fs::write(
         w.path("client-home/config.toml"),
-        format!("[host.box]\naddress = \"{}\"\n\nwindw = \"8M\"\n", server.addr()),
+        format!(
+            "[host.box]\naddress = \"{}\"\n\nwindw = \"8M\"\n",
+            server.addr()
+        ),
     )
     .unwrap();
     let bad = w.qft().args(["connect", "box", "ls"]).output().unwrap();

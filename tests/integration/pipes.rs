@@ -17,7 +17,10 @@ fn regression_get_o_dash_writes_the_file_to_stdout_verified() {
     assert!(out.stdout == data, "stdout is exactly the file");
     assert!(!sh.local().join("-").exists(), "no file called '-'");
     let err = stderr(&out);
-    assert!(err.starts_with("downloaded\tdata.bin\t-\t3145735\t"), "{err}");
+    assert!(
+        err.starts_with("downloaded\tdata.bin\t-\t3145735\t"),
+        "{err}"
+    );
 
     // --json: the records go to stderr too, so stdout stays the data.
     let out = sh
@@ -74,7 +77,11 @@ fn regression_get_o_dash_of_a_corrupt_body_exits_1_and_says_the_output_is_bad() 
         .output()
         .unwrap();
     assert_eq!(json.stdout, b"hello");
-    assert!(stderr(&json).contains(r#""code":"hash_mismatch""#), "{}", stderr(&json));
+    assert!(
+        stderr(&json).contains(r#""code":"hash_mismatch""#),
+        "{}",
+        stderr(&json)
+    );
 }
 
 #[test]
@@ -110,6 +117,10 @@ fn regression_put_dash_stores_what_stdin_gives_under_its_name() {
     // At the prompt stdin is the prompt's own input.
     let out = sh.qft(&[]).write_stdin("put - \n").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("prompt's own input"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("prompt's own input"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!sh.served().exists("-"));
 }

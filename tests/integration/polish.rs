@@ -20,7 +20,12 @@ fn regression_a_server_shutdown_under_the_prompt_is_said_once() {
         .env("QFT_HOME", w.path("client-home"))
         .env_remove("RUST_LOG")
         .current_dir(w.path("local"))
-        .args(["connect", &server.addr(), "--fingerprint", &server.fingerprint])
+        .args([
+            "connect",
+            &server.addr(),
+            "--fingerprint",
+            &server.fingerprint,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -71,10 +76,7 @@ fn regression_json_errors_have_no_empty_name() {
 fn regression_json_delete_ends_with_a_summary() {
     let sh = Shell::start();
     sh.served().put_all(&[("a.log", b"a"), ("b.log", b"b")]);
-    let out = sh
-        .qft(&["--json", "rm", "*.log", "nope"])
-        .output()
-        .unwrap();
+    let out = sh.qft(&["--json", "rm", "*.log", "nope"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let records = json_lines(&out);
     let last = records.last().unwrap();

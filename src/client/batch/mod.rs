@@ -71,7 +71,9 @@ impl Batch<'_> {
     ) -> usize {
         let started = Instant::now();
         if pipe::from_stdin(paths) {
-            return self.put_stdin(paths, recursive, into, output, started).await;
+            return self
+                .put_stdin(paths, recursive, into, output, started)
+                .await;
         }
         let mut plan = Plan::default();
         let mut expanded = Vec::new();
