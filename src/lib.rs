@@ -16,10 +16,13 @@
 //!   `storage::object` for an S3 bucket).
 //! - [`server`]: accept loop, a task per connection and per stream (`connection`), one file per
 //!   command; the commands share `exchange` (failures, the name check, the resume point).
+//!   `server::web` answers browsers (`--web`): WebTransport on the same port, running the same
+//!   commands, the page, and the short-lived certificates browsers pin.
+//! - [`share`]: share links, capabilities for one file or directory kept hashed in the qft home.
 //! - [`client`]: [`client::Client`] (the operations: `download`, `upload`, over `stream`
 //!   helpers) and the prompt and one-shot front ends.
 //! - [`cli`]: the command line (clap types and their conversion into configs, `serve`, `connect`
-//!   with the first-use trust question) and the exit-code table; `main.rs` only calls [`cli::main`].
+//!   with the first-use trust question, `share`) and the exit-code table; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod client;
@@ -30,6 +33,7 @@ pub mod paths;
 pub mod pieces;
 pub mod protocol;
 pub mod server;
+pub mod share;
 pub mod storage;
 pub mod tls;
 pub mod transfer;

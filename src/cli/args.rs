@@ -35,6 +35,10 @@ pub(super) enum Mode {
     Fingerprint(FingerprintArgs),
     /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
     Id,
+    /// Make a link that lets a browser download (or upload) one file or directory; --list, --revoke.
+    Share(super::share::ShareArgs),
+    /// Download the file a share link names (verified), without a server address or key.
+    Get(super::get_link::GetLinkArgs),
     /// Show or edit the servers this client trusts (the qft home's known_hosts).
     KnownHosts(KnownHostsArgs),
     /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).
@@ -83,6 +87,9 @@ pub(super) struct ServeArgs {
     /// Serve listings and downloads only.
     #[arg(long)]
     pub(super) read_only: bool,
+    /// Also answer browsers: WebTransport on the same UDP port, the page over HTTP on TCP.
+    #[arg(long)]
+    pub(super) web: bool,
     /// Serve Prometheus metrics on http://ADDR/metrics: ADDR:PORT, or a PORT on 127.0.0.1.
     /// They are not authenticated, so keep them on loopback unless a firewall stands guard.
     #[arg(long, value_name = "ADDR", value_parser = parse_metrics)]

@@ -6,8 +6,10 @@
 mod args;
 mod connect;
 pub mod exit;
+mod get_link;
 mod logging;
 mod serve;
+mod share;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -63,6 +65,14 @@ pub fn main() -> ExitCode {
                     connect::client_identity()
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
                 )
+            }
+            Mode::Get(args) => {
+                logging::init(cli.verbose, "warn", LogFormat::Text);
+                report(get_link::get(args).await)
+            }
+            Mode::Share(args) => {
+                logging::init(cli.verbose, "warn", LogFormat::Text);
+                report(share::share(args))
             }
             Mode::KnownHosts(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);

@@ -10,7 +10,7 @@ use anyhow::Context;
 use super::args::{FingerprintArgs, ServeArgs};
 use crate::client::display::emit;
 use crate::home::qft_home;
-use crate::server::{Access, Server, ServerConfig, Storage};
+use crate::server::{Access, Server, ServerConfig, Storage, WebConfig};
 use crate::storage::object::ObjectConfig;
 use crate::tls::{Fingerprint, Identity, SERVER_IDENTITY_FILE};
 
@@ -36,7 +36,17 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             warnings.join("; ")
         );
     }
+    let web = match args.web {
+        true => Some(WebConfig {
+            // Browsers pin certificates made from the kept identity's key; the user's own
+            // certificate (--cert) they check themselves.
+            pinned_certs: args.cert.is_none(),
+            ..WebConfig::new(&qft_home().context("cannot find the qft home")?)
+        }),
+        false => None,
+    };
     let mut config = ServerConfig {
+        web,
         access,
         read_only: args.read_only,
         limits: args.limits(),
@@ -72,6 +82,15 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.storage,
         addr.port()
     ));
+    if let Some(web) = &config.web {
+        let page = format!("http://{host}:{}/", addr.port());
+        emit(&format!("Web page: {page}"));
+        // So that `qft share` run for this directory links to this page without being told.
+        let root = crate::server::web::root_of(&config.storage);
+        if let Err(e) = crate::share::remember_page(&web.home, &root, &page) {
+            tracing::warn!("cannot note the page for qft share: {e}");
+        }
+    }
     if let Some(at) = server.metrics_addr() {
         tracing::info!("metrics on http://{at}/metrics");
         if !at.ip().is_loopback() {
@@ -144,7 +163,7 @@ async fn shutdown_signal() {
 }
 
 /// This machine's server identity, made on first use and kept in the qft home.
-fn server_identity() -> anyhow::Result<Identity> {
+pub(super) fn server_identity() -> anyhow::Result<Identity> {
     let home = qft_home().context("cannot find the qft home")?;
     Ok(Identity::load_or_create(&home.join(SERVER_IDENTITY_FILE))?)
 }

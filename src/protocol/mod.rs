@@ -60,6 +60,13 @@
 //! ([`close::busy`]). A server grants a connection streams only once it is admitted, so a
 //! client's first stream opens only on a connection that will serve it.
 //!
+//! # Browsers
+//! A server started with `--web` also offers ALPN `h3`. A browser's connection negotiates it,
+//! opens a WebTransport session (HTTP/3 extended CONNECT to `/`, or `/s/TOKEN` for a share link),
+//! and then speaks exactly this protocol on the session's bidirectional streams: the same frames,
+//! requests and exchanges. A session the server refuses (an expired link, a client list) is
+//! accepted and closed at once with the reason, since browsers show that but not a status.
+//!
 //! # Growing the protocol without breaking it
 //! postcard is not self-describing, so an existing variant or struct never changes. New
 //! capabilities (resuming from an offset with a verified prefix, client identities and

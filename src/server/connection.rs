@@ -14,6 +14,7 @@ use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
 use super::limits::BUSY_RETRY_AFTER;
 use super::metrics::{Attempt, Ended};
+use super::slots::Who;
 use super::{delete, download, help, list, space, upload, Context, Gate};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
@@ -54,6 +55,11 @@ pub(super) async fn handle(
         };
         timer.done();
         drop(place);
+        if let Some(web) = ctx.web.clone().filter(|_| super::web::is_browser(&conn)) {
+            // A browser has no key: what it may do is decided per session (`web`), which
+            // holds it to the same connection limits (`admitted`) as any client.
+            return super::web::serve(conn, ctx, web, stop, admitted).await;
+        }
         let client = peer_fingerprint(&conn);
         let client_text = client.map_or_else(|| "no key".to_string(), |f| f.to_string());
         tracing::Span::current().record("client", client_text.as_str());
@@ -96,6 +102,7 @@ pub(super) async fn handle(
         let _open = ctx.metrics.open();
         conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
         info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");
+        let who = ctx.slots.who(client, peer.ip());
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {
@@ -103,7 +110,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client);
+                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client, who);
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -141,7 +148,7 @@ fn describe_close(e: &ConnectionError) -> String {
 }
 
 /// The permission each request needs; `None` for those anyone may make.
-fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
+pub(super) fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
     match request {
         Request::List { .. } | Request::Download { .. } | Request::ResumeDownload { .. } => {
             Some((Permissions::READ, "read"))
@@ -186,6 +193,7 @@ async fn handle_stream(
     ctx: Arc<Context>,
     conn: quinn::Connection,
     client: Option<Fingerprint>,
+    who: Who,
 ) {
     let limits = &ctx.limits;
     let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
@@ -224,7 +232,7 @@ async fn handle_stream(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),
-            _ => run(&ctx, request, client, &mut send, &mut recv).await,
+            _ => run(&ctx, request, client, who, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
         let duration_ms = duration.as_secs_f64() * 1000.0;
@@ -263,12 +271,13 @@ async fn run(
     ctx: &Context,
     request: Request,
     client: Option<Fingerprint>,
+    who: Who,
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Outcome {
     match request {
         Request::ResumeUpload { name, size } => match client {
-            Some(client) => upload::run_resumable(ctx, &name, size, client, recv, send).await,
+            Some(client) => upload::run_resumable(ctx, who, &name, size, client, recv, send).await,
             // Partials are keyed by the client's key: without one, no resuming (the client
             // falls back to a plain upload).
             None => Err(Failure::Refuse(
@@ -277,12 +286,12 @@ async fn run(
             )),
         },
         Request::ResumeDownload { name, have } => {
-            download::run_resumable(ctx, &name, have, recv, send).await
+            download::run_resumable(ctx, who, &name, have, recv, send).await
         }
-        Request::List { dir } => list::run(&ctx.storage, &dir, send).await,
-        Request::Download { name } => download::run(ctx, &name, send).await,
-        Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
-        Request::Delete { name } => delete::run(&ctx.storage, &name, send).await,
+        Request::List { dir } => list::run(ctx, &dir, send).await,
+        Request::Download { name } => download::run(ctx, who, &name, send).await,
+        Request::Upload { name, size } => upload::run(ctx, who, &name, size, recv, send).await,
+        Request::Delete { name } => delete::run(ctx, &name, send).await,
         Request::Help => help::run(send).await,
         Request::Space => space::run(ctx, send).await,
         Request::Shutdown => {
@@ -343,7 +352,7 @@ fn traffic(request: &Request) -> (Option<bool>, Resumable) {
     }
 }
 
-fn describe(request: &Request) -> (&'static str, &str) {
+pub(super) fn describe(request: &Request) -> (&'static str, &str) {
     match request {
         Request::List { dir } => ("LIST", dir),
         Request::Download { name } => ("DOWNLOAD", name),

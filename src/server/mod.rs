@@ -13,17 +13,19 @@ mod help;
 pub mod limits;
 mod list;
 pub mod metrics;
+mod slots;
 mod space;
 #[cfg(test)]
 mod tests;
 mod upload;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -36,6 +38,7 @@ pub use crate::storage::Storage;
 pub use auth::{Access, Grants, Permissions};
 pub use limits::{Limits, Startups};
 pub use metrics::Metrics;
+pub use web::WebConfig;
 
 use limits::Verdict;
 
@@ -60,6 +63,8 @@ pub struct ServerConfig {
     pub tuning: Tuning,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Also answer browsers (WebTransport on the same port, and the page): `serve --web`.
+    pub web: Option<WebConfig>,
 }
 
 impl ServerConfig {
@@ -75,6 +80,7 @@ impl ServerConfig {
             limits: Limits::default(),
             tuning: Tuning::default(),
             metrics: None,
+            web: None,
         }
     }
 }
@@ -93,6 +99,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The browsers' side (`--web`) could not be set up.
+    #[error(transparent)]
+    Web(#[from] web::WebError),
 }
 
 /// What every connection and stream task shares.
@@ -104,24 +113,30 @@ pub(crate) struct Context {
     /// Applied on top of every client's permissions.
     pub(crate) mask: Permissions,
     pub(crate) limits: Limits,
-    /// Bounds the copy buffers held at once, server-wide.
-    pub(crate) transfers: Semaphore,
+    /// Transfer slots (they bound the copy buffers held at once), shared fairly.
+    pub(crate) slots: slots::Slots,
     /// Set by an admin's SHUTDOWN.
     pub(crate) shutdown: Notify,
     /// What the server counts, for `--metrics`.
     pub(crate) metrics: Metrics,
+    /// With `--web`: what browser sessions need.
+    pub(crate) web: Option<Arc<web::Web>>,
 }
 
 impl Context {
     fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
+        // Where a list vets keys, a client is its key for its fair share; elsewhere anyone can
+        // make keys, so it is its address.
+        let keyed = matches!(access, Access::Authorized(_));
         Context {
             storage,
             grants: Grants::new(access),
             mask,
-            transfers: Semaphore::new(limits.max_transfers.max(1)),
+            slots: slots::Slots::new(&limits, keyed),
             limits,
             shutdown: Notify::new(),
             metrics: Metrics::default(),
+            web: None,
         }
     }
 }
@@ -145,6 +160,8 @@ pub struct Server {
     max_send_window: u64,
     /// The Prometheus endpoint, bound, if one was asked for.
     metrics: Option<std::net::TcpListener>,
+    /// With `--web`: the page's TCP listener, on the endpoint's address and port.
+    page: Option<std::net::TcpListener>,
 }
 
 /// How often expired partial uploads are looked for while the server runs.
@@ -156,7 +173,18 @@ impl Server {
         let require_cert = matches!(config.access, Access::Authorized(_));
         let mut transport = config.limits.transport();
         config.tuning.apply(&mut transport);
-        let mut quic = tls::server_config(&config.identity, require_cert, transport)?;
+        let web = match &config.web {
+            Some(web) => Some(Arc::new(web::Web::new(
+                web,
+                &config.identity,
+                &config.storage,
+            )?)),
+            None => None,
+        };
+        let mut quic = match &web {
+            Some(web) => web::server_config(&config.identity, web, transport)?,
+            None => tls::server_config(&config.identity, require_cert, transport)?,
+        };
         // A backstop behind the handshake gate: attempts waiting for the accept loop.
         quic.max_incoming(config.limits.startups.full.max(1));
         let endpoint = config
@@ -171,24 +199,26 @@ impl Server {
         } else {
             Permissions::ALL
         };
+        let page = match config.web.as_ref().filter(|w| w.page) {
+            Some(_) => Some(web::bind_page(&endpoint)?),
+            None => None,
+        };
         let metrics = match config.metrics {
             Some(addr) => Some(
                 metrics::bind_metrics(addr).map_err(|source| ServerError::Bind { addr, source })?,
             ),
             None => None,
         };
+        let mut context = Context::new(config.storage, config.access, mask, config.limits);
+        context.web = web;
         Ok(Server {
             endpoint,
             metrics,
+            page,
             fingerprint: config.identity.fingerprint(),
             grace: config.grace,
             max_send_window: config.tuning.send_window,
-            context: Arc::new(Context::new(
-                config.storage,
-                config.access,
-                mask,
-                config.limits,
-            )),
+            context: Arc::new(context),
         })
     }
 
@@ -216,6 +246,7 @@ impl Server {
             grace,
             max_send_window,
             metrics,
+            page,
             ..
         } = self;
         // Ends with this function: the endpoint lives as long as the server runs.
@@ -230,6 +261,9 @@ impl Server {
             None => None,
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        if let (Some(page), Some(web)) = (page, context.web.clone()) {
+            web::start_page(page, web, stop_rx.clone());
+        }
         let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
         let handshakes = limits::Handshakes::default();
         let mut connections = JoinSet::new();

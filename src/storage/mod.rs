@@ -14,9 +14,16 @@
 //!   nothing and the old content stays.
 //! - **Partials** ([`Partial`], optional per backend): a resumable upload's staging, keyed by the
 //!   client's key, the name and the size, kept when the transfer breaks, continued by the same
-//!   client later, and expired after a time. A backend without them answers `None` and the client
-//!   falls back to a plain upload.
+//!   client later, and expired after a time; at most [`PartialLimits`] of them (the local
+//!   backend; the object backend does not count them yet), past which a new one is refused
+//!   ([`StorageError::TooManyPartials`]). A backend without them answers `None`; either way the
+//!   client falls back to a plain upload.
 //! - **Delete** one file; **free space** where it can be known; **expire** leftovers.
+//! - **Space** for uploads is [`Storage::reserve`]d before they start, here for every backend:
+//!   what running uploads announced and have not written yet counts as used, so two uploads
+//!   cannot both be promised the same free space.
+//! - A name the backend cannot hold (a component longer than its filesystem takes) is refused
+//!   as a bad name ([`StorageError::NameTooLong`]) before anything is written.
 //!
 //! # Backends
 //! - [`local`]: a directory on the server's filesystem (temp file, fsync, rename, fsync dir).
@@ -33,6 +40,7 @@ pub mod object;
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +60,18 @@ pub const PRIVATE_DIR: &str = ".qft";
 #[derive(Debug, Clone)]
 pub struct Storage {
     backend: Backend,
+    /// Bytes running uploads announced and have not written yet.
+    promised: Arc<AtomicU64>,
+}
+
+/// How many partials a backend keeps: a client that starts resumable uploads and drops them
+/// must not fill the disk, or the backend's bookkeeping, for the partial lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialLimits {
+    /// Partials of one client.
+    pub per_client: usize,
+    /// Partials of all clients together.
+    pub total: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +85,7 @@ impl Storage {
     pub fn open(root: &Path) -> io::Result<Self> {
         Ok(Storage {
             backend: Backend::Local(local::Local::open(root)?),
+            promised: Arc::default(),
         })
     }
 
@@ -72,6 +93,7 @@ impl Storage {
     pub async fn open_object(config: &object::ObjectConfig) -> Result<Self, object::OpenError> {
         Ok(Storage {
             backend: Backend::Object(object::Object::open(config).await?),
+            promised: Arc::default(),
         })
     }
 
@@ -79,6 +101,7 @@ impl Storage {
     pub fn object_in_memory() -> Self {
         Storage {
             backend: Backend::Object(object::Object::in_memory()),
+            promised: Arc::default(),
         }
     }
 
@@ -115,20 +138,61 @@ impl Storage {
         }
     }
 
-    /// Opens (or starts) the partial of `client` uploading `size` bytes as `name`, telling an
-    /// earlier attempt of the same client that holds it to let go. `None`: this backend does
-    /// not resume uploads.
+    /// Opens (or starts, within `limits`) the partial of `client` uploading `size` bytes as
+    /// `name`, telling an earlier attempt of the same client that holds it to let go. `None`:
+    /// this backend does not resume uploads.
     pub async fn begin_partial(
         &self,
         name: SafeName,
         client: [u8; 32],
         size: u64,
-        ttl: Duration,
+        limits: PartialLimits,
     ) -> Result<Option<Partial>, StorageError> {
         match &self.backend {
-            Backend::Local(local) => local.begin_partial(name, client, size, ttl).await.map(Some),
+            Backend::Local(local) => local
+                .begin_partial(name, client, size, limits)
+                .await
+                .map(Some),
             // Leftovers are expired by the periodic sweep, not at every upload (a listing).
+            // Not bounded yet: its partials live in the shared store, and counting them at
+            // every upload would be the rescan the local index avoids.
             Backend::Object(object) => object.begin_partial(name, client, size).await.map(Some),
+        }
+    }
+
+    /// Sets `size` bytes aside for an upload about to receive them, or refuses if the free
+    /// space, less what running uploads were promised and not yet written, would fall below
+    /// `keep_free`. Where the free space cannot be known, nothing is refused (a full disk still
+    /// fails the write cleanly). Writes through [`Reservation::counting`] use it up; dropping it
+    /// gives back the rest.
+    pub async fn reserve(&self, size: u64, keep_free: u64) -> Result<Reservation, StorageError> {
+        let free = match self.available_space().await {
+            Ok(free) => free,
+            Err(e) => {
+                tracing::warn!("cannot tell the free space: {e}");
+                None
+            }
+        };
+        let promise = |promised: u64| match free {
+            Some(free) if size.saturating_add(keep_free).saturating_add(promised) > free => None,
+            _ => Some(promised.saturating_add(size)),
+        };
+        match self
+            .promised
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, promise)
+        {
+            Ok(_) => Ok(Reservation {
+                held: Arc::new(Held {
+                    left: AtomicU64::new(size),
+                    promised: self.promised.clone(),
+                }),
+            }),
+            Err(promised) => Err(StorageError::NoRoom {
+                size,
+                free: free.unwrap_or(0),
+                promised,
+                keep: keep_free,
+            }),
         }
     }
 
@@ -154,6 +218,79 @@ impl Storage {
             Backend::Local(local) => local.expire_partials(ttl).await,
             Backend::Object(object) => object.expire_partials(ttl).await,
         }
+    }
+}
+
+/// Space set aside for one upload ([`Storage::reserve`]): what it announced and has not
+/// written yet. Given back as it is written, and in full when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    held: Arc<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    /// Bytes still set aside.
+    left: AtomicU64,
+    /// The storage's total of promises, which `left` is part of.
+    promised: Arc<AtomicU64>,
+}
+
+impl Held {
+    /// Gives back up to `n` bytes of what is set aside.
+    fn use_up(&self, n: u64) {
+        let taken = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_sub(n))
+            })
+            .map_or(0, |left| left.min(n));
+        self.promised.fetch_sub(taken, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let left = *self.left.get_mut();
+        self.promised.fetch_sub(left, Ordering::AcqRel);
+    }
+}
+
+impl Reservation {
+    /// Bytes still set aside.
+    pub fn left(&self) -> u64 {
+        self.held.left.load(Ordering::Acquire)
+    }
+
+    /// Sets `n` more bytes aside, without asking: for space the same upload just freed (a
+    /// resumed partial cut back to where the client continues).
+    pub fn grow(&self, n: u64) {
+        self.held.promised.fetch_add(n, Ordering::AcqRel);
+        self.held.left.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// `sink`, with what is written through it counted against this reservation.
+    pub fn counting<S: Sink>(&self, sink: S) -> Counted<S> {
+        Counted {
+            sink,
+            held: self.held.clone(),
+        }
+    }
+}
+
+/// A sink whose writes use up a [`Reservation`].
+#[derive(Debug)]
+pub struct Counted<S> {
+    sink: S,
+    held: Arc<Held>,
+}
+
+impl<S: Sink + Send> Sink for Counted<S> {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        let len: usize = block.iter().map(Bytes::len).sum();
+        self.sink.write_block(block).await?;
+        self.held.use_up(len as u64);
+        Ok(())
     }
 }
 

@@ -393,6 +393,9 @@ fn no_server_is_a_failure_with_one_sentence() {
         err.starts_with("qft: cannot connect to 127.0.0.1:") && err.lines().count() == 1,
         "{err}"
     );
+    // Issue 15 item 11: it says what to check, not only "no answer within 1.0 s".
+    assert!(err.contains("qft serve"), "{err}");
+    assert!(err.contains(&format!("UDP port {port}")), "{err}");
 }
 
 #[test]

@@ -226,12 +226,12 @@ async fn deletes_files_not_directories(b: Backend) {
 
 async fn partials_keep_what_arrived_for_the_same_client_only(b: Backend) {
     let s = &b.storage;
-    let ttl = std::time::Duration::from_secs(3600);
+    let limits = qft::server::Limits::default().partials();
     let (ann, bob) = ([1u8; 32], [2u8; 32]);
     let data = random_bytes(3 << 20);
     let size = data.len() as u64;
     let Some(partial) = s
-        .begin_partial(name("p.bin"), ann, size, ttl)
+        .begin_partial(name("p.bin"), ann, size, limits)
         .await
         .unwrap()
     else {
@@ -250,19 +250,19 @@ async fn partials_keep_what_arrived_for_the_same_client_only(b: Backend) {
 
     // Another client, or another size, does not see it.
     let other = s
-        .begin_partial(name("p.bin"), bob, size, ttl)
+        .begin_partial(name("p.bin"), bob, size, limits)
         .await
         .unwrap();
     assert_eq!(other.unwrap().held, 0);
     let other = s
-        .begin_partial(name("p.bin"), ann, size + 1, ttl)
+        .begin_partial(name("p.bin"), ann, size + 1, limits)
         .await
         .unwrap();
     assert_eq!(other.unwrap().held, 0);
 
     // The same client continues: keeps a prefix, appends the rest, commits.
     let partial = s
-        .begin_partial(name("p.bin"), ann, size, ttl)
+        .begin_partial(name("p.bin"), ann, size, limits)
         .await
         .unwrap()
         .unwrap();
@@ -274,7 +274,7 @@ async fn partials_keep_what_arrived_for_the_same_client_only(b: Backend) {
     let told = tokio::spawn(async move { superseded.notified().await });
     let newer = tokio::spawn({
         let s = s.clone();
-        async move { s.begin_partial(name("p.bin"), ann, size, ttl).await }
+        async move { s.begin_partial(name("p.bin"), ann, size, limits).await }
     });
     tokio::time::timeout(std::time::Duration::from_secs(10), told)
         .await
@@ -293,7 +293,7 @@ async fn partials_keep_what_arrived_for_the_same_client_only(b: Backend) {
 
     // A discarded partial starts over next time.
     let partial = s
-        .begin_partial(name("q"), ann, 10, ttl)
+        .begin_partial(name("q"), ann, 10, limits)
         .await
         .unwrap()
         .unwrap();
@@ -304,7 +304,7 @@ async fn partials_keep_what_arrived_for_the_same_client_only(b: Backend) {
     drop(sink);
     partial.discard().await;
     let again = s
-        .begin_partial(name("q"), ann, 10, ttl)
+        .begin_partial(name("q"), ann, 10, limits)
         .await
         .unwrap()
         .unwrap();

@@ -2,6 +2,8 @@
 //! Every test runs a real server on 127.0.0.1 with a real client and real files in temp dirs.
 
 mod adversarial;
+mod bounds;
+mod browser;
 mod cli;
 mod commands;
 mod contract;
@@ -19,6 +21,8 @@ mod operations;
 mod pipes;
 mod polish;
 mod prompt;
+#[cfg(unix)]
+mod races;
 mod relay;
 mod resume;
 mod resume_feedback;
@@ -30,3 +34,4 @@ mod sessions;
 mod shell;
 mod support;
 mod trust;
+mod web;

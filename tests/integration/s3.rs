@@ -207,11 +207,11 @@ async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
     let config = seaweed::config();
     let (a, b) = (seaweed::open(&config).await, seaweed::open(&config).await);
     let name = SafeName::new("dead.bin").unwrap();
-    let ttl = Duration::from_secs(3600);
+    let limits = qft::server::Limits::default().partials();
     let data = random_bytes(20 * MIB);
     let size = data.len() as u64;
     let partial = a
-        .begin_partial(name.clone(), [7; 32], size, ttl)
+        .begin_partial(name.clone(), [7; 32], size, limits)
         .await
         .unwrap()
         .unwrap();
@@ -255,7 +255,7 @@ async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
     std::mem::forget((sink, partial));
 
     let mut partial = b
-        .begin_partial(name.clone(), [7; 32], size, ttl)
+        .begin_partial(name.clone(), [7; 32], size, limits)
         .await
         .unwrap()
         .unwrap();
