@@ -1,6 +1,13 @@
 //! Moving a file body: exactly `size` bytes from a [`Source`] to a [`Sink`], hashed with SHA-256
 //! on the way, with a progress hook. Both sides of every transfer use this one copy loop; the
 //! storage backends and the client's local files provide its ends ([`adapters`]).
+//!
+//! # Where a copy runs
+//! The QUIC endpoint and its tasks share one thread (the runtime is current-thread: see
+//! [`crate::cli`]); a copy adds at most two threads of its own, each for the whole copy: the
+//! hasher, and a file's reader or writer ([`FileSource`], [`FileSink`]). Blocks of up to
+//! [`BLOCK`] bytes are handed between them through bounded queues, so a copy's memory is
+//! bounded and a thread wakes once per block, not once per packet or per system call.
 
 pub mod adapters;
 
