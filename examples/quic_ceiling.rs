@@ -25,7 +25,7 @@
 //! | `--max-packet N` | 4096 | the largest UDP payload (MTU discovery's upper bound) |
 //! | `--gso N` | the socket's (quinn sends at most 10) | datagrams per GSO send, at most |
 //! | `--ack-freq N` | off | the ACK frequency extension, asking the peer for an ACK every N+1 packets |
-//! | `--window SIZE` | 16M | stream receive window and send window |
+//! | `--window SIZE` | 16M | stream window (quinn gets 4 MiB less, qft's receive queue, as in `qft`) and send window |
 //! | `--hash inline\|thread` | `inline` | with SHA-256, where it runs: on the stream's task, or on a thread of its own fed 256 KiB blocks (as qft's transfer) |
 //! | `--zero-copy` | off | the sender hands quinn shared `Bytes` (`write_all_chunks`, as qft's transfer) instead of `write_all`, which copies |
 //!

@@ -14,9 +14,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{Block, Sink, Source, BLOCK};
+use super::{Block, Sink, Source, BLOCK, RECEIVE_QUEUE};
 
 impl Source for quinn::RecvStream {
+    /// Packets are taken out of quinn as they arrive, into the copy's queue: see
+    /// [`RECEIVE_QUEUE`].
+    const READ_AHEAD: usize = RECEIVE_QUEUE;
+
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         let mut pieces = Vec::new();
         let mut got = 0;
