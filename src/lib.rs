@@ -12,7 +12,8 @@
 //!   the resume exchange.
 //! - [`fsutil`]: file helpers both sides use (atomic write, directory fsync, locked open).
 //! - [`storage`]: the storage contract the server serves from (list, read a snapshot, upload and
-//!   commit after verification, partials, delete), and its backends (`storage::local`).
+//!   commit after verification, partials, delete), and its backends (`storage::local`, and
+//!   `storage::object` for an S3 bucket).
 //! - [`server`]: accept loop, a task per connection and per stream (`connection`), one file per
 //!   command; the commands share `exchange` (failures, the name check, the resume point).
 //! - [`client`]: [`client::Client`] (the operations: `download`, `upload`, over `stream`

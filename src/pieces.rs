@@ -95,7 +95,7 @@ impl Pieces {
 
     /// Whether the other side may resume at `from`: a piece boundary within these pieces.
     pub fn allows(&self, from: u64) -> bool {
-        from % self.chunk == 0 && from <= self.len()
+        from.is_multiple_of(self.chunk) && from <= self.len()
     }
 
     /// Reads `src` (the whole file, `available` bytes of it here) piece by piece against these

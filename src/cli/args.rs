@@ -35,6 +35,8 @@ pub(super) enum Mode {
     Fingerprint(FingerprintArgs),
     /// Print this client's fingerprint (made on first use), for a server's authorized-clients file.
     Id,
+    /// Show or edit the servers this client trusts (the qft home's known_hosts).
+    KnownHosts(KnownHostsArgs),
     /// Print a shell completion script (e.g. `qft completions bash > ~/.local/share/bash-completion/completions/qft`).
     Completions {
         /// The shell.
@@ -43,10 +45,25 @@ pub(super) enum Mode {
 }
 
 #[derive(Debug, Args)]
+pub(super) struct KnownHostsArgs {
+    /// Remove every key recorded for HOST[:PORT] (as `ssh-keygen -R`), e.g. after the server's
+    /// identity was deliberately replaced.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub(super) forget: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub(super) struct ServeArgs {
-    /// The directory to serve.
+    /// The directory to serve, or s3://BUCKET[/PREFIX] (credentials and region from the
+    /// standard AWS_* environment variables).
     #[arg(default_value = ".")]
     pub(super) dir: PathBuf,
+    /// The S3 endpoint for an s3:// URL (default: AWS_ENDPOINT_URL, else AWS itself).
+    #[arg(long, value_name = "URL")]
+    pub(super) s3_endpoint: Option<String>,
+    /// Allow a plain http:// S3 endpoint that is not on loopback.
+    #[arg(long)]
+    pub(super) s3_allow_http: bool,
     /// Address to listen on: ADDR:PORT, or just PORT (0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "[::]:4433", value_parser = parse_listen)]
     pub(super) listen: SocketAddr,
@@ -131,13 +148,13 @@ pub(super) struct TuningArgs {
     congestion: Congestion,
     /// Bytes one transfer may have in flight toward this end (its stream window, e.g. 16M):
     /// a transfer moves at most this per round trip.
-    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size,
-          default_value_t = Tuning::default().stream_window)]
-    window: u64,
+    #[arg(long, global = true, value_name = "SIZE",
+          default_value_t = Size(Tuning::default().stream_window))]
+    window: Size,
     /// Bytes this end may have sent and not yet had acknowledged, per connection (e.g. 8M).
-    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size,
-          default_value_t = Tuning::default().send_window)]
-    send_window: u64,
+    #[arg(long, global = true, value_name = "SIZE",
+          default_value_t = Size(Tuning::default().send_window))]
+    send_window: Size,
     /// Largest UDP payload to send, when the path carries it (path MTU discovery finds out).
     #[arg(long, global = true, value_name = "BYTES", default_value_t = Tuning::default().max_packet,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_PACKET)..=i64::from(MAX_PACKET)))]
@@ -148,8 +165,8 @@ impl TuningArgs {
     pub(super) fn tuning(&self) -> Tuning {
         Tuning {
             congestion: self.congestion,
-            stream_window: self.window,
-            send_window: self.send_window,
+            stream_window: self.window.0,
+            send_window: self.send_window.0,
             max_packet: self.max_packet,
         }
     }
@@ -173,6 +190,29 @@ impl ServeArgs {
             partial_ttl: Duration::from_secs(self.partial_ttl.saturating_mul(3600)),
             ..Limits::default()
         }
+    }
+}
+
+/// A size given on the command line, shown the way it is typed (`16M`, not 16777216).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Size(u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_size(text).map(Size)
+    }
+}
+
+impl std::fmt::Display for Size {
+    /// The largest suffix that shows it exactly: 16M, 1536K, 1000.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+            if self.0 != 0 && self.0.is_multiple_of(1u64 << shift) {
+                return write!(f, "{}{suffix}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}", self.0)
     }
 }
 
@@ -229,11 +269,12 @@ pub(super) struct ConnectArgs {
     /// Trust exactly this server key (as printed by the server), ignoring known hosts.
     #[arg(long, global = true, value_name = "SHA256:...")]
     pub(super) fingerprint: Option<Fingerprint>,
-    /// No progress bars.
+    /// Errors only: no progress bars, no line per file, no summary (--json still prints its
+    /// records).
     #[arg(short, long, global = true)]
     pub(super) quiet: bool,
-    /// Replace existing local files when downloading.
-    #[arg(short, long, global = true)]
+    /// At the prompt: every download replaces existing local files (`get -f` asks it for one).
+    #[arg(short, long)]
     pub(super) force: bool,
     /// Local address to connect from: ADDR or ADDR:PORT (e.g. 127.0.0.2, to spread load over
     /// several loopback addresses).
@@ -253,9 +294,10 @@ pub(super) struct ConnectArgs {
     /// Print results as JSON lines (fields documented in the README).
     #[arg(long, global = true)]
     pub(super) json: bool,
-    /// Transfers to run at once, each on its own stream.
-    #[arg(short, long, global = true, value_name = "N", default_value_t = DEFAULT_JOBS as u16,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// At the prompt: transfers to run at once, each on its own stream (`get`/`put -j` for one
+    /// command).
+    #[arg(short, long, value_name = "N", default_value_t = DEFAULT_JOBS as u16,
+          value_parser = jobs_range())]
     pub(super) jobs: u16,
     #[command(subcommand)]
     pub(super) action: Option<Action>,
@@ -277,22 +319,36 @@ pub(super) enum Action {
         /// Names on the server; quote wildcards ('*.log') to match them against its listing.
         #[arg(required = true)]
         names: Vec<String>,
-        /// Where to write: a file name for one download, or a directory.
+        /// Where to write: a file name for one download, or a directory (made if missing).
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
         /// Copy directories with everything in them, into a directory of the same name.
         #[arg(short, long)]
         recursive: bool,
+        /// Replace existing local files (without it, one already identical is skipped).
+        #[arg(short, long)]
+        force: bool,
+        /// Transfers to run at once, each on its own stream [default: 16].
+        #[arg(short, long, value_name = "N", value_parser = jobs_range())]
+        jobs: Option<u16>,
     },
-    /// Upload local files; each is stored under its file name.
+    /// Upload local files; each is stored under its file name (in -o, or a last DIR/).
     #[command(visible_alias = "upload")]
     Put {
-        /// Local files (wildcards the shell left alone are expanded here).
+        /// Local files (wildcards the shell left alone are expanded here); a last argument
+        /// ending in / that is no local path is the remote directory to store into.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Send directories with everything in them (symlinks are skipped).
         #[arg(short, long)]
         recursive: bool,
+        /// Where to store on the server: a directory (several files, -r, a trailing /, or one
+        /// that exists), or one file's remote name.
+        #[arg(short, long, value_name = "REMOTE")]
+        output: Option<String>,
+        /// Transfers to run at once, each on its own stream [default: 16].
+        #[arg(short, long, value_name = "N", value_parser = jobs_range())]
+        jobs: Option<u16>,
     },
     /// Delete files on the server.
     #[command(visible_alias = "rm")]
@@ -307,6 +363,20 @@ pub(super) enum Action {
     Shutdown,
 }
 
+fn jobs_range() -> clap::builder::RangedI64ValueParser<u16> {
+    clap::value_parser!(u16).range(1..=64)
+}
+
+impl Action {
+    /// `-j` given to this command, if it takes one.
+    pub(super) fn jobs(&self) -> Option<u16> {
+        match self {
+            Action::Get { jobs, .. } | Action::Put { jobs, .. } => *jobs,
+            _ => None,
+        }
+    }
+}
+
 impl From<Action> for Command {
     fn from(action: Action) -> Self {
         match action {
@@ -317,15 +387,24 @@ impl From<Action> for Command {
                 names,
                 output,
                 recursive,
+                force,
+                ..
             } => Command::Get {
                 names,
                 output,
                 recursive,
+                force,
             },
-            Action::Put { paths, recursive } => Command::Put {
+            Action::Put {
+                paths,
+                recursive,
+                output,
+                ..
+            } => Command::Put {
                 paths,
                 recursive,
                 into: String::new(),
+                output,
             },
             Action::Delete { names } => Command::Delete { names },
             Action::Help => Command::Help,
@@ -353,6 +432,18 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_sizes_are_shown_as_they_are_typed() {
+        assert_eq!(Size(16 << 20).to_string(), "16M");
+        assert_eq!(Size(1536 << 10).to_string(), "1536K");
+        assert_eq!(Size(3 << 40).to_string(), "3T");
+        assert_eq!(Size(1000).to_string(), "1000");
+        assert_eq!(Size(0).to_string(), "0");
+        for size in [Size(16 << 20), Size(1000), Size(5 << 30)] {
+            assert_eq!(size.to_string().parse::<Size>().unwrap(), size);
+        }
+    }
 
     #[test]
     fn sizes_parse_with_binary_suffixes() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::args::ConnectArgs;
+use super::args::{ConnectArgs, KnownHostsArgs};
 use super::exit;
 use crate::client::output::{Format, Output};
 use crate::client::progress::Progress;
@@ -25,6 +25,7 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
     let early = Output {
         progress: &no_bars,
         format,
+        quiet: args.quiet,
     };
     let target = match Target::parse(&args.target) {
         Ok(target) => target,
@@ -77,12 +78,18 @@ pub(super) async fn connect(args: ConnectArgs) -> u8 {
             known_hosts.path().display()
         );
     }
+    let jobs = args
+        .action
+        .as_ref()
+        .and_then(|a| a.jobs())
+        .unwrap_or(args.jobs);
     let session = Session {
         client,
         progress: Progress::new(!args.quiet),
         format,
         force: args.force,
-        jobs: usize::from(args.jobs),
+        quiet: args.quiet,
+        jobs: usize::from(jobs),
     };
     let failed = match args.action {
         Some(action) => match with_interrupt(session.run(&action.into())).await {
@@ -166,4 +173,34 @@ async fn with_interrupt<T>(work: impl Future<Output = T>) -> Option<T> {
 pub(super) fn client_identity() -> anyhow::Result<Identity> {
     let home = qft_home().context("cannot find the qft home")?;
     Ok(Identity::load_or_create(&home.join(CLIENT_IDENTITY_FILE))?)
+}
+
+/// `qft known-hosts`: lists the recorded servers, or forgets one.
+pub(super) fn known_hosts(args: KnownHostsArgs) -> anyhow::Result<()> {
+    let home = qft_home().context("cannot find the qft home")?;
+    let known = KnownHosts::new(home.join(KNOWN_HOSTS_FILE));
+    match args.forget {
+        Some(host) => {
+            let key = Target::parse(&host)?.key();
+            let removed = known
+                .forget(&key)
+                .with_context(|| format!("cannot update {}", known.path().display()))?;
+            if removed == 0 {
+                anyhow::bail!("{key} is not in {}", known.path().display());
+            }
+            eprintln!(
+                "qft: forgot {key} ({removed} line{}) in {}",
+                if removed == 1 { "" } else { "s" },
+                known.path().display()
+            );
+        }
+        None => match std::fs::read(known.path()) {
+            Ok(bytes) => print!("{}", String::from_utf8_lossy(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", known.path().display()))
+            }
+        },
+    }
+    Ok(())
 }

@@ -65,6 +65,10 @@ pub fn main() -> ExitCode {
                         .map(|id| crate::client::display::emit(&id.fingerprint().to_string())),
                 )
             }
+            Mode::KnownHosts(args) => {
+                logging::init(cli.verbose, "warn", LogFormat::Text);
+                report(connect::known_hosts(args))
+            }
             Mode::Completions { shell } => {
                 use clap::CommandFactory;
                 clap_complete::generate(shell, &mut Cli::command(), "qft", &mut std::io::stdout());
@@ -77,7 +81,6 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The status for a mode that either worked or failed; the error is printed here, once.
 /// An error and its causes as one line, each said once: a cause already spelled out in the
 /// message before it (many errors quote their source) is not repeated, and io errors lose their
 /// "(os error N)" tail.
@@ -97,6 +100,7 @@ fn one_sentence(e: &anyhow::Error) -> String {
     line
 }
 
+/// The status for a mode that either worked or failed; the error is printed here, once.
 fn report(result: anyhow::Result<()>) -> u8 {
     match result {
         Ok(()) => exit::SUCCESS,

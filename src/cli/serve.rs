@@ -11,12 +11,12 @@ use super::args::{FingerprintArgs, ServeArgs};
 use crate::client::display::emit;
 use crate::home::qft_home;
 use crate::server::{Access, Server, ServerConfig, Storage};
+use crate::storage::object::ObjectConfig;
 use crate::tls::{Fingerprint, Identity, SERVER_IDENTITY_FILE};
 
 /// Serves `args.dir` until Ctrl-C or SIGTERM.
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let storage =
-        Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
+    let storage = open_storage(&args).await?;
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
         _ => server_identity()?,
@@ -86,6 +86,27 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     server.run(shutdown_signal()).await;
     Ok(())
+}
+
+/// A directory, or an `s3://` URL with the S3 flags.
+async fn open_storage(args: &ServeArgs) -> anyhow::Result<Storage> {
+    let text = args.dir.to_string_lossy();
+    match ObjectConfig::parse(&text) {
+        Some(config) => {
+            let config = ObjectConfig {
+                endpoint: args.s3_endpoint.clone(),
+                allow_http: args.s3_allow_http,
+                ..config?
+            };
+            Ok(Storage::open_object(&config).await?)
+        }
+        None if args.s3_endpoint.is_some() || args.s3_allow_http => {
+            anyhow::bail!("--s3-endpoint and --s3-allow-http are for an s3:// URL")
+        }
+        None => {
+            Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))
+        }
+    }
 }
 
 /// Written whole through a rename, so a script polling for the file never reads half a number.

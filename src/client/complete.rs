@@ -1,21 +1,24 @@
-//! Tab completion at the prompt: command names, local paths for PUT, LCD and LLS (rustyline's
-//! own file-name completer), remote names for GET, DELETE, CD and LIST.
+//! Tab completion at the prompt: command names, local paths for PUT, LCD, LLS and `get -o`,
+//! remote names for GET, DELETE, CD, LIST and `put -o`. Both kinds come out the same way: the
+//! whole word, escaped as the prompt's parser reads it, so a word begun inside a quote is
+//! completed whole instead of being left with the quote open, and `~` works in local paths.
 //!
 //! Remote names come from the server's listing of the directory being typed into, fetched on the
-//! first TAB there and cached in [`RemoteNames`], which outlives the per-line editors (see
+//! first TAB there and cached in [`RemoteNames`], which outlives any one editor (see
 //! [`super::prompt`]) and is emptied after every command that can change the server's files.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 use super::command::{takes_local_paths, takes_remote_names, WORDS};
+use super::local::expand_tilde;
 use super::{remote_path, Client};
 use crate::protocol::{Entry, EntryKind};
 
@@ -78,9 +81,8 @@ impl RemoteNames {
 
 /// The editor's helper for one line: completion against the current directories.
 pub struct QftHelper {
-    files: FilenameCompleter,
     remote: Option<RemoteNames>,
-    /// The prompt's remote working directory when the line is read.
+    /// The prompt's remote working directory, set before each line is read.
     cwd: String,
 }
 
@@ -88,40 +90,90 @@ impl QftHelper {
     /// A helper for a line typed while the remote working directory is `cwd`.
     pub fn new(remote: Option<RemoteNames>, cwd: &str) -> Self {
         QftHelper {
-            files: FilenameCompleter::new(),
             remote,
             cwd: cwd.to_owned(),
         }
+    }
+
+    /// The remote working directory changed (`cd`).
+    pub fn set_cwd(&mut self, cwd: &str) {
+        cwd.clone_into(&mut self.cwd);
+    }
+
+    /// The remote working directory names are completed against.
+    pub fn cwd(&self) -> &str {
+        &self.cwd
     }
 
     fn remote_candidates(&self, typed: &str, dirs_only: bool) -> Vec<Pair> {
         let Some(remote) = &self.remote else {
             return Vec::new();
         };
-        let (dir_part, prefix) = match typed.rfind('/') {
-            Some(i) => typed.split_at(i + 1),
-            None => ("", typed),
-        };
+        let (dir_part, prefix) = split_typed(typed);
         let Ok(dir) = remote_path::resolve(&self.cwd, dir_part) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for entry in remote.entries(&dir) {
-            let is_dir = entry.kind == EntryKind::Dir;
-            if !entry.name.starts_with(prefix)
-                || (dirs_only && !is_dir)
-                || (entry.name.starts_with('.') && !prefix.starts_with('.'))
-            {
-                continue;
-            }
-            let suffix = if is_dir { "/" } else { " " };
-            out.push(Pair {
-                display: format!("{}{}", entry.name, if is_dir { "/" } else { "" }),
-                replacement: format!("{}{suffix}", escape(&format!("{dir_part}{}", entry.name))),
-            });
-        }
-        out
+        let entries = remote.entries(&dir);
+        let names = entries
+            .iter()
+            .map(|e| (e.name.clone(), e.kind == EntryKind::Dir));
+        candidates(dir_part, prefix, names, dirs_only)
     }
+}
+
+/// Local paths, read as the prompt reads them (`~` is the home directory). Links to
+/// directories count as directories, as in a shell.
+fn local_candidates(typed: &str, dirs_only: bool) -> Vec<Pair> {
+    let (dir_part, prefix) = split_typed(typed);
+    let dir = match dir_part {
+        "" => std::path::PathBuf::from("."),
+        dir => expand_tilde(dir),
+    };
+    let Ok(read) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let names = read.filter_map(Result::ok).filter_map(|item| {
+        let name = item.file_name().into_string().ok()?;
+        let is_dir = item.path().metadata().is_ok_and(|m| m.is_dir());
+        Some((name, is_dir))
+    });
+    candidates(dir_part, prefix, names, dirs_only)
+}
+
+/// `typed` split after its last `/`: the directory part as typed, and the start of a name.
+fn split_typed(typed: &str) -> (&str, &str) {
+    match typed.rfind('/') {
+        Some(i) => typed.split_at(i + 1),
+        None => ("", typed),
+    }
+}
+
+/// The names in one directory that complete `prefix`, sorted, each as a whole word for the
+/// prompt's parser: the typed directory part and the name, escaped (so a word begun inside a
+/// quote comes out whole, never with a quote left open), then `/` for a directory (to go on
+/// typing) or a space. A name starting with `.` only when the prefix does.
+fn candidates(
+    dir_part: &str,
+    prefix: &str,
+    names: impl Iterator<Item = (String, bool)>,
+    dirs_only: bool,
+) -> Vec<Pair> {
+    let mut out: Vec<Pair> = names
+        .filter(|(name, is_dir)| {
+            name.starts_with(prefix)
+                && (*is_dir || !dirs_only)
+                && (!name.starts_with('.') || prefix.starts_with('.'))
+        })
+        .map(|(name, is_dir)| {
+            let suffix = if is_dir { "/" } else { " " };
+            Pair {
+                display: format!("{name}{}", if is_dir { "/" } else { "" }),
+                replacement: format!("{}{suffix}", escape(&format!("{dir_part}{name}"))),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.display.cmp(&b.display));
+    out
 }
 
 impl Completer for QftHelper {
@@ -131,7 +183,7 @@ impl Completer for QftHelper {
         &self,
         line: &str,
         pos: usize,
-        ctx: &Context<'_>,
+        _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
         let (start, typed, index) = current_word(before);
@@ -147,14 +199,21 @@ impl Completer for QftHelper {
                 .collect();
             return Ok((start, words));
         }
-        let command = before.split_whitespace().next().unwrap_or("");
-        if takes_local_paths(command) {
-            return self.files.complete(line, pos, ctx);
-        }
-        match takes_remote_names(command) {
-            Some(dirs_only) => Ok((start, self.remote_candidates(&typed, dirs_only))),
-            None => Ok((pos, Vec::new())),
-        }
+        let mut words = before[..start].split_whitespace();
+        let command = words.next().unwrap_or("").to_lowercase();
+        // The word after -o is where a transfer goes: local for get, remote for put.
+        let after_output = matches!(words.next_back(), Some("-o" | "--output"));
+        let found = match (command.as_str(), after_output) {
+            ("get" | "download", true) => local_candidates(&typed, false),
+            ("put" | "upload", true) => self.remote_candidates(&typed, true),
+            ("lcd", _) => local_candidates(&typed, true),
+            (command, _) if takes_local_paths(command) => local_candidates(&typed, false),
+            (command, _) => match takes_remote_names(command) {
+                Some(dirs_only) => self.remote_candidates(&typed, dirs_only),
+                None => return Ok((pos, Vec::new())),
+            },
+        };
+        Ok((start, found))
     }
 }
 
@@ -250,6 +309,7 @@ mod tests {
                 names: vec!["a \"b\" \\c".into()],
                 output: None,
                 recursive: false,
+                force: false,
             })
         );
     }

@@ -46,7 +46,8 @@ pub enum TrustError {
     #[error(
         "WARNING: the key of {host} has CHANGED: known hosts has {known} but the server presented {presented}. \
          Someone could be intercepting the connection, or the server's identity was replaced. \
-         If you know the change is legitimate, remove line {line} of {}, then connect again",
+         If you know the change is legitimate, run 'qft known-hosts --forget {host}' (or remove \
+         line {line} of {}), then connect again",
         file.display()
     )]
     Changed {
@@ -87,6 +88,13 @@ impl Target {
     /// Parses a target as typed by a user.
     pub fn parse(text: &str) -> Result<Self, ClientError> {
         let bad = || ClientError::BadTarget(crate::paths::sanitize(text));
+        // ssh habits: `user@host`. No host name or address has an '@'.
+        if let Some((user, host)) = text.split_once('@') {
+            return Err(ClientError::UserInTarget {
+                user: crate::paths::sanitize(user),
+                host: crate::paths::sanitize(host),
+            });
+        }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (host, after) = rest.split_once(']').ok_or_else(bad)?;
             match after {
@@ -402,6 +410,13 @@ mod tests {
         assert_eq!(t("[::1]").unwrap(), ("::1".into(), DEFAULT_PORT));
         assert_eq!(t("::1").unwrap(), ("::1".into(), DEFAULT_PORT));
         assert_eq!(Target::parse("[::1]:7").unwrap().key(), "[::1]:7");
+        let user = Target::parse("ann@files.example:4433")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            user.contains("no user names") && user.contains("'files.example:4433'"),
+            "{user}"
+        );
         for bad in ["", ":80", "host:", "host:99999", "[::1", "[::1]x", "a b:1"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }

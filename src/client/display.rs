@@ -83,6 +83,93 @@ pub fn help(commands: &[CommandHelp]) -> String {
     out
 }
 
+/// A command the prompt runs itself, without the server: listed by HELP after the server's.
+#[derive(Debug, Clone, Copy)]
+pub struct PromptCommand {
+    /// The command word.
+    pub name: &'static str,
+    /// How it is typed.
+    pub usage: &'static str,
+    /// What it does, one phrase.
+    pub summary: &'static str,
+}
+
+impl PromptCommand {
+    /// In the shape of the server's reference (for `--json`).
+    pub fn help(&self) -> CommandHelp {
+        CommandHelp {
+            name: self.name.to_owned(),
+            aliases: Vec::new(),
+            usage: self.usage.to_owned(),
+            summary: self.summary.to_owned(),
+        }
+    }
+}
+
+/// The prompt's own commands, as sftp has them.
+pub const PROMPT_COMMANDS: &[PromptCommand] = &[
+    PromptCommand {
+        name: "cd",
+        usage: "cd [DIR]",
+        summary: "the remote directory names are relative to (/ is the top)",
+    },
+    PromptCommand {
+        name: "pwd",
+        usage: "pwd",
+        summary: "show the remote directory",
+    },
+    PromptCommand {
+        name: "lcd",
+        usage: "lcd [DIR]",
+        summary: "change the local directory (~ is your home, and the default)",
+    },
+    PromptCommand {
+        name: "lls",
+        usage: "lls [-l] [DIR]",
+        summary: "list a local directory (or show one file)",
+    },
+    PromptCommand {
+        name: "lpwd",
+        usage: "lpwd",
+        summary: "show the local directory",
+    },
+    PromptCommand {
+        name: "!",
+        usage: "!COMMAND",
+        summary: "run COMMAND in a local shell; ! alone starts a shell",
+    },
+];
+
+/// What HELP at the prompt adds to the server's reference: the prompt's own commands, the
+/// options of the transfer commands, and how names are typed.
+pub fn prompt_help() -> String {
+    let mut out = String::from("The prompt's own commands:\n");
+    let width = PROMPT_COMMANDS
+        .iter()
+        .map(|c| c.usage.len())
+        .max()
+        .unwrap_or(0);
+    for c in PROMPT_COMMANDS {
+        out.push_str(&format!("  {:<width$}  {}\n", c.usage, c.summary));
+    }
+    out.push_str(
+        "Options:
+  -r          get, put: copy directories with everything in them
+  -o PATH     get: where to write: a file for one name, else a directory
+  -o REMOTE   put: where to store: a remote directory, or one file's name
+              (put FILE... DIR/ stores in DIR too)
+  -f          get: replace local files (an identical one is skipped without it)
+  -l          ls, lls: accepted; listings are always long
+Names:
+  Quote names with spaces: get \"my file.txt\" or get my\\ file.txt.
+  Wildcards * ? [...] in a name's last part: get '*.log' matches the server's
+  names, put *.txt local ones; * skips names starting with a dot.
+  ~ in a local path is your home directory.
+  A line starting with - may fail without stopping a script or a paste.",
+    );
+    out
+}
+
 /// One finished transfer. `verb` is "downloaded" or "uploaded".
 pub fn transfer(verb: &str, r: &TransferReport, human: bool) -> String {
     let name = sanitize(&r.name);

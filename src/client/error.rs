@@ -15,6 +15,17 @@ pub enum ClientError {
     /// The target is not `HOST[:PORT]`.
     #[error("'{0}' is not a server address of the form HOST:PORT")]
     BadTarget(String),
+    /// `user@host`, as ssh takes it: qft has no user names.
+    #[error(
+        "qft has no user names: a server knows its clients by their key ('qft id' prints \
+             yours); connect to '{host}' without '{user}@'"
+    )]
+    UserInTarget {
+        /// What came before the `@`, sanitized.
+        user: String,
+        /// The rest, sanitized.
+        host: String,
+    },
     /// The host name did not resolve.
     #[error("cannot resolve {host}: {source}")]
     Resolve {
@@ -120,7 +131,7 @@ impl ClientError {
     /// the server's code for a refusal, a client-side name otherwise. Documented in the README.
     pub fn code(&self) -> &'static str {
         match self {
-            ClientError::BadTarget(_) => "bad_target",
+            ClientError::BadTarget(_) | ClientError::UserInTarget { .. } => "bad_target",
             ClientError::Resolve { .. } => "resolve",
             ClientError::Unreachable { .. } => "unreachable",
             ClientError::Trust(_) => "trust",

@@ -45,9 +45,18 @@ pub struct Output<'a> {
     pub progress: &'a Progress,
     /// How results are printed.
     pub format: Format,
+    /// `--quiet`: errors only. The per-file lines and summaries of transfers and deletions are
+    /// left out (not with `--json`, whose records are a program's contract); what was asked to
+    /// be shown (a listing, HELP, pwd) is still shown.
+    pub quiet: bool,
 }
 
 impl Output<'_> {
+    /// Whether per-file chatter is left out.
+    fn hushed(&self) -> bool {
+        self.quiet && self.format != Format::Json
+    }
+
     /// Writes a result line on stdout, with any progress bars lifted off the screen meanwhile.
     pub fn print(&self, text: &str) {
         if !text.is_empty() {
@@ -102,8 +111,37 @@ impl Output<'_> {
         }
     }
 
+    /// The prompt's own part of HELP, after the server's: what the client does itself.
+    pub fn prompt_help(&self) {
+        match self.format {
+            Format::Json => {
+                for c in display::PROMPT_COMMANDS {
+                    self.print(&Record::command(&c.help()).line());
+                }
+            }
+            _ => self.print(&display::prompt_help()),
+        }
+    }
+
+    /// A script (or a paste) stopped at a line that failed: on stderr, and as an error record
+    /// with `--json` (code `stopped`), so a program learns that the lines after it did not run.
+    pub fn stopped(&self, text: &str) {
+        self.progress.suspend(|| eprintln!("qft: {text}"));
+        if self.format == Format::Json {
+            let record = Record::Error {
+                code: "stopped",
+                message: text.to_owned(),
+                name: None,
+            };
+            self.print(&record.line());
+        }
+    }
+
     /// One verified transfer.
     pub fn transferred(&self, download: bool, r: &TransferReport) {
+        if self.hushed() {
+            return;
+        }
         let verb = if download { "downloaded" } else { "uploaded" };
         match self.format {
             Format::Json => self.print(&Record::transfer(download, r).line()),
@@ -114,6 +152,9 @@ impl Output<'_> {
 
     /// One deleted remote file.
     pub fn deleted(&self, name: &str) {
+        if self.hushed() {
+            return;
+        }
         match self.format {
             Format::Json => self.print(
                 &Record::Deleted {
@@ -128,6 +169,9 @@ impl Output<'_> {
 
     /// An entry a command left out, and why.
     pub fn skipped(&self, name: &str, reason: &str) {
+        if self.hushed() {
+            return;
+        }
         match self.format {
             Format::Json => self.print(
                 &Record::Skipped {
@@ -146,6 +190,9 @@ impl Output<'_> {
     pub fn summary(&self, s: &Summary) {
         if self.format == Format::Json {
             return self.print(&Record::Summary(s.clone()).line());
+        }
+        if self.hushed() {
+            return;
         }
         let rate = HumanBytes((s.bytes as f64 / s.seconds.max(1e-6)) as u64);
         let files = if s.files == 1 { "file" } else { "files" };

@@ -1,5 +1,5 @@
-//! Progress bars: on stderr, only when stderr is a terminal and not `--quiet`, so that stdout
-//! stays clean for scripts. All bars of a session share one indicatif `MultiProgress`: a bar per
+//! Progress bars: on stderr, only when stderr is a terminal, stdout is not a pipe, and not
+//! `--quiet`, so that stdout stays clean for scripts. All bars of a session share one indicatif `MultiProgress`: a bar per
 //! active transfer above a total bar, and results printed through [`Progress::suspend`] so a line
 //! never tears a bar. Colours follow the terminal and `NO_COLOR` (indicatif's `console` checks).
 
@@ -13,10 +13,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Shows bars only if `enabled` and stderr is a terminal.
+    /// Shows bars only if `enabled`, stderr is a terminal and stdout is not a pipe.
     pub fn new(enabled: bool) -> Self {
         use std::io::IsTerminal;
-        let on = enabled && std::io::stderr().is_terminal();
+        let on = enabled && std::io::stderr().is_terminal() && !stdout_is_a_pipe();
         Progress {
             multi: on.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
@@ -74,6 +74,29 @@ impl Progress {
             Some(multi) => multi.suspend(f),
             None => f(),
         }
+    }
+}
+
+/// Whether stdout goes into a pipe or a socket (`qft ... get a b | tee log`). What is written
+/// there reaches the terminal later, behind the bars' back: the bars' redraws (which move the
+/// cursor up over the lines they drew) would then erase those lines and leave torn bars behind.
+/// Bars cannot be drawn safely around output they do not control, so there are none. Stdout on
+/// the terminal itself (lines printed between redraws) or in a file is fine.
+fn stdout_is_a_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        use rustix::fs::{fstat, FileType};
+        fstat(std::io::stdout()).is_ok_and(|st| {
+            matches!(
+                FileType::from_raw_mode(st.st_mode),
+                FileType::Fifo | FileType::Socket
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::IsTerminal;
+        !std::io::stdout().is_terminal()
     }
 }
 

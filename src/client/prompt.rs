@@ -1,6 +1,11 @@
 //! The prompt: line editing, history and completion on a terminal, one command per line from a
 //! pipe. It owns the session's working directories: the remote one (`cd`, `pwd`, against which
 //! typed names are resolved) and the local one (`lcd`, `lpwd`, the process's own).
+//!
+//! Every line is its own command, in the order it came, however it came: typed, typed ahead
+//! while a command ran, or pasted (a bracketed paste arrives as one edited text; it is split
+//! into its lines here). A script read from a pipe stops at its first line that fails, as
+//! `sftp -b` does, and so does a multi-line paste: a `-` in front of a line lets it fail.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,6 +13,7 @@ use std::path::PathBuf;
 use rustyline::config::{CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
+use rustyline::Editor;
 use tokio::io::AsyncBufReadExt;
 
 use super::command::{self, Command};
@@ -15,6 +21,7 @@ use super::complete::{QftHelper, RemoteNames};
 use super::display::emit;
 use super::session::Session;
 use super::{local, remote_path, ClientError};
+use crate::paths::sanitize;
 
 /// The history file in the qft home.
 pub const HISTORY_FILE: &str = "history";
@@ -25,13 +32,14 @@ const HISTORY_SIZE: usize = 1000;
 /// How a prompt session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ended {
-    /// How many commands failed.
+    /// How many commands failed (a failure a line's leading `-` allowed is not counted).
     pub failed: usize,
     /// Ctrl-C stopped a script read from a pipe (at a terminal it only cancels one command).
     pub interrupted: bool,
 }
 
-/// Reads and runs commands until LOGOUT, end of input or a lost connection.
+/// Reads and runs commands until LOGOUT, end of input, a lost connection, or (from a pipe) a
+/// command that fails.
 pub async fn run(session: &Session) -> Ended {
     let mut prompt = Prompt {
         session,
@@ -49,12 +57,6 @@ pub async fn run(session: &Session) -> Ended {
     }
 }
 
-/// Where history lives: the qft home's file, or (without a home) this session's memory.
-enum History {
-    File(PathBuf),
-    Memory(Vec<String>),
-}
-
 struct Prompt<'a> {
     session: &'a Session,
     /// The remote working directory, "" for the root.
@@ -63,34 +65,71 @@ struct Prompt<'a> {
     names: Option<RemoteNames>,
 }
 
+/// What running one line came to.
+enum Step {
+    /// It ran; this many of its operations failed.
+    Ran(usize),
+    /// The session ends (LOGOUT, a lost connection), with this many failures.
+    Stop(usize),
+    /// Ctrl-C cancelled it.
+    Interrupted,
+}
+
 impl Prompt<'_> {
     async fn interactive(&mut self) -> Ended {
         eprintln!(
             "Connected to {}. Type HELP for the commands, LOGOUT to leave.",
             self.session.client.remote_address()
         );
-        let mut history = match crate::home::qft_home() {
-            Ok(home) => History::File(home.join(HISTORY_FILE)),
-            Err(_) => History::Memory(Vec::new()),
+        let mut editor = match LineEditor::open(self.names.clone()) {
+            Ok(editor) => editor,
+            Err(e) => {
+                eprintln!("qft: {e}");
+                return ended(1);
+            }
         };
         let mut failed = 0;
         loop {
-            let helper = QftHelper::new(self.names.clone(), &self.cwd);
-            let (line, kept) = match read_line(helper, history).await {
-                Ok((Some(line), kept)) => (line, kept),
-                Ok((None, _)) => break,
+            let text = match editor.read(&self.cwd).await {
+                Ok(Some(text)) => text,
+                Ok(None) => break,
                 Err(e) => {
                     eprintln!("qft: {e}");
                     return ended(failed + 1);
                 }
             };
-            history = kept;
-            match self.execute(&line, true).await {
-                Step::Continue(n) => failed += n,
-                Step::Stop(n) => return ended(failed + n),
-                Step::Interrupted => {
-                    // A terminal prompt only cancels; count it and go on.
-                    failed += 1;
+            // A multi-line paste arrives as one text: its lines run one by one, never as one
+            // command's arguments.
+            let lines: Vec<&str> = text
+                .split(['\n', '\r'])
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            for (i, line) in lines.iter().enumerate() {
+                editor.remember(line);
+                let (may_fail, line) = command::may_fail(line);
+                let left = lines.len() - i - 1;
+                match self.execute(line, true).await {
+                    Step::Ran(0) => {}
+                    Step::Ran(_) if may_fail => {}
+                    Step::Ran(n) => {
+                        failed += n;
+                        if left > 0 {
+                            let at = format!("line {} of the paste", i + 1);
+                            self.stopped(&at, line, left);
+                            break;
+                        }
+                    }
+                    Step::Stop(n) => return ended(failed + n),
+                    Step::Interrupted => {
+                        // A terminal prompt only cancels; count it and go on, without what was
+                        // pasted or typed ahead (the terminal drops what it held, too).
+                        failed += 1;
+                        if left > 0 {
+                            eprintln!("qft: the {} after it not run", lines_text(left));
+                        }
+                        editor.forget_typed_ahead();
+                        break;
+                    }
                 }
             }
         }
@@ -99,38 +138,59 @@ impl Prompt<'_> {
 
     async fn batch(&mut self) -> Ended {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        let mut failed = 0;
+        let mut number = 0usize;
         loop {
             let line = match lines.next_line().await {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
                 Err(e) => {
                     eprintln!("qft: cannot read commands: {e}");
-                    return ended(failed + 1);
+                    return ended(1);
                 }
             };
-            match self.execute(&line, false).await {
-                Step::Continue(n) => failed += n,
-                Step::Stop(n) => return ended(failed + n),
+            number += 1;
+            let (may_fail, line) = command::may_fail(&line);
+            match self.execute(line, false).await {
+                Step::Ran(0) => {}
+                Step::Ran(_) if may_fail => {}
+                Step::Ran(n) => {
+                    // As sftp -b: a script does not go on after a command that failed (a `cd`
+                    // that failed would have the next `rm` delete in the wrong directory).
+                    self.stopped(&format!("line {number}"), line, 0);
+                    return ended(n);
+                }
+                Step::Stop(n) => return ended(n),
                 Step::Interrupted => {
                     return Ended {
-                        failed: failed + 1,
+                        failed: 1,
                         interrupted: true,
                     }
                 }
             }
         }
-        ended(failed)
+        // Every line ran, and none failed but those allowed to.
+        ended(0)
+    }
+
+    /// Says that a script or paste stopped at `at` (which failed), and how many lines of it
+    /// were left unrun when that is known.
+    fn stopped(&self, at: &str, line: &str, left: usize) {
+        let mut text = format!("stopped at {at}, which failed: {}", sanitize(line.trim()));
+        if left > 0 {
+            text.push_str(&format!("; the {} after it not run", lines_text(left)));
+        }
+        text.push_str(" (a '-' in front of a line lets it fail)");
+        self.session.output().stopped(&text);
     }
 
     async fn execute(&mut self, line: &str, at_terminal: bool) -> Step {
         let command =
             match command::parse(line).and_then(|c| c.map(|c| self.resolve(c)).transpose()) {
                 Ok(Some(command)) => command,
-                Ok(None) => return Step::Continue(0),
+                Ok(None) => return Step::Ran(0),
                 Err(e) => {
                     eprintln!("qft: {e}");
-                    return Step::Continue(1);
+                    return Step::Ran(1);
                 }
             };
         let changes_server = matches!(command, Command::Put { .. } | Command::Delete { .. });
@@ -156,6 +216,12 @@ impl Prompt<'_> {
                     Err(e) => self.session.output().fail(None, &e),
                 }
             }
+            Command::Shell { command } => {
+                match local::shell(command.as_deref(), at_terminal).await {
+                    Ok(()) => 0,
+                    Err(e) => self.session.output().fail(None, &e),
+                }
+            }
             command => {
                 // Ctrl-C during a command cancels it: dropping it drops its streams (the server
                 // sees them reset) and its temp files (removed). At a terminal the session goes
@@ -171,13 +237,17 @@ impl Prompt<'_> {
                 }
                 // Only now is the cancelled command dropped (with its bars): report after that.
                 match finished {
-                    Some(failed) => failed,
+                    Some(failed) => {
+                        if command == Command::Help {
+                            self.session.output().prompt_help();
+                        }
+                        failed
+                    }
                     None => {
                         eprintln!("qft: cancelled");
-                        return if at_terminal {
-                            Step::Continue(1)
-                        } else {
-                            Step::Interrupted
+                        return match at_terminal {
+                            true => Step::Ran(1),
+                            false => Step::Interrupted,
                         };
                     }
                 }
@@ -187,7 +257,7 @@ impl Prompt<'_> {
             eprintln!("qft: the connection was closed: {reason}");
             return Step::Stop(failed.max(1));
         }
-        Step::Continue(failed)
+        Step::Ran(failed)
     }
 
     /// Typed remote names are relative to the remote working directory.
@@ -201,20 +271,26 @@ impl Prompt<'_> {
                 names,
                 output,
                 recursive,
+                force,
             } => Command::Get {
                 names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
                 output,
                 recursive,
+                force,
             },
             Command::Delete { names } => Command::Delete {
                 names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
             },
             Command::Put {
-                paths, recursive, ..
+                paths,
+                recursive,
+                output,
+                ..
             } => Command::Put {
                 paths,
                 recursive,
                 into: self.cwd.clone(),
+                output,
             },
             other => other,
         })
@@ -241,7 +317,7 @@ impl Prompt<'_> {
     fn local(&self, result: Result<PathBuf, ClientError>) -> usize {
         match result {
             Ok(dir) => {
-                emit(&crate::paths::sanitize(&dir.display().to_string()));
+                emit(&sanitize(&dir.display().to_string()));
                 0
             }
             Err(e) => self.session.output().fail(None, &e),
@@ -249,64 +325,132 @@ impl Prompt<'_> {
     }
 }
 
-/// Reads one line with editing, completion and history. `None` at end of input (Ctrl-D).
-///
-/// The editor lives only while a line is read: rustyline takes over SIGINT for its editor's
-/// lifetime, and while a command runs Ctrl-C must reach our handler, which cancels the command.
-/// So each line gets a new editor, handed the history and the shared completion cache. It runs on
-/// a blocking thread because it blocks while the user types.
-async fn read_line(
-    helper: QftHelper,
-    history: History,
-) -> Result<(Option<String>, History), String> {
-    let read = tokio::task::spawn_blocking(move || {
-        let mut history = history;
-        let config = Config::builder()
-            .completion_type(CompletionType::List)
-            .max_history_size(HISTORY_SIZE)
-            .and_then(|c| c.history_ignore_dups(true))
-            .map_err(|e| e.to_string())?
-            .history_ignore_space(true)
-            .build();
-        let mut editor = rustyline::Editor::<QftHelper, FileHistory>::with_config(config)
-            .map_err(|e| format!("cannot start the prompt: {e}"))?;
-        editor.set_helper(Some(helper));
-        match &history {
-            History::File(path) if path.exists() => {
-                // An unreadable history costs the recall, not the session.
-                let _ = editor.load_history(path);
-            }
-            History::File(_) => {}
-            History::Memory(lines) => {
-                for line in lines {
-                    let _ = editor.add_history_entry(line.as_str());
+fn lines_text(n: usize) -> String {
+    match n {
+        1 => "1 line".to_owned(),
+        n => format!("{n} lines"),
+    }
+}
+
+/// The terminal's line editor, one for the whole session, so that what it read past the end of
+/// a line (the rest of a paste, lines typed ahead) is still there for the next line. It leaves
+/// SIGINT alone (rustyline's `signal-hook` feature): while a command runs, Ctrl-C reaches the
+/// prompt's handler, which cancels the command; while a line is read, Ctrl-C is a key.
+struct LineEditor {
+    /// `None` only while a line is being read on the blocking pool.
+    editor: Option<Editor<QftHelper, FileHistory>>,
+    /// The history file, or `None` to keep this session's history in memory only (no qft home,
+    /// or the file could not be written).
+    file: Option<PathBuf>,
+    /// Completion's shared cache, for the helper of a new editor.
+    names: Option<RemoteNames>,
+}
+
+impl LineEditor {
+    fn open(names: Option<RemoteNames>) -> Result<Self, String> {
+        let file = crate::home::qft_home()
+            .ok()
+            .map(|home| home.join(HISTORY_FILE));
+        let mut editor = new_editor(QftHelper::new(names.clone(), ""))?;
+        if let Some(path) = file.as_ref().filter(|p| p.exists()) {
+            // An unreadable history costs the recall, not the session.
+            let _ = editor.load_history(path);
+        }
+        Ok(LineEditor {
+            editor: Some(editor),
+            file,
+            names,
+        })
+    }
+
+    /// Reads one line (or a pasted text of several) with editing, completion against `cwd` and
+    /// history. `None` at end of input (Ctrl-D). It runs on a blocking thread because it blocks
+    /// while the user types.
+    async fn read(&mut self, cwd: &str) -> Result<Option<String>, String> {
+        let mut editor = self
+            .editor
+            .take()
+            .ok_or("the prompt's line editor was lost")?;
+        if let Some(helper) = editor.helper_mut() {
+            helper.set_cwd(cwd);
+        }
+        let (editor, line) = tokio::task::spawn_blocking(move || {
+            let line = loop {
+                match editor.readline("qft> ") {
+                    Ok(line) => break Ok(Some(line)),
+                    // Ctrl-C at the prompt clears the line, as in a shell.
+                    Err(ReadlineError::Interrupted) => continue,
+                    Err(ReadlineError::Eof) => break Ok(None),
+                    Err(e) => break Err(e.to_string()),
                 }
+            };
+            (editor, line)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        self.editor = Some(editor);
+        line
+    }
+
+    /// Adds a line to the history (a line starting with a space is not kept), and to the file.
+    fn remember(&mut self, line: &str) {
+        let Some(editor) = self.editor.as_mut() else {
+            return;
+        };
+        if !editor.add_history_entry(line).unwrap_or(false) {
+            return;
+        }
+        if let Some(path) = &self.file {
+            if let Err(e) = editor.append_history(path) {
+                eprintln!("qft: cannot save history in {}: {e}", path.display());
+                self.file = None;
             }
         }
-        let line = loop {
-            match editor.readline("qft> ") {
-                Ok(line) => break line,
-                // Ctrl-C at the prompt clears the line, as in a shell.
-                Err(ReadlineError::Interrupted) => continue,
-                Err(ReadlineError::Eof) => return Ok((None, history)),
-                Err(e) => return Err(e.to_string()),
-            }
+    }
+
+    /// Drops what was typed ahead or pasted and not read yet (after Ctrl-C), by starting a new
+    /// editor with the same history.
+    fn forget_typed_ahead(&mut self) {
+        let Some(old) = self.editor.take() else {
+            return;
         };
-        if !line.trim().is_empty() && editor.add_history_entry(line.as_str()).unwrap_or(false) {
-            match &mut history {
-                History::File(path) => {
-                    if let Err(e) = editor.append_history(path) {
-                        eprintln!("qft: cannot save history in {}: {e}", path.display());
-                        let lines = editor.history().iter().cloned().collect();
-                        history = History::Memory(lines);
+        let cwd = old.helper().map(|h| h.cwd().to_owned()).unwrap_or_default();
+        let kept: Vec<String> = old.history().iter().cloned().collect();
+        // One editor holds the terminal at a time: the old one goes first.
+        drop(old);
+        match new_editor(QftHelper::new(self.names.clone(), &cwd)) {
+            Ok(mut editor) => {
+                match self.file.as_ref().filter(|p| p.exists()) {
+                    // Everything remembered is in the file already.
+                    Some(path) => {
+                        let _ = editor.load_history(path);
+                    }
+                    None => {
+                        for line in kept {
+                            let _ = editor.add_history_entry(line);
+                        }
                     }
                 }
-                History::Memory(lines) => lines.push(line.clone()),
+                self.editor = Some(editor);
             }
+            Err(e) => eprintln!("qft: {e}"),
         }
-        Ok((Some(line), history))
-    });
-    read.await.map_err(|e| e.to_string())?
+    }
+}
+
+fn new_editor(helper: QftHelper) -> Result<Editor<QftHelper, FileHistory>, String> {
+    let config = Config::builder()
+        .completion_type(CompletionType::List)
+        .max_history_size(HISTORY_SIZE)
+        .and_then(|c| c.history_ignore_dups(true))
+        .map_err(|e| e.to_string())?
+        .history_ignore_space(true)
+        .auto_add_history(false)
+        .build();
+    let mut editor = Editor::<QftHelper, FileHistory>::with_config(config)
+        .map_err(|e| format!("cannot start the prompt: {e}"))?;
+    editor.set_helper(Some(helper));
+    Ok(editor)
 }
 
 fn ended(failed: usize) -> Ended {
@@ -314,10 +458,4 @@ fn ended(failed: usize) -> Ended {
         failed,
         interrupted: false,
     }
-}
-
-enum Step {
-    Continue(usize),
-    Stop(usize),
-    Interrupted,
 }

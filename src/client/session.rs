@@ -8,7 +8,7 @@ use super::output::Output;
 use super::progress::Progress;
 use super::{Client, ClientError};
 use crate::paths::sanitize;
-use crate::protocol::EntryKind;
+use crate::protocol::{Entry, EntryKind, ErrorCode};
 
 pub use super::output::Format;
 
@@ -21,8 +21,11 @@ pub struct Session {
     pub progress: Progress,
     /// How results are printed.
     pub format: Format,
-    /// Replace existing local files on download.
+    /// Replace existing local files on download (`qft connect --force`: for every command of
+    /// the session; `get -f` asks it for one).
     pub force: bool,
+    /// `--quiet`: errors only (see [`Output::quiet`]).
+    pub quiet: bool,
     /// How many transfers of one command run at once (`-j`).
     pub jobs: usize,
 }
@@ -41,7 +44,7 @@ impl Session {
     pub async fn run(&self, command: &Command) -> usize {
         let out = self.output();
         match command {
-            Command::List { dir } => match self.client.list(dir).await {
+            Command::List { dir } => match self.list(dir).await {
                 Ok(entries) => {
                     out.listing(&entries);
                     0
@@ -59,12 +62,23 @@ impl Session {
                 names,
                 output,
                 recursive,
-            } => self.batch().get(names, output.as_deref(), *recursive).await,
+                force,
+            } => {
+                let batch = Batch {
+                    force: self.force || *force,
+                    ..self.batch()
+                };
+                batch.get(names, output.as_deref(), *recursive).await
+            }
             Command::Put {
                 paths,
                 recursive,
                 into,
-            } => self.batch().put(paths, *recursive, into).await,
+                output,
+            } => {
+                let (paths, output) = destination(paths, output.as_deref());
+                self.batch().put(paths, *recursive, into, output).await
+            }
             Command::Delete { names } => self.delete(names).await,
             Command::Shutdown => match self.client.shutdown().await {
                 Ok(()) => {
@@ -82,6 +96,7 @@ impl Session {
         Output {
             progress: &self.progress,
             format: self.format,
+            quiet: self.quiet,
         }
     }
 
@@ -93,6 +108,37 @@ impl Session {
             force: self.force,
             jobs: self.jobs,
         }
+    }
+
+    /// LIST of a directory; of a file, that file alone; of a pattern, the names it matches (as
+    /// `ls` has it).
+    async fn list(&self, arg: &str) -> Result<Vec<Entry>, ClientError> {
+        use super::pattern::{has_wildcards, RemotePattern};
+        use super::remote_path::last;
+        let (dir, only) = match self.client.list(arg).await {
+            Ok(entries) => return Ok(entries),
+            Err(ClientError::Remote {
+                code: ErrorCode::NotADirectory,
+                ..
+            }) => {
+                let dir = arg.rsplit_once('/').map_or("", |(dir, _)| dir);
+                (dir.to_owned(), Only::Name(last(arg).to_owned()))
+            }
+            Err(e) if has_wildcards(arg) => match RemotePattern::new(arg) {
+                Ok(pattern) => (pattern.dir.clone(), Only::Matching(pattern)),
+                Err(_) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let entries = self.client.list(&dir).await?;
+        let kept: Vec<Entry> = entries.into_iter().filter(|e| only.keeps(e)).collect();
+        if kept.is_empty() {
+            return Err(ClientError::NoMatch {
+                pattern: sanitize(arg),
+                remote: true,
+            });
+        }
+        Ok(kept)
     }
 
     /// DELETE, with patterns matched against the listing. Directories are not deleted.
@@ -142,5 +188,43 @@ impl Session {
             });
         }
         Ok(names)
+    }
+}
+
+/// Where a PUT stores: `-o`, or else a last argument that ends in `/` and is no local path
+/// (`put a.txt b.txt docs/`), as scp reads its last argument. A last argument that exists here
+/// stays a local path, so nothing that worked before changes meaning.
+fn destination<'a>(
+    paths: &'a [std::path::PathBuf],
+    output: Option<&'a str>,
+) -> (&'a [std::path::PathBuf], Option<&'a str>) {
+    if output.is_some() {
+        return (paths, output);
+    }
+    match paths.split_last() {
+        Some((last, rest)) if !rest.is_empty() => match last.to_str() {
+            Some(text) if text.ends_with('/') && last.symlink_metadata().is_err() => {
+                (rest, Some(text))
+            }
+            _ => (paths, None),
+        },
+        _ => (paths, None),
+    }
+}
+
+/// What of a directory's listing `ls` shows when it was given a file or a pattern.
+enum Only {
+    /// The file of this name.
+    Name(String),
+    /// The names a pattern matches.
+    Matching(super::pattern::RemotePattern),
+}
+
+impl Only {
+    fn keeps(&self, entry: &Entry) -> bool {
+        match self {
+            Only::Name(name) => entry.name == *name,
+            Only::Matching(pattern) => pattern.matches(&entry.name),
+        }
     }
 }

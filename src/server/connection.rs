@@ -14,6 +14,7 @@ use super::auth::Permissions;
 use super::exchange::{Failure, Outcome};
 use super::limits::BUSY_RETRY_AFTER;
 use super::metrics::{Attempt, Ended};
+use super::slots::Who;
 use super::{delete, download, help, list, upload, Context, Gate};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
@@ -96,6 +97,7 @@ pub(super) async fn handle(
         let _open = ctx.metrics.open();
         conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
         info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");
+        let who = ctx.slots.who(client, peer.ip());
         let started = Instant::now();
         let mut streams = JoinSet::new();
         let reason = loop {
@@ -103,7 +105,7 @@ pub(super) async fn handle(
                 accepted = conn.accept_bi() => match accepted {
                     Ok((send, recv)) => {
                         let id = send.id().index();
-                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client);
+                        let stream = handle_stream(send, recv, ctx.clone(), conn.clone(), client, who);
                         streams.spawn(stream.instrument(info_span!("stream", id)));
                     }
                     Err(e) => break describe_close(&e),
@@ -176,6 +178,7 @@ async fn handle_stream(
     ctx: Arc<Context>,
     conn: quinn::Connection,
     client: Option<Fingerprint>,
+    who: Who,
 ) {
     let limits = &ctx.limits;
     let read = read_frame_limited::<Request, _>(&mut recv, limits.max_frame);
@@ -214,7 +217,7 @@ async fn handle_stream(
                 ErrorCode::PermissionDenied,
                 format!("permission denied: {command} needs the '{word}' permission, which this client does not have"),
             )),
-            _ => run(&ctx, request, client, &mut send, &mut recv).await,
+            _ => run(&ctx, request, client, who, &mut send, &mut recv).await,
         };
         let duration = started.elapsed();
         let duration_ms = duration.as_secs_f64() * 1000.0;
@@ -253,12 +256,13 @@ async fn run(
     ctx: &Context,
     request: Request,
     client: Option<Fingerprint>,
+    who: Who,
     send: &mut SendStream,
     recv: &mut RecvStream,
 ) -> Outcome {
     match request {
         Request::ResumeUpload { name, size } => match client {
-            Some(client) => upload::run_resumable(ctx, &name, size, client, recv, send).await,
+            Some(client) => upload::run_resumable(ctx, who, &name, size, client, recv, send).await,
             // Partials are keyed by the client's key: without one, no resuming (the client
             // falls back to a plain upload).
             None => Err(Failure::Refuse(
@@ -267,12 +271,12 @@ async fn run(
             )),
         },
         Request::ResumeDownload { name, have } => {
-            download::run_resumable(ctx, &name, have, recv, send).await
+            download::run_resumable(ctx, who, &name, have, recv, send).await
         }
-        Request::List { dir } => list::run(&ctx.storage, &dir, send).await,
-        Request::Download { name } => download::run(ctx, &name, send).await,
-        Request::Upload { name, size } => upload::run(ctx, &name, size, recv, send).await,
-        Request::Delete { name } => delete::run(&ctx.storage, &name, send).await,
+        Request::List { dir } => list::run(ctx, &dir, send).await,
+        Request::Download { name } => download::run(ctx, who, &name, send).await,
+        Request::Upload { name, size } => upload::run(ctx, who, &name, size, recv, send).await,
+        Request::Delete { name } => delete::run(ctx, &name, send).await,
         Request::Help => help::run(send).await,
         Request::Shutdown => {
             write_frame(send, &Response::ShuttingDown)

@@ -2,18 +2,12 @@
 
 use tokio::io::AsyncWrite;
 
-use super::exchange::{safe_name, Failure, Outcome};
-use crate::protocol::{write_frame, Response};
-use crate::storage::Storage;
+use super::exchange::{respond, safe_name, Outcome};
+use super::Context;
+use crate::protocol::Response;
 
-pub(super) async fn run<W: AsyncWrite + Unpin>(
-    storage: &Storage,
-    name: &str,
-    send: &mut W,
-) -> Outcome {
-    storage.delete(safe_name(name)?).await?;
-    write_frame(send, &Response::Deleted)
-        .await
-        .map_err(Failure::abort)?;
+pub(super) async fn run<W: AsyncWrite + Unpin>(ctx: &Context, name: &str, send: &mut W) -> Outcome {
+    ctx.storage.delete(safe_name(name)?).await?;
+    respond(ctx, send, &Response::Deleted).await?;
     Ok(0)
 }

@@ -5,28 +5,34 @@ use indicatif::ProgressBar;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::exchange::{read_resume, safe_name, Failure, Outcome};
+use super::exchange::{read_resume, respond, safe_name, Failure, Outcome};
+use super::slots::Who;
 use super::Context;
 use crate::pieces::Pieces;
-use crate::protocol::{close, write_frame, Response, Trailer};
+use crate::protocol::{close, Response, Trailer};
 use crate::storage::{ReadFile, StorageError};
 use crate::transfer::{copy_continuing, CopyError, Sink};
 
 pub(super) async fn run<W: AsyncWrite + Unpin + Sink>(
     ctx: &Context,
+    who: Who,
     name: &str,
     send: &mut W,
 ) -> Outcome {
     let name = safe_name(name)?;
     let file = ctx.storage.open_read(name).await?;
-    // A copy buffer is taken only with a permit: bounds the memory all transfers hold at once.
-    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    // A copy buffer is taken only with a slot: bounds the memory all transfers hold at once.
+    let _slot = ctx
+        .slots
+        .acquire(who, file.size)
+        .await
+        .map_err(Failure::abort)?;
     let header = Response::FileHeader {
         size: file.size,
         modified: file.modified,
     };
     // From here on a failure cannot be told with a frame: the client is reading body bytes.
-    write_frame(send, &header).await.map_err(Failure::abort)?;
+    respond(ctx, send, &header).await?;
     send_body(ctx, &file, 0, Sha256::default(), send).await?;
     Ok(file.size)
 }
@@ -35,6 +41,7 @@ pub(super) async fn run<W: AsyncWrite + Unpin + Sink>(
 /// choice of where to start, then the rest and the whole file's hash (see [`crate::pieces`]).
 pub(super) async fn run_resumable<R, W>(
     ctx: &Context,
+    who: Who,
     name: &str,
     have: u64,
     recv: &mut R,
@@ -47,9 +54,16 @@ where
     let name = safe_name(name)?;
     let shown = name.to_string();
     let file = ctx.storage.open_read(name).await?;
-    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    let _slot = ctx
+        .slots
+        .acquire(who, file.size)
+        .await
+        .map_err(Failure::abort)?;
     let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
-    let held = have.min(file.size);
+    // What the client says it holds is only a claim: what of it is hashed and then not used
+    // is charged to the client (see `slots`).
+    let hashing = ctx.slots.hashing(who, have.min(file.size));
+    let held = hashing.bytes;
     let (pieces, covered) = Pieces::hash(&mut file.source_at(0), held)
         .await
         .map_err(io)?;
@@ -59,8 +73,9 @@ where
         chunk: pieces.chunk,
         hashes: pieces.hashes.clone(),
     };
-    write_frame(send, &prefix).await.map_err(Failure::abort)?;
+    respond(ctx, send, &prefix).await?;
     let from = read_resume(ctx, recv, held, &pieces).await?;
+    hashing.used(from);
     // The trailer covers the whole file, so what the client keeps is hashed too.
     let before = covered.at(from, || file.source_at(0)).await.map_err(io)?;
     send_body(ctx, &file, from, before, send).await?;
@@ -91,7 +106,5 @@ async fn send_body<W: AsyncWrite + Unpin + Sink>(
         }
         Err(e) => return Err(Failure::abort(e)),
     };
-    write_frame(send, &Trailer { sha256 })
-        .await
-        .map_err(Failure::abort)
+    respond(ctx, send, &Trailer { sha256 }).await
 }

@@ -1,12 +1,16 @@
-//! What every command handler shares: how a command fails, the name check, the resume point.
-//! Handlers import this, never the dispatcher ([`super::connection`]) that calls them.
+//! What every command handler shares: how a command fails, the name check, writing a response
+//! within the stall timeout, the resume point. Handlers import this, never the dispatcher
+//! ([`super::connection`]) that calls them.
 
+use std::future::Future;
+
+use tokio::io::AsyncWrite;
 use tracing::warn;
 
 use super::Context;
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
-use crate::protocol::{close, ErrorCode};
+use crate::protocol::{close, write_frame, ErrorCode, Message};
 use crate::storage::StorageError;
 
 /// How a command failed, which decides what the stream sees.
@@ -45,6 +49,36 @@ pub(super) fn safe_name(name: &str) -> Result<SafeName, Failure> {
         Failure::Refuse(
             ErrorCode::InvalidName,
             format!("invalid name '{}': {e}", crate::paths::sanitize(name)),
+        )
+    })
+}
+
+/// Writes one frame of a response. Like every block of a body, it must move within the stall
+/// timeout: a client that stops reading holds nothing (a listing's pages, a slot) for longer.
+pub(super) async fn respond<T: Message, W: AsyncWrite + Unpin>(
+    ctx: &Context,
+    send: &mut W,
+    frame: &T,
+) -> Result<(), Failure> {
+    within_stall(ctx, write_frame(send, frame))
+        .await?
+        .map_err(Failure::abort)
+}
+
+/// Runs one step of an exchange that waits on the client (a frame to write or to read), cut
+/// off as too slow if it does not finish within the stall timeout.
+pub(super) async fn within_stall<T>(
+    ctx: &Context,
+    step: impl Future<Output = T>,
+) -> Result<T, Failure> {
+    let limit = ctx.limits.stall_timeout;
+    tokio::time::timeout(limit, step).await.map_err(|_| {
+        Failure::Abort(
+            close::TOO_SLOW,
+            format!(
+                "the client did not keep up: nothing moved for {} s",
+                limit.as_secs()
+            ),
         )
     })
 }

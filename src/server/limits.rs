@@ -12,9 +12,11 @@
 //! Worst-case memory is bounded by: `max_connections` × `receive_window` of QUIC receive
 //! buffers (filled only while the server is not reading, e.g. a stalled disk), plus
 //! `send_buffers` shared by all downloads, plus three [`crate::transfer::BLOCK`]s per running
-//! transfer (at most `max_transfers`). With the defaults that is 128 × 16 MiB + 24 MiB +
-//! 64 × 768 KiB; a single client can hold at most `max_connections_per_ip` × `receive_window`
-//! of the first part.
+//! large transfer (at most `max_transfers`) and a small file's body per running small one (at
+//! most `max_transfers` of them too, each under [`crate::protocol::SMALL_FILE`]). With the
+//! defaults that is 128 × 16 MiB + 24 MiB + 64 × 768 KiB + 64 × 1 MiB; a single client can hold
+//! at most `max_connections_per_ip` × `receive_window` of the first part, and
+//! `max_transfers_per_client` of each kind of transfer slot.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -71,6 +73,19 @@ pub struct Limits {
     /// Always require address validation (a QUIC Retry round trip) before any handshake work,
     /// not only once unproven handshakes pile up (`retry_above`).
     pub retry: bool,
+    /// Transfer slots one client may hold at once, of each kind (large, small): one client's
+    /// stalled transfers cannot take every slot. A client is its key on a server with an
+    /// authorized-clients list, its address otherwise (anyone can make keys).
+    pub max_transfers_per_client: usize,
+    /// Unfinished resumable uploads kept for one client; past this its uploads go plain
+    /// (and leave nothing behind if they break).
+    pub max_partials_per_client: usize,
+    /// Unfinished resumable uploads kept for all clients together.
+    pub max_partials: usize,
+    /// Bytes a client may have the server hash for resuming and then not use (it resumes
+    /// before them, or not at all), refilled over a minute. Past it, the server hashes less
+    /// and the client resends more; an honest resume uses what was hashed and costs nothing.
+    pub resume_hash_allowance: u64,
 }
 
 impl Default for Limits {
@@ -94,6 +109,10 @@ impl Default for Limits {
             send_buffers: 24 << 20,
             retry: false,
             partial_ttl: Duration::from_secs(24 * 3600),
+            max_transfers_per_client: 16,
+            max_partials_per_client: 64,
+            max_partials: 1024,
+            resume_hash_allowance: 4 << 30,
         }
     }
 }
@@ -104,6 +123,14 @@ impl Limits {
     /// disk's pace). A fixed deadline would make every resume of a big file fail.
     pub fn resume_timeout(&self, held: u64) -> Duration {
         self.request_timeout + Duration::from_secs(held / (50 << 20))
+    }
+
+    /// How many partials the storage keeps.
+    pub fn partials(&self) -> crate::storage::PartialLimits {
+        crate::storage::PartialLimits {
+            per_client: self.max_partials_per_client,
+            total: self.max_partials,
+        }
     }
 
     /// The QUIC transport settings these limits imply.

@@ -13,6 +13,7 @@ mod help;
 pub mod limits;
 mod list;
 pub mod metrics;
+mod slots;
 #[cfg(test)]
 mod tests;
 mod upload;
@@ -22,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -103,8 +104,8 @@ pub(crate) struct Context {
     /// Applied on top of every client's permissions.
     pub(crate) mask: Permissions,
     pub(crate) limits: Limits,
-    /// Bounds the copy buffers held at once, server-wide.
-    pub(crate) transfers: Semaphore,
+    /// Transfer slots (they bound the copy buffers held at once), shared fairly.
+    pub(crate) slots: slots::Slots,
     /// Set by an admin's SHUTDOWN.
     pub(crate) shutdown: Notify,
     /// What the server counts, for `--metrics`.
@@ -113,11 +114,14 @@ pub(crate) struct Context {
 
 impl Context {
     fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
+        // Where a list vets keys, a client is its key for its fair share; elsewhere anyone can
+        // make keys, so it is its address.
+        let keyed = matches!(access, Access::Authorized(_));
         Context {
             storage,
             grants: Grants::new(access),
             mask,
-            transfers: Semaphore::new(limits.max_transfers.max(1)),
+            slots: slots::Slots::new(&limits, keyed),
             limits,
             shutdown: Notify::new(),
             metrics: Metrics::default(),

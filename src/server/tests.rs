@@ -5,6 +5,7 @@
 use sha2::{Digest, Sha256};
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
 
+use super::slots::Who;
 use super::{download, upload, Access, Context, Limits, Permissions, Storage};
 use crate::protocol::{read_frame, write_frame, Response, Resume, Trailer};
 
@@ -14,6 +15,9 @@ fn context() -> (Context, tempfile::TempDir) {
     let ctx = Context::new(storage, Access::Open, Permissions::ALL, Limits::default());
     (ctx, dir)
 }
+
+/// The client in these exchanges.
+const WHO: Who = Who::Addr(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
 
 /// Both halves of a stream as the server sees them, and the client's ends.
 fn pipes() -> ((DuplexStream, DuplexStream), (DuplexStream, DuplexStream)) {
@@ -43,7 +47,7 @@ async fn an_upload_then_a_download_round_trip_verified() {
         read_frame::<Response, _>(&mut c_recv).await.unwrap()
     };
     let server = async {
-        let outcome = upload::run(&ctx, "d/f.bin", size, &mut recv, &mut send).await;
+        let outcome = upload::run(&ctx, WHO, "d/f.bin", size, &mut recv, &mut send).await;
         drop(send);
         outcome
     };
@@ -62,7 +66,7 @@ async fn an_upload_then_a_download_round_trip_verified() {
         let trailer: Trailer = read_frame(&mut c_recv).await.unwrap();
         (body, trailer)
     };
-    let server = download::run(&ctx, "d/f.bin", &mut send);
+    let server = download::run(&ctx, WHO, "d/f.bin", &mut send);
     let ((body, trailer), outcome) = tokio::join!(client, server);
     assert_eq!(outcome.ok(), Some(size));
     assert_eq!(body, data);
@@ -99,7 +103,7 @@ async fn a_resumed_download_sends_the_rest_and_the_whole_files_hash() {
         let trailer: Trailer = read_frame(&mut c_recv).await.unwrap();
         (from, rest, trailer)
     };
-    let server = download::run_resumable(&ctx, "big", have, &mut recv, &mut send);
+    let server = download::run_resumable(&ctx, WHO, "big", have, &mut recv, &mut send);
     let ((from, rest, trailer), outcome) = tokio::join!(client, server);
     assert_eq!(outcome.ok(), Some(data.len() as u64 - from));
     assert_eq!(rest, data[from as usize..]);
@@ -118,7 +122,7 @@ async fn a_resume_point_the_pieces_do_not_allow_is_refused() {
             .await
             .unwrap();
     };
-    let server = download::run_resumable(&ctx, "f", 3 << 20, &mut recv, &mut send);
+    let server = download::run_resumable(&ctx, WHO, "f", 3 << 20, &mut recv, &mut send);
     let ((), outcome) = tokio::join!(client, server);
     let Err(super::exchange::Failure::Refuse(code, message)) = outcome else {
         panic!("expected a refusal");

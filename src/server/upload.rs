@@ -1,23 +1,26 @@
-//! UPLOAD and resumable UPLOAD: check size and space, accept, receive into a private file,
-//! verify the whole file's SHA-256, commit.
+//! UPLOAD and resumable UPLOAD: check the size, take a slot and reserve the space, accept,
+//! receive into a private file, verify the whole file's SHA-256, commit. An upload that fails
+//! for space frees what it holds.
 
 use indicatif::ProgressBar;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use super::exchange::{read_resume, safe_name, Failure, Outcome};
+use super::exchange::{read_resume, respond, safe_name, within_stall, Failure, Outcome};
+use super::slots::Who;
 use super::Context;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    close, read_frame_limited, write_frame, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
+    close, read_frame_limited, ErrorCode, FrameError, Response, Trailer, SMALL_FILE,
 };
-use crate::storage::{StorageError, WriteStream};
+use crate::storage::{Reservation, StorageError};
 use crate::tls::Fingerprint;
-use crate::transfer::{copy_continuing, read_whole, CopyError, Source};
+use crate::transfer::{copy_continuing, read_whole, CopyError, Sink, Source};
 
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
     ctx: &Context,
+    who: Who,
     name: &str,
     size: u64,
     recv: &mut R,
@@ -29,12 +32,11 @@ where
 {
     let name = safe_name(name)?;
     let shown = name.to_string();
-    check_room(ctx, size).await?;
-    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    check_size(ctx, size)?;
+    let _slot = ctx.slots.acquire(who, size).await.map_err(Failure::abort)?;
+    let space = reserve(ctx, size).await?;
     let upload = ctx.storage.begin_upload(name, size).await?;
-    write_frame(send, &Response::Ready)
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Ready).await?;
     let received = if size < SMALL_FILE {
         // Most of a small file's cost is per file: it is received whole and written in one go.
         let stall = Some(ctx.limits.stall_timeout);
@@ -45,14 +47,12 @@ where
         upload.commit_whole(body, digest).await?;
         digest
     } else {
-        let mut sink = upload.sink();
+        let mut sink = space.counting(upload.sink());
         let received = receive(ctx, &shown, Sha256::default(), size, recv, &mut sink).await?;
         upload.commit(received).await?;
         received
     };
-    write_frame(send, &Response::Done { sha256: received })
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Done { sha256: received }).await?;
     Ok(size)
 }
 
@@ -60,6 +60,7 @@ where
 /// where to start, then the rest; verified against the whole file's hash.
 pub(super) async fn run_resumable<R, W>(
     ctx: &Context,
+    who: Who,
     name: &str,
     size: u64,
     client: Fingerprint,
@@ -72,32 +73,48 @@ where
 {
     let name = safe_name(name)?;
     let shown = name.to_string();
-    check_room(ctx, size).await?;
-    let _permit = ctx.transfers.acquire().await.map_err(Failure::abort)?;
+    check_size(ctx, size)?;
+    let _slot = ctx.slots.acquire(who, size).await.map_err(Failure::abort)?;
     let begun = ctx
         .storage
-        .begin_partial(name, client.0, size, ctx.limits.partial_ttl);
+        .begin_partial(name, client.0, size, ctx.limits.partials());
     let Some(mut partial) = begun.await? else {
         return Err(Failure::Refuse(
             ErrorCode::Unsupported,
             "this server cannot resume uploads; use a plain upload".into(),
         ));
     };
+    // What is held is on the disk already: only the rest needs room.
+    let space = match reserve(ctx, size - partial.held).await {
+        Ok(space) => space,
+        Err(refused) => {
+            if partial.held == 0 {
+                partial.discard().await;
+            }
+            return Err(refused);
+        }
+    };
     let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
-    let (pieces, covered) = Pieces::hash(&mut partial.source(), partial.held)
+    // Hashed again at every attempt: what the client does not use of it is charged to it.
+    let hashing = ctx.slots.hashing(who, partial.held);
+    let (pieces, covered) = Pieces::hash(&mut partial.source(), hashing.bytes)
         .await
         .map_err(io)?;
     let held = Response::Held {
         chunk: pieces.chunk,
         hashes: pieces.hashes.clone(),
     };
-    write_frame(send, &held).await.map_err(Failure::abort)?;
-    let from = read_resume(ctx, recv, partial.held, &pieces).await?;
+    respond(ctx, send, &held).await?;
+    let from = read_resume(ctx, recv, hashing.bytes, &pieces).await?;
+    hashing.used(from);
     let before = covered.at(from, || partial.source()).await.map_err(io)?;
+    // Cutting back to `from` frees what the rest will take again.
+    let dropped = partial.held - from;
     partial.keep(from).await?;
+    space.grow(dropped);
     let rest = size - from;
     let claim = partial.superseded();
-    let mut sink = partial.sink();
+    let mut sink = space.counting(partial.sink());
     let receiving = receive(ctx, &shown, before, rest, recv, &mut sink);
     let outcome = tokio::select! {
         outcome = receiving => outcome,
@@ -108,18 +125,17 @@ where
     };
     let received = match outcome {
         Ok(digest) => digest,
-        Err(Failure::Refuse(ErrorCode::HashMismatch, message)) => {
-            // What is held is wrong, or the client's file changed mid-way: start over next time.
+        Err(Failure::Refuse(code @ (ErrorCode::HashMismatch | ErrorCode::NoSpace), message)) => {
+            // What is held is wrong, or the client's file changed mid-way: start over next
+            // time. Or the disk is full: what the partial holds must not keep it full.
             partial.discard().await;
-            return Err(Failure::Refuse(ErrorCode::HashMismatch, message));
+            return Err(Failure::Refuse(code, message));
         }
         // Anything else (a broken connection above all) keeps the partial for the next attempt.
         Err(other) => return Err(other),
     };
     partial.commit(received).await?;
-    write_frame(send, &Response::Done { sha256: received })
-        .await
-        .map_err(Failure::abort)?;
+    respond(ctx, send, &Response::Done { sha256: received }).await?;
     if from > 0 {
         tracing::info!(from = from, "resumed upload");
     }
@@ -128,13 +144,13 @@ where
 
 /// Receives `len` body bytes into `sink`, continuing `hasher`, then the trailer and the end of
 /// the stream, and checks the whole file's hash against the trailer. Returns that hash.
-async fn receive<R: AsyncRead + Unpin + Source>(
+async fn receive<R: AsyncRead + Unpin + Source, S: Sink>(
     ctx: &Context,
     shown: &str,
     hasher: Sha256,
     len: u64,
     recv: &mut R,
-    sink: &mut WriteStream,
+    sink: &mut S,
 ) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
     let hidden = ProgressBar::hidden();
@@ -159,13 +175,15 @@ fn copy_failure(shown: &str, e: CopyError) -> Failure {
 }
 
 /// After a body whose SHA-256 was `received`: reads the trailer and the end of the stream, and
-/// checks the sender's hash against what arrived.
+/// checks the sender's hash against what arrived. Each must come within the stall timeout, as
+/// every block of the body had to: a client cannot hold its slot by never sending them.
 async fn finish<R: AsyncRead + Unpin>(
     ctx: &Context,
     recv: &mut R,
     received: [u8; 32],
 ) -> Result<(), Failure> {
-    let trailer = match read_frame_limited::<Trailer, _>(recv, ctx.limits.max_frame).await {
+    let read = read_frame_limited::<Trailer, _>(recv, ctx.limits.max_frame);
+    let trailer = match within_stall(ctx, read).await? {
         Ok(trailer) => trailer,
         // Bytes where the trailer should be: the body was longer than announced.
         Err(FrameError::Malformed | FrameError::TooLarge { .. } | FrameError::Truncated) => {
@@ -178,7 +196,7 @@ async fn finish<R: AsyncRead + Unpin>(
     };
     // The trailer must end the stream; anything after it is a broken peer.
     let mut extra = [0u8; 1];
-    match recv.read(&mut extra).await {
+    match within_stall(ctx, recv.read(&mut extra)).await? {
         Ok(0) => {}
         Ok(_) => {
             return Err(Failure::Refuse(
@@ -197,37 +215,25 @@ async fn finish<R: AsyncRead + Unpin>(
     Ok(())
 }
 
-/// Refuses, before any data moves, an upload over the size limit or one that would leave the
-/// disk with less than the reserve.
-async fn check_room(ctx: &Context, size: u64) -> Result<(), Failure> {
+/// Refuses, before any data moves, an upload over the size limit.
+fn check_size(ctx: &Context, size: u64) -> Result<(), Failure> {
     use indicatif::HumanBytes;
-    if let Some(max) = ctx.limits.max_upload {
-        if size > max {
-            return Err(Failure::Refuse(
-                ErrorCode::TooLarge,
-                format!(
-                    "the upload ({}) is larger than this server accepts ({})",
-                    HumanBytes(size),
-                    HumanBytes(max)
-                ),
-            ));
-        }
-    }
-    match ctx.storage.available_space().await {
-        Ok(Some(free)) if size.saturating_add(ctx.limits.min_free) > free => Err(Failure::Refuse(
-            ErrorCode::NoSpace,
+    match ctx.limits.max_upload {
+        Some(max) if size > max => Err(Failure::Refuse(
+            ErrorCode::TooLarge,
             format!(
-                "no space left on the server for {}: it has {} free and keeps {} in reserve",
+                "the upload ({}) is larger than this server accepts ({})",
                 HumanBytes(size),
-                HumanBytes(free),
-                HumanBytes(ctx.limits.min_free)
+                HumanBytes(max)
             ),
         )),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            // Not knowing is not a reason to refuse: a full disk still fails the write cleanly.
-            tracing::warn!("cannot tell the free space: {e}");
-            Ok(())
-        }
+        _ => Ok(()),
     }
+}
+
+/// Sets the space for `size` more bytes aside, or refuses (before any data moves) an upload
+/// that would leave the disk with less than the reserve, counting what running uploads still
+/// need.
+async fn reserve(ctx: &Context, size: u64) -> Result<Reservation, Failure> {
+    Ok(ctx.storage.reserve(size, ctx.limits.min_free).await?)
 }

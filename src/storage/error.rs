@@ -3,6 +3,8 @@
 
 use std::io;
 
+use indicatif::HumanBytes;
+
 use crate::protocol::ErrorCode;
 
 /// Why a storage operation failed. Messages name only the client's relative name, never a path
@@ -39,6 +41,35 @@ pub enum StorageError {
     /// The disk is full.
     #[error("no space left on the server")]
     NoSpace,
+    /// An upload that would not fit: the free space, less what running uploads were promised
+    /// and the reserve the server keeps, is smaller than its size.
+    #[error(
+        "no space left on the server for {}: it has {} free ({} of it promised to uploads \
+         in progress) and keeps {} in reserve",
+        HumanBytes(*.size), HumanBytes(*.free), HumanBytes(*.promised), HumanBytes(*.keep)
+    )]
+    NoRoom {
+        /// Bytes asked for.
+        size: u64,
+        /// Bytes free on the disk.
+        free: u64,
+        /// Bytes running uploads announced and have not written yet.
+        promised: u64,
+        /// Bytes the server keeps free.
+        keep: u64,
+    },
+    /// A component of the name is longer than the storage can hold.
+    #[error("'{name}' has a component longer than {max} bytes, the most this server can store")]
+    NameTooLong {
+        /// The client's name.
+        name: String,
+        /// The longest component the storage takes.
+        max: usize,
+    },
+    /// The server holds as many unfinished resumable uploads as it keeps (for this client, or
+    /// in all): this one can still go as a plain upload.
+    #[error("the server keeps no more unfinished uploads {0}; send '{1}' without resuming")]
+    TooManyPartials(&'static str, String),
     /// Anything else; logged in full, shown briefly.
     #[error("the server could not access '{name}'")]
     Io {
@@ -74,7 +105,10 @@ impl StorageError {
             StorageError::Reserved(_) | StorageError::Escapes(_) => ErrorCode::InvalidName,
             StorageError::Busy(_) | StorageError::Superseded(_) => ErrorCode::BadRequest,
             StorageError::PermissionDenied(_) => ErrorCode::PermissionDenied,
-            StorageError::NoSpace => ErrorCode::NoSpace,
+            StorageError::NoSpace | StorageError::NoRoom { .. } => ErrorCode::NoSpace,
+            StorageError::NameTooLong { .. } => ErrorCode::InvalidName,
+            // What makes the client fall back to a plain upload, which leaves nothing behind.
+            StorageError::TooManyPartials(..) => ErrorCode::Unsupported,
             StorageError::Io { .. } => ErrorCode::Internal,
         }
     }

@@ -14,22 +14,33 @@
 //!   nothing and the old content stays.
 //! - **Partials** ([`Partial`], optional per backend): a resumable upload's staging, keyed by the
 //!   client's key, the name and the size, kept when the transfer breaks, continued by the same
-//!   client later, and expired after a time. A backend without them answers `None` and the client
-//!   falls back to a plain upload.
+//!   client later, and expired after a time; at most [`PartialLimits`] of them (the local
+//!   backend; the object backend does not count them yet), past which a new one is refused
+//!   ([`StorageError::TooManyPartials`]). A backend without them answers `None`; either way the
+//!   client falls back to a plain upload.
 //! - **Delete** one file; **free space** where it can be known; **expire** leftovers.
+//! - **Space** for uploads is [`Storage::reserve`]d before they start, here for every backend:
+//!   what running uploads announced and have not written yet counts as used, so two uploads
+//!   cannot both be promised the same free space.
+//! - A name the backend cannot hold (a component longer than its filesystem takes) is refused
+//!   as a bad name ([`StorageError::NameTooLong`]) before anything is written.
 //!
 //! # Backends
 //! - [`local`]: a directory on the server's filesystem (temp file, fsync, rename, fsync dir).
+//! - [`object`]: a prefix of an S3 bucket (staged multipart uploads published by a server-side
+//!   copy, reads pinned to an ETag, partials kept in the store so any server continues them).
 //!
 //! Async methods that return `impl Future` rule out `dyn`, so the backends are an enum behind
 //! [`Storage`]: one `match` per operation here, and no generics in `server/`.
 
 mod error;
 pub mod local;
+pub mod object;
 
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,11 +60,24 @@ pub const PRIVATE_DIR: &str = ".qft";
 #[derive(Debug, Clone)]
 pub struct Storage {
     backend: Backend,
+    /// Bytes running uploads announced and have not written yet.
+    promised: Arc<AtomicU64>,
+}
+
+/// How many partials a backend keeps: a client that starts resumable uploads and drops them
+/// must not fill the disk, or the backend's bookkeeping, for the partial lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialLimits {
+    /// Partials of one client.
+    pub per_client: usize,
+    /// Partials of all clients together.
+    pub total: usize,
 }
 
 #[derive(Debug, Clone)]
 enum Backend {
     Local(local::Local),
+    Object(object::Object),
 }
 
 impl Storage {
@@ -61,13 +85,31 @@ impl Storage {
     pub fn open(root: &Path) -> io::Result<Self> {
         Ok(Storage {
             backend: Backend::Local(local::Local::open(root)?),
+            promised: Arc::default(),
         })
+    }
+
+    /// Serves a prefix of an S3 bucket (see [`object`]); checks that it answers.
+    pub async fn open_object(config: &object::ObjectConfig) -> Result<Self, object::OpenError> {
+        Ok(Storage {
+            backend: Backend::Object(object::Object::open(config).await?),
+            promised: Arc::default(),
+        })
+    }
+
+    /// The object backend over a store in memory, for tests.
+    pub fn object_in_memory() -> Self {
+        Storage {
+            backend: Backend::Object(object::Object::in_memory()),
+            promised: Arc::default(),
+        }
     }
 
     /// The served directory, for a backend that has one (tests of local-only behaviour).
     pub fn local_root(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Local(local) => Some(local.root()),
+            Backend::Object(_) => None,
         }
     }
 
@@ -75,6 +117,7 @@ impl Storage {
     pub async fn list(&self, dir: Option<SafeName>) -> Result<Listing, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.list(dir).await,
+            Backend::Object(object) => object.list(dir).await,
         }
     }
 
@@ -82,6 +125,7 @@ impl Storage {
     pub async fn open_read(&self, name: SafeName) -> Result<ReadFile, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.open_read(name).await,
+            Backend::Object(object) => object.open_read(name).await,
         }
     }
 
@@ -90,21 +134,65 @@ impl Storage {
     pub async fn begin_upload(&self, name: SafeName, size: u64) -> Result<Upload, StorageError> {
         match &self.backend {
             Backend::Local(local) => local.begin_upload(name, size).await,
+            Backend::Object(object) => object.begin_upload(name, size).await,
         }
     }
 
-    /// Opens (or starts) the partial of `client` uploading `size` bytes as `name`, telling an
-    /// earlier attempt of the same client that holds it to let go. `None`: this backend does
-    /// not resume uploads.
+    /// Opens (or starts, within `limits`) the partial of `client` uploading `size` bytes as
+    /// `name`, telling an earlier attempt of the same client that holds it to let go. `None`:
+    /// this backend does not resume uploads.
     pub async fn begin_partial(
         &self,
         name: SafeName,
         client: [u8; 32],
         size: u64,
-        ttl: Duration,
+        limits: PartialLimits,
     ) -> Result<Option<Partial>, StorageError> {
         match &self.backend {
-            Backend::Local(local) => local.begin_partial(name, client, size, ttl).await.map(Some),
+            Backend::Local(local) => local
+                .begin_partial(name, client, size, limits)
+                .await
+                .map(Some),
+            // Leftovers are expired by the periodic sweep, not at every upload (a listing).
+            // Not bounded yet: its partials live in the shared store, and counting them at
+            // every upload would be the rescan the local index avoids.
+            Backend::Object(object) => object.begin_partial(name, client, size).await.map(Some),
+        }
+    }
+
+    /// Sets `size` bytes aside for an upload about to receive them, or refuses if the free
+    /// space, less what running uploads were promised and not yet written, would fall below
+    /// `keep_free`. Where the free space cannot be known, nothing is refused (a full disk still
+    /// fails the write cleanly). Writes through [`Reservation::counting`] use it up; dropping it
+    /// gives back the rest.
+    pub async fn reserve(&self, size: u64, keep_free: u64) -> Result<Reservation, StorageError> {
+        let free = match self.available_space().await {
+            Ok(free) => free,
+            Err(e) => {
+                tracing::warn!("cannot tell the free space: {e}");
+                None
+            }
+        };
+        let promise = |promised: u64| match free {
+            Some(free) if size.saturating_add(keep_free).saturating_add(promised) > free => None,
+            _ => Some(promised.saturating_add(size)),
+        };
+        match self
+            .promised
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, promise)
+        {
+            Ok(_) => Ok(Reservation {
+                held: Arc::new(Held {
+                    left: AtomicU64::new(size),
+                    promised: self.promised.clone(),
+                }),
+            }),
+            Err(promised) => Err(StorageError::NoRoom {
+                size,
+                free: free.unwrap_or(0),
+                promised,
+                keep: keep_free,
+            }),
         }
     }
 
@@ -112,6 +200,7 @@ impl Storage {
     pub async fn delete(&self, name: SafeName) -> Result<(), StorageError> {
         match &self.backend {
             Backend::Local(local) => local.delete(name).await,
+            Backend::Object(object) => object.delete(name).await,
         }
     }
 
@@ -119,6 +208,7 @@ impl Storage {
     pub async fn available_space(&self) -> io::Result<Option<u64>> {
         match &self.backend {
             Backend::Local(local) => local.available_space().await,
+            Backend::Object(object) => object.available_space().await,
         }
     }
 
@@ -126,7 +216,81 @@ impl Storage {
     pub async fn expire_partials(&self, ttl: Duration) {
         match &self.backend {
             Backend::Local(local) => local.expire_partials(ttl).await,
+            Backend::Object(object) => object.expire_partials(ttl).await,
         }
+    }
+}
+
+/// Space set aside for one upload ([`Storage::reserve`]): what it announced and has not
+/// written yet. Given back as it is written, and in full when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    held: Arc<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    /// Bytes still set aside.
+    left: AtomicU64,
+    /// The storage's total of promises, which `left` is part of.
+    promised: Arc<AtomicU64>,
+}
+
+impl Held {
+    /// Gives back up to `n` bytes of what is set aside.
+    fn use_up(&self, n: u64) {
+        let taken = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_sub(n))
+            })
+            .map_or(0, |left| left.min(n));
+        self.promised.fetch_sub(taken, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let left = *self.left.get_mut();
+        self.promised.fetch_sub(left, Ordering::AcqRel);
+    }
+}
+
+impl Reservation {
+    /// Bytes still set aside.
+    pub fn left(&self) -> u64 {
+        self.held.left.load(Ordering::Acquire)
+    }
+
+    /// Sets `n` more bytes aside, without asking: for space the same upload just freed (a
+    /// resumed partial cut back to where the client continues).
+    pub fn grow(&self, n: u64) {
+        self.held.promised.fetch_add(n, Ordering::AcqRel);
+        self.held.left.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// `sink`, with what is written through it counted against this reservation.
+    pub fn counting<S: Sink>(&self, sink: S) -> Counted<S> {
+        Counted {
+            sink,
+            held: self.held.clone(),
+        }
+    }
+}
+
+/// A sink whose writes use up a [`Reservation`].
+#[derive(Debug)]
+pub struct Counted<S> {
+    sink: S,
+    held: Arc<Held>,
+}
+
+impl<S: Sink + Send> Sink for Counted<S> {
+    async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        let len: usize = block.iter().map(Bytes::len).sum();
+        self.sink.write_block(block).await?;
+        self.held.use_up(len as u64);
+        Ok(())
     }
 }
 
@@ -135,6 +299,7 @@ impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.backend {
             Backend::Local(local) => write!(f, "{}", local.root().display()),
+            Backend::Object(object) => write!(f, "{object}"),
         }
     }
 }
@@ -148,6 +313,7 @@ pub struct Listing {
 #[derive(Debug)]
 enum ListingInner {
     Local(local::LocalListing),
+    Object(object::ObjectListing),
 }
 
 impl Listing {
@@ -155,6 +321,7 @@ impl Listing {
     pub async fn next_page(&mut self, max: usize) -> Result<Vec<Entry>, StorageError> {
         match &mut self.inner {
             ListingInner::Local(listing) => listing.next_page(max).await,
+            ListingInner::Object(listing) => listing.next_page(max).await,
         }
     }
 }
@@ -174,6 +341,8 @@ pub struct ReadFile {
 enum Content {
     /// An open file: its content stays the one opened even if the name is replaced.
     File(Arc<std::fs::File>),
+    /// An object at the version opened: every read is pinned to it.
+    Object(object::ObjectContent),
 }
 
 impl ReadFile {
@@ -181,6 +350,7 @@ impl ReadFile {
     pub fn source_at(&self, offset: u64) -> ReadStream {
         match &self.content {
             Content::File(file) => ReadStream::File(FileSource::new(file.clone(), offset)),
+            Content::Object(content) => ReadStream::Object(content.source_at(offset)),
         }
     }
 }
@@ -190,12 +360,15 @@ impl ReadFile {
 pub enum ReadStream {
     /// From a local file.
     File(FileSource),
+    /// From objects.
+    Object(object::ObjectSource),
 }
 
 impl Source for ReadStream {
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         match self {
             ReadStream::File(source) => source.read_block(max).await,
+            ReadStream::Object(source) => source.read_block(max).await,
         }
     }
 }
@@ -205,12 +378,15 @@ impl Source for ReadStream {
 pub enum WriteStream {
     /// Into a local file.
     File(FileSink),
+    /// Into a staged object upload.
+    Object(object::ObjectSink),
 }
 
 impl Sink for WriteStream {
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
         match self {
             WriteStream::File(sink) => sink.write_block(block).await,
+            WriteStream::Object(sink) => sink.write_block(block).await,
         }
     }
 }
@@ -225,6 +401,7 @@ pub struct Upload {
 #[derive(Debug)]
 enum UploadInner {
     Local(local::LocalUpload),
+    Object(object::ObjectUpload),
 }
 
 impl Upload {
@@ -232,6 +409,7 @@ impl Upload {
     pub fn sink(&self) -> WriteStream {
         match &self.inner {
             UploadInner::Local(upload) => upload.sink(),
+            UploadInner::Object(upload) => upload.sink(),
         }
     }
 
@@ -240,6 +418,7 @@ impl Upload {
     pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
         match self.inner {
             UploadInner::Local(upload) => upload.commit(sha256).await,
+            UploadInner::Object(upload) => upload.commit(sha256).await,
         }
     }
 
@@ -252,6 +431,7 @@ impl Upload {
     ) -> Result<(), StorageError> {
         match self.inner {
             UploadInner::Local(upload) => upload.commit_whole(body, sha256).await,
+            UploadInner::Object(upload) => upload.commit_whole(body, sha256).await,
         }
     }
 }
@@ -267,6 +447,7 @@ pub struct Partial {
 #[derive(Debug)]
 enum PartialInner {
     Local(local::LocalPartial),
+    Object(object::ObjectPartial),
 }
 
 impl Partial {
@@ -274,6 +455,7 @@ impl Partial {
     pub fn source(&self) -> ReadStream {
         match &self.inner {
             PartialInner::Local(partial) => partial.source(),
+            PartialInner::Object(partial) => partial.source(),
         }
     }
 
@@ -282,6 +464,7 @@ impl Partial {
         let from = from.min(self.held);
         match &mut self.inner {
             PartialInner::Local(partial) => partial.keep(from).await?,
+            PartialInner::Object(partial) => partial.keep(from).await?,
         }
         self.held = from;
         Ok(())
@@ -291,6 +474,7 @@ impl Partial {
     pub fn sink(&self) -> WriteStream {
         match &self.inner {
             PartialInner::Local(partial) => partial.sink(self.held),
+            PartialInner::Object(partial) => partial.sink(self.held),
         }
     }
 
@@ -298,6 +482,7 @@ impl Partial {
     pub fn superseded(&self) -> Arc<Notify> {
         match &self.inner {
             PartialInner::Local(partial) => partial.claim(),
+            PartialInner::Object(partial) => partial.claim(),
         }
     }
 
@@ -305,6 +490,7 @@ impl Partial {
     pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
         match self.inner {
             PartialInner::Local(partial) => partial.commit(sha256).await,
+            PartialInner::Object(partial) => partial.commit(sha256).await,
         }
     }
 
@@ -312,6 +498,7 @@ impl Partial {
     pub async fn discard(self) {
         match self.inner {
             PartialInner::Local(partial) => partial.discard().await,
+            PartialInner::Object(partial) => partial.discard().await,
         }
     }
 }

@@ -45,6 +45,50 @@ impl KnownHosts {
         find(&bytes, host, &self.path)
     }
 
+    /// Removes every line for `host` (as `ssh-keygen -R` does), under the same lock as
+    /// [`KnownHosts::add`]; returns how many there were. Other lines, comments and lines that
+    /// do not parse are kept byte for byte.
+    pub fn forget(&self, host: &str) -> io::Result<usize> {
+        use crate::fsutil::{open_locked, write_atomic, Mode, Replace};
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true);
+        let locked = match open_locked(&self.path, &options, LOCK_WAIT) {
+            Ok(Some(locked)) => locked,
+            Ok(None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("{} stayed locked by another qft", self.path.display()),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut &locked, &mut bytes)?;
+        let mut kept = Vec::with_capacity(bytes.len());
+        let mut removed = 0;
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
+            let first = line
+                .split(|b| b.is_ascii_whitespace())
+                .find(|w| !w.is_empty());
+            if first == Some(host.as_bytes()) {
+                removed += 1;
+            } else {
+                kept.extend_from_slice(line);
+            }
+        }
+        if removed > 0 {
+            write_atomic(
+                &self.path,
+                &kept,
+                Replace::Yes,
+                Mode::Private,
+                "known_hosts",
+            )?;
+        }
+        Ok(removed)
+    }
+
     /// Records `host` with `fingerprint`. The whole file is rewritten through a temp file and a
     /// rename, so a crash leaves either the old file or the new one; the file is locked from the
     /// read to the rename, so clients recording at once (each its own server) all keep their
@@ -252,5 +296,34 @@ mod tests {
             let found = kh.lookup(&format!("h:{i}")).unwrap();
             assert_eq!(found.map(|k| k.fingerprint), Some(*key), "h:{i}");
         }
+    }
+
+    #[test]
+    fn forgetting_a_host_removes_its_lines_and_keeps_every_other_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let (a, b) = (
+            Identity::generate().unwrap().fingerprint(),
+            Identity::generate().unwrap().fingerprint(),
+        );
+        let text = format!("# mine\nfiles:4433 {a}\nother:4433 {b}\nfiles:4433 {b}\n");
+        let mut bytes = text.into_bytes();
+        // A byte that is not UTF-8, in a line for another host: kept as it is.
+        bytes.extend_from_slice(b"broken\xfe line\n");
+        std::fs::write(&path, &bytes).unwrap();
+        let known = KnownHosts::new(&path);
+        assert_eq!(known.forget("files:4433").unwrap(), 2);
+        assert_eq!(known.lookup("files:4433").unwrap(), None);
+        assert_eq!(known.lookup("other:4433").unwrap().unwrap().fingerprint, b);
+        let after = std::fs::read(&path).unwrap();
+        assert!(after.starts_with(b"# mine\nother:4433 "));
+        assert!(after.ends_with(b"broken\xfe line\n"));
+        assert_eq!(known.forget("files:4433").unwrap(), 0);
+        assert_eq!(
+            KnownHosts::new(dir.path().join("none"))
+                .forget("x:1")
+                .unwrap(),
+            0
+        );
     }
 }

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 
 use qft::client::{Client, ClientError, ConnectConfig, Target, Trust};
 use qft::protocol::{encode_frame, read_frame, write_frame, ErrorCode, Request, Response, Trailer};
-use qft::tls::{self, Fingerprint, Identity};
+use qft::tls::Fingerprint;
 use sha2::{Digest, Sha256};
 
-use crate::support::{list_dir, no_progress, TestServer};
+use crate::support::{fake_server, list_dir, no_progress, TestServer};
 
 fn sha(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
@@ -169,35 +169,6 @@ async fn malformed_requests_end_only_their_stream() {
     let (entries, last) = peer.list_root().await;
     assert!(last && entries.len() == 1, "{entries:?}");
     server.stop().await;
-}
-
-/// A bare server that runs `answer` on every stream, after reading its request: for playing a
-/// server that lies or misbehaves. Returns its address, its key, and the endpoint to keep alive.
-async fn fake_server<F, Fut>(answer: F) -> (SocketAddr, Fingerprint, quinn::Endpoint)
-where
-    F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let identity = Identity::generate().unwrap();
-    let fingerprint = identity.fingerprint();
-    let config = tls::server_config(&identity, false, quinn::TransportConfig::default()).unwrap();
-    let endpoint = quinn::Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = endpoint.local_addr().unwrap();
-    let ep = endpoint.clone();
-    tokio::spawn(async move {
-        while let Some(incoming) = ep.accept().await {
-            let Ok(conn) = incoming.await else { continue };
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                while let Ok((send, mut recv)) = conn.accept_bi().await {
-                    if let Ok(request) = read_frame::<Request, _>(&mut recv).await {
-                        tokio::spawn(answer.clone()(request, send, recv));
-                    }
-                }
-            });
-        }
-    });
-    (addr, fingerprint, endpoint)
 }
 
 /// A server that answers every download with `body` but announces `size` and trails `digest`.

@@ -154,7 +154,13 @@ fn names_that_display_as_something_else_are_escaped_wherever_printed() {
         sh.local().join(evil).exists(),
         "the file keeps its real name"
     );
-    // The same again: refused, and the refusal names the file escaped too.
+    // The same again: skipped as identical, and the line names the file escaped too.
+    let again = sh.qft(&["get", evil]).output().unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let shown = stdout(&again);
+    assert!(clean(&shown) && shown.starts_with("skipped\t"), "{shown:?}");
+    // A local file that differs: refused, and the refusal names the file escaped too.
+    std::fs::write(sh.local().join(evil), b"mine").unwrap();
     let again = sh.qft(&["get", evil]).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
     let err = stderr(&again);

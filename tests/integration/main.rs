@@ -2,6 +2,7 @@
 //! Every test runs a real server on 127.0.0.1 with a real client and real files in temp dirs.
 
 mod adversarial;
+mod bounds;
 mod cli;
 mod commands;
 mod contract;
@@ -9,14 +10,19 @@ mod corruption;
 mod crash;
 mod crowds;
 mod faults;
+mod habits;
 mod hostile;
 mod many;
 mod names;
 mod operations;
 mod prompt;
+#[cfg(unix)]
+mod races;
 mod relay;
 mod resume;
+mod s3;
 mod safety;
+mod seaweed;
 mod serving;
 mod sessions;
 mod shell;

@@ -83,23 +83,21 @@ async fn a_disk_that_fills_mid_upload_fails_that_upload_cleanly_and_serves_the_r
     let a = random_bytes(3 * 1024 * 1024);
     let (mut send, mut recv) = peer.begin_upload("a", a.len() as u64).await;
     send.write_all(&a[..1024 * 1024]).await.unwrap();
-    // Upload B (2 MiB) fits at that moment, and takes the space A still needs.
-    let b = random_bytes(2 * 1024 * 1024);
-    let (mut bs, mut br) = peer.begin_upload("b", b.len() as u64).await;
-    bs.write_all(&b).await.unwrap();
-    write_frame(
-        &mut bs,
-        &Trailer {
-            sha256: Sha256::digest(&b).into(),
-        },
-    )
-    .await
-    .unwrap();
-    bs.finish().unwrap();
-    assert!(matches!(
-        read_frame::<Response, _>(&mut br).await.unwrap(),
-        Response::Done { .. }
-    ));
+    // Something else on the machine (not an upload: those have their space set aside) takes
+    // 2 MiB, and with it the space A still needs.
+    let fill = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &server.pid().to_string(),
+            "-U",
+            "-m",
+            "--preserve-credentials",
+        ])
+        .args(["sh", "-c", r#"head -c 2097152 /dev/urandom > "$0/b""#])
+        .arg(w.path("served"))
+        .status()
+        .unwrap();
+    assert!(fill.success());
     // A's remaining bytes meet the full disk while being written.
     let _ = send.write_all(&a[1024 * 1024..]).await;
     let _ = write_frame(

@@ -1,20 +1,28 @@
 //! `qft serve` as an operator meets it: regression tests named after what went wrong.
 
+use std::path::PathBuf;
+
 use crate::cli::{stderr, Served, World};
+
+/// This world's client fingerprint (`qft id`), and an authorized-clients file holding `lines`,
+/// in which `{fp}` stands for it.
+fn authorized(w: &World, lines: &str) -> (String, PathBuf) {
+    let id = w.qft().arg("id").output().unwrap();
+    let fingerprint = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let list = w.path("authorized");
+    std::fs::write(&list, lines.replace("{fp}", &fingerprint)).unwrap();
+    (fingerprint, list)
+}
 
 /// The README lines its columns up with runs of blanks; that layout once made every line invalid
 /// and the server started admitting nobody, saying so only in its log.
 #[test]
 fn the_readmes_authorized_clients_layout_admits_the_clients_it_lists() {
     let w = World::new();
-    let id = w.qft().arg("id").output().unwrap();
-    let fingerprint = String::from_utf8_lossy(&id.stdout).trim().to_string();
-    let list = w.path("authorized");
-    std::fs::write(
-        &list,
-        format!("# fingerprint                 permissions         who\n{fingerprint}   read,write,delete   Ann's laptop\n"),
-    )
-    .unwrap();
+    let (_, list) = authorized(
+        &w,
+        "# fingerprint                 permissions         who\n{fp}   read,write,delete   Ann's laptop\n",
+    );
     let server = Served::start_with(
         &w.path("server-home"),
         &w.path("served"),
@@ -56,33 +64,6 @@ fn a_server_whose_authorized_clients_list_has_a_bad_line_refuses_to_start_and_na
         "names the file: {err}"
     );
     assert!(!err.contains("line 1"), "{err}");
-}
-
-/// Connecting where nothing listens said only "no answer within 10.0 s".
-#[test]
-fn connecting_where_no_server_listens_says_what_to_check() {
-    let w = World::new();
-    // A UDP port that was free a moment ago: nothing answers there.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = w
-        .qft()
-        .args([
-            "connect",
-            &format!("127.0.0.1:{port}"),
-            "--timeout",
-            "1",
-            "ls",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("qft serve"), "{err}");
-    assert!(err.contains(&format!("UDP port {port}")), "{err}");
 }
 
 /// `--timeout 0` was accepted and meant "give up at once".
@@ -148,4 +129,77 @@ fn local_errors_are_one_plain_sentence() {
     let err = stderr(&id);
     assert!(err.contains("is not a directory"), "{err}");
     assert!(!err.contains("os error"), "{err}");
+}
+
+/// `user@host`, the ssh habit, said only "cannot resolve".
+#[test]
+fn user_at_host_says_qft_has_no_user_names() {
+    let w = World::new();
+    let out = w
+        .qft()
+        .args(["connect", "ann@127.0.0.1:9", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no user names"), "{err}");
+    assert!(err.contains("'127.0.0.1:9'"), "{err}");
+}
+
+/// A server whose key was deliberately replaced could only be trusted again by editing
+/// known_hosts by hand; `qft known-hosts --forget` does it, as `ssh-keygen -R`.
+#[test]
+fn known_hosts_forget_lets_a_replaced_server_be_trusted_again() {
+    let w = World::new();
+    let server = Served::start(&w.path("server-home"), &w.path("served"), "127.0.0.1:0");
+    let host = server.addr();
+    let stale = qft::tls::Identity::generate().unwrap().fingerprint();
+    std::fs::write(
+        w.path("client-home/known_hosts"),
+        format!("other:4433 {stale}\n{host} {stale}\n"),
+    )
+    .unwrap();
+    let refused = w
+        .qft()
+        .args(["connect", &host, "--accept-new", "ls"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&format!("qft known-hosts --forget {host}")),
+        "{err}"
+    );
+
+    let forget = w
+        .qft()
+        .args(["known-hosts", "--forget", &host])
+        .output()
+        .unwrap();
+    assert!(forget.status.success(), "{}", stderr(&forget));
+    let kept = std::fs::read_to_string(w.path("client-home/known_hosts")).unwrap();
+    assert_eq!(
+        kept,
+        format!("other:4433 {stale}\n"),
+        "other hosts are kept"
+    );
+    let again = w
+        .qft()
+        .args(["known-hosts", "--forget", &host])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "nothing left to forget is said"
+    );
+
+    let trusted = w
+        .qft()
+        .args(["connect", &host, "--accept-new", "ls"])
+        .output()
+        .unwrap();
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    let list = w.qft().arg("known-hosts").output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&server.fingerprint));
 }

@@ -2,7 +2,7 @@
 //! protocol connection for playing a misbehaving peer.
 
 use qft::tuning::Tuning;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -425,4 +425,30 @@ pub async fn client_of(
     let mut config = ConnectConfig::new(Target::parse(&addr.to_string()).unwrap(), trust);
     adjust(&mut config);
     Client::connect(&config).await.unwrap()
+}
+
+impl RawPeer {
+    /// [`RawPeer::connect`] from another loopback address (127.0.0.2...): another client, for
+    /// the limits a server keeps per client.
+    pub async fn connect_from(addr: SocketAddr, fingerprint: Fingerprint, from: IpAddr) -> Self {
+        let verifier = Arc::new(FingerprintVerifier::new(
+            Some(fingerprint),
+            false,
+            tls::crypto_provider(),
+        ));
+        let mut endpoint = quinn::Endpoint::client(SocketAddr::new(from, 0)).unwrap();
+        let identity = Identity::generate().unwrap();
+        let tuning = Tuning {
+            stream_window: 1 << 20,
+            ..Tuning::default()
+        };
+        endpoint.set_default_client_config(
+            tls::client_config(verifier, Some(&identity), &tuning).unwrap(),
+        );
+        let conn = endpoint.connect(addr, "qft").unwrap().await.unwrap();
+        RawPeer {
+            _endpoint: endpoint,
+            conn,
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! A batch gets what it needs from its caller as a [`Batch`] and prints through
 //! [`super::output`]; it never sees the session that made it.
 
+mod identical;
 mod plan;
 mod run;
 
@@ -53,23 +54,72 @@ impl Batch<'_> {
     }
 
     /// PUT: uploads local `paths` (patterns expanded on the local disk, directories sent whole
-    /// with `recursive`) into the remote directory `into` ("" for the root). Returns how many
-    /// failed.
-    pub async fn put(&self, paths: &[PathBuf], recursive: bool, into: &str) -> usize {
+    /// with `recursive`) into the remote directory `into` ("" for the root), or to `output`
+    /// (relative to `into`), which is read as `get -o` reads a local path: a directory for
+    /// several files, a tree, a trailing `/` or a directory that exists; otherwise one file's
+    /// remote name. Returns how many failed.
+    pub async fn put(
+        &self,
+        paths: &[PathBuf],
+        recursive: bool,
+        into: &str,
+        output: Option<&str>,
+    ) -> usize {
         let started = Instant::now();
         let mut plan = Plan::default();
+        let mut expanded = Vec::new();
         for arg in paths {
             match expand_local(arg) {
-                Ok(expanded) => {
-                    for path in expanded {
-                        plan_put(path, recursive, into, &mut plan).await;
-                    }
-                }
+                Ok(found) => expanded.extend(found),
                 Err(e) => plan.fail(arg.display().to_string(), e),
             }
         }
+        let many = expanded.len() > 1 || recursive;
+        let (dir, rename) = match output {
+            None => (into.to_owned(), None),
+            Some(output) => match self.remote_target(into, output, many).await {
+                Ok(target) => target,
+                Err(e) => {
+                    plan.fail(output, e);
+                    return self.run(plan, started).await;
+                }
+            },
+        };
+        for path in expanded {
+            plan_put(path, recursive, &dir, rename.as_deref(), &mut plan).await;
+        }
         plan.dedupe_uploads();
         self.run(plan, started).await
+    }
+
+    /// Where `put -o OUTPUT` stores: a remote directory, and for one file perhaps a name.
+    async fn remote_target(
+        &self,
+        into: &str,
+        output: &str,
+        many: bool,
+    ) -> Result<(String, Option<String>), ClientError> {
+        let target = super::remote_path::resolve(into, output)?;
+        if many || output.ends_with('/') || target.is_empty() {
+            return Ok((target, None));
+        }
+        // One file: into `target` if that is a directory on the server, else named `target`.
+        let (parent, name) = target.rsplit_once('/').unwrap_or(("", &target));
+        let is_dir = match self.client.list(parent).await {
+            Ok(entries) => entries
+                .iter()
+                .any(|e| e.name == name && e.kind == EntryKind::Dir),
+            // A parent that does not exist yet is made by the upload.
+            Err(ClientError::Remote {
+                code: ErrorCode::NotFound,
+                ..
+            }) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(match is_dir {
+            true => (target, None),
+            false => (parent.to_owned(), Some(target)),
+        })
     }
 }
 
@@ -147,8 +197,15 @@ async fn plan_get(
     }
 }
 
-/// Adds what one local path (already expanded) stands for to `plan`.
-async fn plan_put(path: PathBuf, recursive: bool, into: &str, plan: &mut Plan) {
+/// Adds what one local path (already expanded) stands for to `plan`: stored in `into`, under
+/// its own name or, for a file, as `rename`.
+async fn plan_put(
+    path: PathBuf,
+    recursive: bool,
+    into: &str,
+    rename: Option<&str>,
+    plan: &mut Plan,
+) {
     let label = path.display().to_string();
     // A path named on the command line is followed if it is a link, as every shell tool does;
     // links inside a directory being sent are not.
@@ -165,6 +222,7 @@ async fn plan_put(path: PathBuf, recursive: bool, into: &str, plan: &mut Plan) {
     };
     let top = join(into, &top);
     if meta.is_file() {
+        let top = rename.map_or(top, str::to_owned);
         plan.jobs.push(Job::Upload {
             path,
             name: top,

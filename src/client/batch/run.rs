@@ -3,38 +3,89 @@
 //! result is reported as it comes, and the summary at the end names every failure again.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
+use super::identical::{compare, Sameness};
 use super::plan::{Job, Plan};
 use super::Batch;
 use crate::client::json::Summary;
 use crate::client::output::Format;
 use crate::client::progress::Bar;
+use crate::client::resume::partial_path;
 use crate::client::tree::ensure_dirs;
 use crate::client::{Client, ClientError, TransferReport};
 
+/// How one job ended well.
+enum Done {
+    /// The file moved and was verified.
+    Moved(TransferReport),
+    /// A download found the local file already the same as the server's: nothing to do.
+    Identical,
+}
+
+/// What a skipped identical file is reported with.
+const IDENTICAL: &str = "already here, identical (same size and SHA-256)";
+
 impl Job {
     /// Moves the one file, with `bar` showing its progress.
-    async fn run(
-        self,
-        client: Client,
-        force: bool,
-        bar: Bar,
-    ) -> Result<TransferReport, ClientError> {
+    async fn run(self, client: Client, force: bool, bar: Bar) -> Result<Done, ClientError> {
         match self {
             Job::Download {
-                name, dest, under, ..
+                name,
+                dest,
+                under,
+                size,
             } => {
-                if let Some((base, dirs)) = &under {
-                    ensure_dirs(base, dirs)?;
+                match &under {
+                    Some((base, dirs)) => {
+                        ensure_dirs(base, dirs)?;
+                    }
+                    // A place the user chose (`-o new/dir/file`): its directories are made, as
+                    // a tree's are.
+                    None => {
+                        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+                            std::fs::create_dir_all(parent).map_err(ClientError::local(parent))?;
+                        }
+                    }
                 }
-                client.download(&name, &dest, force, &bar).await
+                // Without -f an existing file is never replaced: if it already is the server's
+                // file, there is nothing to do (a re-run); otherwise it is refused.
+                if !force {
+                    if let Ok(meta) = dest.symlink_metadata() {
+                        let may_be_same = meta.is_file() && size.is_none_or(|s| s == meta.len());
+                        if may_be_same
+                            && compare(&client, &name, &dest).await? == Sameness::Identical
+                        {
+                            return Ok(Done::Identical);
+                        }
+                        return Err(ClientError::Exists(dest));
+                    }
+                }
+                match client.download(&name, &dest, force, &bar).await {
+                    Ok(report) => Ok(Done::Moved(report)),
+                    Err(e) => Err(unhide(e, &dest)),
+                }
             }
-            Job::Upload { path, name, .. } => client.upload(&path, &name, &bar).await,
+            Job::Upload { path, name, .. } => {
+                client.upload(&path, &name, &bar).await.map(Done::Moved)
+            }
         }
+    }
+}
+
+/// A failure about a download's hidden partial is told about the file the person asked for:
+/// the partial's name is qft's business.
+fn unhide(e: ClientError, dest: &Path) -> ClientError {
+    match e {
+        ClientError::Local { path, source } if path == partial_path(dest) => ClientError::Local {
+            path: dest.to_path_buf(),
+            source,
+        },
+        other => other,
     }
 }
 
@@ -141,7 +192,12 @@ impl Batch<'_> {
                 Ok((id, (label, download, result))) => {
                     let known = active.bars.remove(&id).and_then(|(_, k)| k);
                     match result {
-                        Ok(report) => {
+                        Ok(Done::Identical) => {
+                            done_bytes += known.unwrap_or(0);
+                            summary.skipped += 1;
+                            out.skipped(&label, IDENTICAL);
+                        }
+                        Ok(Done::Moved(report)) => {
                             done_bytes += report.bytes;
                             if known.is_none() {
                                 unplanned_done += report.bytes;

@@ -1,13 +1,17 @@
-//! The local backend: a directory on the server's filesystem.
+//! The local backend: a directory on the server's filesystem (Unix: it works through directory
+//! handles, `openat` and friends).
 //!
-//! Every operation resolves its [`SafeName`] under the root without letting a symlink lead
-//! outside (`resolve`). Uploads are written to a temp file in the private area
-//! `.qft/tmp` (never listed, never addressable), fsynced, and renamed over the target only after
-//! the caller verified them, then the directory is fsynced: a reader sees the old file or the new
-//! one, never a part (`upload`). Resumable uploads keep their partials there too (`partial`).
+//! Every operation resolves its [`SafeName`] beneath the root relative to directory handles,
+//! never following a symlink out of it (`resolve`), then acts on the entry by its directory
+//! handle and name: read by `openat`, commit by `renameat`, delete by `unlinkat`, list through
+//! the opened directory. Swapping a directory for a symlink at any moment cannot lead outside.
 //!
-//! Left for later: resolution is check-then-open by path, so a local user who can swap a
-//! directory for a symlink at the right moment could race it; openat2(RESOLVE_BENEATH) closes that.
+//! Uploads are written to a temp file in the private area `.qft/tmp` (never listed, never
+//! addressable), fsynced, and renamed over the target only after the caller verified them, then
+//! the directory is fsynced: a reader sees the old file or the new one, never a part
+//! (`upload`). Missing parent directories are made only then, so an upload that never
+//! finishes leaves no trace. Resumable uploads keep their partials there too (`partial`),
+//! indexed in memory and bounded per client and in all.
 
 mod listing;
 mod partial;
@@ -15,11 +19,16 @@ mod resolve;
 mod upload;
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 use tokio::sync::Notify;
 
 pub use listing::LocalListing;
@@ -27,8 +36,9 @@ pub use partial::LocalPartial;
 pub use upload::LocalUpload;
 
 use super::{Content, Listing, ListingInner, ReadFile, StorageError, PRIVATE_DIR};
-use crate::fsutil::{mtime, sync_dir};
+use crate::fsutil::mtime;
 use crate::paths::SafeName;
+use resolve::{io_error, sync_dir, Found, Last, Parents};
 
 /// Staged uploads untouched this long are leftovers of a crash (a live upload writes
 /// constantly); they are removed at start. Not all of them: another server may share the directory.
@@ -42,14 +52,25 @@ pub struct Local {
 
 #[derive(Debug)]
 struct Inner {
-    /// Canonical root: every resolved path must start with it.
+    /// Canonical root, for the operator's eyes and for reading absolute symlinks that point
+    /// back under it.
     root: PathBuf,
-    /// `root/.qft`: no client path may resolve into it, however it is spelled.
-    private: PathBuf,
-    /// Where uploads are staged; inside the root so the final rename stays on one filesystem.
-    staging: PathBuf,
-    /// Partials in use in this process, each with the signal that tells its user to let go.
-    claims: std::sync::Mutex<HashMap<PathBuf, Arc<Notify>>>,
+    /// The root, held open: every resolution starts here, whatever is renamed meanwhile.
+    root_fd: OwnedFd,
+    /// `root/.qft/tmp`, held open: where uploads are staged (inside the root, so the final
+    /// rename stays on one filesystem).
+    staging: OwnedFd,
+    /// The longest name component the filesystem takes (NAME_MAX): a longer one is refused as
+    /// a bad name up front, not as a failure after the body arrived.
+    name_max: usize,
+    /// Whether to try `openat2` (cleared where the kernel lacks it).
+    openat2: AtomicBool,
+    /// Partials in use in this process, by file name, each with the signal that tells its user
+    /// to let go.
+    claims: std::sync::Mutex<HashMap<OsString, Arc<Notify>>>,
+    /// Every partial in the staging area, by file name, with its client: counted without
+    /// reading the directory.
+    partials: std::sync::Mutex<partial::Index>,
 }
 
 impl Local {
@@ -63,20 +84,32 @@ impl Local {
                 "not a directory",
             ));
         }
-        let private = root.join(PRIVATE_DIR);
-        let staging = private.join("tmp");
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&staging)?;
-        partial::remove_stale(&staging, "upload-", STALE_UPLOAD);
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root_fd = rustix::fs::openat(rustix::fs::CWD, &root, flags, Mode::empty())?;
+        let private = private_dir(root_fd.as_fd(), PRIVATE_DIR)?;
+        let staging = private_dir(private.as_fd(), "tmp")?;
+        let staging = rustix::fs::openat(
+            &staging,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let name_max = rustix::fs::fstatvfs(&staging)
+            .ok()
+            .and_then(|s| usize::try_from(s.f_namemax).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(255);
+        partial::remove_stale(staging.as_fd(), "upload-", STALE_UPLOAD, |_| true);
+        let partials = partial::Index::read(staging.as_fd());
         Ok(Local {
             inner: Arc::new(Inner {
                 root,
-                private,
+                root_fd,
                 staging,
+                name_max,
+                openat2: AtomicBool::new(true),
                 claims: Default::default(),
+                partials: std::sync::Mutex::new(partials),
             }),
         })
     }
@@ -92,7 +125,7 @@ impl Local {
     ) -> Result<Listing, StorageError> {
         let inner = self.inner.clone();
         let name = dir.as_ref().map(|d| d.to_string()).unwrap_or_default();
-        let listing = blocking(name, move || LocalListing::open(inner, dir.as_ref())).await?;
+        let listing = blocking(name, move || LocalListing::open(inner, dir)).await?;
         Ok(Listing {
             inner: ListingInner::Local(listing),
         })
@@ -112,46 +145,46 @@ impl Local {
     }
 
     pub(in crate::storage) async fn available_space(&self) -> io::Result<Option<u64>> {
-        let staging = self.inner.staging.clone();
+        let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
-            #[cfg(unix)]
-            {
-                let stat = rustix::fs::statvfs(&staging).map_err(io::Error::from)?;
-                Ok(Some(stat.f_bavail.saturating_mul(stat.f_frsize)))
-            }
-            #[cfg(not(unix))]
-            {
-                let _ = staging;
-                Ok(None)
-            }
+            let stat = rustix::fs::fstatvfs(&inner.staging)?;
+            Ok(Some(stat.f_bavail.saturating_mul(stat.f_frsize)))
         });
         task.await.map_err(io::Error::other)?
     }
 
     pub(in crate::storage) async fn expire_partials(&self, ttl: Duration) {
-        let staging = self.inner.staging.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || partial::remove_stale(&staging, "partial-", ttl))
-                .await;
+        let inner = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || inner.expire_partials(ttl)).await;
     }
 }
 
 impl Inner {
     fn open_read(&self, name: &SafeName) -> Result<ReadFile, StorageError> {
         let text = name.as_str();
-        let path = self.resolve(name)?;
-        // The type is checked before opening: opening a FIFO would block this thread for good.
-        let meta = std::fs::metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
-        if meta.is_dir() {
-            return Err(StorageError::IsADirectory(text.to_owned()));
+        let err = |e: Errno| io_error(text, e.into());
+        let (dir, leaf) = match self.locate(name, Last::Target, Parents::Existing)? {
+            Some(Found::Entry { dir, leaf, .. }) => (dir, leaf),
+            Some(Found::Root) | None => return Err(StorageError::IsADirectory(text.to_owned())),
+        };
+        // The type is checked before opening: opening a FIFO would block, a device could do
+        // anything. O_NONBLOCK still keeps a FIFO swapped in meanwhile from blocking the open.
+        let st = rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {}
+            FileType::Directory => return Err(StorageError::IsADirectory(text.to_owned())),
+            _ => return Err(StorageError::NotAFile(text.to_owned())),
         }
-        if !meta.is_file() {
-            return Err(StorageError::NotAFile(text.to_owned()));
-        }
-        let file = std::fs::File::open(&path).map_err(|e| StorageError::from_io(text, e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| StorageError::from_io(text, e))?;
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&dir, &leaf, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // Replaced by a symlink since the look: not what was asked for any more.
+            Err(Errno::LOOP) => return Err(StorageError::NotAFile(text.to_owned())),
+            Err(e) => return Err(err(e)),
+        };
+        let file = std::fs::File::from(fd);
+        let meta = file.metadata().map_err(|e| io_error(text, e))?;
         if !meta.is_file() {
             return Err(StorageError::NotAFile(text.to_owned()));
         }
@@ -164,17 +197,41 @@ impl Inner {
 
     fn delete(&self, name: &SafeName) -> Result<(), StorageError> {
         let text = name.as_str();
-        let path = self.resolve_entry(name)?;
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| StorageError::from_io(text, e))?;
-        if meta.is_dir() {
+        let err = |e: Errno| io_error(text, e.into());
+        let Some(Found::Entry { dir, leaf, .. }) =
+            self.locate(name, Last::Entry, Parents::Existing)?
+        else {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        };
+        // The entry itself: a link is removed, never what it names.
+        let st = rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             return Err(StorageError::IsADirectory(text.to_owned()));
         }
-        std::fs::remove_file(&path).map_err(|e| StorageError::from_io(text, e))?;
-        if let Some(parent) = path.parent() {
-            sync_dir(parent).map_err(|e| StorageError::from_io(text, e))?;
+        match rustix::fs::unlinkat(&dir, &leaf, AtFlags::empty()) {
+            Ok(()) => {}
+            // Made a directory since the look.
+            Err(Errno::ISDIR) => return Err(StorageError::IsADirectory(text.to_owned())),
+            Err(e) => return Err(err(e)),
         }
-        Ok(())
+        sync_dir(dir.as_fd()).map_err(err)
     }
+}
+
+/// Makes (mode 0700) or opens the private directory `name` in `dir`; a symlink there is refused,
+/// since the private area must be ours alone.
+fn private_dir(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("the private area {name} is not a plain directory"),
+        )
+    })
 }
 
 /// Runs filesystem work on the blocking pool; `name` is for the error should the task die.

@@ -1,13 +1,18 @@
-//! Plain uploads to the local directory: a private temp file, committed by fsync, rename over
-//! the target, fsync of the directory.
+//! Plain uploads to the local directory: a private temp file, committed by fsync, `renameat`
+//! over the target relative to its directory's handle, fsync of that directory.
 
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::hash::{BuildHasher, Hasher};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use super::{blocking, Local};
-use crate::fsutil::{new_file_permissions, sync_dir};
+use super::resolve::{io_error, sync_dir, Found, Last, Parents};
+use super::{blocking, Inner, Local};
 use crate::paths::SafeName;
 use crate::storage::{StorageError, Upload, UploadInner, WriteStream};
 use crate::transfer::{write_all_at, FileSink};
@@ -15,11 +20,27 @@ use crate::transfer::{write_all_at, FileSink};
 /// An upload being received into a private temp file, which disappears if dropped.
 #[derive(Debug)]
 pub struct LocalUpload {
-    temp: tempfile::NamedTempFile,
+    staged: Staged,
     /// The temp file, shared with the sinks writing it.
     file: Arc<std::fs::File>,
-    target: PathBuf,
-    name: String,
+    name: SafeName,
+}
+
+/// A file in the staging area that is removed when dropped, unless it was published.
+#[derive(Debug)]
+pub(super) struct Staged {
+    inner: Arc<Inner>,
+    /// Its name in the staging area.
+    pub(super) file_name: OsString,
+    published: bool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = rustix::fs::unlinkat(&self.inner.staging, &self.file_name, AtFlags::empty());
+        }
+    }
 }
 
 impl Local {
@@ -30,27 +51,12 @@ impl Local {
     ) -> Result<Upload, StorageError> {
         let inner = self.inner.clone();
         let upload = blocking(name.to_string(), move || {
-            let text = name.as_str();
-            inner.create_parents(&name)?;
-            // The entry itself: an upload over an in-root link replaces the link, not its target.
-            let target = inner.resolve_entry(&name)?;
-            if target.is_dir() {
-                return Err(StorageError::IsADirectory(text.to_owned()));
-            }
-            let temp = tempfile::Builder::new()
-                .prefix("upload-")
-                .permissions(new_file_permissions(&target))
-                .tempfile_in(&inner.staging)
-                .map_err(|e| StorageError::from_io(text, e))?;
-            let file = temp
-                .as_file()
-                .try_clone()
-                .map_err(|e| StorageError::from_io(text, e))?;
+            let mode = inner.target_mode(&name)?;
+            let (file, staged) = inner.stage(mode, name.as_str())?;
             Ok(LocalUpload {
-                temp,
+                staged,
                 file: Arc::new(file),
-                target,
-                name: text.to_owned(),
+                name,
             })
         })
         .await?;
@@ -60,15 +66,94 @@ impl Local {
     }
 }
 
+impl Inner {
+    /// The mode for a file about to become `name`: the old file's, so that a replace does not
+    /// change who may read it; for a new one (or one replacing a symlink), 0666 less the
+    /// umask, as for any program creating a file. Refuses a directory there, and checks the name
+    /// as far as it exists (no directory is made yet).
+    pub(super) fn target_mode(&self, name: &SafeName) -> Result<u32, StorageError> {
+        let text = name.as_str();
+        let Some(found) = self.locate(name, Last::Entry, Parents::MayBeMissing)? else {
+            return Ok(0o666);
+        };
+        let Found::Entry { dir, leaf, .. } = found else {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        };
+        match rustix::fs::statat(&dir, &leaf, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => Err(StorageError::IsADirectory(text.to_owned())),
+                FileType::RegularFile => Ok(st.st_mode & 0o777),
+                _ => Ok(0o666),
+            },
+            Err(Errno::NOENT) => Ok(0o666),
+            Err(e) => Err(io_error(text, e.into())),
+        }
+    }
+
+    /// Creates a new empty file in the staging area with `mode` (less the umask).
+    fn stage(
+        self: &Arc<Self>,
+        mode: u32,
+        text: &str,
+    ) -> Result<(std::fs::File, Staged), StorageError> {
+        let flags =
+            OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        loop {
+            let file_name = OsString::from(format!("upload-{:016x}", unique()));
+            match rustix::fs::openat(&self.staging, &file_name, flags, Mode::from_raw_mode(mode)) {
+                Ok(fd) => {
+                    let staged = Staged {
+                        inner: self.clone(),
+                        file_name,
+                        published: false,
+                    };
+                    return Ok((std::fs::File::from(fd), staged));
+                }
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(io_error(text, e.into())),
+            }
+        }
+    }
+
+    /// Renames the staged file `from` over `name`, making its missing parent directories
+    /// first, and makes the rename durable. Everything is relative to directory handles: the
+    /// file lands beneath the root whatever is swapped meanwhile.
+    pub(super) fn publish(&self, from: &OsStr, name: &SafeName) -> Result<(), StorageError> {
+        let text = name.as_str();
+        let Some(Found::Entry { dir, leaf, .. }) =
+            self.locate(name, Last::Entry, Parents::Create)?
+        else {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        };
+        match rustix::fs::renameat(&self.staging, from, &dir, &leaf) {
+            Ok(()) => {}
+            Err(Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST) => {
+                return Err(StorageError::IsADirectory(text.to_owned()))
+            }
+            Err(e) => return Err(io_error(text, e.into())),
+        }
+        sync_dir(dir.as_fd()).map_err(|e| io_error(text, e.into()))
+    }
+}
+
+/// A name no other temp file is likely to have (`O_EXCL` decides).
+fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
 impl LocalUpload {
     pub(in crate::storage) fn sink(&self) -> WriteStream {
         WriteStream::File(FileSink::new(self.file.clone(), 0))
     }
 
     pub(in crate::storage) async fn commit(self, _sha256: [u8; 32]) -> Result<(), StorageError> {
-        blocking(self.name.clone(), move || {
-            let io_err = |e| StorageError::from_io(&self.name, e);
-            self.file.sync_all().map_err(io_err)?;
+        blocking(self.name.to_string(), move || {
+            let text = self.name.as_str();
+            self.file.sync_all().map_err(|e| io_error(text, e))?;
             self.publish()
         })
         .await
@@ -79,30 +164,21 @@ impl LocalUpload {
         body: Vec<Bytes>,
         _sha256: [u8; 32],
     ) -> Result<(), StorageError> {
-        blocking(self.name.clone(), move || {
-            let io_err = |e| StorageError::from_io(&self.name, e);
-            write_all_at(&self.file, 0, &body).map_err(io_err)?;
-            self.file.sync_all().map_err(io_err)?;
+        blocking(self.name.to_string(), move || {
+            let text = self.name.as_str();
+            write_all_at(&self.file, 0, &body).map_err(|e| io_error(text, e))?;
+            self.file.sync_all().map_err(|e| io_error(text, e))?;
             self.publish()
         })
         .await
     }
 
-    /// Renames the fsynced temp file over the target and fsyncs the directory.
-    fn publish(self) -> Result<(), StorageError> {
-        let LocalUpload {
-            temp, target, name, ..
-        } = self;
-        temp.persist(&target)
-            .map_err(|e| StorageError::from_io(&name, e.error))?;
-        publish_done(&target, &name)
+    /// Renames the fsynced temp file over the target; on failure the temp file goes.
+    fn publish(mut self) -> Result<(), StorageError> {
+        self.staged
+            .inner
+            .publish(&self.staged.file_name, &self.name)?;
+        self.staged.published = true;
+        Ok(())
     }
-}
-
-/// After a rename onto `target`: makes it durable by fsyncing the directory.
-pub(super) fn publish_done(target: &std::path::Path, name: &str) -> Result<(), StorageError> {
-    if let Some(parent) = target.parent() {
-        sync_dir(parent).map_err(|e| StorageError::from_io(name, e))?;
-    }
-    Ok(())
 }

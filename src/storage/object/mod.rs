@@ -1,0 +1,459 @@
+//! The object-store backend: files are objects in an S3 bucket (through Apache Arrow's
+//! `object_store`), under a key prefix, so that several stateless servers serve one namespace.
+//!
+//! # Layout under the prefix `P`
+//! - `P/a/b.txt`: the file `a/b.txt`, a plain object any S3 tool can read. Directories are key
+//!   prefixes: `a` is a directory while some key starts with `P/a/` (an empty one cannot exist).
+//! - `P/.qft/`: the private area, never listed, never addressable (any case of `.qft`).
+//!   `partials/<id>.json` is a resumable upload's manifest and `partials/<id>/…` its data;
+//!   `uploads/…` the same for plain uploads (kept only so that a crashed server's leftovers can be
+//!   found and removed).
+//!
+//! # Consistency
+//! - **Reads** are pinned: [`ReadFile`] holds the ETag seen when it was opened and every range
+//!   request carries `If-Match` with it, so an object replaced mid-download fails the download
+//!   (412) instead of mixing two versions ([`read`]).
+//! - **Uploads** stream into staging objects in the private area as multipart uploads, with the
+//!   part size chosen from the announced size so that any size fits S3's 10,000 parts. Nothing is
+//!   visible under the name until [`crate::storage::Upload::commit`], called only after the
+//!   caller verified the SHA-256; it publishes with one server-side copy, which S3 makes atomic:
+//!   two servers committing the same name leave exactly one of the two, whole ([`staging`]).
+//! - **Partials** are kept in the store, not in a server: the manifest records each part as it
+//!   is stored, so an upload broken on one server (even killed) continues on another ([`upload`]).
+//!   Manifests are written with conditional puts (`If-Match` on their ETag): a newer attempt that
+//!   takes a partial over makes every write of the older one fail, on whatever server it runs.
+//! - **Free space** is unknown to an object store (quotas, if any, fail the write): `None`.
+//!
+//! Listings are paged from the store ([`listing`]): never more than one page of keys in memory.
+//! An object store orders keys byte-wise, so a directory `x` (the prefix `x/`) sorts after the
+//! file `x.txt`; names are otherwise in name order.
+
+mod listing;
+mod read;
+mod staging;
+mod upload;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::list::PaginatedListStore;
+use object_store::memory::InMemory;
+use object_store::multipart::MultipartStore;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+pub use listing::ObjectListing;
+pub use read::{ObjectContent, ObjectSource};
+pub use staging::ObjectSink;
+pub use upload::{ObjectPartial, ObjectUpload};
+
+use super::{Content, Listing, ListingInner, ReadFile, StorageError, PRIVATE_DIR};
+use crate::paths::SafeName;
+
+/// Staged plain uploads untouched this long are a crashed server's leftovers.
+const STALE_UPLOAD: Duration = Duration::from_secs(3600);
+
+/// Where to serve from: an `s3://BUCKET[/PREFIX]` URL and how to reach it. Credentials and
+/// region come from the standard AWS environment variables, never from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectConfig {
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix served, without slashes at either end (`""`: the whole bucket).
+    pub prefix: String,
+    /// The S3 endpoint URL; `None`: `AWS_ENDPOINT_URL` or AWS itself.
+    pub endpoint: Option<String>,
+    /// Allow a plain `http://` endpoint that is not on loopback.
+    pub allow_http: bool,
+}
+
+/// Why an object store could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Not an `s3://BUCKET[/PREFIX]` URL.
+    #[error("'{0}' is not an s3://BUCKET[/PREFIX] URL")]
+    BadUrl(String),
+    /// Plain HTTP to a host that is not this machine.
+    #[error(
+        "the S3 endpoint {0} is plain http:// and not on loopback; use https://, or \
+         --s3-allow-http if the network is trusted"
+    )]
+    PlainHttp(String),
+    /// The client could not be configured (a bad endpoint URL, region...).
+    #[error("cannot configure S3: {0}")]
+    Config(#[source] object_store::Error),
+    /// The bucket did not answer a listing.
+    #[error("cannot reach s3://{bucket}: {reason}")]
+    Unreachable {
+        /// The bucket.
+        bucket: String,
+        /// Why, in one sentence: the innermost cause (object_store's errors repeat their
+        /// sources in their own messages).
+        reason: String,
+    },
+}
+
+impl ObjectConfig {
+    /// Parses `s3://BUCKET[/PREFIX]`; `None` if `url` is not an `s3://` URL at all (a directory).
+    pub fn parse(url: &str) -> Option<Result<Self, OpenError>> {
+        let rest = url.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/');
+        let valid_bucket = !bucket.is_empty()
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        let valid_prefix = prefix.is_empty() || Path::parse(prefix).is_ok();
+        if !valid_bucket || !valid_prefix {
+            return Some(Err(OpenError::BadUrl(url.to_owned())));
+        }
+        Some(Ok(ObjectConfig {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            endpoint: None,
+            allow_http: false,
+        }))
+    }
+}
+
+/// A served bucket prefix.
+#[derive(Debug, Clone)]
+pub struct Object {
+    inner: Arc<Inner>,
+}
+
+/// The store, three ways: the same client behind the traits each operation needs.
+#[derive(Clone)]
+struct Store {
+    objects: Arc<dyn ObjectStore>,
+    multipart: Arc<dyn MultipartStore>,
+    /// Page-at-a-time listing; `None` (the in-memory store) lists whole directories at once.
+    pages: Option<Arc<dyn PaginatedListStore>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Store({})", self.objects)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    /// The served key prefix, without slashes at either end.
+    root: String,
+    /// `s3://bucket/prefix`, for the operator's eyes.
+    shown: String,
+    /// Partials in use in this process, by manifest key: how to tell the user to let go, and
+    /// when it did. Other servers are stopped by the manifest's conditional writes instead.
+    claims: std::sync::Mutex<HashMap<String, upload::Claim>>,
+}
+
+impl Object {
+    /// Serves `config`'s bucket and prefix, with credentials and region from the environment;
+    /// checks that the bucket answers.
+    pub async fn open(config: &ObjectConfig) -> Result<Self, OpenError> {
+        // reqwest's rustls takes the process's provider: the one qft uses everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&config.bucket);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint));
+        let mut plain = false;
+        if let Some(endpoint) = &endpoint {
+            if endpoint.starts_with("http://") {
+                if !config.allow_http && !is_loopback_url(endpoint) {
+                    return Err(OpenError::PlainHttp(endpoint.clone()));
+                }
+                plain = true;
+            }
+        }
+        let s3 = Arc::new(
+            builder
+                .with_allow_http(plain)
+                .build()
+                .map_err(OpenError::Config)?,
+        );
+        let store = Store {
+            objects: s3.clone(),
+            multipart: s3.clone(),
+            pages: Some(s3),
+        };
+        let object = Object::with_store(store, &config.prefix, format_url(config));
+        // One small listing: a wrong bucket, endpoint or key shows now, not at the first client.
+        let probe = object
+            .inner
+            .store
+            .objects
+            .list(object.inner.prefix_path().as_ref());
+        if let Some(Err(source)) = probe.take(1).next().await {
+            let mut reason: &dyn std::error::Error = &source;
+            while let Some(inner) = reason.source() {
+                reason = inner;
+            }
+            return Err(OpenError::Unreachable {
+                bucket: config.bucket.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        Ok(object)
+    }
+
+    /// A store in this process's memory (object_store's `InMemory`), for fast tests of what
+    /// does not depend on S3 itself.
+    pub fn in_memory() -> Self {
+        let memory = Arc::new(InMemory::new());
+        let store = Store {
+            objects: memory.clone(),
+            multipart: memory,
+            pages: None,
+        };
+        Object::with_store(store, "", "memory://".into())
+    }
+
+    fn with_store(store: Store, prefix: &str, shown: String) -> Self {
+        Object {
+            inner: Arc::new(Inner {
+                store,
+                root: prefix.trim_matches('/').to_owned(),
+                shown,
+                claims: Default::default(),
+            }),
+        }
+    }
+
+    /// `s3://bucket/prefix`, for the operator's eyes only.
+    pub fn url(&self) -> &str {
+        &self.inner.shown
+    }
+
+    pub(in crate::storage) async fn list(
+        &self,
+        dir: Option<SafeName>,
+    ) -> Result<Listing, StorageError> {
+        let listing = ObjectListing::open(self.inner.clone(), dir.as_ref()).await?;
+        Ok(Listing {
+            inner: ListingInner::Object(listing),
+        })
+    }
+
+    pub(in crate::storage) async fn open_read(
+        &self,
+        name: SafeName,
+    ) -> Result<ReadFile, StorageError> {
+        let inner = &self.inner;
+        let text = name.as_str();
+        let key = inner.key(&name)?;
+        match inner.store.objects.head(&key).await {
+            Ok(meta) => Ok(ReadFile {
+                size: meta.size,
+                modified: u64::try_from(meta.last_modified.timestamp()).ok(),
+                content: Content::Object(ObjectContent::new(
+                    inner.store.objects.clone(),
+                    key,
+                    meta.e_tag,
+                    meta.size,
+                    text,
+                )),
+            }),
+            Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {
+                Err(StorageError::IsADirectory(text.to_owned()))
+            }
+            Err(e) => Err(from_store(text, e)),
+        }
+    }
+
+    pub(in crate::storage) async fn delete(&self, name: SafeName) -> Result<(), StorageError> {
+        let inner = &self.inner;
+        let text = name.as_str();
+        let key = inner.key(&name)?;
+        match inner.store.objects.head(&key).await {
+            Ok(_) => inner
+                .store
+                .objects
+                .delete(&key)
+                .await
+                .map_err(|e| from_store(text, e)),
+            Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {
+                Err(StorageError::IsADirectory(text.to_owned()))
+            }
+            Err(e) => Err(from_store(text, e)),
+        }
+    }
+
+    pub(in crate::storage) async fn available_space(&self) -> io::Result<Option<u64>> {
+        // A bucket has no free space to ask about; a quota, if any, fails the upload itself.
+        Ok(None)
+    }
+
+    pub(in crate::storage) async fn expire_partials(&self, ttl: Duration) {
+        staging::expire(&self.inner, staging::PARTIALS, ttl).await;
+        staging::expire(&self.inner, staging::UPLOADS, STALE_UPLOAD.min(ttl)).await;
+    }
+}
+
+impl Inner {
+    /// `root/rest`, or `rest` for the whole bucket.
+    fn join(&self, rest: &str) -> String {
+        if self.root.is_empty() {
+            rest.to_owned()
+        } else {
+            format!("{}/{rest}", self.root)
+        }
+    }
+
+    /// The served prefix as a path (`None`: the whole bucket).
+    fn prefix_path(&self) -> Option<Path> {
+        (!self.root.is_empty()).then(|| Path::from_iter(self.root.split('/')))
+    }
+
+    /// The key of the file `name`; the private area, in any case, is refused.
+    fn key(&self, name: &SafeName) -> Result<Path, StorageError> {
+        let text = name.as_str();
+        let first = name.components().next().unwrap_or_default();
+        if first.eq_ignore_ascii_case(PRIVATE_DIR) {
+            return Err(StorageError::Reserved(text.to_owned()));
+        }
+        Path::parse(self.join(text)).map_err(|e| StorageError::Io {
+            name: text.to_owned(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, e),
+        })
+    }
+
+    /// A key in the private area.
+    fn private_key(&self, rest: &str) -> Path {
+        Path::parse(self.join(&format!("{PRIVATE_DIR}/{rest}")))
+            .expect("private keys are made of plain parts")
+    }
+
+    /// Whether some key lies under `name/`: the directory `name` exists.
+    async fn is_dir(&self, name: &SafeName) -> Result<bool, StorageError> {
+        let key = self.key(name)?;
+        match self.store.objects.list(Some(&key)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(from_store(name.as_str(), e)),
+        }
+    }
+
+    /// Refuses an upload to `name` where a directory is, or below a file.
+    async fn check_target(&self, name: &SafeName) -> Result<Path, StorageError> {
+        let text = name.as_str();
+        let key = self.key(name)?;
+        if self.is_dir(name).await? {
+            return Err(StorageError::IsADirectory(text.to_owned()));
+        }
+        let parts: Vec<&str> = name.components().collect();
+        let parents = (1..parts.len()).map(|n| {
+            let parent = self.join(&parts[..n].join("/"));
+            async move {
+                match Path::parse(parent) {
+                    Ok(path) => self.store.objects.head(&path).await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        });
+        if futures_util::future::join_all(parents)
+            .await
+            .into_iter()
+            .any(|file| file)
+        {
+            return Err(StorageError::NotADirectory(text.to_owned()));
+        }
+        Ok(key)
+    }
+}
+
+/// Classifies a store error on `name` (the client's name for it).
+fn from_store(name: &str, e: object_store::Error) -> StorageError {
+    use object_store::Error;
+    match e {
+        Error::NotFound { .. } => StorageError::NotFound(name.to_owned()),
+        Error::PermissionDenied { .. } | Error::Unauthenticated { .. } => {
+            StorageError::PermissionDenied(name.to_owned())
+        }
+        other => StorageError::Io {
+            name: name.to_owned(),
+            source: io::Error::other(other),
+        },
+    }
+}
+
+/// Whether an `http://` URL's host is this machine.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn format_url(config: &ObjectConfig) -> String {
+    if config.prefix.is_empty() {
+        format!("s3://{}", config.bucket)
+    } else {
+        format!("s3://{}/{}", config.bucket, config.prefix)
+    }
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_name_a_bucket_and_a_prefix() {
+        let c = ObjectConfig::parse("s3://team-files/shared/")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.bucket.as_str(), c.prefix.as_str()),
+            ("team-files", "shared")
+        );
+        let c = ObjectConfig::parse("s3://b").unwrap().unwrap();
+        assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("b", ""));
+        assert!(ObjectConfig::parse("./dir").is_none());
+        assert!(ObjectConfig::parse("s3://").unwrap().is_err());
+        assert!(ObjectConfig::parse("s3://b/a/../c").unwrap().is_err());
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        for ok in [
+            "http://127.0.0.1:8333",
+            "http://localhost",
+            "http://[::1]:9000/",
+            "http://127.0.0.2",
+        ] {
+            assert!(is_loopback_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:8333",
+            "http://s3.example.com",
+            "http://127.0.0.1.evil.com/",
+            "http://localhost.evil.com",
+        ] {
+            assert!(!is_loopback_url(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Uploads to the object store: plain ones (staged under a fresh id, gone if dropped) and
+//! resumable ones (staged under an id derived from the client's key, the name and the size,
+//! kept when the transfer breaks, continued by the same client through any server).
+//!
+//! Claims: in this process, a newer attempt of the same client tells the older one to let go and
+//! waits until it has stored what it held; across servers, the manifest's conditional writes do
+//! the same job, more bluntly (the older attempt's next write fails).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutOptions, PutPayload};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+
+use super::read::ObjectContent;
+use super::staging::{self, ObjectSink, Staging, PARTIALS, UPLOADS};
+use super::{from_store, Inner, Object};
+use crate::paths::SafeName;
+use crate::storage::{
+    Partial, PartialInner, ReadStream, StorageError, Upload, UploadInner, WriteStream,
+};
+
+/// How long a newer attempt waits for an older one in this process to store what it held.
+const LET_GO_WAIT: Duration = Duration::from_secs(30);
+
+/// A partial in use in this process.
+#[derive(Debug, Clone)]
+pub(super) struct Claim {
+    /// Tells the attempt holding it to let go.
+    notify: Arc<Notify>,
+    /// Held by that attempt until it has stored what it held.
+    busy: Arc<Mutex<()>>,
+}
+
+/// A plain upload being received.
+#[derive(Debug)]
+pub struct ObjectUpload {
+    staging: Arc<Mutex<Staging>>,
+    target: Path,
+    name: String,
+    inner: Arc<Inner>,
+    committed: bool,
+}
+
+/// A resumable upload's partial in use by one attempt.
+#[derive(Debug)]
+pub struct ObjectPartial {
+    staging: Arc<Mutex<Staging>>,
+    target: Path,
+    manifest_key: String,
+    claim: Claim,
+    /// Released (in [`Drop`], after storing what is held) to let a newer attempt in.
+    busy: Option<OwnedMutexGuard<()>>,
+    inner: Arc<Inner>,
+    /// Committed or discarded: nothing to store on drop.
+    done: bool,
+}
+
+/// A name no other staging area has: time, process, and a counter, hashed.
+pub(super) fn unique() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(std::process::id().to_be_bytes());
+    h.update(NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.update(now.as_nanos().to_be_bytes());
+    crate::transfer::hex(&h.finalize().into())[..24].to_owned()
+}
+
+impl Object {
+    pub(in crate::storage) async fn begin_upload(
+        &self,
+        name: SafeName,
+        size: u64,
+    ) -> Result<Upload, StorageError> {
+        let inner = self.inner.clone();
+        let target = inner.check_target(&name).await?;
+        let staging = Staging::new(
+            inner.clone(),
+            UPLOADS,
+            &unique(),
+            name.as_str(),
+            size,
+            unique(),
+            false,
+        );
+        Ok(Upload {
+            inner: UploadInner::Object(ObjectUpload {
+                staging: Arc::new(Mutex::new(staging)),
+                target,
+                name: name.to_string(),
+                inner,
+                committed: false,
+            }),
+        })
+    }
+
+    pub(in crate::storage) async fn begin_partial(
+        &self,
+        name: SafeName,
+        client: [u8; 32],
+        size: u64,
+    ) -> Result<Partial, StorageError> {
+        let inner = self.inner.clone();
+        let shown = name.to_string();
+        let target = inner.check_target(&name).await?;
+        let id = partial_id(&name, client, size);
+        let claim = Claim {
+            notify: Arc::new(Notify::new()),
+            busy: Arc::new(Mutex::new(())),
+        };
+        let busy = claim.busy.clone().lock_owned().await;
+        let previous = inner.claims().insert(id.clone(), claim.clone());
+        if let Some(previous) = previous {
+            previous.notify.notify_one();
+            // Until the older attempt stored what it held, the manifest does not say it all.
+            if tokio::time::timeout(LET_GO_WAIT, previous.busy.lock())
+                .await
+                .is_err()
+            {
+                tracing::warn!("an older attempt did not let go in time; taking over");
+            }
+        }
+        if !inner.is_current(&id, &claim) {
+            return Err(StorageError::Superseded(shown));
+        }
+        let mut staging = Staging::new(inner.clone(), PARTIALS, &id, &shown, size, unique(), true);
+        let opened = async {
+            staging.take_over(staging.manifest.owner.clone()).await?;
+            staging.recover().await
+        }
+        .await;
+        if let Err(e) = opened {
+            inner.release(&id, &claim);
+            return Err(e);
+        }
+        let held = staging.manifest.held();
+        Ok(Partial {
+            held,
+            inner: PartialInner::Object(ObjectPartial {
+                staging: Arc::new(Mutex::new(staging)),
+                target,
+                manifest_key: id,
+                claim,
+                busy: Some(busy),
+                inner,
+                done: false,
+            }),
+        })
+    }
+}
+
+/// The id of the partial of `client` uploading `size` bytes as `name`: length-prefixed fields
+/// hashed, so no two (client, name, size) share one.
+fn partial_id(name: &SafeName, client: [u8; 32], size: u64) -> String {
+    let text = name.as_str();
+    let mut key = Sha256::new();
+    key.update(client);
+    key.update((text.len() as u64).to_be_bytes());
+    key.update(text.as_bytes());
+    key.update(size.to_be_bytes());
+    crate::transfer::hex(&key.finalize().into())
+}
+
+impl Inner {
+    fn claims(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Claim>> {
+        self.claims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_current(&self, id: &str, claim: &Claim) -> bool {
+        self.claims()
+            .get(id)
+            .is_some_and(|c| Arc::ptr_eq(&c.notify, &claim.notify))
+    }
+
+    fn release(&self, id: &str, claim: &Claim) {
+        let mut claims = self.claims();
+        if claims
+            .get(id)
+            .is_some_and(|c| Arc::ptr_eq(&c.notify, &claim.notify))
+        {
+            claims.remove(id);
+        }
+    }
+}
+
+impl ObjectUpload {
+    pub(in crate::storage) fn sink(&self) -> WriteStream {
+        WriteStream::Object(ObjectSink {
+            staging: self.staging.clone(),
+        })
+    }
+
+    pub(in crate::storage) async fn commit(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
+        let result = self
+            .staging
+            .lock()
+            .await
+            .publish(&self.target, sha256)
+            .await;
+        self.committed = result.is_ok();
+        result
+    }
+
+    pub(in crate::storage) async fn commit_whole(
+        mut self,
+        body: Vec<Bytes>,
+        sha256: [u8; 32],
+    ) -> Result<(), StorageError> {
+        // One request, whole or not at all, with its digest beside it.
+        let options = PutOptions {
+            attributes: staging::sha256_attributes(sha256),
+            ..Default::default()
+        };
+        let payload: PutPayload = body.into_iter().collect();
+        self.inner
+            .store
+            .objects
+            .put_opts(&self.target, payload, options)
+            .await
+            .map_err(|e| from_store(&self.name, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for ObjectUpload {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        // Nothing becomes visible either way; what was staged goes.
+        let staging = self.staging.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { staging.lock().await.remove().await });
+        }
+    }
+}
+
+impl ObjectPartial {
+    pub(in crate::storage) fn source(&self) -> ReadStream {
+        // The staging is not written while its held prefix is read (the handler hashes first).
+        let content = match self.staging.try_lock() {
+            Ok(staging) => staging.content(),
+            Err(_) => ObjectContent::spans(self.inner.store.objects.clone(), Vec::new(), ""),
+        };
+        ReadStream::Object(content.source_at(0))
+    }
+
+    pub(in crate::storage) async fn keep(&mut self, from: u64) -> Result<(), StorageError> {
+        self.staging.lock().await.keep(from).await
+    }
+
+    pub(in crate::storage) fn sink(&self, _from: u64) -> WriteStream {
+        // Appends after what is held, which is where `keep` left it.
+        WriteStream::Object(ObjectSink {
+            staging: self.staging.clone(),
+        })
+    }
+
+    pub(in crate::storage) fn claim(&self) -> Arc<Notify> {
+        self.claim.notify.clone()
+    }
+
+    pub(in crate::storage) async fn commit(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
+        let result = self
+            .staging
+            .lock()
+            .await
+            .publish(&self.target, sha256)
+            .await;
+        self.done = result.is_ok();
+        result
+    }
+
+    pub(in crate::storage) async fn discard(mut self) {
+        self.staging.lock().await.remove().await;
+        self.done = true;
+    }
+}
+
+impl Drop for ObjectPartial {
+    fn drop(&mut self) {
+        let (inner, id, claim) = (
+            self.inner.clone(),
+            self.manifest_key.clone(),
+            self.claim.clone(),
+        );
+        let busy = self.busy.take();
+        let staging = self.staging.clone();
+        let done = self.done;
+        let let_go = async move {
+            if !done {
+                // The transfer broke: what arrived is stored for the next attempt, wherever.
+                let mut staging = staging.lock().await;
+                let stored = async {
+                    staging.finish_writer().await?;
+                    staging.save().await
+                }
+                .await;
+                match stored {
+                    Ok(()) => {}
+                    // A newer attempt owns the manifest and completes what it records.
+                    Err(StorageError::Superseded(_)) => {}
+                    Err(e) => {
+                        tracing::debug!("a broken upload's last bytes were not kept: {e}");
+                        staging.abort_writer().await;
+                    }
+                }
+            }
+            inner.release(&id, &claim);
+            drop(busy);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(let_go);
+            }
+            Err(_) => self.inner.release(&self.manifest_key, &self.claim),
+        }
+    }
+}

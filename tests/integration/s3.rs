@@ -1,0 +1,594 @@
+//! Serving from S3 (a real SeaweedFS, see [`crate::seaweed`]): several stateless servers over
+//! one bucket prefix, as the object-store backend promises. Servers run in process; a server
+//! "dies" by having its task aborted.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use indicatif::ProgressBar;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+use qft::client::Client;
+use qft::paths::SafeName;
+use qft::protocol::{read_frame, EntryKind, Trailer};
+use qft::storage::object::ObjectConfig;
+use qft::storage::Storage;
+use qft::tls::Identity;
+use qft::transfer::Sink;
+use sha2::{Digest, Sha256};
+
+use crate::seaweed;
+use crate::support::{no_progress, random_bytes, TestServer};
+
+const MIB: usize = 1 << 20;
+
+/// A server over `config`, as `qft serve s3://...` would run it.
+async fn server(config: &ObjectConfig) -> TestServer {
+    let storage = seaweed::open(config).await;
+    TestServer::start_with_config(move |c| c.storage = storage).await
+}
+
+/// The same bucket straight through object_store, to act behind the servers' backs.
+fn direct() -> Arc<dyn ObjectStore> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(seaweed::endpoint())
+            .with_allow_http(true)
+            .with_bucket_name("qft-test")
+            .with_access_key_id("testkey")
+            .with_secret_access_key("testsecret")
+            .with_region("us-east-1")
+            .build()
+            .unwrap(),
+    )
+}
+
+fn local(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+async fn fetch(client: &Client, name: &str, dir: &Path) -> Vec<u8> {
+    let dest = dir.join(format!("got-{}", name.replace('/', "_")));
+    client
+        .download(name, &dest, true, &no_progress())
+        .await
+        .unwrap();
+    std::fs::read(dest).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_namespace() {
+    let config = seaweed::config();
+    let (a, b) = (server(&config).await, server(&config).await);
+    let (ca, cb) = (a.client().await, b.client().await);
+    let dir = tempfile::tempdir().unwrap();
+    let big = random_bytes(12 * MIB + 5);
+    ca.upload(
+        &local(dir.path(), "big", &big),
+        "docs/big.bin",
+        &no_progress(),
+    )
+    .await
+    .unwrap();
+    ca.upload(
+        &local(dir.path(), "small", b"hi"),
+        "note.txt",
+        &no_progress(),
+    )
+    .await
+    .unwrap();
+
+    let top: Vec<_> = cb.list("").await.unwrap();
+    let top: Vec<_> = top.iter().map(|e| (e.name.as_str(), e.kind)).collect();
+    assert_eq!(
+        top,
+        [("docs", EntryKind::Dir), ("note.txt", EntryKind::File)]
+    );
+    let docs = cb.list("docs").await.unwrap();
+    assert_eq!(
+        (docs[0].name.as_str(), docs[0].size),
+        ("big.bin", big.len() as u64)
+    );
+    assert_eq!(fetch(&cb, "docs/big.bin", dir.path()).await, big);
+    assert_eq!(fetch(&cb, "note.txt", dir.path()).await, b"hi");
+
+    cb.delete("docs/big.bin").await.unwrap();
+    // (SeaweedFS may keep the emptied directory a while; S3 drops it at once.)
+    let left = ca.list("docs").await.map(|e| e.len()).unwrap_or(0);
+    assert_eq!(left, 0, "deleted through B, gone through A");
+    // Nothing staged is left behind in the private area.
+    let staged: Vec<_> = direct()
+        .list(Some(&Key::from(format!("{}/.qft", config.prefix))))
+        .collect()
+        .await;
+    assert!(staged.is_empty(), "{staged:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_uploads_of_one_name_through_two_servers_leave_one_whole() {
+    let config = seaweed::config();
+    let (a, b) = (server(&config).await, server(&config).await);
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let versions = [random_bytes(9 * MIB), random_bytes(9 * MIB)];
+        let mut uploads = Vec::new();
+        for (i, (srv, data)) in [&a, &b].into_iter().zip(&versions).enumerate() {
+            let client = srv.client().await;
+            let path = local(dir.path(), &format!("v{round}-{i}"), data);
+            uploads.push(tokio::spawn(async move {
+                client.upload(&path, "race.bin", &no_progress()).await
+            }));
+        }
+        for upload in uploads {
+            upload.await.unwrap().unwrap();
+        }
+        let got = fetch(&a.client().await, "race.bin", dir.path()).await;
+        assert!(
+            versions.contains(&got),
+            "round {round}: a whole version, never a mix"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_broken_with_its_server_continues_through_another() {
+    let config = seaweed::config();
+    let a = server(&config).await;
+    let b = server(&config).await;
+    let home = tempfile::tempdir().unwrap();
+    let me = || Identity::load_or_create(&home.path().join("id")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(64 * MIB);
+    let path = local(dir.path(), "f", &data);
+
+    let client = a.client_as(me()).await;
+    let progress = ProgressBar::hidden();
+    let upload = {
+        let (path, progress) = (path.clone(), progress.clone());
+        tokio::spawn(async move { client.upload(&path, "f.bin", &progress).await })
+    };
+    // Until server A's manifest records stored parts (what a dead server leaves behind).
+    let manifests = Key::from(format!("{}/.qft/partials", config.prefix));
+    loop {
+        assert!(
+            !upload.is_finished(),
+            "finished before the server could die"
+        );
+        let mut recorded = false;
+        let mut keys = direct().list(Some(&manifests));
+        while let Some(meta) = keys.next().await {
+            let meta = meta.unwrap();
+            if meta.location.as_ref().ends_with(".json") {
+                let body = direct()
+                    .get(&meta.location)
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                recorded |= !String::from_utf8_lossy(&body).contains("\"parts\":[]")
+                    && String::from_utf8_lossy(&body).contains("\"parts\":[\"");
+            }
+        }
+        if recorded && progress.position() > 16 * MIB as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Server A goes, with every connection and upload it had; the client turns to B at once.
+    a.into_task().abort();
+    let _ = upload.await;
+
+    let report = b
+        .client_as(me())
+        .await
+        .upload(&path, "f.bin", &no_progress())
+        .await
+        .unwrap_or_else(|e| panic!("through B: {e:#}"));
+    assert!(
+        report.resumed_from >= 8 * MIB as u64,
+        "continued what server A stored, from {}",
+        report.resumed_from
+    );
+    assert_eq!(fetch(&b.client().await, "f.bin", dir.path()).await, data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
+    // Below the servers: an attempt that vanishes without a word (kill -9: no drop, no
+    // clean-up) leaves a multipart upload only its manifest names.
+    let config = seaweed::config();
+    let (a, b) = (seaweed::open(&config).await, seaweed::open(&config).await);
+    let name = SafeName::new("dead.bin").unwrap();
+    let limits = qft::server::Limits::default().partials();
+    let data = random_bytes(20 * MIB);
+    let size = data.len() as u64;
+    let partial = a
+        .begin_partial(name.clone(), [7; 32], size, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut sink = partial.sink();
+    for piece in data[..16 * MIB].chunks(MIB) {
+        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
+            .await
+            .unwrap();
+    }
+    // Until both 8 MiB parts are stored and recorded (each write records those done).
+    let manifests = Key::from(format!("{}/.qft/partials", config.prefix));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        sink.write_block(Arc::from(Vec::<Bytes>::new()))
+            .await
+            .unwrap();
+        let mut recorded = 0;
+        let mut keys = direct().list(Some(&manifests));
+        while let Some(meta) = keys.next().await {
+            let meta = meta.unwrap();
+            if meta.location.as_ref().ends_with(".json") {
+                let body = direct()
+                    .get(&meta.location)
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                recorded = manifest["open"]["parts"].as_array().map_or(0, Vec::len);
+            }
+        }
+        if recorded == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "parts not recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let piece = Bytes::copy_from_slice(&data[16 * MIB..17 * MIB]);
+    sink.write_block(Arc::from(vec![piece])).await.unwrap();
+    std::mem::forget((sink, partial));
+
+    let mut partial = b
+        .begin_partial(name.clone(), [7; 32], size, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    // The two 8 MiB parts stored and recorded; what was still in memory died with "A".
+    assert_eq!(partial.held, 16 * MIB as u64);
+    let held = partial.held as usize;
+    let mut source = partial.source();
+    let mut got = Vec::new();
+    while got.len() < held {
+        let block = qft::transfer::Source::read_block(&mut source, held - got.len())
+            .await
+            .unwrap();
+        block.iter().for_each(|b| got.extend_from_slice(b));
+    }
+    assert_eq!(got, data[..held]);
+    partial.keep(partial.held).await.unwrap();
+    let mut sink = partial.sink();
+    sink.write_block(Arc::from(vec![Bytes::copy_from_slice(&data[held..])]))
+        .await
+        .unwrap();
+    drop(sink);
+    partial.commit(Sha256::digest(&data).into()).await.unwrap();
+    let file = b.open_read(name).await.unwrap();
+    assert_eq!(file.size, size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_replaced_during_a_download_is_never_sent_mixed() {
+    let config = seaweed::config();
+    let srv = server(&config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let old = random_bytes(48 * MIB);
+    srv.client()
+        .await
+        .upload(&local(dir.path(), "old", &old), "f.bin", &no_progress())
+        .await
+        .unwrap();
+    let raw = srv.raw().await;
+    let (mut recv, size) = raw.begin_download("f.bin").await;
+    let mut got = vec![0u8; MIB];
+    recv.read_exact(&mut got).await.unwrap();
+    // Replaced behind the server's back, while it streams the old version.
+    let new = random_bytes(48 * MIB);
+    direct()
+        .put(&Key::from(format!("{}/f.bin", config.prefix)), new.into())
+        .await
+        .unwrap();
+    let mut rest = vec![0u8; size as usize - MIB];
+    let read = async {
+        recv.read_exact(&mut rest)
+            .await
+            .map_err(|e| e.to_string())?;
+        read_frame::<Trailer, _>(&mut recv)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let trailer = match read.await {
+        Ok(trailer) => trailer,
+        Err(e) => {
+            // Refused midway: the stream is reset, so the client never takes it as complete.
+            eprintln!("download stopped: {e}");
+            return;
+        }
+    };
+    // Sent whole: then all of it is the old version, under the old version's hash.
+    got.extend_from_slice(&rest);
+    let old_hash = <[u8; 32]>::from(Sha256::digest(&old));
+    assert_eq!(
+        <[u8; 32]>::from(Sha256::digest(&got)),
+        old_hash,
+        "never a mix"
+    );
+    assert_eq!(trailer.sha256, old_hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_ten_levels_deep_goes_up_and_comes_back() {
+    let config = seaweed::config();
+    let srv = server(&config).await;
+    let client = srv.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut path = String::new();
+    for level in 0..10 {
+        path = if path.is_empty() {
+            format!("l{level}")
+        } else {
+            format!("{path}/l{level}")
+        };
+        let name = format!("{path}/f{level}.txt");
+        let data = format!("level {level}").into_bytes();
+        client
+            .upload(&local(dir.path(), "x", &data), &name, &no_progress())
+            .await
+            .unwrap();
+        files.push((name, data));
+    }
+    // Walk it back through a listing per directory, as `get -r` does.
+    let mut found = Vec::new();
+    let mut pending = vec![String::from("l0")];
+    while let Some(d) = pending.pop() {
+        for e in client.list(&d).await.unwrap() {
+            let full = format!("{d}/{}", e.name);
+            match e.kind {
+                EntryKind::Dir => pending.push(full),
+                _ => found.push(full),
+            }
+        }
+    }
+    found.sort();
+    let mut expected: Vec<_> = files.iter().map(|(n, _)| n.clone()).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    let (deepest, data) = files.last().unwrap();
+    assert_eq!(fetch(&client, deepest, dir.path()).await, *data);
+    // A file cannot be put where a directory is, nor below a file.
+    let err = client
+        .upload(&local(dir.path(), "y", b"y"), "l0/l1", &no_progress())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("directory"), "{err}");
+    let err = client
+        .upload(
+            &local(dir.path(), "y", b"y"),
+            "l0/f0.txt/under",
+            &no_progress(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_of_twenty_thousand_objects_is_listed_page_by_page() {
+    const N: usize = 20_000;
+    let config = seaweed::config();
+    let store = direct();
+    futures_util::stream::iter(0..N)
+        .map(|i| {
+            let store = store.clone();
+            let key = Key::from(format!("{}/many/f{i:05}", config.prefix));
+            async move { store.put(&key, Bytes::from_static(b"x").into()).await }
+        })
+        .buffer_unordered(32)
+        .for_each(|r| async move {
+            r.unwrap();
+        })
+        .await;
+    let storage: Storage = seaweed::open(&config).await;
+    let mut listing = storage
+        .list(Some(SafeName::new("many").unwrap()))
+        .await
+        .unwrap();
+    let mut count = 0;
+    let mut last = String::new();
+    loop {
+        let page = listing.next_page(200).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 200);
+        for e in page {
+            assert!(
+                e.name > last,
+                "in order, once each: {} after {last}",
+                e.name
+            );
+            last = e.name;
+            count += 1;
+        }
+    }
+    assert_eq!(count, N);
+    // And through a server, as a client sees it.
+    let srv = TestServer::start_with_config(move |c| c.storage = storage).await;
+    assert_eq!(srv.client().await.list("many").await.unwrap().len(), N);
+}
+
+/// `qft serve s3://...` as a person runs it, credentials in the environment.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    fingerprint: String,
+    log: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(config: &ObjectConfig, home: &Path, tag: &str) -> Served {
+        let port_file = home.join(format!("port-{tag}"));
+        let log = home.join(format!("server-{tag}.log"));
+        let child = std::process::Command::new(crate::cli::BIN)
+            .args([
+                "serve",
+                &format!("s3://{}/{}", config.bucket, config.prefix),
+                "--s3-endpoint",
+                seaweed::endpoint(),
+                "--listen",
+                "127.0.0.1:0",
+                "--port-file",
+            ])
+            .arg(&port_file)
+            .env("QFT_HOME", home.join("server-home"))
+            .env("AWS_ACCESS_KEY_ID", "testkey")
+            .env("AWS_SECRET_ACCESS_KEY", "testsecret")
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "qft=info")
+            .stdout(std::fs::File::create(home.join(format!("out-{tag}"))).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                if let Ok(port) = text.trim().parse() {
+                    break port;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = std::fs::read_to_string(home.join(format!("out-{tag}"))).unwrap();
+        let fingerprint = out
+            .lines()
+            .find_map(|l| l.strip_prefix("Fingerprint: "))
+            .unwrap()
+            .to_owned();
+        Served {
+            child,
+            port,
+            fingerprint,
+            log,
+        }
+    }
+
+    fn connect(&self, home: &Path, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(crate::cli::BIN);
+        cmd.args([
+            "connect",
+            &format!("127.0.0.1:{}", self.port),
+            "--fingerprint",
+            &self.fingerprint,
+        ])
+        .args(args)
+        .env("QFT_HOME", home.join("client-home"))
+        .current_dir(home);
+        cmd
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_upload_is_continued_by_another_serving_the_bucket() {
+    let config = seaweed::config();
+    let home = tempfile::tempdir().unwrap();
+    let data = random_bytes(64 * MIB);
+    std::fs::write(home.path().join("big.bin"), &data).unwrap();
+    // Two servers of one group: the same identity (one home), so the client pins one key.
+    let a = Served::start(&config, home.path(), "a");
+    let b = Served::start(&config, home.path(), "b");
+    assert_eq!(a.fingerprint, b.fingerprint);
+
+    let mut upload = a
+        .connect(home.path(), &["put", "big.bin"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until A's manifest records stored parts, then kill -9: no clean-up of any kind.
+    let manifests = Key::from(format!("{}/.qft/partials", config.prefix));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            upload.try_wait().unwrap().is_none(),
+            "the upload ended first"
+        );
+        let mut recorded = 0;
+        let mut keys = direct().list(Some(&manifests));
+        while let Some(meta) = keys.next().await {
+            let meta = meta.unwrap();
+            if meta.location.as_ref().ends_with(".json") {
+                let body = direct()
+                    .get(&meta.location)
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                recorded = manifest["open"]["parts"].as_array().map_or(0, Vec::len);
+            }
+        }
+        if recorded >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no parts recorded");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut a = a;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let _ = upload.wait();
+
+    let out = b
+        .connect(home.path(), &["put", "big.bin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = b
+        .connect(home.path(), &["get", "big.bin", "-o", "back.bin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(home.path().join("back.bin")).unwrap(), data);
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(
+        log.contains("resumed upload"),
+        "B continued A's upload: {log}"
+    );
+}
