@@ -119,7 +119,20 @@ pub async fn copy_continuing<R: Source, W: Sink>(
     Ok(digest.expect("a hasher was given"))
 }
 
-/// The copy behind [`copy_continuing`]: the hash, if there is a hasher.
+/// Copies exactly `size` bytes from `src` to `dst` without hashing them: for a body whose
+/// SHA-256 is already known (the storage's digest cache), which the receiver verifies.
+pub async fn copy_unhashed<R: Source, W: Sink>(
+    src: &mut R,
+    dst: &mut W,
+    size: u64,
+    stall: Option<Duration>,
+    progress: &ProgressBar,
+) -> Result<(), CopyError> {
+    copy(None, src, dst, size, stall, progress).await?;
+    Ok(())
+}
+
+/// The copy behind [`copy_continuing`] and [`copy_unhashed`]: the hash, if there is a hasher.
 async fn copy<R: Source, W: Sink>(
     hasher: Option<Sha256>,
     src: &mut R,
