@@ -37,7 +37,14 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread for the QUIC endpoints and every task; what blocks or burns CPU (hashing, file
+    // I/O, storage calls) runs on threads of its own (crate::transfer). A worker per core moved
+    // each connection's packets between cores: a third of the transport's speed and 0.2-0.3
+    // CPU s/GB per end in wake-ups (BENCHMARKS.md; quinn #1433).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("qft: cannot start: {e}");

@@ -7,7 +7,11 @@
 //!   ([`PRIVATE_DIR`]) however it is spelled, and anything that would lead outside what it serves.
 //! - **List** a directory page by page ([`Listing`]), sorted by name, without the private area.
 //! - **Read** a file as a fixed snapshot ([`ReadFile`]): its size and time as opened, and a
-//!   source at any offset of that same content (a restart, a resume, a re-hash).
+//!   source at any offset of that same content (a restart, a resume, a re-hash). A backend may
+//!   know the content's SHA-256 without reading it ([`ReadFile::known_sha256`]: the local one
+//!   keeps the digests of files it received or sent whole, while they stay unchanged), and is
+//!   told the digest when a reader computed it ([`ReadFile::hashed`]); the digest given to
+//!   [`Upload::commit`] is the content's too.
 //! - **Upload** ([`Upload`]): a private staging area receives the body; [`Upload::commit`] is
 //!   called only after the caller verified the SHA-256, and makes it appear under its name whole
 //!   and durable, replacing what was there in one step. Dropped without a commit, it leaves
@@ -334,6 +338,8 @@ pub struct ReadFile {
     /// Modification time, seconds since the Unix epoch.
     pub modified: Option<u64>,
     content: Content,
+    /// What the backend knows of the content's SHA-256, and where to tell it one.
+    digest: Option<local::Ticket>,
 }
 
 /// Where a [`ReadFile`]'s bytes come from.
@@ -346,6 +352,20 @@ enum Content {
 }
 
 impl ReadFile {
+    /// The SHA-256 of the whole content, when the backend can vouch for it without reading it:
+    /// sending the file then needs no hashing. The receiver verifies it all the same.
+    pub fn known_sha256(&self) -> Option<[u8; 32]> {
+        self.digest.as_ref().and_then(|d| d.known)
+    }
+
+    /// Tells the backend the SHA-256 of the whole content, computed while sending it, so that
+    /// a later reader of the same unchanged file need not compute it.
+    pub fn hashed(&self, sha256: [u8; 32]) {
+        if let Some(digest) = &self.digest {
+            digest.hashed(sha256);
+        }
+    }
+
     /// The content from byte `offset` on.
     pub fn source_at(&self, offset: u64) -> ReadStream {
         match &self.content {

@@ -254,6 +254,9 @@ impl Object {
         let key = inner.key(&name)?;
         match inner.store.objects.head(&key).await {
             Ok(meta) => Ok(ReadFile {
+                // Not kept for objects yet (an object's ETag pins its version, as an inode and
+                // ctime do a file's).
+                digest: None,
                 size: meta.size,
                 modified: u64::try_from(meta.last_modified.timestamp()).ok(),
                 content: Content::Object(ObjectContent::new(
