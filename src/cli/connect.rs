@@ -1,8 +1,10 @@
-//! `qft connect`: the client's identity, the connection with the first-use trust question
-//! (asked as ssh does), then one command or the prompt, and Ctrl-C turned into exit 130.
+//! `qft connect`: the settings (a host alias's from config.toml, under the flags given), the
+//! client's identity, the connection with the first-use trust question (asked as ssh does), then
+//! one command or the prompt, and Ctrl-C turned into exit 130 with word of what it kept.
 
 use std::future::Future;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -73,17 +75,7 @@ pub(super) async fn connect(args: ConnectArgs, given: Given) -> u8 {
         }
     };
     let known_hosts = KnownHosts::new(home.join(KNOWN_HOSTS_FILE));
-    let identity = match host.and_then(|h| h.identity_path(&home)) {
-        Some(path) => Identity::load_or_create(&path).with_context(|| {
-            format!(
-                "cannot use the identity {} of [host.{}]",
-                path.display(),
-                sanitize(&args.target)
-            )
-        }),
-        None => client_identity(),
-    };
-    let identity = match identity {
+    let identity = match host_identity(host, &home, &args.target) {
         Ok(identity) => identity,
         Err(e) => {
             eprintln!("qft: {}", super::one_sentence(&e));
@@ -294,6 +286,21 @@ async fn with_interrupt<T>(work: impl Future<Output = T>) -> Option<T> {
     tokio::select! {
         value = work => Some(value),
         _ = tokio::signal::ctrl_c() => None,
+    }
+}
+
+/// The identity a host's settings name (made on first use, as the default one is), or else
+/// this client's own.
+fn host_identity(host: Option<&Host>, home: &Path, alias: &str) -> anyhow::Result<Identity> {
+    match host.and_then(|h| h.identity_path(home)) {
+        Some(path) => Identity::load_or_create(&path).with_context(|| {
+            format!(
+                "cannot use the identity {} of [host.{}]",
+                path.display(),
+                sanitize(alias)
+            )
+        }),
+        None => client_identity(),
     }
 }
 

@@ -5,6 +5,9 @@
 //! The resumable exchange comes first; a server that does not know it answers `Unsupported`, and
 //! the plain exchange follows, through a temp file beside the target that a failure removes.
 //! Both end in [`receive_verified`] and [`commit_partial`].
+//!
+//! `get NAME -o -` has no partial to keep: [`Client::download_to_writer`] runs the plain
+//! exchange straight into stdout and can only say, at the end, whether what it wrote was right.
 
 use std::io;
 use std::path::Path;

@@ -8,9 +8,10 @@
 //! here; their failures are `error`'s [`ClientError`].
 //!
 //! Around the session: `batch` plans and runs many transfers in parallel (patterns from
-//! [`pattern`], trees from `tree`), [`output`] prints results ([`json`] and [`display`] shape
-//! them), [`progress`] draws the bars, and the prompt has `complete` (tab completion), `local`
-//! (lls, lcd, lpwd) and [`remote_path`] (cd, pwd).
+//! [`pattern`], trees from `tree`, stdin and stdout from [`pipe`]), [`output`] prints results
+//! ([`json`] and [`display`] shape them), [`progress`] draws the bars, and the prompt has
+//! `complete` (tab completion), `local` (lls, lcd, lpwd) and [`remote_path`] (cd, pwd).
+//! [`config`] reads the host aliases of `config.toml`.
 //!
 //! The walk of `get NAME` at the prompt: [`prompt`] reads the line → [`command`] parses it →
 //! [`session`] runs it → `batch` plans the job and runs it → `download` sends the request, agrees

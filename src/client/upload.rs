@@ -3,7 +3,8 @@
 //! pieces it holds of this client's earlier attempt ([`crate::pieces`]), the file is compared
 //! with them as it is now, and the rest follows; a server that does not know resuming gets the
 //! plain exchange. Either way the server stores the file only after its SHA-256 of what arrived
-//! matched ours, and says so with `Done`.
+//! matched ours, and says so with `Done`. `put -` first keeps stdin in a temp file, then sends
+//! that as any file ([`Client::upload_stdin`] says why).
 
 use std::io;
 use std::path::Path;
