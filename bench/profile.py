@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 # Which end sends the body: the client, except for a download.
-SENDER = {"download": "server"}
+SENDER = {"download": "server", "download-cached": "server"}
 
 KERNEL = "[kernel.kallsyms]"
 
@@ -52,6 +52,9 @@ def classify(frames):
     leaf, dso = frames[0] if frames else ("?", "?")
     if any_frame(frames, r"sha2::sha256|digest_blocks|sha256_"):
         return "SHA-256"
+    # Before the kernel rules: the page faults of its new buffer are part of this cost.
+    if any_frame(frames, r"Assembler.*defragment"):
+        return "quinn-proto: receive reassembly copy (Assembler::defragment)"
     if any_frame(frames, r"aes_gcm|gcm_ghash|gcm_init|gcm_gmult|aes_hw_|aesni|vpaes|ring::aead|ring_core_\w*(aes|gcm)"):
         return "AES-GCM and header protection (ring)"
     if dso == KERNEL:

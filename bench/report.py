@@ -178,7 +178,7 @@ def main():
                     r.size(),
                     fmt(r.median()),
                     r.spread(),
-                    "—" if r.tool == "qft" else ratio(q, r.median()),
+                    "—" if r.tool.startswith("qft") else ratio(q, r.median()),
                 ]
             )
         out += ["", "#### Large file, file to file (MB/s)", ""]

@@ -14,18 +14,18 @@
 //! [`qft::tls::client_config`], [`qft::tls::FingerprintVerifier`],
 //! `Limits::default().transport()` and [`qft::tuning::Tuning`]), so with no options they carry
 //! exactly the transport and TLS settings that `qft serve` and `qft connect` use by default, on
-//! a multi-thread runtime as `qft` runs (flags given to qft through
+//! a current-thread runtime as `qft` runs (flags given to qft through
 //! `QFT_SERVE_ARGS`/`QFT_CONNECT_ARGS` do not reach it). The options change one thing at a time,
 //! each on the end it is given to (give transport options to both ends):
 //!
 //! | option | default | |
 //! | --- | --- | --- |
-//! | `--runtime multi\|current` | `multi` | tokio's multi-thread runtime (a worker per core, as `qft`), or one thread |
+//! | `--runtime multi\|current` | `current` | tokio's multi-thread runtime (a worker per core, as `qft` had until 2026-11-29), or one thread (as `qft`) |
 //! | `--congestion bbr\|bbr-raw\|cubic` | `bbr` | qft's capped BBR, quinn's BBR as it is, or cubic |
 //! | `--max-packet N` | 4096 | the largest UDP payload (MTU discovery's upper bound) |
 //! | `--gso N` | the socket's (quinn sends at most 10) | datagrams per GSO send, at most |
 //! | `--ack-freq N` | off | the ACK frequency extension, asking the peer for an ACK every N+1 packets |
-//! | `--window SIZE` | 16M | stream receive window and send window |
+//! | `--window SIZE` | 16M | stream window (quinn gets 4 MiB less, qft's receive queue, as in `qft`) and send window |
 //! | `--hash inline\|thread` | `inline` | with SHA-256, where it runs: on the stream's task, or on a thread of its own fed 256 KiB blocks (as qft's transfer) |
 //! | `--zero-copy` | off | the sender hands quinn shared `Bytes` (`write_all_chunks`, as qft's transfer) instead of `write_all`, which copies |
 //!
@@ -74,7 +74,7 @@ struct Options {
 impl Options {
     fn parse(args: &[&str]) -> anyhow::Result<Options> {
         let mut o = Options {
-            current_thread: false,
+            current_thread: true,
             bbr_raw: false,
             tuning: Tuning::default(),
             gso: None,
@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
     } else {
-        // What `qft` runs on (tokio::runtime::Runtime::new(): a worker per core).
+        // What `qft` ran on until 2026-11-29 (tokio::runtime::Runtime::new(): a worker per core).
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

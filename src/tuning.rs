@@ -51,14 +51,41 @@ impl fmt::Display for Congestion {
     }
 }
 
+/// Parses a size as flags and config.toml take it: a number of bytes, or with a K, M, G or T
+/// suffix (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
+}
+
 /// Transport settings shared by server and client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {
     /// The congestion controller for what this end sends.
     pub congestion: Congestion,
-    /// Bytes the peer may send on one stream ahead of what this end has read: one transfer's
-    /// rate is at most this per round trip, so it must cover the path's bandwidth × delay with
-    /// room for loss recovery. Far above that, quinn can fail with "too many gaps" (quinn #2809).
+    /// Bytes the peer may send on one stream ahead of what this end has hashed and written:
+    /// quinn's stream window plus the transfer's own receive queue
+    /// ([`crate::transfer::RECEIVE_QUEUE`]), which quinn's window is that much smaller for (see
+    /// [`Tuning::quinn_stream_window`]). One transfer's rate is at most quinn's part per round
+    /// trip, so it must cover the path's bandwidth × delay with room for loss recovery. Far above
+    /// that, quinn can fail with "too many gaps" (quinn #2809).
     pub stream_window: u64,
     /// Bytes this end may have sent but not yet acknowledged on one connection; also what a
     /// connection may hold in send buffers, so it bounds a server's memory per download.
@@ -96,11 +123,23 @@ impl Tuning {
             Congestion::Cubic => Arc::new(CubicConfig::default()),
             Congestion::NewReno => Arc::new(NewRenoConfig::default()),
         });
-        t.stream_receive_window(VarInt::from_u64(self.stream_window).unwrap_or(VarInt::MAX));
+        t.stream_receive_window(
+            VarInt::from_u64(self.quinn_stream_window()).unwrap_or(VarInt::MAX),
+        );
         t.send_window(self.send_window);
         let mut mtu = MtuDiscoveryConfig::default();
         mtu.upper_bound(self.max_packet.clamp(MIN_PACKET, MAX_PACKET));
         t.mtu_discovery_config(Some(mtu));
+    }
+
+    /// The part of [`Tuning::stream_window`] that waits in quinn: the rest is the transfer's own
+    /// receive queue, which a copy fills as packets arrive. At least half of the window stays
+    /// with quinn (a small `--window` gets a smaller total rather than none for quinn).
+    pub fn quinn_stream_window(&self) -> u64 {
+        let queue = crate::transfer::RECEIVE_QUEUE as u64;
+        self.stream_window
+            .saturating_sub(queue)
+            .max(self.stream_window / 2)
     }
 
     /// A UDP endpoint bound to `addr` with these settings (a server when `server` is given).

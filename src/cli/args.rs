@@ -14,7 +14,7 @@ use crate::client::sync::{Side, SyncSpec};
 use crate::client::Keep;
 use crate::server::{Limits, Startups};
 use crate::tls::Fingerprint;
-use crate::tuning::{Congestion, Tuning, MAX_PACKET, MIN_PACKET};
+use crate::tuning::{parse_size, Congestion, Tuning, MAX_PACKET, MIN_PACKET};
 
 /// qft: secure file transfer over QUIC.
 #[derive(Debug, Parser)]
@@ -233,29 +233,6 @@ impl std::fmt::Display for Size {
     }
 }
 
-/// Parses a size: a number of bytes, or with a K, M, G or T suffix (powers of 1024).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)")),
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1u64 << shift))
-        .ok_or_else(|| format!("'{text}' is not a size (e.g. 512, 64K, 500M, 20G)"))
-}
-
 /// Parses the metrics address: `ADDR:PORT`, or a bare port on loopback.
 fn parse_metrics(text: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {
@@ -278,7 +255,8 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
 #[derive(Debug, Args)]
 #[command(disable_help_subcommand = true)]
 pub(super) struct ConnectArgs {
-    /// The server: HOST:PORT, HOST (port 4433) or [IPv6]:PORT.
+    /// The server: HOST:PORT, HOST (port 4433), [IPv6]:PORT, or a NAME saved as [host.NAME]
+    /// in the qft home's config.toml (with its key and settings; flags given here win).
     pub(super) target: String,
     /// Trust and record a server seen for the first time; a changed key is still refused.
     #[arg(long, global = true)]
@@ -334,7 +312,7 @@ pub(super) enum Action {
         /// A directory on the server.
         dir: Option<String>,
     },
-    /// Download files into the current directory (or -o).
+    /// Download files into the current directory (or -o; `-o -` writes one file to stdout).
     #[command(visible_alias = "download")]
     Get {
         /// Names on the server; quote wildcards ('*.log') to match them against its listing.
@@ -355,7 +333,8 @@ pub(super) enum Action {
         #[command(flatten)]
         keep: KeepArgs,
     },
-    /// Upload local files; each is stored under its file name (in -o, or a last DIR/).
+    /// Upload local files; each is stored under its file name (in -o, or a last DIR/);
+    /// `put - --name NAME` stores what stdin gives.
     #[command(visible_alias = "upload")]
     Put {
         /// Local files (wildcards the shell left alone are expanded here); a last argument
@@ -369,6 +348,9 @@ pub(super) enum Action {
         /// that exists), or one file's remote name.
         #[arg(short, long, value_name = "REMOTE")]
         output: Option<String>,
+        /// For `put -` (stdin): the remote name to store what it gives as.
+        #[arg(long, value_name = "NAME", conflicts_with = "output")]
+        name: Option<String>,
         /// Transfers to run at once, each on its own stream [default: 16].
         #[arg(short, long, value_name = "N", value_parser = jobs_range())]
         jobs: Option<u16>,
@@ -460,6 +442,8 @@ pub(super) enum Action {
         #[arg(short, long, value_name = "N", value_parser = jobs_range())]
         jobs: Option<u16>,
     },
+    /// Show how much more the server can store (its free space as uploads see it).
+    Df,
     /// Show the server's command reference.
     Help,
     /// Stop the server gracefully (needs the admin permission).
@@ -467,7 +451,7 @@ pub(super) enum Action {
 }
 
 fn jobs_range() -> clap::builder::RangedI64ValueParser<u16> {
-    clap::value_parser!(u16).range(1..=64)
+    clap::value_parser!(u16).range(1..=i64::from(crate::client::session::MAX_JOBS))
 }
 
 /// What a transfer keeps besides the bytes (get, put).
@@ -558,14 +542,17 @@ impl From<Action> for Command {
                 recursive,
                 output,
                 keep,
+                name,
                 ..
             } => Command::Put {
                 paths,
                 recursive,
                 into: String::new(),
-                output,
+                // `--name` is `-o NAME` said for stdin, which has no name of its own.
+                output: output.or(name),
                 keep: keep.into(),
             },
+            Action::Df => Command::Df,
             Action::Delete {
                 names,
                 recursive: false,

@@ -14,15 +14,21 @@ mod share;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Mode};
 use logging::LogFormat;
 
 /// Parses the command line, runs it, and returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse().and_then(|cli| cli.check().map(|()| cli)) {
-        Ok(cli) => cli,
+    // The matches are kept beside the parsed flags: `connect` asks them which flags were given
+    // on the command line, to let those win over a host's saved settings.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)))
+        .and_then(|(cli, matches)| cli.check().map(|()| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -32,7 +38,14 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread for the QUIC endpoints and every task; what blocks or burns CPU (hashing, file
+    // I/O, storage calls) runs on threads of its own (crate::transfer). A worker per core moved
+    // each connection's packets between cores: a third of the transport's speed and 0.2-0.3
+    // CPU s/GB per end in wake-ups (BENCHMARKS.md; quinn #1433).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("qft: cannot start: {e}");
@@ -47,7 +60,8 @@ pub fn main() -> ExitCode {
             }
             Mode::Connect(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);
-                connect::connect(args).await
+                let given = connect::Given::from(matches.subcommand_matches("connect"));
+                connect::connect(args, given).await
             }
             Mode::Fingerprint(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);
@@ -73,7 +87,6 @@ pub fn main() -> ExitCode {
                 report(connect::known_hosts(args))
             }
             Mode::Completions { shell } => {
-                use clap::CommandFactory;
                 clap_complete::generate(shell, &mut Cli::command(), "qft", &mut std::io::stdout());
                 exit::SUCCESS
             }

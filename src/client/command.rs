@@ -74,6 +74,8 @@ pub enum Command {
     },
     /// `lpwd`: show the local working directory.
     Lpwd,
+    /// `DF`: how much more the server can store.
+    Df,
     /// `!command`: run a local shell command (`!` alone: an interactive shell), as in sftp.
     Shell {
         /// The command line for the shell; `None` for the shell itself.
@@ -127,7 +129,7 @@ pub enum Command {
 
 /// Every command word the prompt knows, for completion and "did you mean".
 pub const WORDS: &[&str] = &[
-    "bye", "cd", "delete", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
+    "bye", "cd", "delete", "df", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
     "lpwd", "ls", "mkdir", "mv", "put", "pwd", "quit", "rename", "rm", "rmdir", "shutdown", "stat",
     "sum", "sync", "upload",
 ];
@@ -219,6 +221,13 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             if flags.rest.is_empty() {
                 return Err(format!("{upper} needs a local path"));
             }
+            // At the prompt stdin is the prompt's own input (the terminal, or the script).
+            if flags.rest.iter().any(|p| p == super::pipe::STD_STREAM) {
+                return Err(format!(
+                    "{upper} - reads stdin, which is this prompt's own input; run it as one \
+                     command: qft connect HOST put - --name NAME"
+                ));
+            }
             Command::Put {
                 paths: flags.rest.iter().map(|p| expand_tilde(p)).collect(),
                 recursive: flags.recursive,
@@ -289,6 +298,10 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
         "shutdown" => {
             none()?;
             Command::Shutdown
+        }
+        "df" => {
+            none()?;
+            Command::Df
         }
         "logout" | "quit" | "exit" | "bye" => {
             none()?;

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use indicatif::HumanBytes;
 
-use super::TransferReport;
+use super::{Space, TransferReport};
 use crate::paths::sanitize;
 use crate::protocol::{CommandHelp, Entry, EntryKind};
 use crate::transfer::hex;
@@ -178,14 +178,42 @@ Names:
     out
 }
 
-/// One finished transfer. `verb` is "downloaded" or "uploaded".
+/// How much more the server can store: a sentence for a person; for a script
+/// `AVAILABLE<TAB>MAX_UPLOAD` in bytes, `-` for unknown (S3) or no limit.
+pub fn space(space: &Space, human: bool) -> String {
+    if !human {
+        let field = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        return format!("{}\t{}", field(space.available), field(space.max_upload));
+    }
+    let mut text = match space.available {
+        Some(n) => format!("{} available for uploads", HumanBytes(n)),
+        None => "the server cannot tell its free space: its storage has no fixed size \
+                 (an S3 bucket)"
+            .to_owned(),
+    };
+    if let Some(max) = space.max_upload {
+        text.push_str(&format!(
+            "; the largest upload accepted is {}",
+            HumanBytes(max)
+        ));
+    }
+    text
+}
+
+/// One finished transfer. `verb` is "downloaded" or "uploaded". The rate is of the bytes that
+/// moved: a resumed transfer's held part did not.
 pub fn transfer(verb: &str, r: &TransferReport, human: bool) -> String {
     let name = sanitize(&r.name);
     if human {
         let secs = r.elapsed.as_secs_f64().max(1e-6);
-        let rate = HumanBytes((r.bytes as f64 / secs) as u64);
+        let moved = r.bytes.saturating_sub(r.resumed_from);
+        let rate = HumanBytes((moved as f64 / secs) as u64);
+        let resumed = match r.resumed_from {
+            0 => String::new(),
+            from => format!(", resumed from {}", HumanBytes(from)),
+        };
         format!(
-            "{verb} {name} ({} in {secs:.2} s, {rate}/s, SHA-256 verified)",
+            "{verb} {name} ({} in {secs:.2} s, {rate}/s{resumed}, SHA-256 verified)",
             HumanBytes(r.bytes)
         )
     } else {
@@ -223,6 +251,48 @@ mod tests {
             human.starts_with("  1.50 KiB  1970-01-01 00:00  a.txt\n"),
             "{human:?}"
         );
+    }
+
+    /// Issue 15, item 8: a resumed transfer's rate counted the bytes that were already here.
+    #[test]
+    fn regression_a_resumed_transfers_rate_counts_only_what_moved() {
+        let report = TransferReport {
+            name: "big.bin".into(),
+            path: "big.bin".into(),
+            bytes: 100 << 20,
+            sha256: [0; 32],
+            elapsed: Duration::from_secs(2),
+            resumed_from: 80 << 20,
+        };
+        assert_eq!(
+            transfer("downloaded", &report, true),
+            "downloaded big.bin (100.00 MiB in 2.00 s, 10.00 MiB/s, resumed from 80.00 MiB, \
+             SHA-256 verified)"
+        );
+        let whole = TransferReport {
+            resumed_from: 0,
+            ..report
+        };
+        assert!(transfer("downloaded", &whole, true).contains("in 2.00 s, 50.00 MiB/s, SHA"));
+    }
+
+    #[test]
+    fn df_for_people_and_scripts() {
+        let known = Space {
+            available: Some(3 << 30),
+            max_upload: Some(1 << 30),
+        };
+        assert_eq!(
+            space(&known, true),
+            "3.00 GiB available for uploads; the largest upload accepted is 1.00 GiB"
+        );
+        assert_eq!(space(&known, false), "3221225472\t1073741824");
+        let s3 = Space {
+            available: None,
+            max_upload: None,
+        };
+        assert!(space(&s3, true).contains("cannot tell its free space"));
+        assert_eq!(space(&s3, false), "-\t-");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! The resumable exchange comes first; a server that does not know it answers `Unsupported`, and
 //! the plain exchange follows, through a temp file beside the target that a failure removes.
 //! Both end in [`receive_verified`] and [`commit_partial`].
+//!
+//! `get NAME -o -` has no partial to keep: [`Client::download_to_writer`] runs the plain
+//! exchange straight into stdout and can only say, at the end, whether what it wrote was right.
 
 use std::io;
 use std::path::Path;
@@ -14,18 +17,20 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use quinn::RecvStream;
 use sha2::Sha256;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::resume::{commit_partial, open_partial, partial_path};
+use super::progress::{self, Counted};
+use super::resume::{commit_partial, open_partial, partial_path, Leaves};
 use super::stream::{expect_end, response, safe, unexpected, within};
 use super::{Client, ClientError, Keep, TransferReport};
 use crate::fsutil::{is_full, new_file_permissions, parent_dir};
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    read_frame, write_frame, ErrorCode, FileMeta, Request, Response, Resume, Trailer,
+    read_frame, write_frame, ErrorCode, FileMeta, Request, Response, Resume, Trailer, MIN_CHUNK,
 };
 use crate::rate::{Limited, Limiter};
-use crate::transfer::{copy_continuing, CopyError, FileSink, FileSource};
+use crate::transfer::{copy_continuing, copy_hashed, CopyError, FileSink, FileSource, Writer};
 
 impl Client {
     /// Downloads `name` to `dest`. The data goes to a hidden partial beside `dest`, which
@@ -106,7 +111,42 @@ impl Client {
     ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
         let part = partial_path(into.dest);
         let (file, have, created) = open_partial(&part, into.dest)?;
-        let file = Arc::new(file);
+        let watch = self.running.watch(Leaves::Download {
+            part: part.clone(),
+            dest: into.dest.to_path_buf(),
+        });
+        let opened = Opened {
+            part: &part,
+            file: Arc::new(file),
+            have,
+            created,
+        };
+        let result = self.resume_into(name, into, opened, progress).await;
+        // Ended by itself, however it ended: only a dropped (cancelled) download stays watched.
+        watch.done();
+        result
+    }
+
+    /// [`Client::download_resumable`] once the partial is open.
+    async fn resume_into(
+        &self,
+        name: &SafeName,
+        into: Target<'_>,
+        opened: Opened<'_>,
+        progress: &ProgressBar,
+    ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
+        let Opened {
+            part,
+            file,
+            have,
+            created,
+        } = opened;
+        // A partial of whole pieces is checked before anything moves (the server hashes its
+        // file's first pieces, then this side its own): say so, or a large one means seconds
+        // of nothing on the screen.
+        if have >= MIN_CHUNK {
+            progress::checking(progress, have);
+        }
         let request = Request::ResumeDownload {
             name: name.to_string(),
             have,
@@ -114,7 +154,7 @@ impl Client {
         // Until data arrives, a failure leaves no trace: a partial made by this attempt goes.
         let forget = |e: ClientError| {
             if created {
-                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(part);
             }
             e
         };
@@ -140,7 +180,7 @@ impl Client {
                     ..
                 },
             ) => {
-                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(part);
                 return Err(e);
             }
             Err(e) => return Err(forget(e)),
@@ -151,10 +191,13 @@ impl Client {
             .check(held)
             .map_err(|e| forget(ClientError::Protocol(e.to_string())))?;
         let local = |e: io::Error| ClientError::Local {
-            path: part.clone(),
+            path: part.to_path_buf(),
             source: e,
         };
-        let mut ours = FileSource::new(file.clone(), 0);
+        let mut ours = Counted {
+            inner: FileSource::new(file.clone(), 0),
+            bar: progress,
+        };
         let before = pieces.agree(&mut ours, held).await.map_err(local)?;
         let from = before.end;
         write_frame(&mut send, &Resume { from }).await?;
@@ -172,8 +215,8 @@ impl Client {
         match receive_verified(&mut recv, &body, name, into.dest, progress).await {
             // Verified: put it in place.
             Ok(received) => {
-                into.apply(&body.file, modified, &part)?;
-                commit_partial(&part, into.dest, into.overwrite)?;
+                into.apply(&body.file, modified, part)?;
+                commit_partial(part, into.dest, into.overwrite)?;
                 Ok(Some((size, from, received)))
             }
             // Interrupted: the partial stays, holding what arrived, to resume next time.
@@ -181,7 +224,7 @@ impl Client {
             // Anything else goes: space matters more than resuming, and data from a server
             // that broke the protocol (a wrong hash, bytes after the end) is of no use.
             Err(e) => {
-                let _ = std::fs::remove_file(&part);
+                let _ = std::fs::remove_file(part);
                 Err(e)
             }
         }
@@ -233,6 +276,96 @@ impl Client {
         let _ = temp.keep();
         Ok((size, 0, received))
     }
+}
+
+impl Client {
+    /// Downloads `name` into `out` as it arrives (`get NAME -o -`: stdout), and verifies its
+    /// SHA-256 at the end. What was written cannot be taken back: a failure after the first
+    /// byte is [`ClientError::BadOutput`], which says so, and only `Ok` means the output is the
+    /// server's file. `out` is flushed before the verdict. A failure of `out` itself (a closed
+    /// pipe) is [`ClientError::Local`] with the path `-`.
+    pub async fn download_to_writer<W>(
+        &self,
+        name: &str,
+        out: &mut W,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError>
+    where
+        W: AsyncWrite + Unpin + Send,
+    {
+        let started = Instant::now();
+        let name = safe(name)?;
+        let request = Request::Download {
+            name: name.to_string(),
+        };
+        let asked = async {
+            let mut recv = self.ask(&request).await?;
+            match response(&mut recv, self.stall).await? {
+                Response::FileHeader { size, .. } => Ok((recv, size)),
+                other => Err(unexpected(&other)),
+            }
+        };
+        // Before the first byte a failure is an ordinary one: nothing was written.
+        let (mut recv, size) = self.explain(asked.await)?;
+        progress::transferring(progress, size, 0);
+        let bad = |e: ClientError| ClientError::BadOutput {
+            name: crate::paths::sanitize(name.as_str()),
+            written: progress.position(),
+            why: e.to_string(),
+            code: e.code(),
+        };
+        let stdout = |source: io::Error| ClientError::Local {
+            path: "-".into(),
+            source,
+        };
+        let mut sink = Writer(&mut *out);
+        let copied = copy_hashed(&mut recv, &mut sink, size, Some(self.stall), progress).await;
+        let received = match copied {
+            Ok(digest) => digest,
+            Err(CopyError::Write(e)) => return Err(stdout(e)),
+            Err(CopyError::Stalled(limit)) => return Err(bad(ClientError::Stalled(limit))),
+            // The connection's end, if that is why, says why (a server shutting down).
+            Err(other) => {
+                let why = ClientError::Interrupted(other.to_string());
+                let why = self.explain::<()>(Err(why)).err();
+                return Err(bad(
+                    why.unwrap_or(ClientError::Interrupted(other.to_string()))
+                ));
+            }
+        };
+        out.flush().await.map_err(stdout)?;
+        let end = async {
+            let trailer: Trailer =
+                within(self.stall, async { Ok(read_frame(&mut recv).await?) }).await?;
+            expect_end(&mut recv, self.stall).await?;
+            Ok(trailer)
+        };
+        let trailer = end.await.map_err(bad)?;
+        if trailer.sha256 != received {
+            return Err(ClientError::BadOutput {
+                name: crate::paths::sanitize(name.as_str()),
+                written: size,
+                why: "its SHA-256 does not match the server's".into(),
+                code: "hash_mismatch",
+            });
+        }
+        Ok(TransferReport {
+            name: name.to_string(),
+            path: "-".into(),
+            bytes: size,
+            sha256: received,
+            elapsed: started.elapsed(),
+            resumed_from: 0,
+        })
+    }
+}
+
+/// A download's partial, opened: the file, what it held, and whether this attempt made it.
+struct Opened<'a> {
+    part: &'a Path,
+    file: Arc<std::fs::File>,
+    have: u64,
+    created: bool,
 }
 
 /// Where a download goes.
@@ -294,8 +427,7 @@ async fn receive_verified(
             source: e,
         },
     };
-    progress.set_length(body.size);
-    progress.set_position(body.from);
+    progress::transferring(progress, body.size, body.from);
     let mut sink = FileSink::new(body.file.clone(), body.from);
     let len = body.size - body.from;
     let hasher = body.hasher.clone();

@@ -76,10 +76,35 @@ pub enum ClientError {
     /// The server sent (or took) nothing for the stall timeout in the middle of a command.
     #[error("the server stopped answering: nothing moved for {} s", .0.as_secs_f64())]
     Stalled(std::time::Duration),
+    /// The connection ended under a command: the server shut down or dropped it, or the path
+    /// went silent. The sentence says which ([`closed_sentence`]).
+    #[error("{0}")]
+    Closed(String),
     /// The server closed the connection with a reason: this client is not authorized, or the
     /// server is at a connection limit.
     #[error("the server refused this client: {0}")]
     Refused(String),
+    /// A command was given in a way that cannot work (`get -o -` of several files, `put -`
+    /// without a name...).
+    #[error("{0}")]
+    Usage(String),
+    /// A download to stdout went wrong after bytes were written there: they cannot be taken
+    /// back, so the output must be thrown away, and the person is told so plainly.
+    #[error(
+        "the output on stdout is bad: {why}; the {} of '{name}' already written cannot be \
+         taken back, so do not use that output",
+        indicatif::HumanBytes(*.written)
+    )]
+    BadOutput {
+        /// The remote name, sanitized.
+        name: String,
+        /// Bytes written to stdout before it went wrong.
+        written: u64,
+        /// What went wrong.
+        why: String,
+        /// The code of what went wrong ([`ClientError::code`]).
+        code: &'static str,
+    },
     /// A local file would be replaced.
     #[error("{} already exists; use --force to replace it", shown(.0))]
     Exists(PathBuf),
@@ -110,10 +135,6 @@ pub enum ClientError {
         /// Why, one phrase.
         reason: String,
     },
-    /// A command that cannot run as asked (a bad option value, a plan that cannot be carried
-    /// out); the sentence says why.
-    #[error("{0}")]
-    Usage(String),
     /// A local path is unsafe or unsuitable to write under (a symlink, a file where a directory
     /// must be, a name the server would refuse).
     #[error("{}: {reason}", shown(path))]
@@ -144,7 +165,8 @@ impl ClientError {
             ClientError::InvalidName { .. } => "invalid_name",
             ClientError::HashMismatch(_) => "hash_mismatch",
             ClientError::Protocol(_) => "protocol",
-            ClientError::Interrupted(_) => "interrupted",
+            // A closed connection interrupts whatever ran on it: the code scripts already know.
+            ClientError::Interrupted(_) | ClientError::Closed(_) => "interrupted",
             ClientError::Stalled(_) => "stalled",
             ClientError::Exists(_) => "exists",
             ClientError::Local { .. } => "local",
@@ -154,6 +176,7 @@ impl ClientError {
             ClientError::Refused(_) => "refused",
             ClientError::NoSpace(_) => "no_space_local",
             ClientError::Usage(_) => "usage",
+            ClientError::BadOutput { code, .. } => code,
         }
     }
 }
@@ -182,11 +205,42 @@ fn remote_code(code: ErrorCode) -> &'static str {
 }
 
 impl ClientError {
+    /// The key the server presented, for a failure to trust it (the `fingerprint` of a JSON
+    /// error record: a script can check it and pin it).
+    pub fn fingerprint(&self) -> Option<crate::tls::Fingerprint> {
+        match self {
+            ClientError::Trust(TrustError::Unknown { fingerprint, .. }) => Some(*fingerprint),
+            ClientError::Trust(
+                TrustError::Changed { presented, .. } | TrustError::PinMismatch { presented, .. },
+            ) => Some(*presented),
+            _ => None,
+        }
+    }
+
     pub(super) fn local(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
         move |source| ClientError::Local {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// Why a connection ended, as one sentence for a person: the server's own reason when it gave
+/// one (a server shutting down says so), otherwise what the transport saw.
+pub(super) fn closed_sentence(e: &quinn::ConnectionError) -> String {
+    use quinn::ConnectionError as E;
+    match e {
+        E::ApplicationClosed(c) => {
+            let reason = crate::paths::sanitize(&String::from_utf8_lossy(&c.reason));
+            match reason.is_empty() {
+                true => "the server closed the connection".to_owned(),
+                false => format!("the server closed the connection ({reason})"),
+            }
+        }
+        E::TimedOut => "the connection timed out: the server stopped answering".to_owned(),
+        E::Reset => "the server reset the connection (it may have restarted)".to_owned(),
+        E::LocallyClosed => "the connection was closed".to_owned(),
+        other => format!("the connection was lost: {other}"),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{ClientError, TransferReport};
+use super::{ClientError, Space, TransferReport};
 use crate::protocol::{CommandHelp, Entry, EntryInfo, EntryKind};
 use crate::transfer::hex;
 
@@ -55,9 +55,20 @@ pub enum Record {
         /// The file it concerns, when there is one.
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// For a `trust` failure: the key the server presented (`SHA256:...`), for a script to
+        /// check and pin with `--fingerprint`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
     },
-    /// The end of a get or put.
+    /// The end of a get, put or delete.
     Summary(Summary),
+    /// How much more the server can store (`df`).
+    Space {
+        /// Bytes uploads may still use, or null where the server cannot tell (S3).
+        available: Option<u64>,
+        /// The largest upload accepted, or null for no limit.
+        max_upload: Option<u64>,
+    },
     /// One command of the server's reference.
     Command {
         /// Canonical name.
@@ -167,12 +178,15 @@ pub struct Transfer {
     pub sha256: String,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Bytes already here when this transfer resumed an earlier one (0: it started afresh);
+    /// `bytes - resumed_from` moved.
+    pub resumed_from: u64,
 }
 
-/// The totals of a get or put of any number of files.
+/// The totals of a get, put or delete of any number of files.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
-    /// Files transferred and verified.
+    /// Files transferred and verified (deleted, for a delete).
     pub files: usize,
     /// Operations that failed.
     pub failed: usize,
@@ -184,6 +198,8 @@ pub struct Summary {
     pub seconds: f64,
     /// The names (or paths) that failed.
     pub failures: Vec<String>,
+    /// Of `bytes`, those that resumed transfers found already held: they did not move.
+    pub resumed: u64,
 }
 
 /// An entry's kind, as records say it.
@@ -214,6 +230,7 @@ impl Record {
             bytes: r.bytes,
             sha256: hex(&r.sha256),
             seconds: r.elapsed.as_secs_f64(),
+            resumed_from: r.resumed_from,
         };
         if download {
             Record::Downloaded(t)
@@ -222,12 +239,21 @@ impl Record {
         }
     }
 
-    /// A failure.
+    /// A failure. An empty name (the top directory, a command about no file) is no name.
     pub fn error(e: &ClientError, name: Option<&str>) -> Self {
         Record::Error {
             code: e.code(),
             message: e.to_string(),
-            name: name.map(str::to_owned),
+            name: name.filter(|n| !n.is_empty()).map(str::to_owned),
+            fingerprint: e.fingerprint().map(|f| f.to_string()),
+        }
+    }
+
+    /// A `df` answer.
+    pub fn space(space: &Space) -> Self {
+        Record::Space {
+            available: space.available,
+            max_upload: space.max_upload,
         }
     }
 

@@ -9,10 +9,11 @@
 //! delete a tree, walk); their failures are `error`'s [`ClientError`].
 //!
 //! Around the session: `batch` plans and runs many transfers in parallel (patterns from
-//! [`pattern`], trees from `tree`), [`sync`] keeps a tree in step with another, `names` runs the
-//! commands on the server's names (mkdir, mv, stat, sum, rm -r), [`output`] prints results ([`json`] and [`display`] shape
-//! them), [`progress`] draws the bars, and the prompt has `complete` (tab completion), `local`
-//! (lls, lcd, lpwd) and [`remote_path`] (cd, pwd).
+//! [`pattern`], trees from `tree`, stdin and stdout from [`pipe`]), [`sync`] keeps a tree in
+//! step with another, `names` runs the commands on the server's names (mkdir, mv, stat, sum,
+//! rm -r), [`output`] prints results ([`json`] and [`display`] shape them), [`progress`] draws
+//! the bars, and the prompt has `complete` (tab completion), `local` (lls, lcd, lpwd) and
+//! [`remote_path`] (cd, pwd). [`config`] reads the host aliases of `config.toml`.
 //!
 //! The walk of `get NAME` at the prompt: [`prompt`] reads the line → [`command`] parses it →
 //! [`session`] runs it → `batch` plans the job and runs it → `download` sends the request, agrees
@@ -22,6 +23,7 @@
 mod batch;
 pub mod command;
 mod complete;
+pub mod config;
 mod connect;
 pub mod display;
 mod download;
@@ -33,6 +35,7 @@ mod manage;
 mod names;
 pub mod output;
 pub mod pattern;
+pub mod pipe;
 pub mod progress;
 pub mod prompt;
 pub mod remote_path;
@@ -55,7 +58,7 @@ pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 pub use error::ClientError;
 pub use keep::Keep;
 
-use crate::protocol::{close, write_frame, CommandHelp, Entry, Request, Response};
+use crate::protocol::{close, write_frame, CommandHelp, Entry, ErrorCode, Request, Response};
 use crate::tls::Fingerprint;
 use stream::{response, safe, unexpected};
 
@@ -79,6 +82,16 @@ pub struct TransferReport {
     pub elapsed: Duration,
     /// Where this transfer started (bytes an earlier, interrupted one had already moved).
     pub resumed_from: u64,
+}
+
+/// How much more a server can store ([`Client::space`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes uploads may still use (its free space less its reserve); `None` where the
+    /// server's storage cannot tell (an S3 bucket has no fixed size).
+    pub available: Option<u64>,
+    /// The largest upload it accepts, if it has a limit.
+    pub max_upload: Option<u64>,
 }
 
 /// Settings for [`Client::connect`]; [`ConnectConfig::new`] gives the defaults.
@@ -145,6 +158,11 @@ pub struct Client {
     first: Arc<Mutex<Option<(SendStream, RecvStream)>>>,
     /// How long a response or a block may take ([`ConnectConfig::stall_timeout`]).
     stall: Duration,
+    /// Set once a command's failure was reported as the connection's end ([`Client::explain`]),
+    /// so that the front end does not say it a second time ([`Client::close_explained`]).
+    close_explained: Arc<std::sync::atomic::AtomicBool>,
+    /// Transfers that would leave a partial if cancelled ([`Client::take_kept`]).
+    running: resume::Running,
     /// The bandwidth limit all transfers share ([`ConnectConfig::bwlimit`]; empty: none).
     limits: Arc<[crate::rate::Limiter]>,
 }
@@ -161,6 +179,8 @@ impl Client {
             newly_recorded: connected.newly_recorded,
             first: Arc::new(Mutex::new(connected.first)),
             stall: config.stall_timeout,
+            close_explained: Arc::default(),
+            running: resume::Running::default(),
             limits: config
                 .bwlimit
                 .map(crate::rate::Limiter::new)
@@ -185,9 +205,22 @@ impl Client {
         self.endpoint.rebind(socket)
     }
 
-    /// Why the connection ended, if it has.
+    /// Why the connection ended, if it has: one sentence for a person.
     pub fn closed(&self) -> Option<String> {
-        self.conn.close_reason().map(|e| e.to_string())
+        self.conn.close_reason().map(|e| error::closed_sentence(&e))
+    }
+
+    /// After a command was cancelled (Ctrl-C): the partials its transfers left to resume, so the
+    /// person can be told they are there. Each is told once.
+    pub fn take_kept(&self) -> Vec<resume::Kept> {
+        self.running.take()
+    }
+
+    /// Whether a failed command was already reported as the connection's end: then the end
+    /// needs no line of its own (a server shutting down under a command is said once).
+    pub fn close_explained(&self) -> bool {
+        self.close_explained
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(super) async fn open(
@@ -264,6 +297,33 @@ impl Client {
         }
     }
 
+    /// How much more the server can store (`df`). A server older than this request says it
+    /// does not know it, and the error says so.
+    pub async fn space(&self) -> Result<Space, ClientError> {
+        let asked = async {
+            let mut recv = self.ask(&Request::Space).await?;
+            match response(&mut recv, self.stall).await {
+                Ok(Response::Space {
+                    available,
+                    max_upload,
+                }) => Ok(Space {
+                    available,
+                    max_upload,
+                }),
+                Err(ClientError::Remote {
+                    code: ErrorCode::Unsupported,
+                    ..
+                }) => Err(ClientError::Remote {
+                    code: ErrorCode::Unsupported,
+                    message: "this server has no df: it is older than this client".into(),
+                }),
+                Err(e) => Err(e),
+                Ok(other) => Err(unexpected(&other)),
+            }
+        };
+        self.explain(asked.await)
+    }
+
     /// Deletes a file on the server.
     pub async fn delete(&self, name: &str) -> Result<(), ClientError> {
         self.explain(self.delete_inner(name).await)
@@ -294,24 +354,27 @@ impl Client {
         }
     }
 
-    /// A failure caused by the server closing the connection says why it closed it.
+    /// A failure caused by the connection's end says why it ended: the server's refusal, or
+    /// its reason for closing (a shutdown), instead of a stream error.
     fn explain<T>(&self, result: Result<T, ClientError>) -> Result<T, ClientError> {
         let Err(e @ (ClientError::Interrupted(_) | ClientError::Protocol(_))) = result else {
             return result;
         };
-        match self.conn.close_reason() {
-            Some(quinn::ConnectionError::ApplicationClosed(c)) => {
+        let Some(ended) = self.conn.close_reason() else {
+            return Err(e);
+        };
+        self.close_explained
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        match ended {
+            quinn::ConnectionError::ApplicationClosed(c)
+                if [close::NOT_AUTHORIZED, close::BUSY]
+                    .map(u64::from)
+                    .contains(&c.error_code.into_inner()) =>
+            {
                 let reason = crate::paths::sanitize(&String::from_utf8_lossy(&c.reason));
-                let code = c.error_code.into_inner();
-                if code == u64::from(close::NOT_AUTHORIZED) || code == u64::from(close::BUSY) {
-                    Err(ClientError::Refused(reason))
-                } else {
-                    Err(ClientError::Interrupted(format!(
-                        "the server closed the connection ({reason})"
-                    )))
-                }
+                Err(ClientError::Refused(reason))
             }
-            _ => Err(e),
+            other => Err(ClientError::Closed(error::closed_sentence(&other))),
         }
     }
 

@@ -11,7 +11,8 @@ use indicatif::HumanBytes;
 use super::display::{self, emit};
 use super::json::{Record, Summary};
 use super::progress::Progress;
-use super::{ClientError, TransferReport};
+use super::resume::Kept;
+use super::{ClientError, Space, TransferReport};
 use crate::paths::sanitize;
 use crate::protocol::{CommandHelp, Entry, ErrorCode};
 
@@ -49,6 +50,9 @@ pub struct Output<'a> {
     /// left out (not with `--json`, whose records are a program's contract); what was asked to
     /// be shown (a listing, HELP, pwd) is still shown.
     pub quiet: bool,
+    /// Stdout carries a file's bytes (`get NAME -o -`): results go to stderr instead, in the
+    /// same format, so nothing but the data reaches stdout.
+    pub data_on_stdout: bool,
 }
 
 impl Output<'_> {
@@ -59,8 +63,12 @@ impl Output<'_> {
 
     /// Writes a result line on stdout, with any progress bars lifted off the screen meanwhile.
     pub fn print(&self, text: &str) {
-        if !text.is_empty() {
-            self.progress.suspend(|| emit(text));
+        if text.is_empty() {
+            return;
+        }
+        match self.data_on_stdout {
+            true => self.progress.suspend(|| eprintln!("{text}")),
+            false => self.progress.suspend(|| emit(text)),
         }
     }
 
@@ -99,6 +107,15 @@ impl Output<'_> {
         }
     }
 
+    /// How much more the server can store (`df`).
+    pub fn space(&self, space: &Space) {
+        match self.format {
+            Format::Json => self.print(&Record::space(space).line()),
+            Format::Human => self.print(&display::space(space, true)),
+            Format::Tsv => self.print(&display::space(space, false)),
+        }
+    }
+
     /// The server's command reference.
     pub fn help(&self, commands: &[CommandHelp]) {
         match self.format {
@@ -132,9 +149,16 @@ impl Output<'_> {
                 code: "stopped",
                 message: text.to_owned(),
                 name: None,
+                fingerprint: None,
             };
             self.print(&record.line());
         }
+    }
+
+    /// A command was cancelled (Ctrl-C): says so on stderr, with the partials it kept.
+    pub fn cancelled(&self, kept: &[Kept]) {
+        let text = cancelled(kept);
+        self.progress.suspend(|| eprintln!("qft: {text}"));
     }
 
     /// One verified transfer.
@@ -186,6 +210,14 @@ impl Output<'_> {
         }
     }
 
+    /// The end of a command that has a summary only for programs (delete): a `summary` record
+    /// with `--json`, so that every get, put and delete ends with one; nothing otherwise.
+    pub fn json_summary(&self, s: &Summary) {
+        if self.format == Format::Json {
+            self.print(&Record::Summary(s.clone()).line());
+        }
+    }
+
     /// The end of a batch: on stdout for a person or with `--json`; on stderr for a pipe, so
     /// the tab-separated results stay one kind of line.
     pub fn summary(&self, s: &Summary) {
@@ -195,7 +227,9 @@ impl Output<'_> {
         if self.hushed() {
             return;
         }
-        let rate = HumanBytes((s.bytes as f64 / s.seconds.max(1e-6)) as u64);
+        // The rate of what moved: parts that resumed transfers already held did not.
+        let moved = s.bytes.saturating_sub(s.resumed);
+        let rate = HumanBytes((moved as f64 / s.seconds.max(1e-6)) as u64);
         let files = if s.files == 1 { "file" } else { "files" };
         let mut text = format!(
             "{} {files}, {} in {:.2} s ({rate}/s)",
@@ -219,6 +253,44 @@ impl Output<'_> {
             _ => self.progress.suspend(|| eprintln!("{text}")),
         }
     }
+}
+
+/// What Ctrl-C left: "cancelled", and where the partials it kept are (they are resumed by the
+/// same command, and a person who is not told may think the work is lost, or delete them).
+fn cancelled(kept: &[Kept]) -> String {
+    let mut downloads = Vec::new();
+    let mut uploads = Vec::new();
+    for k in kept {
+        match k {
+            Kept::Download { dest, bytes } => downloads.push((dest, *bytes)),
+            Kept::Upload { name } => uploads.push(name),
+        }
+    }
+    let mut said = vec!["cancelled".to_owned()];
+    match downloads.as_slice() {
+        [] => {}
+        [(dest, bytes)] => said.push(format!(
+            "kept the {} received of {} (hidden beside it) for the same get to resume",
+            HumanBytes(*bytes),
+            sanitize(&dest.display().to_string())
+        )),
+        many => said.push(format!(
+            "kept what was received of {} files (hidden beside each) for the same get to resume",
+            many.len()
+        )),
+    }
+    match uploads.as_slice() {
+        [] => {}
+        [name] => said.push(format!(
+            "the server keeps what it received of {} for the same put to resume",
+            sanitize(name)
+        )),
+        many => said.push(format!(
+            "the server keeps what it received of {} files for the same put to resume",
+            many.len()
+        )),
+    }
+    said.join("; ")
 }
 
 /// The sentence for `e`, with a hint where the next step is obvious.

@@ -3,7 +3,10 @@
 //! active transfer above a total bar, and results printed through [`Progress::suspend`] so a line
 //! never tears a bar. Colours follow the terminal and `NO_COLOR` (indicatif's `console` checks).
 
+use bytes::Bytes;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::transfer::Source;
 
 /// Makes bars for transfers, or hidden ones when progress is off.
 #[derive(Debug, Clone)]
@@ -35,9 +38,7 @@ impl Progress {
             return Bar::hidden();
         };
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-        bar.set_style(style(
-            "{msg:24!} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-        ));
+        bar.set_style(style(FILE_BAR));
         bar.set_message(crate::paths::sanitize(label));
         let bar = match total {
             // Only a total bar that is itself drawn can be placed under.
@@ -100,6 +101,40 @@ fn stdout_is_a_pipe() -> bool {
     }
 }
 
+/// A file's bar while its bytes move.
+const FILE_BAR: &str =
+    "{msg:24!} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}";
+
+/// A file's bar while what a partial already holds is checked against the other side's pieces:
+/// without it a large partial meant seconds of a blank screen before anything moved.
+const CHECK_BAR: &str =
+    "{msg:24!} checking {total_bytes} already here [{bar:30.yellow/blue}] {percent}%";
+
+/// Shows on `bar` that the `held` bytes of a partial are being checked (hashed, piece by piece);
+/// the position then counts the bytes checked. Drawn at once: the phase may be short.
+pub fn checking(bar: &ProgressBar, held: u64) {
+    bar.set_style(style(CHECK_BAR));
+    bar.set_length(held);
+    bar.set_position(0);
+    bar.tick();
+}
+
+/// Back from [`checking`] to moving bytes: `size` in all, the first `from` already here. The
+/// rate starts afresh, so bytes that did not move do not count as moved.
+pub fn transferring(bar: &ProgressBar, size: u64, from: u64) {
+    bar.set_style(style(FILE_BAR));
+    bar.set_length(size);
+    bar.set_position(from);
+    bar.tick();
+    bar.reset_eta();
+}
+
+/// Shows on `bar` that stdin is being read (`put -`), its size unknown until it ends.
+pub fn reading_stdin(bar: &ProgressBar) {
+    bar.set_style(style("{msg:24!} reading stdin: {bytes} {bytes_per_sec}"));
+    bar.tick();
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .expect("static template")
@@ -137,5 +172,22 @@ impl Drop for Bar {
         if let Some(multi) = &self.multi {
             multi.remove(&self.bar);
         }
+    }
+}
+
+/// A source whose reads advance a bar: what a partial holds, read to be checked.
+pub(super) struct Counted<'a, S> {
+    /// What is read.
+    pub inner: S,
+    /// Advanced by every block read.
+    pub bar: &'a ProgressBar,
+}
+
+impl<S: Source + Send> Source for Counted<'_, S> {
+    async fn read_block(&mut self, max: usize) -> std::io::Result<Vec<Bytes>> {
+        let block = self.inner.read_block(max).await?;
+        self.bar
+            .inc(block.iter().map(Bytes::len).sum::<usize>() as u64);
+        Ok(block)
     }
 }

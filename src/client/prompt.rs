@@ -253,7 +253,8 @@ impl Prompt<'_> {
                         failed
                     }
                     None => {
-                        eprintln!("qft: cancelled");
+                        let kept = self.session.client.take_kept();
+                        self.session.output().cancelled(&kept);
                         return match at_terminal {
                             true => Step::Ran(1),
                             false => Step::Interrupted,
@@ -263,7 +264,10 @@ impl Prompt<'_> {
             }
         };
         if let Some(reason) = self.session.client.closed() {
-            eprintln!("qft: the connection was closed: {reason}");
+            // Said once: a command that failed because of it has already said why.
+            if !self.session.client.close_explained() {
+                eprintln!("qft: {reason}");
+            }
             return Step::Stop(failed.max(1));
         }
         Step::Ran(failed)

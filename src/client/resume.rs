@@ -2,8 +2,10 @@
 //! arrived until it is verified, survives an interruption so that the next download resumes it,
 //! and is renamed to the target's name only when whole and verified.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::ClientError;
 
@@ -87,4 +89,88 @@ pub(super) fn commit_partial(part: &Path, dest: &Path, overwrite: bool) -> Resul
         path: dir.to_path_buf(),
         source: e,
     })
+}
+
+/// What a cancelled transfer left to resume, told to the person after Ctrl-C (the README once
+/// said a partial was removed; it is kept, and people should know it is there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// A download's hidden partial beside `dest`, holding `bytes`.
+    Download {
+        /// The file asked for.
+        dest: PathBuf,
+        /// What the partial holds.
+        bytes: u64,
+    },
+    /// An upload the server keeps the received part of, for this client.
+    Upload {
+        /// The remote name.
+        name: String,
+    },
+}
+
+/// What a running transfer would leave behind if it were dropped now.
+#[derive(Debug, Clone)]
+pub(super) enum Leaves {
+    /// Its partial `part`, for `dest`.
+    Download { part: PathBuf, dest: PathBuf },
+    /// A partial on the server, for `name`.
+    Upload { name: String },
+}
+
+/// The transfers of one connection that would leave a partial if cancelled. A transfer is
+/// watched while it runs and let go when it ends by itself ([`Watch::done`]); one that was
+/// dropped (Ctrl-C) stays, for [`Running::take`]. Shared by the clones of a client, because a
+/// batch runs each transfer in its own task, and an aborted task is dropped only a moment after
+/// the Ctrl-C: what is still watched then is what the cancel leaves.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Running {
+    inner: Arc<Mutex<(u64, HashMap<u64, Leaves>)>>,
+}
+
+/// One watched transfer.
+#[derive(Debug)]
+pub(super) struct Watch {
+    running: Running,
+    id: u64,
+}
+
+impl Running {
+    /// Watches a transfer that would leave `leaves`.
+    pub(super) fn watch(&self, leaves: Leaves) -> Watch {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.0 += 1;
+        let id = inner.0;
+        inner.1.insert(id, leaves);
+        Watch {
+            running: self.clone(),
+            id,
+        }
+    }
+
+    /// What the transfers still watched leave, forgetting them: called after a cancel. A
+    /// download whose partial holds nothing leaves nothing worth saying.
+    pub(super) fn take(&self) -> Vec<Kept> {
+        let taken = std::mem::take(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()).1);
+        let mut kept: Vec<(u64, Kept)> = taken
+            .into_iter()
+            .filter_map(|(id, leaves)| match leaves {
+                Leaves::Download { part, dest } => {
+                    let bytes = part.symlink_metadata().ok()?.len();
+                    (bytes > 0).then_some((id, Kept::Download { dest, bytes }))
+                }
+                Leaves::Upload { name } => Some((id, Kept::Upload { name })),
+            })
+            .collect();
+        kept.sort_by_key(|(id, _)| *id);
+        kept.into_iter().map(|(_, k)| k).collect()
+    }
+}
+
+impl Watch {
+    /// The transfer ended by itself (done, or failed and said so): nothing to tell.
+    pub(super) fn done(self) {
+        let mut inner = self.running.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.1.remove(&self.id);
+    }
 }

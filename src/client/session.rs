@@ -37,6 +37,10 @@ pub struct Session {
 /// more at once they finish together rather than one after another.
 pub const DEFAULT_JOBS: usize = 16;
 
+/// The most transfers `-j` (or a host's `jobs` in config.toml) may ask for at once: within the
+/// server's default of 32 streams a connection, with room for a listing beside them.
+pub const MAX_JOBS: u16 = 64;
+
 impl Session {
     /// Runs `command` and returns how many of its operations failed (each already reported).
     /// `Logout` and the prompt's own commands (`cd`, `lcd`...) are the prompt's business and do
@@ -87,6 +91,13 @@ impl Session {
                 batch.put(paths, *recursive, into, output).await
             }
             Command::Delete { names } => self.delete(names).await,
+            Command::Df => match self.client.space().await {
+                Ok(space) => {
+                    out.space(&space);
+                    0
+                }
+                Err(e) => out.fail(None, &e),
+            },
             Command::Shutdown => match self.client.shutdown().await {
                 Ok(()) => {
                     out.print("the server is shutting down");
@@ -107,11 +118,12 @@ impl Session {
     }
 
     /// Where this session's results and failures are printed.
-    pub(super) fn output(&self) -> Output<'_> {
+    pub fn output(&self) -> Output<'_> {
         Output {
             progress: &self.progress,
             format: self.format,
             quiet: self.quiet,
+            data_on_stdout: false,
         }
     }
 
@@ -160,23 +172,34 @@ impl Session {
     /// DELETE, with patterns matched against the listing. Directories are not deleted.
     async fn delete(&self, names: &[String]) -> usize {
         let out = self.output();
-        let mut failed = 0;
+        let started = std::time::Instant::now();
+        let mut summary = super::json::Summary::default();
         for pattern in names {
             let targets = match self.expand_remote_files(pattern).await {
                 Ok(targets) => targets,
                 Err(e) => {
-                    failed += out.fail(Some(pattern), &e);
+                    out.failure(Some(pattern), &e);
+                    summary.failures.push(pattern.clone());
                     continue;
                 }
             };
             for name in targets {
                 match self.client.delete(&name).await {
-                    Ok(()) => out.deleted(&name),
-                    Err(e) => failed += out.fail(Some(&name), &e),
+                    Ok(()) => {
+                        out.deleted(&name);
+                        summary.files += 1;
+                    }
+                    Err(e) => {
+                        out.failure(Some(&name), &e);
+                        summary.failures.push(name);
+                    }
                 }
             }
         }
-        failed
+        summary.failed = summary.failures.len();
+        summary.seconds = started.elapsed().as_secs_f64();
+        out.json_summary(&summary);
+        summary.failed
     }
 
     /// The names a DELETE argument stands for: itself, or with wildcards every matching

@@ -93,6 +93,7 @@ pub(super) fn unexpected(response: &Response) -> ClientError {
         Response::ShuttingDown => "a shutdown notice",
         Response::Held { .. } => "an upload's held pieces",
         Response::Prefix { .. } => "a download's prefix",
+        Response::Space { .. } => "a free-space report",
         Response::Made => "a directory confirmation",
         Response::Removed { .. } => "a removal confirmation",
         Response::Renamed => "a rename confirmation",

@@ -3,7 +3,8 @@
 //! pieces it holds of this client's earlier attempt ([`crate::pieces`]), the file is compared
 //! with them as it is now, and the rest follows; a server that does not know resuming gets the
 //! plain exchange. Either way the server stores the file only after its SHA-256 of what arrived
-//! matched ours, and says so with `Done`.
+//! matched ours, and says so with `Done`. `put -` first keeps stdin in a temp file, then sends
+//! that as any file ([`Client::upload_stdin`] says why).
 
 use std::io;
 use std::path::Path;
@@ -16,8 +17,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::manage::lacks;
+use super::progress::{self, Counted};
+use super::resume::Leaves;
 use super::stream::{ready, response, safe, server_reason, unexpected};
 use super::{Client, ClientError, Keep, TransferReport};
+use crate::fsutil::describe_io;
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
 use crate::protocol::{
@@ -32,15 +36,8 @@ struct Opened {
     file: Arc<std::fs::File>,
     size: u64,
     whole: Option<Vec<u8>>,
-    /// Its metadata, as measured.
-    meta: std::fs::Metadata,
-}
-
-/// The request for a plain upload, and what the server is to keep (`None`: nothing).
-struct Asked<'a> {
-    name: &'a SafeName,
-    size: u64,
-    meta: Option<FileMeta>,
+    /// What the stored file is to keep of this one (`put -p`, sync); `None`: nothing.
+    keep: Option<FileMeta>,
 }
 
 impl Client {
@@ -57,7 +54,8 @@ impl Client {
     }
 
     /// [`Client::upload`], the stored file keeping what `keep` asks of the local one (its
-    /// time, its permission bits). A server that cannot is named as such.
+    /// time, its permission bits), from the moment it appears. A server that cannot is named
+    /// as such.
     pub async fn upload_keeping(
         &self,
         path: &Path,
@@ -65,8 +63,7 @@ impl Client {
         keep: Keep,
         progress: &ProgressBar,
     ) -> Result<TransferReport, ClientError> {
-        let result = self.upload_inner(path, name, keep, progress).await;
-        let result = self.explain(result);
+        let result = self.explain(self.upload_inner(path, name, keep, progress).await);
         match keep.any() {
             true => result.map_err(|e| lacks("keeping times or permissions (UPLOAD -p)", e)),
             false => result,
@@ -82,20 +79,77 @@ impl Client {
     ) -> Result<TransferReport, ClientError> {
         let started = Instant::now();
         let name = safe(name)?;
-        let opened = open_upload(path).await?;
+        let opened = open_upload(path, keep).await?;
+        self.upload_opened(opened, path, name, started, progress)
+            .await
+    }
+
+    /// Uploads what stdin gives until it ends (`put - --name NAME`) as `name`.
+    ///
+    /// The protocol announces an upload's exact size first, so that a server refuses one too
+    /// large, or one that would not fit, before any data moves; stdin's size is not known until
+    /// it ends. So what it gives is first kept in a private temp file (unnamed, in `TMPDIR`: gone
+    /// with the process, however it ends), then sent as any file is: verified by the server, in
+    /// one round trip when small, resumable when large. The cost is the disk space of the data
+    /// in `TMPDIR`, and that the sending starts when stdin ends; streaming it instead would need
+    /// a new exchange and a storage contract without the size up front.
+    pub async fn upload_stdin(
+        &self,
+        name: &str,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        let started = Instant::now();
+        let name = safe(name)?;
+        let opened = spool_stdin(progress).await?;
+        progress::transferring(progress, opened.size, 0);
+        let path = Path::new("-");
+        self.explain(
+            self.upload_opened(opened, path, name, started, progress)
+                .await,
+        )
+    }
+
+    /// Uploads a file already opened and measured; `path` is how it is named in the report and
+    /// in errors.
+    async fn upload_opened(
+        &self,
+        opened: Opened,
+        path: &Path,
+        name: SafeName,
+        started: Instant,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
+        // A file sent in pieces leaves what the server received in its partial if cancelled.
+        let watch = opened.whole.is_none().then(|| {
+            self.running.watch(Leaves::Upload {
+                name: name.to_string(),
+            })
+        });
+        let result = self
+            .send_opened(&opened, path, &name, started, progress)
+            .await;
+        if let Some(watch) = watch {
+            watch.done();
+        }
+        result
+    }
+
+    async fn send_opened(
+        &self,
+        opened: &Opened,
+        path: &Path,
+        name: &SafeName,
+        started: Instant,
+        progress: &ProgressBar,
+    ) -> Result<TransferReport, ClientError> {
         let size = opened.size;
-        let asked = Asked {
-            name: &name,
-            size,
-            meta: keep.any().then(|| keep.of_local(&opened.meta)),
-        };
         progress.set_length(size);
         let (from, sent, mut recv) = match &opened.whole {
             // Nothing a retry could keep, so the plain exchange, with the body sent at once
             // rather than after the server's Ready: one round trip and one read per file, what
             // many small files, above all over a long path, pay.
             Some(body) => {
-                let (mut send, mut recv) = self.open(&plain_request(&asked)).await?;
+                let (mut send, mut recv) = self.open(&plain_request(name, opened)).await?;
                 take_all(&self.limits, body.len()).await;
                 let sent = send_whole(&mut send, &mut recv, body, self.stall).await?;
                 let _ = send.finish();
@@ -103,17 +157,14 @@ impl Client {
                 ready(&mut recv, self.stall).await?;
                 (0, sent, recv)
             }
-            None => match self
-                .upload_resumable(path, &asked, &opened, progress)
-                .await?
-            {
+            None => match self.upload_resumable(path, name, opened, progress).await? {
                 Some(resumed) => resumed,
                 // A server without resuming: the plain exchange, from the start of the file.
                 None => {
-                    let (mut send, mut recv) = self.open(&plain_request(&asked)).await?;
+                    let (mut send, mut recv) = self.open(&plain_request(name, opened)).await?;
                     ready(&mut recv, self.stall).await?;
                     let body = Body {
-                        file: &opened,
+                        file: opened,
                         from: 0,
                         hasher: Sha256::default(),
                         path,
@@ -145,15 +196,21 @@ impl Client {
     async fn upload_resumable(
         &self,
         path: &Path,
-        asked: &Asked<'_>,
+        name: &SafeName,
         opened: &Opened,
         progress: &ProgressBar,
     ) -> Result<Option<(u64, [u8; 32], RecvStream)>, ClientError> {
         let size = opened.size;
-        let name = asked.name.to_string();
-        let request = match asked.meta {
-            None => Request::ResumeUpload { name, size },
-            Some(meta) => Request::ResumeUploadMeta { name, size, meta },
+        let request = match opened.keep {
+            None => Request::ResumeUpload {
+                name: name.to_string(),
+                size,
+            },
+            Some(meta) => Request::ResumeUploadMeta {
+                name: name.to_string(),
+                size,
+                meta,
+            },
         };
         let (mut send, mut recv) = self.open(&request).await?;
         let pieces = match response(&mut recv, self.stall).await {
@@ -169,15 +226,22 @@ impl Client {
             .check(size)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         // Compare what the server holds with this file as it is now: a change since the last
-        // attempt makes them differ from that piece on, and the rest is sent again.
-        let mut ours = FileSource::new(opened.file.clone(), 0);
+        // attempt makes them differ from that piece on, and the rest is sent again. Shown as
+        // its own phase: it reads as much of the file as the server holds.
+        if !pieces.is_empty() {
+            progress::checking(progress, pieces.len());
+        }
+        let mut ours = Counted {
+            inner: FileSource::new(opened.file.clone(), 0),
+            bar: progress,
+        };
         let before = pieces
             .agree(&mut ours, size)
             .await
             .map_err(ClientError::local(path))?;
         let from = before.end;
         write_frame(&mut send, &Resume { from }).await?;
-        progress.set_position(from);
+        progress::transferring(progress, size, from);
         let body = Body {
             file: opened,
             from,
@@ -192,9 +256,9 @@ impl Client {
     }
 }
 
-fn plain_request(asked: &Asked<'_>) -> Request {
-    let (name, size) = (asked.name.to_string(), asked.size);
-    match asked.meta {
+fn plain_request(name: &SafeName, opened: &Opened) -> Request {
+    let (name, size) = (name.to_string(), opened.size);
+    match opened.keep {
         None => Request::Upload { name, size },
         Some(meta) => Request::UploadMeta { name, size, meta },
     }
@@ -202,7 +266,7 @@ fn plain_request(asked: &Asked<'_>) -> Request {
 
 /// Opens a file to upload and measures it; a small file's content is read in the same blocking
 /// call (one hand-off to a thread per small file, not four).
-async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
+async fn open_upload(path: &Path, keep: Keep) -> Result<Opened, ClientError> {
     let owned = path.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&owned)?;
@@ -214,12 +278,13 @@ async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
             ));
         }
         let size = meta.len();
+        let keep = keep.any().then(|| keep.of_local(&meta));
         if size >= SMALL_FILE {
             return Ok(Opened {
                 file: Arc::new(file),
                 size,
                 whole: None,
-                meta,
+                keep,
             });
         }
         // Exactly `size` bytes: a file that shrank since is caught here, one that grew is
@@ -231,13 +296,67 @@ async fn open_upload(path: &Path) -> Result<Opened, ClientError> {
             file: Arc::new(file),
             size,
             whole: Some(body),
-            meta,
+            keep,
         })
     });
     match opened.await {
         Ok(result) => result.map_err(ClientError::local(path)),
         Err(e) => Err(ClientError::local(path)(io::Error::other(e))),
     }
+}
+
+/// Reads stdin to its end into an unnamed temp file, and opens that as a file to upload.
+async fn spool_stdin(progress: &ProgressBar) -> Result<Opened, ClientError> {
+    use io::{Read, Seek, Write};
+    progress::reading_stdin(progress);
+    let bar = progress.clone();
+    // Which side failed: stdin itself (`-`), or the temp file (named by its directory).
+    let stdin_failed = ClientError::local(Path::new("-"));
+    let temp_failed = |e: io::Error| ClientError::Local {
+        path: std::env::temp_dir(),
+        source: io::Error::new(
+            e.kind(),
+            format!("keeping what stdin sent: {}", describe_io(&e)),
+        ),
+    };
+    let spooled = tokio::task::spawn_blocking(move || {
+        let mut file = tempfile::tempfile().map_err(temp_failed)?;
+        let mut stdin = io::stdin().lock();
+        let mut block = vec![0u8; crate::transfer::BLOCK];
+        loop {
+            let n = match stdin.read(&mut block) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(stdin_failed(e)),
+            };
+            file.write_all(&block[..n]).map_err(temp_failed)?;
+            bar.inc(n as u64);
+        }
+        let measured = (|| {
+            let size = file.stream_position()?;
+            file.rewind()?;
+            let whole = match size < SMALL_FILE {
+                true => {
+                    let mut body = vec![0; size as usize];
+                    file.read_exact(&mut body)?;
+                    Some(body)
+                }
+                false => None,
+            };
+            Ok((size, whole))
+        })();
+        let (size, whole) = measured.map_err(temp_failed)?;
+        Ok(Opened {
+            file: Arc::new(file),
+            size,
+            whole,
+            keep: None,
+        })
+    });
+    spooled
+        .await
+        .unwrap_or_else(|e| Err(ClientError::local(Path::new("-"))(io::Error::other(e))))
 }
 
 /// Sends a body held in memory, then its trailer; returns its SHA-256. A write that fails

@@ -46,6 +46,10 @@
 //!   S→C `Response::Prefix { size, modified, chunk, hashes }` covering the file's first
 //!   `min(have, size)` bytes in whole pieces; C→S [`Resume`] `{ from }`; S→C the body from `from`,
 //!   then a [`Trailer`] with the SHA-256 of the whole file.
+//! - **Space** (`df`): C→S `Request::Space`; S→C `Response::Space { available, max_upload }`:
+//!   the bytes uploads may still use (the storage's free space less the server's reserve;
+//!   `None` where the storage cannot tell, as for an S3 bucket) and the server's largest
+//!   upload, if it has a limit. An older server answers `Error { code: Unsupported }`.
 //!
 //! ## Managing names, metadata and trees (added for sync; an older server answers each with
 //! `Error { code: Unsupported }`, and the client names the command it lacks)
@@ -161,6 +165,8 @@ pub enum Request {
         /// Bytes the client already holds.
         have: u64,
     },
+    /// How much more the server can store (`df`); answered with [`Response::Space`].
+    Space,
     // Managing names, metadata and trees (see the module doc).
     /// Make the directory `name` (with its missing parents if `parents`).
     MakeDir {
@@ -223,7 +229,7 @@ impl Message for Request {
     // rename it was one name; an older server takes a rename of two very long names for an
     // oversized message rather than an unknown one.)
     const MAX_LEN: usize = 2 * MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(16);
+    const VARIANTS: Option<u32> = Some(17);
 }
 
 /// What a stored file is given besides its bytes, when the client asks (`put -p`, `sync`).
@@ -322,6 +328,14 @@ pub enum Response {
         chunk: u64,
         /// SHA-256 of each whole piece of the file's first `min(have, size)` bytes.
         hashes: Vec<[u8; 32]>,
+    },
+    /// How much more the server can store: the answer to [`Request::Space`].
+    Space {
+        /// Bytes uploads may still use: the storage's free space less the server's reserve;
+        /// `None` where the storage cannot tell (an S3 bucket has no fixed size).
+        available: Option<u64>,
+        /// The largest upload the server accepts, if it has a limit.
+        max_upload: Option<u64>,
     },
     // Managing names, metadata and trees (see the module doc).
     /// The directory exists now.

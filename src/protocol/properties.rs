@@ -86,6 +86,7 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::Shutdown),
         (name(), any::<u64>()).prop_map(|(name, size)| Request::ResumeUpload { name, size }),
         (name(), any::<u64>()).prop_map(|(name, have)| Request::ResumeDownload { name, have }),
+        Just(Request::Space),
     ]
 }
 
@@ -130,6 +131,12 @@ fn response() -> impl Strategy<Value = Response> {
                 chunk,
                 hashes
             }),
+        (any::<Option<u64>>(), any::<Option<u64>>()).prop_map(|(available, max_upload)| {
+            Response::Space {
+                available,
+                max_upload,
+            }
+        }),
         prop_oneof![
             Just(Response::Made),
             any::<u64>().prop_map(|files| Response::Removed { files }),

@@ -15,7 +15,7 @@ use super::exchange::{Failure, Outcome};
 use super::limits::BUSY_RETRY_AFTER;
 use super::metrics::{Attempt, Ended};
 use super::slots::Who;
-use super::{delete, download, help, list, upload, Context, Gate};
+use super::{delete, download, help, list, space, upload, Context, Gate};
 use super::{delete_tree, mkdir, rename, rmdir, stat, walk};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
@@ -126,18 +126,26 @@ pub(super) async fn handle(
                     Err(e) => break describe_close(&e),
                 },
                 Some(_) = streams.join_next(), if !streams.is_empty() => {}
-                _ = stop.changed() => break "server shutting down".to_string(),
+                _ = stop.changed() => break SHUTTING_DOWN.to_string(),
             }
         };
         // Let running commands finish; the server bounds this with its grace period.
         while streams.join_next().await.is_some() {}
-        conn.close(close::NORMAL.into(), b"bye");
+        // The client shows this reason: a shutdown says so ("bye" alone told a person nothing).
+        let said: &[u8] = match reason == SHUTTING_DOWN {
+            true => b"it is shutting down",
+            false => b"bye",
+        };
+        conn.close(close::NORMAL.into(), said);
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         info!(duration_ms, "disconnected: {reason}");
     }
     .instrument(span)
     .await
 }
+
+/// Why a connection ended when the server is stopping (the log line's reason).
+const SHUTTING_DOWN: &str = "server shutting down";
 
 fn describe_close(e: &ConnectionError) -> String {
     match e {
@@ -155,6 +163,8 @@ pub(super) fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
         Request::List { .. } | Request::Download { .. } | Request::ResumeDownload { .. } => {
             Some((Permissions::READ, "read"))
         }
+        // What the server's disk has left is the server's business, told to its readers.
+        Request::Space => Some((Permissions::READ, "read")),
         Request::Upload { .. } | Request::ResumeUpload { .. } => {
             Some((Permissions::WRITE, "write"))
         }
@@ -311,6 +321,7 @@ async fn run(
         }
         Request::Delete { name } => delete::run(ctx, &name, send).await,
         Request::Help => help::run(send).await,
+        Request::Space => space::run(ctx, send).await,
         Request::Shutdown => {
             write_frame(send, &Response::ShuttingDown)
                 .await
@@ -401,6 +412,7 @@ pub(super) fn describe(request: &Request) -> (&'static str, &str) {
         Request::Shutdown => ("SHUTDOWN", ""),
         Request::ResumeUpload { name, .. } => ("UPLOAD", name),
         Request::ResumeDownload { name, .. } => ("DOWNLOAD", name),
+        Request::Space => ("DF", ""),
         Request::MakeDir { name, .. } => ("MKDIR", name),
         Request::RemoveDir { name } => ("RMDIR", name),
         Request::Rename { from, .. } => ("RENAME", from),

@@ -11,7 +11,7 @@ use super::Context;
 use crate::pieces::Pieces;
 use crate::protocol::{close, Response, Trailer};
 use crate::storage::{ReadFile, StorageError};
-use crate::transfer::{copy_continuing, CopyError, Sink};
+use crate::transfer::{copy_continuing, copy_unhashed, CopyError, Sink};
 
 pub(super) async fn run<W: AsyncWrite + Unpin + Sink>(
     ctx: &Context,
@@ -87,7 +87,8 @@ where
 
 /// Sends the file from byte `from` to its end continuing `hasher`, then the trailer with the
 /// whole file's hash. A block that does not move within the stall timeout (a client that
-/// stopped reading) ends the stream as too slow.
+/// stopped reading) ends the stream as too slow. A file whose digest storage already knows is
+/// not hashed (the client verifies it as always); one hashed here is told to storage.
 async fn send_body<W: AsyncWrite + Unpin + Sink>(
     ctx: &Context,
     file: &ReadFile,
@@ -99,7 +100,15 @@ async fn send_body<W: AsyncWrite + Unpin + Sink>(
     let mut source = file.source_at(from);
     let len = file.size - from;
     let hidden = ProgressBar::hidden();
-    let sha256 = match copy_continuing(hasher, &mut source, send, len, stall, &hidden).await {
+    let copied = match file.known_sha256() {
+        Some(known) => copy_unhashed(&mut source, send, len, stall, &hidden)
+            .await
+            .map(|()| known),
+        None => copy_continuing(hasher, &mut source, send, len, stall, &hidden)
+            .await
+            .inspect(|&digest| file.hashed(digest)),
+    };
+    let sha256 = match copied {
         Ok(digest) => digest,
         Err(e @ CopyError::Stalled(_)) => {
             return Err(Failure::Abort(close::TOO_SLOW, e.to_string()))

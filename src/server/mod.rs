@@ -18,6 +18,7 @@ mod mkdir;
 mod rename;
 mod rmdir;
 mod slots;
+mod space;
 mod stat;
 #[cfg(test)]
 mod tests;
@@ -195,21 +196,34 @@ impl Server {
         };
         // A backstop behind the handshake gate: attempts waiting for the accept loop.
         quic.max_incoming(config.limits.startups.full.max(1));
-        let endpoint = config
-            .tuning
-            .endpoint(config.listen, Some(quic))
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
         let mask = if config.read_only {
             Permissions::READ.union(Permissions::ADMIN)
         } else {
             Permissions::ALL
         };
-        let page = match config.web.as_ref().filter(|w| w.page) {
-            Some(_) => Some(web::bind_page(&endpoint)?),
-            None => None,
+        // The page listens on TCP with the QUIC port's number. When any free port was asked for
+        // (port 0), that number may already be taken on TCP: take another pair, a few times.
+        let mut tries = 0;
+        let (endpoint, page) = loop {
+            let endpoint = config
+                .tuning
+                .endpoint(config.listen, Some(quic.clone()))
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+            let page = match config.web.as_ref().filter(|w| w.page) {
+                Some(_) => match web::bind_page(&endpoint) {
+                    Ok(listener) => Some(listener),
+                    Err(_) if config.listen.port() == 0 && tries < 16 => {
+                        tries += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                None => None,
+            };
+            break (endpoint, page);
         };
         let metrics = match config.metrics {
             Some(addr) => Some(

@@ -130,3 +130,67 @@ async fn a_resume_point_the_pieces_do_not_allow_is_refused() {
     assert_eq!(code, crate::protocol::ErrorCode::BadRequest);
     assert!(message.contains("12345"), "{message}");
 }
+
+/// A whole download over pipes: the body and the trailer's hash.
+async fn download_of(ctx: &Context, name: &str) -> (Vec<u8>, [u8; 32]) {
+    let ((_recv, mut send), (_c_send, mut c_recv)) = pipes();
+    let client = async {
+        let Response::FileHeader { size, .. } = read_frame(&mut c_recv).await.unwrap() else {
+            panic!("expected a file header");
+        };
+        let mut body = vec![0; size as usize];
+        c_recv.read_exact(&mut body).await.unwrap();
+        let trailer: Trailer = read_frame(&mut c_recv).await.unwrap();
+        (body, trailer.sha256)
+    };
+    let (downloaded, outcome) = tokio::join!(client, download::run(ctx, WHO, name, &mut send));
+    assert!(outcome.is_ok());
+    downloaded
+}
+
+#[tokio::test]
+async fn a_download_is_not_served_a_digest_of_a_file_changed_in_place_since() {
+    use std::os::unix::fs::FileExt;
+    let (ctx, dir) = context();
+    let path = dir.path().join("f.bin");
+    let old: Vec<u8> = (0..(2 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &old).unwrap();
+    // Only a file left alone for a moment is remembered from a download (a change in the same
+    // tick of the filesystem's clock could follow unseen).
+    tokio::time::sleep(crate::storage::local::RACY + std::time::Duration::from_millis(300)).await;
+    let digest = <[u8; 32]>::from(Sha256::digest(&old));
+    assert_eq!(download_of(&ctx, "f.bin").await, (old.clone(), digest));
+    let name = crate::paths::SafeName::new("f.bin").unwrap();
+    let opened = ctx.storage.open_read(name.clone()).await.unwrap();
+    assert_eq!(
+        opened.known_sha256(),
+        Some(digest),
+        "the next download needs no hashing"
+    );
+    drop(opened);
+
+    // The same size, and the mtime put back: only the ctime shows the change.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(b"changed", 1000).unwrap();
+    file.set_modified(mtime).unwrap();
+    drop(file);
+    let new = std::fs::read(&path).unwrap();
+    assert_eq!(
+        (
+            new.len(),
+            std::fs::metadata(&path).unwrap().modified().unwrap()
+        ),
+        (old.len(), mtime)
+    );
+    let opened = ctx.storage.open_read(name).await.unwrap();
+    assert_eq!(opened.known_sha256(), None);
+    drop(opened);
+    let (body, sha256) = download_of(&ctx, "f.bin").await;
+    assert_eq!(body, new);
+    assert_eq!(
+        sha256,
+        <[u8; 32]>::from(Sha256::digest(&new)),
+        "the trailer is the new content's"
+    );
+}

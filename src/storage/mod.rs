@@ -7,7 +7,11 @@
 //!   ([`PRIVATE_DIR`]) however it is spelled, and anything that would lead outside what it serves.
 //! - **List** a directory page by page ([`Listing`]), sorted by name, without the private area.
 //! - **Read** a file as a fixed snapshot ([`ReadFile`]): its size and time as opened, and a
-//!   source at any offset of that same content (a restart, a resume, a re-hash).
+//!   source at any offset of that same content (a restart, a resume, a re-hash). A backend may
+//!   know the content's SHA-256 without reading it ([`ReadFile::known_sha256`]: the local one
+//!   keeps the digests of files it received or sent whole, while they stay unchanged), and is
+//!   told the digest when a reader computed it ([`ReadFile::hashed`]); the digest given to
+//!   [`Upload::commit`] is the content's too.
 //! - **Upload** ([`Upload`]): a private staging area receives the body; [`Upload::commit`] is
 //!   called only after the caller verified the SHA-256, and makes it appear under its name whole
 //!   and durable, replacing what was there in one step. Dropped without a commit, it leaves
@@ -338,7 +342,8 @@ impl Storage {
         }
     }
 
-    /// The SHA-256 of the file `name`: known, or read now (the same snapshot a download sends).
+    /// The SHA-256 of the file `name`: known (the local backend's digest cache, an object's
+    /// metadata), or read now (the same snapshot a download sends) and then remembered.
     pub async fn digest(&self, name: SafeName) -> Result<[u8; 32], StorageError> {
         use sha2::Digest;
         let text = name.to_string();
@@ -347,6 +352,9 @@ impl Storage {
             return Ok(sha256);
         }
         let file = self.open_read(name).await?;
+        if let Some(sha256) = file.known_sha256() {
+            return Ok(sha256);
+        }
         let mut source = file.source_at(0);
         let mut hasher = sha2::Sha256::new();
         let mut left = file.size;
@@ -365,7 +373,10 @@ impl Storage {
             block.iter().for_each(|b| hasher.update(b));
             left = left.saturating_sub(got);
         }
-        Ok(hasher.finalize().into())
+        let sha256 = hasher.finalize().into();
+        // Kept where the backend keeps digests: the next STAT of the unchanged file knows it.
+        file.hashed(sha256);
+        Ok(sha256)
     }
 
     /// Deletes `name` and, for a directory, everything below it; returns how many files went.
@@ -449,6 +460,8 @@ pub struct ReadFile {
     /// Modification time, seconds since the Unix epoch.
     pub modified: Option<u64>,
     content: Content,
+    /// What the backend knows of the content's SHA-256, and where to tell it one.
+    digest: Option<local::Ticket>,
 }
 
 /// Where a [`ReadFile`]'s bytes come from.
@@ -461,6 +474,20 @@ enum Content {
 }
 
 impl ReadFile {
+    /// The SHA-256 of the whole content, when the backend can vouch for it without reading it:
+    /// sending the file then needs no hashing. The receiver verifies it all the same.
+    pub fn known_sha256(&self) -> Option<[u8; 32]> {
+        self.digest.as_ref().and_then(|d| d.known)
+    }
+
+    /// Tells the backend the SHA-256 of the whole content, computed while sending it, so that
+    /// a later reader of the same unchanged file need not compute it.
+    pub fn hashed(&self, sha256: [u8; 32]) {
+        if let Some(digest) = &self.digest {
+            digest.hashed(sha256);
+        }
+    }
+
     /// The content from byte `offset` on.
     pub fn source_at(&self, offset: u64) -> ReadStream {
         match &self.content {

@@ -1,18 +1,26 @@
 //! The ends a copy reads from and writes to: QUIC streams, files, and any tokio reader or writer.
 //!
-//! Files are read and written at explicit offsets (pread/pwritev) on tokio's blocking threads,
-//! straight into and out of the blocks that travel: no handle shares a file offset with another,
-//! so a source or sink can be made at any position without seeking a handle someone else holds.
+//! Files are read and written at explicit offsets (pread/pwritev), straight into and out of the
+//! blocks that travel, each file by one thread of its own for as long as it is read or written
+//! (a blocking-pool thread, fed or drained through a channel of a few blocks). A thread per
+//! block, as before, cost a wake-up on each side per block and spread one transfer's file work
+//! over up to eight threads (BENCHMARKS.md). No handle shares a file offset with another, so a
+//! source or sink can be made at any position without seeking a handle someone else holds.
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-use super::{Block, Sink, Source};
+use super::{Block, Sink, Source, BLOCK, RECEIVE_QUEUE};
 
 impl Source for quinn::RecvStream {
+    /// Packets are taken out of quinn as they arrive, into the copy's queue: see
+    /// [`RECEIVE_QUEUE`].
+    const READ_AHEAD: usize = RECEIVE_QUEUE;
+
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         let mut pieces = Vec::new();
         let mut got = 0;
@@ -39,55 +47,144 @@ impl Sink for quinn::SendStream {
     }
 }
 
-/// Reads a file from an offset with blocking calls on tokio's blocking threads, straight into
-/// the buffers that are then sent: tokio::fs would copy each block once more through its own.
-#[derive(Debug, Clone)]
+/// Blocks a file's reading thread may be ahead of the copy.
+const FILE_QUEUE: usize = 2;
+
+/// Reads a file from an offset, in [`BLOCK`]s read ahead by a thread of its own (started at the
+/// first read, ended when this is dropped), straight into the buffers that are then sent:
+/// tokio::fs would copy each block once more through its own.
+#[derive(Debug)]
 pub struct FileSource {
     file: Arc<std::fs::File>,
+    /// The next byte to hand out.
     pos: u64,
+    /// Blocks from the reading thread, once started; it ends at the end of the file.
+    ahead: Option<mpsc::Receiver<io::Result<Bytes>>>,
+    /// What is left of the last block taken from `ahead`.
+    rest: Bytes,
 }
 
-/// Writes a file from an offset with blocking calls (a vectored write per block) on tokio's
-/// blocking threads.
-#[derive(Debug, Clone)]
+/// Writes a file from an offset, a vectored write per block, on a thread of its own (started at
+/// the first write, ended when this is dropped). Each write returns once its block is written:
+/// the copy's queue keeps the rest of the transfer moving meanwhile, and whoever commits the
+/// file after the last write finds all of it there.
+#[derive(Debug)]
 pub struct FileSink {
     file: Arc<std::fs::File>,
+    /// Where the next block goes.
     pos: u64,
+    /// The writing thread, once started.
+    writer: Option<FileWriter>,
+}
+
+/// A file's writing thread: blocks go one way, the outcome of each comes back.
+#[derive(Debug)]
+struct FileWriter {
+    blocks: mpsc::Sender<Block>,
+    written: mpsc::Receiver<io::Result<()>>,
 }
 
 impl FileSource {
     /// Reads `file` from byte `pos`.
     pub fn new(file: Arc<std::fs::File>, pos: u64) -> Self {
-        FileSource { file, pos }
+        FileSource {
+            file,
+            pos,
+            ahead: None,
+            rest: Bytes::new(),
+        }
     }
 }
 
 impl FileSink {
     /// Writes `file` from byte `pos`.
     pub fn new(file: Arc<std::fs::File>, pos: u64) -> Self {
-        FileSink { file, pos }
+        FileSink {
+            file,
+            pos,
+            writer: None,
+        }
     }
 }
 
 impl Source for FileSource {
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
-        let (file, pos) = (self.file.clone(), self.pos);
-        let read = tokio::task::spawn_blocking(move || read_at(&file, pos, max));
-        let block = read.await.map_err(io::Error::other)??;
-        self.pos += block.len() as u64;
-        Ok(vec![block])
+        let ahead = self
+            .ahead
+            .get_or_insert_with(|| read_ahead(self.file.clone(), self.pos));
+        let mut pieces = Vec::new();
+        let mut got = 0;
+        while got < max {
+            if self.rest.is_empty() {
+                match ahead.recv().await {
+                    Some(block) => self.rest = block?,
+                    None => break,
+                }
+            }
+            let piece = self.rest.split_to(self.rest.len().min(max - got));
+            got += piece.len();
+            pieces.push(piece);
+        }
+        self.pos += got as u64;
+        Ok(pieces)
     }
+}
+
+/// Starts the thread that reads `file` from `pos` to its end in blocks, at most [`FILE_QUEUE`]
+/// of them ahead of the reader; it stops early when the receiver is dropped.
+fn read_ahead(file: Arc<std::fs::File>, pos: u64) -> mpsc::Receiver<io::Result<Bytes>> {
+    let (tx, rx) = mpsc::channel(FILE_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let mut at = pos;
+        loop {
+            let (block, last) = match read_at(&file, at, BLOCK) {
+                Ok(block) if block.is_empty() => return,
+                Ok(block) => {
+                    at += block.len() as u64;
+                    let last = block.len() < BLOCK;
+                    (Ok(block), last)
+                }
+                Err(e) => (Err(e), true),
+            };
+            if tx.blocking_send(block).is_err() || last {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 impl Sink for FileSink {
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
-        let (file, pos) = (self.file.clone(), self.pos);
         let len: usize = block.iter().map(Bytes::len).sum();
-        let written = tokio::task::spawn_blocking(move || write_all_at(&file, pos, &block));
-        written.await.map_err(io::Error::other)??;
+        let writer = self
+            .writer
+            .get_or_insert_with(|| write_thread(self.file.clone(), self.pos));
+        let gone = || io::Error::other("the file's writer stopped");
+        writer.blocks.send(block).await.map_err(|_| gone())?;
+        writer.written.recv().await.ok_or_else(gone)??;
         self.pos += len as u64;
         Ok(())
     }
+}
+
+/// Starts the thread that writes the blocks it is sent to `file` from `pos` and answers each
+/// with its outcome; it stops at the first failure or when the sender is dropped.
+fn write_thread(file: Arc<std::fs::File>, pos: u64) -> FileWriter {
+    let (blocks, mut to_write) = mpsc::channel::<Block>(1);
+    let (answer, written) = mpsc::channel(1);
+    tokio::task::spawn_blocking(move || {
+        let mut at = pos;
+        while let Some(block) = to_write.blocking_recv() {
+            let outcome = write_all_at(&file, at, &block);
+            let failed = outcome.is_err();
+            if answer.blocking_send(outcome).is_err() || failed {
+                return;
+            }
+            at += block.iter().map(|p| p.len() as u64).sum::<u64>();
+        }
+    });
+    FileWriter { blocks, written }
 }
 
 /// Up to `max` bytes of `file` from `pos`: fewer only at its end. Reads into the block's unused

@@ -1,6 +1,13 @@
 //! Moving a file body: exactly `size` bytes from a [`Source`] to a [`Sink`], hashed with SHA-256
 //! on the way, with a progress hook. Both sides of every transfer use this one copy loop; the
 //! storage backends and the client's local files provide its ends ([`adapters`]).
+//!
+//! # Where a copy runs
+//! The QUIC endpoint and its tasks share one thread (the runtime is current-thread: see
+//! [`crate::cli`]); a copy adds at most two threads of its own, each for the whole copy: the
+//! hasher, and a file's reader or writer ([`FileSource`], [`FileSink`]). Blocks of up to
+//! [`BLOCK`] bytes are handed between them through queues bounded in bytes, so a copy's memory
+//! is bounded and a thread wakes once per block, not once per packet or per system call.
 
 pub mod adapters;
 
@@ -12,13 +19,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 pub(crate) use adapters::write_all_at;
 pub use adapters::{FileSink, FileSource, Reader, Writer};
 
 /// Bytes moved per read and write.
 pub const BLOCK: usize = 256 << 10;
+
+/// How far a copy reads a QUIC stream ahead of its hasher and writer: qft's own receive queue.
+///
+/// Reading the stream promptly keeps quinn's reassembly buffer short: past 2,048 waiting
+/// packets quinn copies them all into one new buffer (`Assembler::defragment`), which took 5-10%
+/// of a receiver's CPU when the copy read only as fast as its slowest stage (BENCHMARKS.md).
+/// Here the packets wait as the `Bytes` they arrived in, uncopied. [`crate::tuning::Tuning`]
+/// gives quinn's stream window this much less, so a transfer's memory stays what it was.
+pub const RECEIVE_QUEUE: usize = 4 << 20;
 
 /// Why a body copy stopped.
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +62,20 @@ pub enum CopyError {
 ///
 /// Blocks are handed on as the [`Bytes`] they arrived in, so a byte is copied by the kernel and
 /// by QUIC but not again here: copies were an eighth of a transfer's CPU time (BENCHMARKS.md).
+///
+/// [`AsyncRead`]: tokio::io::AsyncRead
 pub trait Source {
+    /// Bytes a copy may read from this source ahead of its hasher and writer. Small for a file
+    /// (it waits in the file anyway); [`RECEIVE_QUEUE`] for a QUIC stream.
+    const READ_AHEAD: usize = 2 * BLOCK;
+
     /// Up to `max` bytes in order, as one or more pieces: fewer only at the end of the data.
     fn read_block(&mut self, max: usize) -> impl Future<Output = io::Result<Vec<Bytes>>> + Send;
 }
 
 /// Where a copy writes to: a QUIC stream, a file, or any [`AsyncWrite`] through [`Writer`].
+///
+/// [`AsyncWrite`]: tokio::io::AsyncWrite
 pub trait Sink {
     /// Writes all of `block`, in order.
     fn write_block(&mut self, block: Block) -> impl Future<Output = io::Result<()>> + Send;
@@ -75,10 +99,14 @@ pub async fn copy_hashed<R: Source, W: Sink>(
 /// [`copy_hashed`] for the rest of a resumed file: `hasher` already holds the part before, so
 /// the result is the SHA-256 of the whole file.
 ///
-/// Three stages overlap, so that one transfer uses more than one core: reading the next block,
-/// writing the previous one, and hashing on a blocking thread (SHA-256 is a quarter of a
-/// transfer's CPU time, and inline it held up the QUIC work on the same thread; see
-/// BENCHMARKS.md). At most [`PIPELINE`] blocks wait between the stages, so memory stays bounded.
+/// Three stages overlap, so that one transfer uses more than one core: reading (on the
+/// runtime's thread for a QUIC stream, on the file's own thread for a file), writing, and
+/// hashing on a thread of its own (SHA-256 is a quarter of a transfer's CPU time, and inline it
+/// held up the QUIC work on the same thread; see BENCHMARKS.md). What is read and not yet both
+/// hashed and written is at most the source's [`Source::READ_AHEAD`], so memory stays bounded.
+///
+/// When this returns, every block read has been written, also when reading failed: what did
+/// arrive is kept (a resumed transfer continues after it).
 pub async fn copy_continuing<R: Source, W: Sink>(
     hasher: Sha256,
     src: &mut R,
@@ -87,28 +115,62 @@ pub async fn copy_continuing<R: Source, W: Sink>(
     stall: Option<Duration>,
     progress: &ProgressBar,
 ) -> Result<[u8; 32], CopyError> {
-    let (to_hash, mut hash_queue) = mpsc::channel::<Block>(PIPELINE);
-    let hashing = tokio::task::spawn_blocking(move || {
-        let mut hasher = hasher;
-        while let Some(block) = hash_queue.blocking_recv() {
-            for piece in block.iter() {
-                hasher.update(piece);
-            }
+    let digest = copy(Some(hasher), src, dst, size, stall, progress).await?;
+    Ok(digest.expect("a hasher was given"))
+}
+
+/// Copies exactly `size` bytes from `src` to `dst` without hashing them: for a body whose
+/// SHA-256 is already known (the storage's digest cache), which the receiver verifies.
+pub async fn copy_unhashed<R: Source, W: Sink>(
+    src: &mut R,
+    dst: &mut W,
+    size: u64,
+    stall: Option<Duration>,
+    progress: &ProgressBar,
+) -> Result<(), CopyError> {
+    copy(None, src, dst, size, stall, progress).await?;
+    Ok(())
+}
+
+/// The copy behind [`copy_continuing`] and [`copy_unhashed`]: the hash, if there is a hasher.
+async fn copy<R: Source, W: Sink>(
+    hasher: Option<Sha256>,
+    src: &mut R,
+    dst: &mut W,
+    size: u64,
+    stall: Option<Duration>,
+    progress: &ProgressBar,
+) -> Result<Option<[u8; 32]>, CopyError> {
+    // Unbounded channels, bounded in bytes by the budget every queued block holds a share of.
+    let budget = Arc::new(Semaphore::new(R::READ_AHEAD.max(BLOCK)));
+    let (to_hash, hashing) = match hasher {
+        Some(hasher) => {
+            let (to_hash, mut hash_queue) = mpsc::unbounded_channel::<Arc<Queued>>();
+            let hashing = tokio::task::spawn_blocking(move || {
+                let mut hasher = hasher;
+                while let Some(queued) = hash_queue.blocking_recv() {
+                    for piece in queued.block.iter() {
+                        hasher.update(piece);
+                    }
+                }
+                hasher
+            });
+            (Some(to_hash), Some(hashing))
         }
-        hasher
-    });
-    let (to_write, mut write_queue) = mpsc::channel::<Block>(PIPELINE);
+        None => (None, None),
+    };
+    let (to_write, mut write_queue) = mpsc::unbounded_channel::<Arc<Queued>>();
     // The reader's own error waits until the blocks read before it are written: what did
     // arrive is kept (a resumed transfer continues after it). A write error ends both at once.
     let reading = async move {
-        let read = read_blocks(src, size, stall, &to_hash, &to_write).await;
+        let read = read_blocks(src, size, stall, &budget, to_hash.as_ref(), &to_write).await;
         drop((to_hash, to_write));
         Ok::<_, CopyError>(read)
     };
     let writing = async {
-        while let Some(block) = write_queue.recv().await {
-            let len: usize = block.iter().map(Bytes::len).sum();
-            within(stall, dst.write_block(block))
+        while let Some(queued) = write_queue.recv().await {
+            let len: usize = queued.block.iter().map(Bytes::len).sum();
+            within(stall, dst.write_block(queued.block.clone()))
                 .await?
                 .map_err(CopyError::Write)?;
             progress.inc(len as u64);
@@ -117,10 +179,20 @@ pub async fn copy_continuing<R: Source, W: Sink>(
     };
     let (read, ()) = tokio::try_join!(reading, writing)?;
     read?;
+    let Some(hashing) = hashing else {
+        return Ok(None);
+    };
     let hasher = hashing
         .await
         .map_err(|e| CopyError::Read(io::Error::other(e)))?;
-    Ok(hasher.finalize().into())
+    Ok(Some(hasher.finalize().into()))
+}
+
+/// A block read and not yet both hashed and written: its bytes' share of the budget returns
+/// when the hasher and the writer have both dropped it.
+struct Queued {
+    block: Block,
+    _share: OwnedSemaphorePermit,
 }
 
 /// Reads a body of `size` bytes, a small file's ([`crate::protocol::SMALL_FILE`]), whole into memory and returns it with
@@ -149,21 +221,24 @@ pub async fn read_whole<R: Source>(
     Ok((pieces, hasher.finalize().into()))
 }
 
-/// Blocks queued between the stages of a copy, each way.
-const PIPELINE: usize = 1;
-
-/// Reads `size` bytes from `src` in blocks, handing each to the hasher and the writer. A
-/// source that ends early still hands over what it gave, then reports [`CopyError::Short`].
+/// Reads `size` bytes from `src` in blocks, handing each to the hasher (if any) and the writer
+/// once the budget has room for it. A source that ends early still hands over what it gave,
+/// then reports [`CopyError::Short`].
 async fn read_blocks<R: Source>(
     src: &mut R,
     size: u64,
     stall: Option<Duration>,
-    to_hash: &mpsc::Sender<Block>,
-    to_write: &mpsc::Sender<Block>,
+    budget: &Arc<Semaphore>,
+    to_hash: Option<&mpsc::UnboundedSender<Arc<Queued>>>,
+    to_write: &mpsc::UnboundedSender<Arc<Queued>>,
 ) -> Result<(), CopyError> {
     let mut done = 0u64;
     while done < size {
         let want = usize::try_from(size - done).map_or(BLOCK, |left| left.min(BLOCK));
+        // Waiting here is waiting for our own stages, not for the peer: no stall timeout.
+        let Ok(share) = budget.clone().acquire_many_owned(want as u32).await else {
+            return Ok(());
+        };
         // Large blocks: the per-block costs (a hand-off to a thread, a system call) are paid once
         // per 256 KiB, not once per network packet.
         let pieces = within(stall, src.read_block(want))
@@ -173,8 +248,13 @@ async fn read_blocks<R: Source>(
         done += got as u64;
         if got > 0 {
             let block: Block = pieces.into();
+            let queued = Arc::new(Queued {
+                block,
+                _share: share,
+            });
             // A closed queue means the writer failed; its error is the one reported.
-            if to_hash.send(block.clone()).await.is_err() || to_write.send(block).await.is_err() {
+            let hashed = to_hash.is_none_or(|h| h.send(queued.clone()).is_ok());
+            if !hashed || to_write.send(queued).is_err() {
                 return Ok(());
             }
         }
@@ -202,7 +282,6 @@ async fn within<T>(stall: Option<Duration>, step: impl Future<Output = T>) -> Re
 pub fn hex(digest: &[u8; 32]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,13 @@ impl Shell {
         Shell::with(rt, server.addr, server.fingerprint, Some(server))
     }
 
+    /// A real server whose config `adjust` changes (another storage, limits...).
+    pub fn start_with_config(adjust: impl FnOnce(&mut qft::server::ServerConfig)) -> Shell {
+        let rt = Runtime::new().unwrap();
+        let server = rt.block_on(TestServer::start_with_config(adjust));
+        Shell::with(rt, server.addr, server.fingerprint, Some(server))
+    }
+
     /// A real server listening on `listen` (e.g. `[::1]:0`).
     pub fn start_on(listen: &str) -> Shell {
         let rt = Runtime::new().unwrap();
@@ -59,6 +66,23 @@ impl Shell {
 
     /// A fake server: `answer` gets every request with its stream, to reply as it likes.
     pub fn fake<F, Fut>(answer: F) -> Shell
+    where
+        F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Shell::fake_as(answer, true)
+    }
+
+    /// A fake server that is a current one: `answer` gets the resuming requests too.
+    pub fn fake_current<F, Fut>(answer: F) -> Shell
+    where
+        F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Shell::fake_as(answer, false)
+    }
+
+    fn fake_as<F, Fut>(answer: F, old: bool) -> Shell
     where
         F: Fn(Request, quinn::SendStream, quinn::RecvStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -85,10 +109,12 @@ impl Shell {
                         };
                         // A scripted server is an old one: it knows no resuming, and says so,
                         // as a real old server does, so clients fall back to the plain exchange.
-                        if matches!(
-                            request,
-                            Request::ResumeDownload { .. } | Request::ResumeUpload { .. }
-                        ) {
+                        if old
+                            && matches!(
+                                request,
+                                Request::ResumeDownload { .. } | Request::ResumeUpload { .. }
+                            )
+                        {
                             let mut send = send;
                             let no = qft::protocol::Response::Error {
                                 code: qft::protocol::ErrorCode::Unsupported,

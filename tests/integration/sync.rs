@@ -255,6 +255,11 @@ fn checksum_compares_contents_not_times() {
     let sh = Shell::start();
     write_tree(&sh.local(), &[("d/a", b"aaaa"), ("d/b", b"bbbb")]);
     sync(&sh, &["d", ":d"], 0);
+    // What sync stored, the server knows the digest of without reading it (its cache): a
+    // --checksum sync does not make it read unchanged files again.
+    let out = sh.qft(&["--json", "stat", "d/b"]).output().unwrap();
+    let expected = qft::transfer::hex(&<sha2::Sha256 as sha2::Digest>::digest(b"bbbb").into());
+    assert_eq!(json_lines(&out)[0]["sha256"], expected.as_str());
     let root = sh.served().local_root();
     // Same size and time, other bytes: only --checksum sees it.
     std::fs::write(root.join("d/a"), b"AAAA").unwrap();

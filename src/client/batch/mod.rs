@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use super::output::Output;
 use super::pattern::{expand_local, has_wildcards, RemotePattern};
+use super::pipe;
 use super::remote_path::{join, last};
 use super::tree::{walk_local, walk_remote};
 use super::{Client, ClientError};
@@ -46,6 +47,9 @@ impl Batch<'_> {
     /// whole with `recursive`) into `output` or the current directory. Returns how many failed.
     pub async fn get(&self, names: &[String], output: Option<&Path>, recursive: bool) -> usize {
         let started = Instant::now();
+        if pipe::to_stdout(output) {
+            return self.get_to_stdout(names, recursive, started).await;
+        }
         let many = names.len() > 1 || recursive || names.iter().any(|n| has_wildcards(n));
         let mut plan = Plan::default();
         for name in names {
@@ -68,6 +72,11 @@ impl Batch<'_> {
         output: Option<&str>,
     ) -> usize {
         let started = Instant::now();
+        if pipe::from_stdin(paths) {
+            return self
+                .put_stdin(paths, recursive, into, output, started)
+                .await;
+        }
         let mut plan = Plan::default();
         let mut expanded = Vec::new();
         for arg in paths {
@@ -91,6 +100,41 @@ impl Batch<'_> {
             plan_put(path, recursive, &dir, rename.as_deref(), &mut plan).await;
         }
         plan.dedupe_uploads();
+        self.run(plan, started).await
+    }
+
+    /// `get NAME -o -`: the file onto stdout; every result goes to stderr.
+    async fn get_to_stdout(&self, names: &[String], recursive: bool, started: Instant) -> usize {
+        let mut plan = Plan::default();
+        match pipe::check_get(names, recursive) {
+            Ok(()) => plan.jobs.push(Job::DownloadToStdout {
+                name: names[0].clone(),
+            }),
+            Err(e) => plan.fail(pipe::STD_STREAM, e),
+        }
+        let out = Output {
+            data_on_stdout: true,
+            ..self.out
+        };
+        Batch { out, ..*self }.run(plan, started).await
+    }
+
+    /// `put - --name NAME`: what stdin gives, stored as NAME (relative to `into`).
+    async fn put_stdin(
+        &self,
+        paths: &[PathBuf],
+        recursive: bool,
+        into: &str,
+        output: Option<&str>,
+        started: Instant,
+    ) -> usize {
+        let mut plan = Plan::default();
+        let name = pipe::check_put(paths, recursive, output)
+            .and_then(|()| super::remote_path::resolve(into, output.unwrap_or_default()));
+        match name {
+            Ok(name) => plan.jobs.push(Job::UploadStdin { name }),
+            Err(e) => plan.fail("stdin", e),
+        }
         self.run(plan, started).await
     }
 

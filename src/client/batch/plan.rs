@@ -33,21 +33,38 @@ pub(super) enum Job {
         /// From the local walk.
         size: Option<u64>,
     },
+    /// `get NAME -o -`: the file's bytes onto stdout, verified at the end.
+    DownloadToStdout {
+        /// The remote name.
+        name: String,
+    },
+    /// `put - --name NAME`: what stdin gives, stored as `name`.
+    UploadStdin {
+        /// The remote name.
+        name: String,
+    },
 }
 
 impl Job {
     /// How the job is named in bars, errors and the summary.
     pub(super) fn label(&self) -> String {
         match self {
-            Job::Download { name, .. } => name.clone(),
+            Job::Download { name, .. } | Job::DownloadToStdout { name } => name.clone(),
             Job::Upload { path, .. } => path.display().to_string(),
+            Job::UploadStdin { .. } => "stdin".to_owned(),
         }
     }
 
     pub(super) fn size(&self) -> Option<u64> {
         match self {
             Job::Download { size, .. } | Job::Upload { size, .. } => *size,
+            Job::DownloadToStdout { .. } | Job::UploadStdin { .. } => None,
         }
+    }
+
+    /// Whether the job downloads (else it uploads).
+    pub(super) fn downloads(&self) -> bool {
+        matches!(self, Job::Download { .. } | Job::DownloadToStdout { .. })
     }
 }
 

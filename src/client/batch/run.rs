@@ -83,6 +83,21 @@ impl Job {
                 .upload_keeping(&path, &name, keep, &bar)
                 .await
                 .map(Done::Moved),
+            Job::DownloadToStdout { name } => {
+                let mut stdout = tokio::io::stdout();
+                match client.download_to_writer(&name, &mut stdout, &bar).await {
+                    Ok(report) => Ok(Done::Moved(report)),
+                    // The reader stopped reading (`| head`): it has what it wanted. Quietly,
+                    // with success, as for any output (`display::emit`).
+                    Err(ClientError::Local { source, .. })
+                        if source.kind() == std::io::ErrorKind::BrokenPipe =>
+                    {
+                        std::process::exit(0)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Job::UploadStdin { name } => client.upload_stdin(&name, &bar).await.map(Done::Moved),
         }
     }
 }
@@ -175,7 +190,7 @@ impl Batch<'_> {
                 let client = self.client.clone();
                 let (force, keep) = (self.force, self.keep);
                 let handle = set.spawn(async move {
-                    let download = matches!(job, Job::Download { .. });
+                    let download = job.downloads();
                     (label, download, job.run(client, force, keep, bar).await)
                 });
                 active.bars.insert(handle.id(), (watch, known));
@@ -214,6 +229,7 @@ impl Batch<'_> {
                             }
                             summary.files += 1;
                             summary.bytes += report.bytes;
+                            summary.resumed += report.resumed_from;
                             out.transferred(download, &report);
                         }
                         Err(e) => {

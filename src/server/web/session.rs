@@ -22,7 +22,7 @@ use crate::server::exchange::{safe_name, Failure, Outcome};
 use crate::server::limits::{Connections, BUSY_RETRY_AFTER};
 use crate::server::metrics::{Attempt, Ended};
 use crate::server::slots::Who;
-use crate::server::{delete, download, help, list, upload, Context};
+use crate::server::{delete, download, help, list, space, upload, Context};
 use crate::share::{Share, ShareAccess, ShareKind};
 
 /// What a session may do.
@@ -311,6 +311,9 @@ async fn run(
         Request::Upload { size, .. } => upload::run(ctx, who, name, size, None, recv, send).await,
         Request::Delete { .. } => delete::run(ctx, name, send).await,
         Request::Help => help::run(send).await,
+        // As for a QUIC client with the read permission (a share's link has none: refused in
+        // `admit`).
+        Request::Space => space::run(ctx, send).await,
         // Partials are kept per client key, and a browser has none.
         Request::ResumeUpload { .. } => Err(Failure::Refuse(
             ErrorCode::Unsupported,

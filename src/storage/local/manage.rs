@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
 
+use super::digests::{Digests, Stamp};
 use super::resolve::{io_error, sync_dir, Found, Last, Parents};
 use super::{blocking, Inner, Local};
 use crate::paths::SafeName;
@@ -165,7 +166,7 @@ impl Inner {
             }
             Err(e) => return Err(e),
         };
-        Ok(info(text.to_owned(), &st))
+        Ok(info(text.to_owned(), &st, &self.digests))
     }
 
     /// Removes `name` and everything below it, counting files; a link is removed as itself.
@@ -229,8 +230,9 @@ fn parent(name: &SafeName) -> String {
         .map_or(String::new(), |(dir, _)| dir.to_owned())
 }
 
-/// What a STAT or a WALK says of an entry that `stat` describes.
-pub(super) fn info(name: String, st: &Stat) -> EntryInfo {
+/// What a STAT or a WALK says of an entry that `stat` describes; the SHA-256 where the digest
+/// cache knows this very version of the file.
+pub(super) fn info(name: String, st: &Stat, digests: &Digests) -> EntryInfo {
     let kind = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => EntryKind::File,
         FileType::Directory => EntryKind::Dir,
@@ -246,8 +248,10 @@ pub(super) fn info(name: String, st: &Stat) -> EntryInfo {
         },
         modified: u64::try_from(st.st_mtime).ok(),
         mode: (kind != EntryKind::Other).then_some(st.st_mode & PERMISSION_BITS),
-        // Not known without reading the file: no digest is kept for local files yet.
-        sha256: None,
+        sha256: match kind {
+            EntryKind::File => digests.get(&Stamp::of_stat(st)),
+            _ => None,
+        },
     }
 }
 

@@ -11,8 +11,11 @@
 //! the directory is fsynced: a reader sees the old file or the new one, never a part
 //! (`upload`). Missing parent directories are made only then, so an upload that never
 //! finishes leaves no trace. Resumable uploads keep their partials there too (`partial`),
-//! indexed in memory and bounded per client and in all.
+//! indexed in memory and bounded per client and in all. The digests of files received or sent
+//! whole are kept while the files stay unchanged (`digests`), so that sending one again needs
+//! no hashing.
 
+mod digests;
 mod listing;
 mod manage;
 mod partial;
@@ -33,6 +36,9 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use tokio::sync::Notify;
 
+pub(crate) use digests::Ticket;
+#[cfg(test)]
+pub(crate) use digests::RACY;
 pub use listing::LocalListing;
 pub use partial::LocalPartial;
 pub use upload::LocalUpload;
@@ -74,6 +80,8 @@ struct Inner {
     /// Every partial in the staging area, by file name, with its client: counted without
     /// reading the directory.
     partials: std::sync::Mutex<partial::Index>,
+    /// The SHA-256 of files received or sent whole, while they stay unchanged.
+    digests: Arc<digests::Digests>,
 }
 
 impl Local {
@@ -113,6 +121,7 @@ impl Local {
                 openat2: AtomicBool::new(true),
                 claims: Default::default(),
                 partials: std::sync::Mutex::new(partials),
+                digests: Default::default(),
             }),
         })
     }
@@ -191,10 +200,12 @@ impl Inner {
         if !meta.is_file() {
             return Err(StorageError::NotAFile(text.to_owned()));
         }
+        let file = Arc::new(file);
         Ok(ReadFile {
             size: meta.len(),
             modified: mtime(&meta),
-            content: Content::File(Arc::new(file)),
+            digest: Some(self.digests.ticket(&file)),
+            content: Content::File(file),
         })
     }
 

@@ -317,13 +317,13 @@ impl LocalPartial {
         self.claim.clone()
     }
 
-    /// Makes the partial durable under its name. A failure for space frees what it holds: a
-    /// full disk must not stay full of an upload that cannot finish.
     pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) {
         self.meta = meta;
     }
 
-    pub(in crate::storage) async fn commit(self, _sha256: [u8; 32]) -> Result<(), StorageError> {
+    /// Makes the partial durable under its name. A failure for space frees what it holds: a
+    /// full disk must not stay full of an upload that cannot finish.
+    pub(in crate::storage) async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
         blocking(self.name.to_string(), move || {
             let text = self.name.as_str();
             let done = apply_mode(&self.file, &self.meta)
@@ -342,7 +342,10 @@ impl LocalPartial {
                         .map_err(|e| io_error(text, e))
                 });
             match &done {
-                Ok(()) => self.inner.index().remove(&self.file_name),
+                Ok(()) => {
+                    self.inner.index().remove(&self.file_name);
+                    self.inner.digests.committed(&self.file, sha256);
+                }
                 Err(StorageError::NoSpace) => self.inner.remove_partial(&self.file_name),
                 Err(_) => {}
             }

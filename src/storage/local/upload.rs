@@ -159,12 +159,12 @@ impl LocalUpload {
         self.meta = meta;
     }
 
-    pub(in crate::storage) async fn commit(self, _sha256: [u8; 32]) -> Result<(), StorageError> {
+    pub(in crate::storage) async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
         blocking(self.name.to_string(), move || {
             let text = self.name.as_str();
             self.apply_meta().map_err(|e| io_error(text, e))?;
             self.file.sync_all().map_err(|e| io_error(text, e))?;
-            self.publish()
+            self.publish(sha256)
         })
         .await
     }
@@ -172,14 +172,14 @@ impl LocalUpload {
     pub(in crate::storage) async fn commit_whole(
         self,
         body: Vec<Bytes>,
-        _sha256: [u8; 32],
+        sha256: [u8; 32],
     ) -> Result<(), StorageError> {
         blocking(self.name.to_string(), move || {
             let text = self.name.as_str();
             write_all_at(&self.file, 0, &body).map_err(|e| io_error(text, e))?;
             self.apply_meta().map_err(|e| io_error(text, e))?;
             self.file.sync_all().map_err(|e| io_error(text, e))?;
-            self.publish()
+            self.publish(sha256)
         })
         .await
     }
@@ -190,12 +190,14 @@ impl LocalUpload {
         apply_time(&self.file, &self.meta)
     }
 
-    /// Renames the fsynced temp file over the target; on failure the temp file goes.
-    fn publish(mut self) -> Result<(), StorageError> {
+    /// Renames the fsynced temp file over the target (on failure the temp file goes), and
+    /// records its digest.
+    fn publish(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
         self.staged
             .inner
             .publish(&self.staged.file_name, &self.name)?;
         self.staged.published = true;
+        self.staged.inner.digests.committed(&self.file, sha256);
         Ok(())
     }
 }

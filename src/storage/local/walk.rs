@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::digests::Digests;
 use super::manage::info;
 use super::resolve::{io_error, Found, Last, Parents};
 use super::{blocking, Local, PRIVATE_DIR};
@@ -34,6 +35,8 @@ struct Pending {
 /// A local tree being walked.
 #[derive(Debug)]
 pub struct LocalWalk {
+    /// The digest cache, for the SHA-256 of files it knows.
+    digests: Arc<Digests>,
     /// The walked directory's name ("" for the top), for errors.
     shown: String,
     /// The walked directory itself, until it is read, and whether it is the root (where the
@@ -87,6 +90,7 @@ impl Local {
             .await?
         };
         Ok(LocalWalk {
+            digests: self.inner.digests.clone(),
             shown,
             start: Some(start),
             pending: Vec::new(),
@@ -136,8 +140,9 @@ impl LocalWalk {
             };
             let Some(fd) = fd else { continue };
             let shown = join(&self.shown, &rel);
+            let digests = self.digests.clone();
             let (entries, dirs) = blocking(shown.clone(), move || {
-                read(fd, &rel, depth, at_root).map_err(|e| io_error(&shown, e.into()))
+                read(fd, &rel, depth, at_root, &digests).map_err(|e| io_error(&shown, e.into()))
             })
             .await?;
             self.ready.extend(entries);
@@ -156,6 +161,7 @@ fn read(
     rel: &str,
     depth: usize,
     at_root: bool,
+    digests: &Digests,
 ) -> Result<(Vec<EntryInfo>, Vec<Pending>), Errno> {
     let mut names = Vec::new();
     for item in Dir::read_from(&fd)? {
@@ -185,7 +191,7 @@ fn read(
             continue;
         };
         let below = join(rel, &name);
-        let mut entry = info(below.clone(), &st);
+        let mut entry = info(below.clone(), &st, digests);
         match FileType::from_raw_mode(st.st_mode) {
             // Never entered, and never taken for what it names: `sync --delete` removes a
             // link, not what is behind it.
