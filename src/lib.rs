@@ -8,6 +8,7 @@
 //! - [`tuning`]: congestion control, windows and packet size, the same on both ends.
 //! - [`transfer`]: the one copy loop that moves a file body from a source to a sink and hashes
 //!   it with SHA-256; its `adapters` are the ends (QUIC streams, files at an offset).
+//! - [`compress`]: zstd-compressed bodies (`-C`), as the transfer layer's source and sink.
 //! - [`rate`]: bandwidth limits (`--bwlimit`), paced on the transfer layer's blocks.
 //! - [`pieces`]: resume pieces, the one place either side hashes a held prefix; its doc draws
 //!   the resume exchange.
@@ -28,6 +29,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod compress;
 pub mod congestion;
 pub mod fsutil;
 pub mod home;

@@ -102,6 +102,9 @@ impl<'a, S> Limited<'a, S> {
 }
 
 impl<S: Source + Send> Source for Limited<'_, S> {
+    // As far ahead as the stream itself: a QUIC stream's receive queue stays what it was.
+    const READ_AHEAD: usize = S::READ_AHEAD;
+
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         // The block is read, then paid for: the next read waits. A reader that waits leaves
         // the sender's flow-control window full, which holds the sender back.

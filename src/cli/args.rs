@@ -293,6 +293,11 @@ pub(super) struct ConnectArgs {
     /// --bwlimit; 10M is 10 MiB/s, 500K, 1G).
     #[arg(long, global = true, value_name = "RATE", value_parser = crate::rate::parse_limit)]
     pub(super) bwlimit: Option<u64>,
+    /// Compress file bodies (zstd) where the server can and the data shrinks: text, logs,
+    /// databases over a slow link. Files already compressed (.zip, .jpg...) and data that does
+    /// not shrink go as they are.
+    #[arg(short = 'C', long, global = true)]
+    pub(super) compress: bool,
     /// At the prompt: transfers to run at once, each on its own stream (`get`/`put -j` for one
     /// command).
     #[arg(short, long, value_name = "N", default_value_t = DEFAULT_JOBS as u16,

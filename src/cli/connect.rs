@@ -96,6 +96,7 @@ pub(super) async fn connect(args: ConnectArgs, given: Given) -> u8 {
         busy_wait: BUSY_WAIT,
         on_busy: Some(say_busy),
         bwlimit: args.bwlimit,
+        compress: args.compress,
         ..ConnectConfig::new(target, trust)
     };
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {

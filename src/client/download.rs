@@ -23,6 +23,7 @@ use super::progress::{self, Counted};
 use super::resume::{commit_partial, open_partial, partial_path, Leaves};
 use super::stream::{expect_end, response, safe, unexpected, within};
 use super::{Client, ClientError, Keep, TransferReport};
+use crate::compress::Decompressing;
 use crate::fsutil::{is_full, new_file_permissions, parent_dir};
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
@@ -109,22 +110,33 @@ impl Client {
         into: Target<'_>,
         progress: &ProgressBar,
     ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
-        let part = partial_path(into.dest);
-        let (file, have, created) = open_partial(&part, into.dest)?;
-        let watch = self.running.watch(Leaves::Download {
-            part: part.clone(),
-            dest: into.dest.to_path_buf(),
-        });
-        let opened = Opened {
-            part: &part,
-            file: Arc::new(file),
-            have,
-            created,
-        };
-        let result = self.resume_into(name, into, opened, progress).await;
-        // Ended by itself, however it ended: only a dropped (cancelled) download stays watched.
-        watch.done();
-        result
+        // Compressed if asked (`-C`); a server without it answers Unsupported, and the
+        // uncompressed exchange follows.
+        for compressed in [self.compress, false] {
+            let part = partial_path(into.dest);
+            let (file, have, created) = open_partial(&part, into.dest)?;
+            let watch = self.running.watch(Leaves::Download {
+                part: part.clone(),
+                dest: into.dest.to_path_buf(),
+            });
+            let opened = Opened {
+                part: &part,
+                file: Arc::new(file),
+                have,
+                created,
+            };
+            let result = self
+                .resume_into(name, into, opened, compressed, progress)
+                .await;
+            // Ended by itself, however it ended: only a dropped (cancelled) download stays
+            // watched.
+            watch.done();
+            match result {
+                Ok(None) if compressed => continue,
+                result => return result,
+            }
+        }
+        Ok(None)
     }
 
     /// [`Client::download_resumable`] once the partial is open.
@@ -133,6 +145,7 @@ impl Client {
         name: &SafeName,
         into: Target<'_>,
         opened: Opened<'_>,
+        compressed: bool,
         progress: &ProgressBar,
     ) -> Result<Option<(u64, u64, [u8; 32])>, ClientError> {
         let Opened {
@@ -147,9 +160,15 @@ impl Client {
         if have >= MIN_CHUNK {
             progress::checking(progress, have);
         }
-        let request = Request::ResumeDownload {
-            name: name.to_string(),
-            have,
+        let request = match compressed {
+            true => Request::ResumeDownloadCompressed {
+                name: name.to_string(),
+                have,
+            },
+            false => Request::ResumeDownload {
+                name: name.to_string(),
+                have,
+            },
         };
         // Until data arrives, a failure leaves no trace: a partial made by this attempt goes.
         let forget = |e: ClientError| {
@@ -211,6 +230,7 @@ impl Client {
             hasher: before.state,
             stall: self.stall,
             limits: self.limits.clone(),
+            compressed,
         };
         match receive_verified(&mut recv, &body, name, into.dest, progress).await {
             // Verified: put it in place.
@@ -266,6 +286,7 @@ impl Client {
             hasher: Sha256::default(),
             stall: self.stall,
             limits: self.limits.clone(),
+            compressed: false,
         };
         // Removed on drop: by any failure before the commit.
         let temp = temp.into_temp_path();
@@ -410,6 +431,8 @@ struct Body {
     stall: Duration,
     /// Bandwidth limits the blocks are paced by.
     limits: Arc<[Limiter]>,
+    /// The body comes compressed ([`crate::compress`]).
+    compressed: bool,
 }
 
 /// The body, the trailer and the end of the stream, then the fsync: the verified hash.
@@ -434,8 +457,14 @@ async fn receive_verified(
     // Every block received before a failure is written when this returns: what arrived stays.
     let stall = Some(body.stall);
     let mut paced = Limited::new(recv, &body.limits);
-    let copy = copy_continuing(hasher, &mut paced, &mut sink, len, stall, progress);
-    let received = match copy.await {
+    let copied = match body.compressed {
+        true => {
+            let mut unpacked = Decompressing::new(&mut paced);
+            copy_continuing(hasher, &mut unpacked, &mut sink, len, stall, progress).await
+        }
+        false => copy_continuing(hasher, &mut paced, &mut sink, len, stall, progress).await,
+    };
+    let received = match copied {
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => return Err(full(e)),
         Err(CopyError::Stalled(limit)) => return Err(ClientError::Stalled(limit)),

@@ -120,6 +120,8 @@ pub struct ConnectConfig {
     pub on_busy: Option<fn(&str, Duration)>,
     /// The most bytes per second file bodies move, all transfers together (`--bwlimit`).
     pub bwlimit: Option<u64>,
+    /// Ask for compressed bodies (`-C`), where the server can and the file is worth it.
+    pub compress: bool,
 }
 
 /// How long a response or a block may take by default: the server's own stall timeout.
@@ -140,6 +142,7 @@ impl ConnectConfig {
             busy_wait: Duration::ZERO,
             on_busy: None,
             bwlimit: None,
+            compress: false,
         }
     }
 }
@@ -165,6 +168,8 @@ pub struct Client {
     running: resume::Running,
     /// The bandwidth limit all transfers share ([`ConnectConfig::bwlimit`]; empty: none).
     limits: Arc<[crate::rate::Limiter]>,
+    /// Ask for compressed bodies ([`ConnectConfig::compress`]).
+    compress: bool,
 }
 
 impl Client {
@@ -186,6 +191,7 @@ impl Client {
                 .map(crate::rate::Limiter::new)
                 .into_iter()
                 .collect(),
+            compress: config.compress,
         })
     }
 
@@ -203,6 +209,13 @@ impl Client {
     /// migrates the connection and transfers in flight carry on, which no TCP-based tool can do.
     pub fn rebind(&self, socket: std::net::UdpSocket) -> io::Result<()> {
         self.endpoint.rebind(socket)
+    }
+
+    /// UDP bytes this connection sent and received so far: what crossed the network, QUIC's
+    /// own overhead included (what compression saves shows here).
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        let stats = self.conn.stats();
+        (stats.udp_tx.bytes, stats.udp_rx.bytes)
     }
 
     /// Why the connection ended, if it has: one sentence for a person.

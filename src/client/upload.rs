@@ -21,6 +21,7 @@ use super::progress::{self, Counted};
 use super::resume::Leaves;
 use super::stream::{ready, response, safe, server_reason, unexpected};
 use super::{Client, ClientError, Keep, TransferReport};
+use crate::compress::Compressing;
 use crate::fsutil::describe_io;
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
@@ -157,7 +158,10 @@ impl Client {
                 ready(&mut recv, self.stall).await?;
                 (0, sent, recv)
             }
-            None => match self.upload_resumable(path, name, opened, progress).await? {
+            None => match self
+                .upload_resumable_any(path, name, opened, progress)
+                .await?
+            {
                 Some(resumed) => resumed,
                 // A server without resuming: the plain exchange, from the start of the file.
                 None => {
@@ -170,6 +174,7 @@ impl Client {
                         path,
                         stall: self.stall,
                         limits: &self.limits,
+                        compressed: false,
                     };
                     let sent = send_body(body, &mut send, &mut recv, progress).await?;
                     let _ = send.finish();
@@ -191,6 +196,27 @@ impl Client {
         }
     }
 
+    /// The resumable exchange, compressed if asked (`-C`) and the server can: a server without
+    /// compression answers Unsupported, and the uncompressed exchange follows.
+    async fn upload_resumable_any(
+        &self,
+        path: &Path,
+        name: &SafeName,
+        opened: &Opened,
+        progress: &ProgressBar,
+    ) -> Result<Option<(u64, [u8; 32], RecvStream)>, ClientError> {
+        if self.compress {
+            let compressed = self
+                .upload_resumable(path, name, opened, true, progress)
+                .await?;
+            if compressed.is_some() {
+                return Ok(compressed);
+            }
+        }
+        self.upload_resumable(path, name, opened, false, progress)
+            .await
+    }
+
     /// The resumable exchange up to the server's verdict: `None` if the server does not know it.
     /// Returns where the body started, the whole file's hash, and the stream for the verdict.
     async fn upload_resumable(
@@ -198,15 +224,21 @@ impl Client {
         path: &Path,
         name: &SafeName,
         opened: &Opened,
+        compressed: bool,
         progress: &ProgressBar,
     ) -> Result<Option<(u64, [u8; 32], RecvStream)>, ClientError> {
         let size = opened.size;
-        let request = match opened.keep {
-            None => Request::ResumeUpload {
+        let request = match (compressed, opened.keep) {
+            (true, meta) => Request::ResumeUploadCompressed {
+                name: name.to_string(),
+                size,
+                meta,
+            },
+            (false, None) => Request::ResumeUpload {
                 name: name.to_string(),
                 size,
             },
-            Some(meta) => Request::ResumeUploadMeta {
+            (false, Some(meta)) => Request::ResumeUploadMeta {
                 name: name.to_string(),
                 size,
                 meta,
@@ -249,6 +281,7 @@ impl Client {
             path,
             stall: self.stall,
             limits: &self.limits,
+            compressed,
         };
         let sent = send_body(body, &mut send, &mut recv, progress).await?;
         let _ = send.finish();
@@ -397,6 +430,8 @@ struct Body<'a> {
     stall: Duration,
     /// Bandwidth limits the blocks are paced by.
     limits: &'a [Limiter],
+    /// The body goes compressed ([`crate::compress`]).
+    compressed: bool,
 }
 
 /// Sends the file from `body.from` to its measured size, then the trailer with the whole file's
@@ -412,8 +447,23 @@ async fn send_body(
     let mut source = Limited::new(&mut file, body.limits);
     let len = body.file.size - body.from;
     let stall = body.stall;
-    let copy = copy_continuing(body.hasher, &mut source, send, len, Some(stall), progress);
-    let sent = match copy.await {
+    let copied = match body.compressed {
+        true => {
+            let hint = body.path.to_string_lossy();
+            let mut packed = Compressing::new(&mut *send, &hint);
+            copy_continuing(
+                body.hasher,
+                &mut source,
+                &mut packed,
+                len,
+                Some(stall),
+                progress,
+            )
+            .await
+        }
+        false => copy_continuing(body.hasher, &mut source, send, len, Some(stall), progress).await,
+    };
+    let sent = match copied {
         Ok(digest) => digest,
         Err(CopyError::Write(e)) => {
             // The server stopped reading: it has said why on the other half of the stream.

@@ -75,6 +75,14 @@
 //!   server gives the file as it commits it (the time, and the permission bits when sent), so
 //!   it appears under its name whole and with its time in one step.
 //!
+//! ## Compressed bodies (`-C`)
+//! - **ResumeUploadCompressed** / **ResumeDownloadCompressed**: as ResumeUpload (with an
+//!   optional [`FileMeta`]) / ResumeDownload, except that the body between the resume point and
+//!   the trailer is a run of chunks ([`crate::compress`]: a 4-byte header, compressed or not,
+//!   then the payload). The trailer's SHA-256 is still that of the file's own bytes, and `from`
+//!   counts them. A server without compression answers `Unsupported`, and the client runs the
+//!   uncompressed exchange instead: compression is asked for per transfer, never assumed.
+//!
 //! # Who may do what
 //! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
 //! with an authorized-clients list closes the connection of a client not on it with
@@ -222,6 +230,24 @@ pub enum Request {
         /// What the stored file gets.
         meta: FileMeta,
     },
+    // Compressed bodies (see the module doc).
+    /// [`Request::ResumeUpload`] whose body comes compressed ([`crate::compress`]), committed
+    /// with `meta` if given.
+    ResumeUploadCompressed {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+        /// Exact length of the whole file (uncompressed).
+        size: u64,
+        /// What the stored file gets, if anything.
+        meta: Option<FileMeta>,
+    },
+    /// [`Request::ResumeDownload`] whose body goes compressed ([`crate::compress`]).
+    ResumeDownloadCompressed {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`].
+        name: String,
+        /// Bytes the client already holds.
+        have: u64,
+    },
 }
 
 impl Message for Request {
@@ -229,7 +255,7 @@ impl Message for Request {
     // rename it was one name; an older server takes a rename of two very long names for an
     // oversized message rather than an unknown one.)
     const MAX_LEN: usize = 2 * MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(17);
+    const VARIANTS: Option<u32> = Some(19);
 }
 
 /// What a stored file is given besides its bytes, when the client asks (`put -p`, `sync`).

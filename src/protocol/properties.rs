@@ -72,6 +72,11 @@ fn managing() -> impl Strategy<Value = Request> {
             size,
             meta
         }),
+        (name(), any::<u64>(), proptest::option::of(meta())).prop_map(|(name, size, meta)| {
+            Request::ResumeUploadCompressed { name, size, meta }
+        }),
+        (name(), any::<u64>())
+            .prop_map(|(name, have)| Request::ResumeDownloadCompressed { name, have }),
     ]
 }
 

@@ -176,7 +176,9 @@ pub(super) fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
         Request::MakeDir { .. }
         | Request::Rename { .. }
         | Request::UploadMeta { .. }
-        | Request::ResumeUploadMeta { .. } => Some((Permissions::WRITE, "write")),
+        | Request::ResumeUploadMeta { .. }
+        | Request::ResumeUploadCompressed { .. } => Some((Permissions::WRITE, "write")),
+        Request::ResumeDownloadCompressed { .. } => Some((Permissions::READ, "read")),
         Request::RemoveDir { .. } | Request::DeleteTree { .. } => {
             Some((Permissions::DELETE, "delete"))
         }
@@ -302,7 +304,8 @@ async fn run(
     match request {
         Request::ResumeUpload { name, size } => match client {
             Some(client) => {
-                upload::run_resumable(ctx, who, &name, size, None, client, recv, send).await
+                let body = upload::Body::default();
+                upload::run_resumable(ctx, who, &name, size, body, client, recv, send).await
             }
             // Partials are keyed by the client's key: without one, no resuming (the client
             // falls back to a plain upload).
@@ -312,7 +315,7 @@ async fn run(
             )),
         },
         Request::ResumeDownload { name, have } => {
-            download::run_resumable(ctx, who, &name, have, recv, send).await
+            download::run_resumable(ctx, who, &name, have, false, recv, send).await
         }
         Request::List { dir } => list::run(ctx, &dir, send).await,
         Request::Download { name } => download::run(ctx, who, &name, send).await,
@@ -342,14 +345,34 @@ async fn run(
         }
         Request::ResumeUploadMeta { name, size, meta } => match client {
             Some(client) => {
-                let meta = Some(meta);
-                upload::run_resumable(ctx, who, &name, size, meta, client, recv, send).await
+                let body = upload::Body {
+                    meta: Some(meta),
+                    compressed: false,
+                };
+                upload::run_resumable(ctx, who, &name, size, body, client, recv, send).await
             }
             None => Err(Failure::Refuse(
                 ErrorCode::Unsupported,
                 "resuming needs a client key; use a plain upload".into(),
             )),
         },
+        // Compressed bodies.
+        Request::ResumeUploadCompressed { name, size, meta } => match client {
+            Some(client) => {
+                let body = upload::Body {
+                    meta,
+                    compressed: true,
+                };
+                upload::run_resumable(ctx, who, &name, size, body, client, recv, send).await
+            }
+            None => Err(Failure::Refuse(
+                ErrorCode::Unsupported,
+                "resuming needs a client key; use a plain upload".into(),
+            )),
+        },
+        Request::ResumeDownloadCompressed { name, have } => {
+            download::run_resumable(ctx, who, &name, have, true, recv, send).await
+        }
     }
 }
 
@@ -391,8 +414,13 @@ impl Resumable {
 fn traffic(request: &Request) -> (Option<bool>, Resumable) {
     match request {
         Request::Upload { .. } | Request::UploadMeta { .. } => (Some(true), Resumable::No),
-        Request::ResumeUpload { size, .. } | Request::ResumeUploadMeta { size, .. } => {
+        Request::ResumeUpload { size, .. }
+        | Request::ResumeUploadMeta { size, .. }
+        | Request::ResumeUploadCompressed { size, .. } => {
             (Some(true), Resumable::Upload { size: *size })
+        }
+        Request::ResumeDownloadCompressed { have, .. } => {
+            (Some(false), Resumable::Download { offered: *have > 0 })
         }
         Request::Download { .. } => (Some(false), Resumable::No),
         Request::ResumeDownload { have, .. } => {
@@ -421,5 +449,7 @@ pub(super) fn describe(request: &Request) -> (&'static str, &str) {
         Request::Walk { dir } => ("WALK", dir),
         Request::UploadMeta { name, .. } => ("UPLOAD", name),
         Request::ResumeUploadMeta { name, .. } => ("UPLOAD", name),
+        Request::ResumeUploadCompressed { name, .. } => ("UPLOAD", name),
+        Request::ResumeDownloadCompressed { name, .. } => ("DOWNLOAD", name),
     }
 }

@@ -1,5 +1,5 @@
-//! DOWNLOAD and resumable DOWNLOAD: header (or the pieces the client may hold), body, trailer
-//! with the SHA-256 of the whole file.
+//! DOWNLOAD and resumable DOWNLOAD: header (or the pieces the client may hold), body (compressed
+//! on request, [`crate::compress`]), trailer with the SHA-256 of the whole file.
 
 use indicatif::ProgressBar;
 use sha2::Sha256;
@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::exchange::{read_resume, respond, safe_name, Failure, Outcome};
 use super::slots::Who;
 use super::Context;
+use crate::compress::Compressing;
 use crate::pieces::Pieces;
 use crate::protocol::{close, Response, Trailer};
 use crate::storage::{ReadFile, StorageError};
@@ -44,12 +45,13 @@ pub(super) async fn run_resumable<R, W>(
     who: Who,
     name: &str,
     have: u64,
+    compressed: bool,
     recv: &mut R,
     send: &mut W,
 ) -> Outcome
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Sink,
+    W: AsyncWrite + Unpin + Sink + Send,
 {
     let name = safe_name(name)?;
     let shown = name.to_string();
@@ -78,7 +80,19 @@ where
     hashing.used(from);
     // The trailer covers the whole file, so what the client keeps is hashed too.
     let before = covered.at(from, || file.source_at(0)).await.map_err(io)?;
-    send_body(ctx, &file, from, before, send).await?;
+    match compressed {
+        true => {
+            send_body(
+                ctx,
+                &file,
+                from,
+                before,
+                &mut Compressing::new(send, &shown),
+            )
+            .await?
+        }
+        false => send_body(ctx, &file, from, before, send).await?,
+    }
     if from > 0 {
         tracing::info!(from = from, "resumed download");
     }

@@ -103,7 +103,7 @@ async fn a_resumed_download_sends_the_rest_and_the_whole_files_hash() {
         let trailer: Trailer = read_frame(&mut c_recv).await.unwrap();
         (from, rest, trailer)
     };
-    let server = download::run_resumable(&ctx, WHO, "big", have, &mut recv, &mut send);
+    let server = download::run_resumable(&ctx, WHO, "big", have, false, &mut recv, &mut send);
     let ((from, rest, trailer), outcome) = tokio::join!(client, server);
     assert_eq!(outcome.ok(), Some(data.len() as u64 - from));
     assert_eq!(rest, data[from as usize..]);
@@ -122,7 +122,7 @@ async fn a_resume_point_the_pieces_do_not_allow_is_refused() {
             .await
             .unwrap();
     };
-    let server = download::run_resumable(&ctx, WHO, "f", 3 << 20, &mut recv, &mut send);
+    let server = download::run_resumable(&ctx, WHO, "f", 3 << 20, false, &mut recv, &mut send);
     let ((), outcome) = tokio::join!(client, server);
     let Err(super::exchange::Failure::Refuse(code, message)) = outcome else {
         panic!("expected a refusal");

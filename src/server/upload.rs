@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use super::exchange::{read_resume, respond, safe_name, within_stall, Failure, Outcome};
 use super::slots::Who;
 use super::Context;
+use crate::compress::Decompressing;
 use crate::pieces::Pieces;
 use crate::protocol::{
     close, read_frame_limited, ErrorCode, FileMeta, FrameError, Response, Trailer, SMALL_FILE,
@@ -60,6 +61,15 @@ where
     Ok(size)
 }
 
+/// What a resumable upload's request says of its body besides its size.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Body {
+    /// What the stored file gets (its time, its permission bits), if anything.
+    pub(super) meta: Option<FileMeta>,
+    /// The body comes compressed ([`crate::compress`]).
+    pub(super) compressed: bool,
+}
+
 /// An upload that continues what this client left: the pieces held, the client's choice of
 /// where to start, then the rest; verified against the whole file's hash.
 // The exchange's own inputs, each from the request or the connection: a struct of them would be
@@ -70,13 +80,13 @@ pub(super) async fn run_resumable<R, W>(
     who: Who,
     name: &str,
     size: u64,
-    meta: Option<FileMeta>,
+    body: Body,
     client: Fingerprint,
     recv: &mut R,
     send: &mut W,
 ) -> Outcome
 where
-    R: AsyncRead + Unpin + Source,
+    R: AsyncRead + Unpin + Source + Send,
     W: AsyncWrite + Unpin,
 {
     let name = safe_name(name)?;
@@ -92,7 +102,7 @@ where
             "this server cannot resume uploads; use a plain upload".into(),
         ));
     };
-    if let Some(meta) = meta {
+    if let Some(meta) = body.meta {
         partial.set_meta(meta);
     }
     // What is held is on the disk already: only the rest needs room.
@@ -126,7 +136,13 @@ where
     let rest = size - from;
     let claim = partial.superseded();
     let mut sink = space.counting(partial.sink());
-    let receiving = receive(ctx, &shown, before, rest, recv, &mut sink);
+    let mut unpacked = Decompressing::new(&mut *recv);
+    let receiving = async {
+        match body.compressed {
+            true => receive(ctx, &shown, before, rest, &mut unpacked, &mut sink).await,
+            false => receive(ctx, &shown, before, rest, unpacked.inner, &mut sink).await,
+        }
+    };
     let outcome = tokio::select! {
         outcome = receiving => outcome,
         () = claim.notified() => Err(Failure::Abort(

@@ -304,9 +304,9 @@ async fn run(
         Request::ResumeDownload { have, .. } => match web.corrupt_at {
             Some(at) => {
                 let send = &mut corrupting(send, at);
-                download::run_resumable(ctx, who, name, have, recv, send).await
+                download::run_resumable(ctx, who, name, have, false, recv, send).await
             }
-            None => download::run_resumable(ctx, who, name, have, recv, send).await,
+            None => download::run_resumable(ctx, who, name, have, false, recv, send).await,
         },
         Request::Upload { size, .. } => upload::run(ctx, who, name, size, None, recv, send).await,
         Request::Delete { .. } => delete::run(ctx, name, send).await,
@@ -331,7 +331,9 @@ async fn run(
         | Request::DeleteTree { .. }
         | Request::Walk { .. }
         | Request::UploadMeta { .. }
-        | Request::ResumeUploadMeta { .. } => Err(Failure::Refuse(
+        | Request::ResumeUploadMeta { .. }
+        | Request::ResumeUploadCompressed { .. }
+        | Request::ResumeDownloadCompressed { .. } => Err(Failure::Refuse(
             ErrorCode::Unsupported,
             "this is not offered to a browser".into(),
         )),
