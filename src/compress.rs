@@ -316,6 +316,62 @@ mod tests {
         assert!(round_trip("empty", Vec::new()).await.is_empty());
     }
 
+    proptest::proptest! {
+        /// Whatever a peer sends as a compressed body, reading it never panics, never hands out
+        /// more than was asked, and ends in bytes or an error.
+        #[test]
+        fn arbitrary_chunks_never_panic_the_reader(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            rt.block_on(async {
+                let mut raw = crate::transfer::Reader(&bytes[..]);
+                let mut un = Decompressing::new(&mut raw);
+                for _ in 0..8 {
+                    match un.read_block(BLOCK).await {
+                        Ok(block) => {
+                            let len: usize = block.iter().map(Bytes::len).sum();
+                            assert!(len <= BLOCK);
+                            if len == 0 {
+                                break;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_chunk_that_claims_too_much_is_refused_before_it_is_read() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // A header announcing 1 GiB: refused at once, nothing allocated for it.
+            let mut wire = ((1u32 << 30) | ZSTD).to_be_bytes().to_vec();
+            wire.extend_from_slice(b"tiny");
+            let mut raw = crate::transfer::Reader(&wire[..]);
+            let err = Decompressing::new(&mut raw)
+                .read_block(BLOCK)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            // A zstd frame of more than a block (a bomb): refused before unpacking.
+            let bomb = zstd::bulk::compress(&vec![0u8; 4 * BLOCK], LEVEL).unwrap();
+            let mut wire = ((bomb.len() as u32) | ZSTD).to_be_bytes().to_vec();
+            wire.extend_from_slice(&bomb);
+            let mut raw = crate::transfer::Reader(&wire[..]);
+            let err = Decompressing::new(&mut raw)
+                .read_block(BLOCK)
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("no zstd frame of a block"),
+                "{err}"
+            );
+        });
+    }
+
     #[test]
     fn what_is_compressed_already_is_not_tried() {
         assert!(!worth_trying("IMG_0001.JPG") && !worth_trying("a.tar.gz"));
