@@ -56,7 +56,10 @@ async fn every_command_works_through_the_library() {
     let names: Vec<_> = help.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["LIST", "UPLOAD", "DOWNLOAD", "DELETE", "DF", "HELP", "LOGOUT", "SHUTDOWN"]
+        [
+            "LIST", "UPLOAD", "DOWNLOAD", "DELETE", "MKDIR", "RMDIR", "RENAME", "STAT", "SUM",
+            "SYNC", "DF", "HELP", "LOGOUT", "SHUTDOWN"
+        ]
     );
     assert!(help
         .iter()
