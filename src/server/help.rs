@@ -32,12 +32,6 @@ const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
         "Delete a file on the server (-r: a directory).",
     ),
     (
-        "DF",
-        &[],
-        "DF",
-        "Show how much more the server can store, as uploads see it.",
-    ),
-    (
         "MKDIR",
         &[],
         "MKDIR <dir>",
@@ -72,6 +66,12 @@ const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
         &[],
         "SYNC <a> <b>",
         "Make b hold what a holds; one side remote, as :dir.",
+    ),
+    (
+        "DF",
+        &[],
+        "DF",
+        "Show how much more the server can store, as uploads see it.",
     ),
     ("HELP", &["?"], "HELP", "Show this list."),
     ("LOGOUT", &["quit", "exit"], "LOGOUT", "End the session."),

@@ -57,8 +57,8 @@ async fn every_command_works_through_the_library() {
     assert_eq!(
         names,
         [
-            "LIST", "UPLOAD", "DOWNLOAD", "DELETE", "DF", "MKDIR", "RMDIR", "RENAME", "STAT",
-            "SUM", "SYNC", "HELP", "LOGOUT", "SHUTDOWN"
+            "LIST", "UPLOAD", "DOWNLOAD", "DELETE", "MKDIR", "RMDIR", "RENAME", "STAT", "SUM",
+            "SYNC", "DF", "HELP", "LOGOUT", "SHUTDOWN"
         ]
     );
     assert!(help
