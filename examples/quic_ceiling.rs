@@ -210,7 +210,12 @@ enum Work {
 /// Accepts connections until Ctrl-C; every stream is read to its end and acknowledged.
 async fn serve(addr: SocketAddr, options: Options) -> anyhow::Result<()> {
     let identity = Identity::generate()?;
-    let transport = options.transport(Limits::default().transport());
+    let limits = Limits::default();
+    let mut base = limits.transport();
+    // qft's server opens a connection's streams once it admits it (server::connection); here
+    // every connection is admitted at once. Without this no stream could open (a hang).
+    base.max_concurrent_bidi_streams(limits.max_streams.into());
+    let transport = options.transport(base);
     let config = tls::server_config(&identity, false, transport)?;
     let endpoint = options.endpoint(addr, Some(config))?;
     println!(
