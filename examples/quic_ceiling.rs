@@ -21,7 +21,7 @@
 //! | option | default | |
 //! | --- | --- | --- |
 //! | `--runtime multi\|current` | `current` | tokio's multi-thread runtime (a worker per core, as `qft` had until 2026-11-29), or one thread (as `qft`) |
-//! | `--congestion bbr\|bbr-raw\|cubic` | `bbr` | qft's capped BBR, quinn's BBR as it is, or cubic |
+//! | `--congestion bbr\|bbr-raw\|cubic\|auto` | qft's | qft's capped BBR, quinn's BBR as it is, cubic, or cubic on a short path and capped BBR on a long one |
 //! | `--max-packet N` | 4096 | the largest UDP payload (MTU discovery's upper bound) |
 //! | `--gso N` | the socket's (quinn sends at most 10) | datagrams per GSO send, at most |
 //! | `--ack-freq N` | off | the ACK frequency extension, asking the peer for an ACK every N+1 packets |
@@ -53,7 +53,7 @@ use quinn::{AckFrequencyConfig, AsyncUdpSocket, Runtime, UdpPoller, VarInt};
 
 const USAGE: &str = "usage: quic_ceiling serve ADDR [OPTIONS]
        quic_ceiling send HOST:PORT FINGERPRINT BYTES [--sha256] [OPTIONS]
-OPTIONS: --runtime multi|current  --congestion bbr|bbr-raw|cubic  --max-packet N  --gso N
+OPTIONS: --runtime multi|current  --congestion bbr|bbr-raw|cubic|auto  --max-packet N  --gso N
          --ack-freq N  --window SIZE  --hash inline|thread  --zero-copy
 BYTES and SIZE take a K, M or G suffix (powers of 1024).";
 
