@@ -21,7 +21,7 @@
 //! | option | default | |
 //! | --- | --- | --- |
 //! | `--runtime multi\|current` | `current` | tokio's multi-thread runtime (a worker per core, as `qft` had until 2026-11-29), or one thread (as `qft`) |
-//! | `--congestion bbr\|bbr-raw\|cubic` | `bbr` | qft's capped BBR, quinn's BBR as it is, or cubic |
+//! | `--congestion bbr\|bbr-raw\|cubic\|auto` | qft's | qft's capped BBR, quinn's BBR as it is, cubic, or cubic on a short path and capped BBR on a long one |
 //! | `--max-packet N` | 4096 | the largest UDP payload (MTU discovery's upper bound) |
 //! | `--gso N` | the socket's (quinn sends at most 10) | datagrams per GSO send, at most |
 //! | `--ack-freq N` | off | the ACK frequency extension, asking the peer for an ACK every N+1 packets |
@@ -53,7 +53,7 @@ use quinn::{AckFrequencyConfig, AsyncUdpSocket, Runtime, UdpPoller, VarInt};
 
 const USAGE: &str = "usage: quic_ceiling serve ADDR [OPTIONS]
        quic_ceiling send HOST:PORT FINGERPRINT BYTES [--sha256] [OPTIONS]
-OPTIONS: --runtime multi|current  --congestion bbr|bbr-raw|cubic  --max-packet N  --gso N
+OPTIONS: --runtime multi|current  --congestion bbr|bbr-raw|cubic|auto  --max-packet N  --gso N
          --ack-freq N  --window SIZE  --hash inline|thread  --zero-copy
 BYTES and SIZE take a K, M or G suffix (powers of 1024).";
 
@@ -210,7 +210,12 @@ enum Work {
 /// Accepts connections until Ctrl-C; every stream is read to its end and acknowledged.
 async fn serve(addr: SocketAddr, options: Options) -> anyhow::Result<()> {
     let identity = Identity::generate()?;
-    let transport = options.transport(Limits::default().transport());
+    let limits = Limits::default();
+    let mut base = limits.transport();
+    // qft's server opens a connection's streams once it admits it (server::connection); here
+    // every connection is admitted at once. Without this no stream could open (a hang).
+    base.max_concurrent_bidi_streams(limits.max_streams.into());
+    let transport = options.transport(base);
     let config = tls::server_config(&identity, false, transport)?;
     let endpoint = options.endpoint(addr, Some(config))?;
     println!(

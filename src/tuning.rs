@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
 
-use crate::congestion::CappedFactory;
+use crate::congestion::{ByPathFactory, CappedFactory};
 use quinn::{EndpointConfig, MtuDiscoveryConfig, TransportConfig, VarInt};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -25,6 +25,9 @@ pub enum Congestion {
     Cubic,
     /// The classic loss-based controller.
     NewReno,
+    /// Cubic where the path's round trip is short (under [`crate::congestion::SHORT_PATH`]),
+    /// capped BBR elsewhere ([`crate::congestion::ByPath`]).
+    Auto,
 }
 
 impl FromStr for Congestion {
@@ -34,8 +37,9 @@ impl FromStr for Congestion {
             "bbr" => Ok(Congestion::Bbr),
             "cubic" => Ok(Congestion::Cubic),
             "newreno" | "new-reno" => Ok(Congestion::NewReno),
+            "auto" => Ok(Congestion::Auto),
             _ => Err(format!(
-                "'{text}' is not a congestion controller (bbr, cubic or newreno)"
+                "'{text}' is not a congestion controller (auto, bbr, cubic or newreno)"
             )),
         }
     }
@@ -47,6 +51,7 @@ impl fmt::Display for Congestion {
             Congestion::Bbr => "bbr",
             Congestion::Cubic => "cubic",
             Congestion::NewReno => "newreno",
+            Congestion::Auto => "auto",
         })
     }
 }
@@ -119,9 +124,13 @@ impl Tuning {
     /// Sets these choices on a transport config (the other fields are left as they are).
     pub fn apply(&self, t: &mut TransportConfig) {
         t.congestion_controller_factory(match self.congestion {
-            Congestion::Bbr => Arc::new(CappedFactory(Arc::new(BbrConfig::default()))),
+            Congestion::Bbr => capped_bbr(),
             Congestion::Cubic => Arc::new(CubicConfig::default()),
             Congestion::NewReno => Arc::new(NewRenoConfig::default()),
+            Congestion::Auto => Arc::new(ByPathFactory {
+                short: Arc::new(CubicConfig::default()),
+                long: capped_bbr(),
+            }),
         });
         t.stream_receive_window(
             VarInt::from_u64(self.quinn_stream_window()).unwrap_or(VarInt::MAX),
@@ -169,6 +178,11 @@ impl Tuning {
     }
 }
 
+/// qft's BBR: quinn's, its window capped ([`crate::congestion::Capped`]).
+fn capped_bbr() -> Arc<dyn quinn::congestion::ControllerFactory + Send + Sync> {
+    Arc::new(CappedFactory(Arc::new(BbrConfig::default())))
+}
+
 /// Socket buffer asked for, each direction.
 const SOCKET_BUFFER: usize = 8 << 20;
 
@@ -178,11 +192,16 @@ mod tests {
 
     #[test]
     fn congestion_names_round_trip_and_bad_ones_are_explained() {
-        for c in [Congestion::Bbr, Congestion::Cubic, Congestion::NewReno] {
+        for c in [
+            Congestion::Bbr,
+            Congestion::Cubic,
+            Congestion::NewReno,
+            Congestion::Auto,
+        ] {
             assert_eq!(c.to_string().parse::<Congestion>(), Ok(c));
         }
         assert_eq!("BBR".parse::<Congestion>(), Ok(Congestion::Bbr));
         let err = "vegas".parse::<Congestion>().unwrap_err();
-        assert!(err.contains("bbr, cubic or newreno"), "{err}");
+        assert!(err.contains("auto, bbr, cubic or newreno"), "{err}");
     }
 }

@@ -30,7 +30,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -82,7 +82,15 @@ struct Inner {
     partials: std::sync::Mutex<partial::Index>,
     /// The SHA-256 of files received or sent whole, while they stay unchanged.
     digests: Arc<digests::Digests>,
+    /// The free space last measured, and when: see [`FREE_FRESH`].
+    free: std::sync::Mutex<Option<(Instant, u64)>>,
 }
+
+/// How long a measure of the free space is used again. Every upload asks (to reserve its size);
+/// asking is a hand-off to a blocking thread and back, a third of the thread wake-ups of a
+/// small file's upload (BENCHMARKS.md). Uploads running meanwhile are counted by the storage's
+/// promises; what finished in the last 50 ms is not, a few MB at most beside the reserve.
+const FREE_FRESH: Duration = Duration::from_millis(50);
 
 impl Local {
     /// Serves `root`, creating the private staging area (mode 0700) inside it and clearing
@@ -122,6 +130,7 @@ impl Local {
                 claims: Default::default(),
                 partials: std::sync::Mutex::new(partials),
                 digests: Default::default(),
+                free: Default::default(),
             }),
         })
     }
@@ -157,10 +166,15 @@ impl Local {
     }
 
     pub(in crate::storage) async fn available_space(&self) -> io::Result<Option<u64>> {
+        if let Some(free) = self.inner.recent_free() {
+            return Ok(Some(free));
+        }
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
             let stat = rustix::fs::fstatvfs(&inner.staging)?;
-            Ok(Some(stat.f_bavail.saturating_mul(stat.f_frsize)))
+            let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+            inner.note_free(free);
+            Ok(Some(free))
         });
         task.await.map_err(io::Error::other)?
     }
@@ -172,6 +186,16 @@ impl Local {
 }
 
 impl Inner {
+    fn recent_free(&self) -> Option<u64> {
+        let free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.filter(|(at, _)| at.elapsed() < FREE_FRESH)
+            .map(|(_, bytes)| bytes)
+    }
+
+    fn note_free(&self, bytes: u64) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), bytes));
+    }
+
     fn open_read(&self, name: &SafeName) -> Result<ReadFile, StorageError> {
         let text = name.as_str();
         let err = |e: Errno| io_error(text, e.into());
