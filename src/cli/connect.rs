@@ -95,8 +95,8 @@ pub(super) async fn connect(args: ConnectArgs, given: Given) -> u8 {
         tuning: settings.tuning,
         busy_wait: BUSY_WAIT,
         on_busy: Some(say_busy),
-        bwlimit: args.bwlimit,
-        compress: args.compress,
+        bwlimit: settings.bwlimit,
+        compress: settings.compress,
         ..ConnectConfig::new(target, trust)
     };
     let client = match with_interrupt(open(&mut config, &known_hosts)).await {
@@ -206,6 +206,10 @@ struct Settings {
     stall_timeout: u64,
     /// The network settings.
     tuning: Tuning,
+    /// File bytes per second, all transfers together.
+    bwlimit: Option<u64>,
+    /// Whether to offer compressed bodies.
+    compress: bool,
 }
 
 impl Settings {
@@ -229,6 +233,9 @@ impl Settings {
             timeout: pick("timeout", args.timeout, saved.timeout),
             stall_timeout: pick("stall_timeout", args.stall_timeout, saved.stall_timeout),
             tuning,
+            // Neither flag has a "none" value: the command line adds to what the host says.
+            bwlimit: args.bwlimit.or(saved.bwlimit),
+            compress: args.compress || saved.compress == Some(true),
         }
     }
 }
@@ -368,6 +375,8 @@ mod tests {
             send_window: Some(4 << 20),
             timeout: Some(5),
             congestion: Some(crate::tuning::Congestion::Cubic),
+            bwlimit: Some(1 << 20),
+            compress: Some(true),
             ..Host::default()
         };
         let saved = settings(&["qft", "connect", "box", "ls"], Some(&host));
@@ -375,6 +384,7 @@ mod tests {
         assert_eq!((saved.jobs, saved.timeout, saved.stall_timeout), (8, 5, 60));
         assert_eq!(saved.tuning.stream_window, 32 << 20);
         assert_eq!(saved.tuning.congestion, crate::tuning::Congestion::Cubic);
+        assert_eq!((saved.bwlimit, saved.compress), (Some(1 << 20), true));
         let line = [
             "qft",
             "connect",
@@ -392,6 +402,8 @@ mod tests {
         assert_eq!((given.jobs, given.timeout), (3, 7));
         assert_eq!(given.tuning.stream_window, 1 << 20);
         assert_eq!(given.tuning.send_window, 4 << 20, "not given: the host's");
+        let faster = settings(&["qft", "connect", "box", "--bwlimit", "2M"], Some(&host));
+        assert_eq!(faster.bwlimit, Some(2 << 20), "the flag wins over the file");
         // A flag given with its default value is still given.
         let line = ["qft", "connect", "-j", "16", "--congestion", "bbr", "box"];
         let same = settings(&line, Some(&host));
@@ -401,5 +413,6 @@ mod tests {
         let plain = settings(&["qft", "connect", "h:1"], None);
         assert_eq!(plain.address, "h:1");
         assert_eq!(plain.tuning, Tuning::default());
+        assert_eq!((plain.bwlimit, plain.compress), (None, false));
     }
 }

@@ -14,6 +14,8 @@
 //! max_packet = 1452
 //! timeout = 20                         # seconds, as --timeout and --stall-timeout
 //! stall_timeout = 120
+//! bwlimit = "10M"                      # as --bwlimit: file bytes per second, all transfers
+//! compress = true                      # as -C (no flag turns it off again: leave it out)
 //! ```
 //! A file that is not valid TOML, a table or a setting this build does not know, and a value
 //! out of range are errors that name the file and the line: a typo never silently means "the
@@ -75,6 +77,11 @@ pub struct Host {
     /// Seconds the server may stall a command (as `--stall-timeout`).
     #[serde(default, deserialize_with = "seconds")]
     pub stall_timeout: Option<u64>,
+    /// The most file bytes per second (as `--bwlimit`): bytes, or a rate such as "10M".
+    #[serde(default, deserialize_with = "bwlimit")]
+    pub bwlimit: Option<u64>,
+    /// Compress file bodies where the server can (as `-C`).
+    pub compress: Option<bool>,
 }
 
 /// The file as TOML sees it: only `host` tables, so that a misspelt table is an error too.
@@ -207,6 +214,23 @@ fn max_packet<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> 
     Ok(Some(within(d, range, "max_packet")? as u16))
 }
 
+/// A bandwidth limit, as `--bwlimit` takes it: a number of bytes per second, or "10M".
+fn bwlimit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Bytes(u64),
+        Text(String),
+    }
+    let text = match Given::deserialize(d)? {
+        Given::Bytes(n) => n.to_string(),
+        Given::Text(text) => text,
+    };
+    crate::rate::parse_limit(&text)
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     within(d, 1..=u64::MAX, "a timeout").map(Some)
 }
@@ -236,8 +260,22 @@ mod tests {
         assert_eq!(host.timeout, Some(3));
         assert_eq!(host.max_packet, None);
         assert_eq!(config.host("other").unwrap().jobs, None);
+        assert_eq!(config.host("other").unwrap().bwlimit, None);
         assert!(config.host("nope").is_none());
         assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn bandwidth_and_compression_as_the_flags_take_them() {
+        let config = parse(
+            "[host.a]\naddress = \"x\"\nbwlimit = \"10M\"\ncompress = true\n\
+             [host.b]\naddress = \"y\"\nbwlimit = 65536\n",
+        )
+        .unwrap();
+        let a = config.host("a").unwrap();
+        assert_eq!((a.bwlimit, a.compress), (Some(10 << 20), Some(true)));
+        let b = config.host("b").unwrap();
+        assert_eq!((b.bwlimit, b.compress), (Some(65536), None));
     }
 
     #[test]
@@ -258,5 +296,8 @@ mod tests {
             3
         );
         assert_eq!(line("[host.a\n").0, 1);
+        assert_eq!(line("[host.a]\naddress = \"x\"\nbwlimit = \"0\"\n").0, 3);
+        assert_eq!(line("[host.a]\naddress = \"x\"\nbwlimit = \"fast\"\n").0, 3);
+        assert_eq!(line("[host.a]\naddress = \"x\"\ncompress = \"yes\"\n").0, 3);
     }
 }
