@@ -58,3 +58,16 @@ pub fn apply(file: &std::fs::File, meta: &FileMeta) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Gives the local directory `path` the modification time `secs` (seconds since the epoch),
+/// through a handle opened without following a link: a name swapped for a link meanwhile fails
+/// rather than touching what it leads to.
+pub fn set_dir_time(path: &std::path::Path, secs: u64) -> io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let when = UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let dir = rustix::fs::open(path, flags, Mode::empty())?;
+    std::fs::File::from(dir).set_modified(when)
+}

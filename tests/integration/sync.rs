@@ -33,6 +33,16 @@ fn mtime(path: &Path) -> u64 {
         .as_secs()
 }
 
+/// Gives the directory `path` the modification time `secs` (with touch(1), not qft's code).
+fn touch_dir(path: &Path, secs: u64) {
+    let status = std::process::Command::new("touch")
+        .args(["-m", "-d", &format!("@{secs}")])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "touch {}", path.display());
+}
+
 /// Runs `qft connect ... --json sync ARGS` and returns its records; it must exit `code`.
 fn sync(sh: &Shell, args: &[&str], code: i32) -> Vec<Value> {
     let mut all = vec!["--json", "sync"];
@@ -179,11 +189,22 @@ fn sync_down_makes_the_local_directory_hold_the_servers() {
         );
     }
     sh.served().mkdir("photos/empty");
+    // Directories keep their times too, as with rsync -t (set last, after the files in them).
+    let dirs = ["empty", "sub", "sub/deep"];
+    for (i, dir) in dirs.iter().enumerate() {
+        touch_dir(
+            &sh.served().local_root().join("photos").join(dir),
+            1_500_000_000 + i as u64,
+        );
+    }
     let first = sync(&sh, &[":photos", "copy"], 0);
     assert_eq!(summary(&first)["sent"], BASE.len());
     let copy = sh.local().join("copy");
     assert!(copy.join("empty").is_dir());
     assert_eq!(mtime(&copy.join("sub/deep/same.bin")), 1_600_000_000);
+    for (i, dir) in dirs.iter().enumerate() {
+        assert_eq!(mtime(&copy.join(dir)), 1_500_000_000 + i as u64, "{dir}");
+    }
 
     let root = sh.served().local_root().join("photos");
     sh.served()

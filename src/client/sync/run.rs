@@ -18,7 +18,8 @@ use crate::client::json::SyncSummary;
 use crate::client::output::Output;
 use crate::client::session::Session;
 use crate::client::tree::ensure_dirs;
-use crate::client::{Client, ClientError, Keep, TransferReport};
+use crate::client::{keep, Client, ClientError, Keep, TransferReport};
+use crate::protocol::EntryKind;
 
 /// Which way the files go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +89,32 @@ impl Ends {
                     .download_keeping(&name, &dest, true, self.keep, bar)
                     .await
             }
+        }
+    }
+
+    /// Downloads: gives each local directory the time its remote one has, deepest first and
+    /// after every file is in place (writing into a directory changes its time), as rsync -t
+    /// does. Uploads leave remote directories with the server's own times: the protocol sets a
+    /// time only with a file's bytes, and an object store has no directories to hold one.
+    async fn keep_dir_times(&self, src: &Tree, excludes: &Excludes, tally: &mut Tally<'_>) {
+        let dirs: Vec<(String, PathBuf, u64)> = src
+            .iter()
+            .rev()
+            .filter(|(rel, node)| node.kind == EntryKind::Dir && !excludes.excludes(rel, true))
+            .filter_map(|(rel, node)| Some((rel.clone(), self.local_path(rel), node.modified?)))
+            .collect();
+        let failed = tokio::task::spawn_blocking(move || {
+            dirs.into_iter()
+                .filter_map(|(rel, path, secs)| match keep::set_dir_time(&path, secs) {
+                    Ok(()) => None,
+                    Err(e) => Some((rel, ClientError::Local { path, source: e })),
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (rel, e) in failed {
+            tally.fail(&rel, &e);
         }
     }
 
@@ -352,6 +379,9 @@ impl Session {
                 }
                 Err(e) => tally.fail(&r.rel, &e),
             }
+        }
+        if way == Way::Down {
+            ends.keep_dir_times(&src, &excludes, tally).await;
         }
         Ok(())
     }
