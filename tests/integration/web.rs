@@ -120,6 +120,16 @@ async fn the_page_downloads_50_mib_verified() {
     assert!(shown.contains("SHA-256 verified"), "{shown}");
     let got = browser.downloaded("big.bin", PATIENCE).await;
     assert!(got == data, "the downloaded bytes differ from the file");
+    // The page held at most a piece of it at a time (the rest went to the browser as Blobs).
+    let peak = browser
+        .eval("window.qftMemory.peak")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        peak > 0 && peak <= (1 << 20) + (256 << 10),
+        "the page held {peak} bytes at once"
+    );
     browser.close().await;
 }
 
@@ -144,6 +154,16 @@ async fn the_page_uploads_and_the_server_commits_it_verified() {
         .wait_status("ok", "Uploaded notes.bin", PATIENCE)
         .await;
     assert_eq!(web.server.read("inbox/notes.bin").unwrap(), data);
+    // Read a block at a time, never whole.
+    let peak = browser
+        .eval("window.qftMemory.peak")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        peak > 0 && peak <= 256 << 10,
+        "the page held {peak} bytes at once"
+    );
     // The listing is refreshed with what the server now holds.
     browser
         .wait_for(
