@@ -4,7 +4,9 @@
 //!
 //! The resumable exchange comes first; a server that does not know it answers `Unsupported`, and
 //! the plain exchange follows, through a temp file beside the target that a failure removes.
-//! Both end in [`receive_verified`] and [`commit_partial`].
+//! Both end in [`receive_verified`] and [`commit_partial`]; the plain one through
+//! [`receive_into_temp`], which `qft get LINK` takes too ([`receive_file`]), over a
+//! WebTransport stream instead of a QUIC one.
 //!
 //! `get NAME -o -` has no partial to keep: [`Client::download_to_writer`] runs the plain
 //! exchange straight into stdout and can only say, at the end, whether what it wrote was right.
@@ -15,9 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use quinn::RecvStream;
 use sha2::Sha256;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::progress::{self, Counted};
 use super::resume::{commit_partial, open_partial, partial_path, Leaves};
@@ -31,7 +32,9 @@ use crate::protocol::{
     read_frame, write_frame, ErrorCode, FileMeta, Request, Response, Resume, Trailer, MIN_CHUNK,
 };
 use crate::rate::{Limited, Limiter};
-use crate::transfer::{copy_continuing, copy_hashed, CopyError, FileSink, FileSource, Writer};
+use crate::transfer::{
+    copy_continuing, copy_hashed, CopyError, FileSink, FileSource, Source, Writer,
+};
 
 impl Client {
     /// Downloads `name` to `dest`. The data goes to a hidden partial beside `dest`, which
@@ -251,14 +254,13 @@ impl Client {
     }
 
     /// The plain exchange, for servers without resuming: into a temp file that any failure
-    /// removes.
+    /// removes ([`receive_into_temp`]).
     async fn download_plain(
         &self,
         name: &SafeName,
         into: Target<'_>,
         progress: &ProgressBar,
     ) -> Result<(u64, u64, [u8; 32]), ClientError> {
-        let dir = parent_dir(into.dest);
         let request = Request::Download {
             name: name.to_string(),
         };
@@ -267,36 +269,108 @@ impl Client {
             Response::FileHeader { size, modified } => (size, modified),
             other => return Err(unexpected(&other)),
         };
-        // Hidden, marked as partial, and short enough that a long name still fits the limit.
-        let stem: String = name.file_name().chars().take(32).collect();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{stem}."))
-            .suffix(".qft-part")
-            .permissions(new_file_permissions(into.dest))
-            .tempfile_in(dir)
-            .map_err(ClientError::local(dir))?;
-        let file = temp
-            .as_file()
-            .try_clone()
-            .map_err(ClientError::local(dir))?;
-        let body = Body {
-            file: Arc::new(file),
-            from: 0,
-            size,
-            hasher: Sha256::default(),
+        let header = Header { size, modified };
+        let pace = Pace {
             stall: self.stall,
             limits: self.limits.clone(),
-            compressed: false,
         };
-        // Removed on drop: by any failure before the commit.
-        let temp = temp.into_temp_path();
-        let received = receive_verified(&mut recv, &body, name, into.dest, progress).await?;
-        into.apply(&body.file, modified, &temp)?;
-        commit_partial(&temp, into.dest, into.overwrite)?;
-        // Renamed into place: nothing is left for the drop to remove.
-        let _ = temp.keep();
+        let received = receive_into_temp(&mut recv, header, name, into, pace, progress).await?;
         Ok((size, 0, received))
     }
+}
+
+/// A plain download's file, as its `FileHeader` announced it.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    size: u64,
+    modified: Option<u64>,
+}
+
+/// How a body is received: how long each block may take, and the bandwidth limits.
+#[derive(Debug, Clone)]
+struct Pace {
+    stall: Duration,
+    limits: Arc<[Limiter]>,
+}
+
+/// A plain download's body, once its header has come: into a hidden temp file beside the
+/// target (removed by any failure), verified against the trailer, given what is kept, and only
+/// then renamed into place. `get` from a server that cannot resume ends here, and so does
+/// `qft get LINK` over a browser's WebTransport stream ([`receive_file`]).
+async fn receive_into_temp<R>(
+    recv: &mut R,
+    header: Header,
+    name: &SafeName,
+    into: Target<'_>,
+    pace: Pace,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], ClientError>
+where
+    R: Source + AsyncRead + Unpin + Send,
+{
+    let dir = parent_dir(into.dest);
+    // Hidden, marked as partial, and short enough that a long name still fits the limit.
+    let stem: String = name.file_name().chars().take(32).collect();
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{stem}."))
+        .suffix(".qft-part")
+        .permissions(new_file_permissions(into.dest))
+        .tempfile_in(dir)
+        .map_err(ClientError::local(dir))?;
+    let file = temp
+        .as_file()
+        .try_clone()
+        .map_err(ClientError::local(dir))?;
+    let body = Body {
+        file: Arc::new(file),
+        from: 0,
+        size: header.size,
+        hasher: Sha256::default(),
+        stall: pace.stall,
+        limits: pace.limits,
+        compressed: false,
+    };
+    // Removed on drop: by any failure before the commit.
+    let temp = temp.into_temp_path();
+    let received = receive_verified(recv, &body, name, into.dest, progress).await?;
+    into.apply(&body.file, header.modified, &temp)?;
+    commit_partial(&temp, into.dest, into.overwrite)?;
+    // Renamed into place: nothing is left for the drop to remove.
+    let _ = temp.keep();
+    Ok(received)
+}
+
+/// Receives a plain download of `size` bytes from `recv` (its `FileHeader` already read) into
+/// `dest`, the way `get` does ([`receive_into_temp`]): for `qft get LINK`, whose stream is a
+/// WebTransport one. Waits at most `stall` for each block; replaces `dest` only with
+/// `overwrite`. Returns the verified SHA-256.
+pub(crate) async fn receive_file<R>(
+    recv: &mut R,
+    size: u64,
+    name: &SafeName,
+    dest: &Path,
+    overwrite: bool,
+    stall: Duration,
+    progress: &ProgressBar,
+) -> Result<[u8; 32], ClientError>
+where
+    R: Source + AsyncRead + Unpin + Send,
+{
+    let into = Target {
+        dest,
+        overwrite,
+        keep: Keep::default(),
+        mode: None,
+    };
+    let header = Header {
+        size,
+        modified: None,
+    };
+    let pace = Pace {
+        stall,
+        limits: Arc::from([]),
+    };
+    receive_into_temp(recv, header, name, into, pace, progress).await
 }
 
 impl Client {
@@ -436,13 +510,16 @@ struct Body {
 }
 
 /// The body, the trailer and the end of the stream, then the fsync: the verified hash.
-async fn receive_verified(
-    recv: &mut RecvStream,
+async fn receive_verified<R>(
+    recv: &mut R,
     body: &Body,
     name: &SafeName,
     dest: &Path,
     progress: &ProgressBar,
-) -> Result<[u8; 32], ClientError> {
+) -> Result<[u8; 32], ClientError>
+where
+    R: Source + AsyncRead + Unpin + Send,
+{
     let full = |e: io::Error| match is_full(&e) {
         true => ClientError::NoSpace(dest.to_path_buf()),
         false => ClientError::Local {

@@ -56,6 +56,7 @@ use quinn::{RecvStream, SendStream};
 
 pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 pub use error::ClientError;
+pub(crate) use download::receive_file;
 pub use keep::Keep;
 
 use crate::protocol::{close, write_frame, CommandHelp, Entry, ErrorCode, Request, Response};
