@@ -102,6 +102,9 @@ pub(super) fn unexpected(response: &Response) -> ClientError {
         Response::Renamed => "a rename confirmation",
         Response::Info(_) => "a description of a file",
         Response::WalkPage { .. } => "a tree's listing",
+        Response::Shared { .. } => "a new share link",
+        Response::SharePage { .. } => "a list of share links",
+        Response::Revoked => "a revocation",
     };
     ClientError::Protocol(format!("{kind} out of place"))
 }
