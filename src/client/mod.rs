@@ -41,6 +41,7 @@ pub mod prompt;
 pub mod remote_path;
 pub mod resume;
 pub mod session;
+mod share;
 mod stream;
 pub mod sync;
 mod tree;
@@ -55,9 +56,10 @@ use std::time::Duration;
 use quinn::{RecvStream, SendStream};
 
 pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
-pub use error::ClientError;
 pub(crate) use download::receive_file;
+pub use error::ClientError;
 pub use keep::Keep;
+pub use share::{parse_expiry, ShareCommand, SharedLink};
 
 use crate::protocol::{close, write_frame, CommandHelp, Entry, ErrorCode, Request, Response};
 use crate::tls::Fingerprint;
@@ -171,6 +173,8 @@ pub struct Client {
     limits: Arc<[crate::rate::Limiter]>,
     /// Ask for compressed bodies ([`ConnectConfig::compress`]).
     compress: bool,
+    /// The server's host as it was given (a share link's page is on it).
+    host: String,
 }
 
 impl Client {
@@ -193,6 +197,7 @@ impl Client {
                 .into_iter()
                 .collect(),
             compress: config.compress,
+            host: config.target.host.clone(),
         })
     }
 
