@@ -43,6 +43,12 @@ fn get(link: &str, dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Checks that a command failed (exit code 1) saying `text`.
+fn fails_saying(out: &std::process::Output, text: &str) {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
 /// The link a successful share printed: its stdout, alone.
 fn link_of(out: &std::process::Output) -> String {
     assert!(out.status.success(), "{}", stderr(out));
@@ -142,12 +148,7 @@ fn one_shot_share_lists_and_revokes_and_a_revoked_link_is_refused() {
         stderr(&out)
     );
     let out = sh.qft(&["share", "--revoke", &id]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("there is no share link with the ID"),
-        "{}",
-        stderr(&out)
-    );
+    fails_saying(&out, "there is no share link with the ID");
     let listed = stdout(&sh.qft(&["share", "--list"]).output().unwrap());
     assert_eq!(
         listed.lines().count(),
@@ -158,12 +159,7 @@ fn one_shot_share_lists_and_revokes_and_a_revoked_link_is_refused() {
 
     let saved = tempfile::tempdir().unwrap();
     let got = get(&link, saved.path());
-    assert_eq!(got.status.code(), Some(1));
-    assert!(
-        stderr(&got).contains("this link is not valid on this server"),
-        "{}",
-        stderr(&got)
-    );
+    fails_saying(&got, "this link is not valid on this server");
     assert!(crate::support::list_dir(saved.path()).is_empty());
 }
 
@@ -173,11 +169,9 @@ fn share_needs_the_admin_permission() {
     sh.served().put("a.txt", b"alpha");
     for args in [&["share", "a.txt"][..], &["share", "--list"][..]] {
         let out = sh.qft(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(
-            stderr(&out).contains("permission denied: SHARE needs the 'admin' permission"),
-            "{args:?}: {}",
-            stderr(&out)
+        fails_saying(
+            &out,
+            "permission denied: SHARE needs the 'admin' permission",
         );
     }
 }
@@ -187,12 +181,7 @@ fn share_on_a_server_without_web_says_so() {
     let (sh, _server_home) = shell_granted("read,admin", false);
     sh.served().put("a.txt", b"alpha");
     let out = sh.qft(&["share", "a.txt"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("this server was not started with --web"),
-        "{}",
-        stderr(&out)
-    );
+    fails_saying(&out, "this server was not started with --web");
 }
 
 /// A server older than `share` answers as it answers any request it does not know.
@@ -208,11 +197,9 @@ fn share_on_an_older_server_says_it_lacks_share() {
         let _ = send.finish();
     });
     let out = sh.qft(&["share", "a.txt"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("this server does not support share; it is older than this client"),
-        "{}",
-        stderr(&out)
+    fails_saying(
+        &out,
+        "this server does not support share; it is older than this client",
     );
 }
 
@@ -331,11 +318,5 @@ fn regression_qft_share_makes_links_for_a_tree_served_from_s3() {
 
     let drop_box = link_of(&share(&["inbox", "--upload-only"]));
     assert!(drop_box.contains("&m=upload&k=dir&n=inbox"), "{drop_box}");
-    let missing = share(&["missing.pdf"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(
-        stderr(&missing).contains("cannot share 'missing.pdf'"),
-        "{}",
-        stderr(&missing)
-    );
+    fails_saying(&share(&["missing.pdf"]), "cannot share 'missing.pdf'");
 }

@@ -83,6 +83,19 @@ impl WebServer {
     }
 }
 
+/// Checks that the page held some file bytes, and never more than `max` at once.
+async fn held_at_most(browser: &Browser, max: u64) {
+    let peak = browser
+        .eval("window.qftMemory.peak")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        peak > 0 && peak <= max,
+        "the page held {peak} bytes at once"
+    );
+}
+
 /// The names the page lists, in order.
 async fn listed(browser: &Browser) -> Vec<String> {
     let names = browser
@@ -134,15 +147,7 @@ async fn the_page_downloads_50_mib_verified() {
     let got = browser.downloaded("big.bin", PATIENCE).await;
     assert!(got == data, "the downloaded bytes differ from the file");
     // The page held at most a piece of it at a time (the rest went to the browser as Blobs).
-    let peak = browser
-        .eval("window.qftMemory.peak")
-        .await
-        .as_u64()
-        .unwrap();
-    assert!(
-        peak > 0 && peak <= (1 << 20) + (256 << 10),
-        "the page held {peak} bytes at once"
-    );
+    held_at_most(&browser, (1 << 20) + (256 << 10)).await;
     browser.close().await;
 }
 
@@ -168,15 +173,7 @@ async fn the_page_uploads_and_the_server_commits_it_verified() {
         .await;
     assert_eq!(web.server.read("inbox/notes.bin").unwrap(), data);
     // Read a block at a time, never whole.
-    let peak = browser
-        .eval("window.qftMemory.peak")
-        .await
-        .as_u64()
-        .unwrap();
-    assert!(
-        peak > 0 && peak <= 256 << 10,
-        "the page held {peak} bytes at once"
-    );
+    held_at_most(&browser, 256 << 10).await;
     // The listing is refreshed with what the server now holds.
     browser
         .wait_for(
