@@ -17,11 +17,14 @@
 //!   commit after verification with the time a client asked it to keep, partials, delete, manage
 //!   names, walk a tree), and its backends (`storage::local`, and `storage::object` for an S3
 //!   bucket).
-//! - [`server`]: accept loop, a task per connection and per stream (`connection`), one file per
-//!   command; the commands share `exchange` (failures, the name check, the resume point).
-//!   `server::web` answers browsers (`--web`): WebTransport on the same port, running the same
-//!   commands, the page, and the short-lived certificates browsers pin.
-//! - [`share`]: share links, capabilities for one file or directory kept hashed in the qft home.
+//! - [`server`]: accept loop, a task per connection and per stream (`connection`), one path
+//!   that runs every stream's request, a QUIC client's or a browser's (`dispatch`: permissions,
+//!   bandwidth limits, the handler, the stream's end), one file per command; the commands share
+//!   `exchange` (failures, the name check, the resume point). `server::web` answers browsers
+//!   (`--web`): WebTransport on the same port, what a session may do (`scope`), the page, and
+//!   the short-lived certificates browsers pin.
+//! - [`share`]: share links, capabilities for one file or directory kept hashed in the qft home,
+//!   made by `qft share` on the server's machine or by an admin's `share` through the server.
 //! - [`client`]: [`client::Client`] (the operations: `download`, `upload`, over `stream`
 //!   helpers) and the prompt and one-shot front ends.
 //! - [`cli`]: the command line (clap types and their conversion into configs, `serve`, `connect`

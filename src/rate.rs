@@ -36,6 +36,9 @@ pub const BURST: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone)]
 pub struct Limiter {
     inner: Arc<Inner>,
+    /// Counts the bytes taken, for a server's metrics (`qft_bwlimited_bytes_total`): what
+    /// shows that a limit is applied to a kind of transfer, without timing anything.
+    counter: Option<prometheus_client::metrics::counter::Counter>,
 }
 
 #[derive(Debug)]
@@ -54,6 +57,15 @@ impl Limiter {
                 rate: bytes_per_second.max(1),
                 due: Mutex::new(Instant::now()),
             }),
+            counter: None,
+        }
+    }
+
+    /// This limit, counting the bytes it takes on `counter`.
+    pub fn counted(self, counter: prometheus_client::metrics::counter::Counter) -> Self {
+        Limiter {
+            counter: Some(counter),
+            ..self
         }
     }
 
@@ -66,6 +78,9 @@ impl Limiter {
     pub async fn take(&self, n: usize) {
         if n == 0 {
             return;
+        }
+        if let Some(counter) = &self.counter {
+            counter.inc_by(n as u64);
         }
         let start = {
             let mut due = self.inner.due.lock().unwrap_or_else(|p| p.into_inner());

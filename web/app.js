@@ -4,8 +4,14 @@
 //
 // Downloads are verified twice before anything is saved: each whole piece against the SHA-256
 // the server sent first (the resume exchange's piece hashes, checked with WebCrypto as the
-// bytes arrive), then the whole file against the trailer's SHA-256. Uploads send the file's
-// SHA-256 after the body; the server checks it before the file appears under its name.
+// bytes arrive), then the whole file against the trailer's SHA-256 (hashed piece by piece as it
+// arrives: WebCrypto has no incremental hash, so `Sha256` below does it). Uploads send the
+// file's SHA-256 after the body; the server checks it before the file appears under its name.
+//
+// Nothing holds a whole file: a download keeps at most the piece being checked, and hands each
+// verified piece to the browser as a Blob (Chromium keeps large blobs on disk); an upload reads
+// the file a block at a time (`File.slice`). `window.qftMemory.peak` is the most file bytes the
+// page itself held at once, for the tests.
 'use strict';
 
 const BLOCK = 256 * 1024;
@@ -58,6 +64,93 @@ class Reader {
   str() { return decoder.decode(this.take(this.varint())); }
   bool() { return this.u8() !== 0; }
   option(read) { return this.u8() ? read() : null; }
+}
+
+// ---- SHA-256, incrementally (FIPS 180-4), for a whole file seen a piece at a time -----------
+
+const K = new Int32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+class Sha256 {
+  constructor() {
+    this.h = new Int32Array([
+      0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+    ]);
+    this.w = new Int32Array(64);
+    this.block = new Uint8Array(64);
+    this.used = 0;
+    this.bytes = 0;
+  }
+  compress(p, off) {
+    const w = this.w, h = this.h;
+    for (let i = 0; i < 16; i++, off += 4) {
+      w[i] = (p[off] << 24) | (p[off + 1] << 16) | (p[off + 2] << 8) | p[off + 3];
+    }
+    for (let i = 16; i < 64; i++) {
+      const a = w[i - 15], b = w[i - 2];
+      const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
+      const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    }
+    let a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+    for (let i = 0; i < 64; i++) {
+      const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+      const t1 = (hh + s1 + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+      const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+      const t2 = (s0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      hh = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+    }
+    h[0] = (h[0] + a) | 0; h[1] = (h[1] + b) | 0; h[2] = (h[2] + c) | 0; h[3] = (h[3] + d) | 0;
+    h[4] = (h[4] + e) | 0; h[5] = (h[5] + f) | 0; h[6] = (h[6] + g) | 0; h[7] = (h[7] + hh) | 0;
+  }
+  update(data) {
+    const n = data.length;
+    let off = 0;
+    this.bytes += n;
+    if (this.used > 0) {
+      const take = Math.min(64 - this.used, n);
+      this.block.set(data.subarray(0, take), this.used);
+      this.used += take;
+      off = take;
+      if (this.used < 64) return;
+      this.compress(this.block, 0);
+      this.used = 0;
+    }
+    for (; off + 64 <= n; off += 64) this.compress(data, off);
+    if (off < n) {
+      this.block.set(data.subarray(off), 0);
+      this.used = n - off;
+    }
+  }
+  digest() {
+    const bits = this.bytes * 8;
+    const pad = new Uint8Array((this.used < 56 ? 64 : 128) - this.used);
+    pad[0] = 0x80;
+    const view = new DataView(pad.buffer);
+    view.setUint32(pad.length - 8, Math.floor(bits / 0x100000000));
+    view.setUint32(pad.length - 4, bits >>> 0);
+    this.update(pad);
+    const out = new Uint8Array(32);
+    const outView = new DataView(out.buffer);
+    for (let i = 0; i < 8; i++) outView.setInt32(4 * i, this.h[i]);
+    return out;
+  }
+}
+
+/// The most file bytes the page held in its own buffers at once (not counting what it handed
+/// to the browser as Blobs).
+window.qftMemory = { held: 0, peak: 0 };
+function hold(n) {
+  qftMemory.held += n;
+  qftMemory.peak = Math.max(qftMemory.peak, qftMemory.held);
 }
 
 // Request variants, in the order of `enum Request`.
@@ -230,7 +323,11 @@ async function connect() {
   wt = new WebTransport(url, options);
   closedReason = wt.closed.then((info) => info.reason || null, (e) => null);
   wt.closed.then(
-    (info) => { if (info.closeCode) status('error', info.reason || 'the server closed the session'); },
+    (info) => {
+      // A refusal (a link, a limit) is its reason; a shutdown says so; a plain end is quiet.
+      if (info.closeCode) status('error', info.reason || 'the server closed the session');
+      else if (info.reason && info.reason !== 'bye') status('error', `The server ended the session: ${info.reason}`);
+    },
     () => { if (!busy) status('error', 'the connection to the server was lost'); },
   );
   await wt.ready;
@@ -271,8 +368,9 @@ async function list(dir) {
   }
 }
 
-/// Downloads `name` (as the session names it), verifying every piece and the whole, and hands
-/// the verified bytes to the browser to save as `saveAs`.
+/// Downloads `name` (as the session names it), verifying every piece as it arrives and the
+/// whole at the end, and hands the verified bytes to the browser to save as `saveAs`. Each
+/// verified piece becomes a Blob at once: the page never holds more than the piece it checks.
 async function download(name, saveAs) {
   const { writer, incoming } = await exchange(request.resumeDownload(name, Number.MAX_SAFE_INTEGER));
   const first = response(await incoming.frame());
@@ -282,35 +380,37 @@ async function download(name, saveAs) {
   // Start from the first byte: the piece hashes cover every whole piece of the file.
   await writer.write(request.resume(0));
   finish(writer);
-  const parts = [];
-  let got = 0, piece = [], inPiece = 0, index = 0;
+  const refused = (what) => new Refused(`${saveAs}: ${what} does not match the server's SHA-256; ` +
+    'the download was refused and nothing was saved');
+  const whole = new Sha256();
+  const saved = [];
+  let got = 0, index = 0, pending = [], inPiece = 0;
+  /// The piece in `pending`, checked (when the server hashed it), hashed into the whole, and
+  /// handed to the browser.
+  const settle = async () => {
+    const bytes = concat(pending, inPiece);
+    if (index < hashes.length && !same(await sha256(bytes), hashes[index])) {
+      incoming.cancel();
+      throw refused(`piece ${index + 1}`);
+    }
+    whole.update(bytes);
+    saved.push(new Blob([bytes]));
+    hold(-inPiece);
+    pending = []; inPiece = 0; index++;
+  };
   progress(0, size);
   while (got < size) {
-    const room = index < hashes.length ? chunk - inPiece : Infinity;
-    const bytes = await incoming.some(Math.min(size - got, room, BLOCK));
-    parts.push(bytes);
+    const bytes = await incoming.some(Math.min(size - got, chunk - inPiece, BLOCK));
+    pending.push(bytes);
+    hold(bytes.length);
+    inPiece += bytes.length;
     got += bytes.length;
-    if (index < hashes.length) {
-      piece.push(bytes);
-      inPiece += bytes.length;
-      if (inPiece === chunk) {
-        if (!same(await sha256(concat(piece, chunk)), hashes[index])) {
-          incoming.cancel();
-          throw new Refused(`${saveAs}: piece ${index + 1} does not match the server's SHA-256; ` +
-            'the download was refused and nothing was saved');
-        }
-        piece = []; inPiece = 0; index++;
-      }
-    }
+    if (inPiece === chunk || got === size) await settle();
     progress(got, size);
   }
   const trailer = await incoming.frame(64);
-  const expected = trailer.take(32);
-  const blob = new Blob(parts, { type: 'application/octet-stream' });
-  if (!same(await sha256(await blob.arrayBuffer()), expected)) {
-    throw new Refused(`${saveAs}: the file does not match the server's SHA-256; ` +
-      'the download was refused and nothing was saved');
-  }
+  if (!same(whole.digest(), trailer.take(32))) throw refused('the file');
+  const blob = new Blob(saved, { type: 'application/octet-stream' });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   a.download = saveAs;
@@ -321,20 +421,26 @@ async function download(name, saveAs) {
   return size;
 }
 
-/// Uploads `file` as `name`; the server checks the SHA-256 sent after the body before the file
-/// appears, and answers with the hash of what it stored, which must be ours.
+/// Uploads `file` as `name`, read a block at a time and hashed as it goes; the server checks
+/// the SHA-256 sent after the body before the file appears, and answers with the hash of what it
+/// stored, which must be ours.
 async function upload(file, name) {
-  const data = new Uint8Array(await file.arrayBuffer());
-  const digest = await sha256(data);
-  const { writer, incoming } = await exchange(request.upload(name, data.length));
+  const size = file.size;
+  const { writer, incoming } = await exchange(request.upload(name, size));
   const ready = response(await incoming.frame());
   if (ready.type === 'error') throw new Refused(ready.message);
   if (ready.type !== 'ready') throw new Error('an unexpected answer from the server');
-  progress(0, data.length);
-  for (let at = 0; at < data.length; at += BLOCK) {
-    await writer.write(data.slice(at, at + BLOCK));
-    progress(Math.min(at + BLOCK, data.length), data.length);
+  const whole = new Sha256();
+  progress(0, size);
+  for (let at = 0; at < size; at += BLOCK) {
+    const block = new Uint8Array(await file.slice(at, Math.min(at + BLOCK, size)).arrayBuffer());
+    hold(block.length);
+    whole.update(block);
+    await writer.write(block);
+    hold(-block.length);
+    progress(at + block.length, size);
   }
+  const digest = whole.digest();
   await writer.write(request.trailer(digest));
   finish(writer);
   const done = response(await incoming.frame());
@@ -342,7 +448,7 @@ async function upload(file, name) {
   if (done.type !== 'done' || !same(done.sha256, digest)) {
     throw new Refused(`${name}: the server stored something else than was sent`);
   }
-  return data.length;
+  return size;
 }
 
 // ---- views ----------------------------------------------------------------------------------

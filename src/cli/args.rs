@@ -11,7 +11,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use crate::client::command::Command;
 use crate::client::session::DEFAULT_JOBS;
 use crate::client::sync::{Side, SyncSpec};
-use crate::client::Keep;
+use crate::client::{Keep, ShareCommand};
 use crate::server::{Limits, Startups};
 use crate::tls::Fingerprint;
 use crate::tuning::{parse_size, Congestion, Tuning, MAX_PACKET, MIN_PACKET};
@@ -449,6 +449,33 @@ pub(super) enum Action {
     },
     /// Show how much more the server can store (its free space as uploads see it).
     Df,
+    /// Make a share link to a file or directory, for a browser or `qft get LINK` (needs the
+    /// admin permission and a server started with --web); --list the links, --revoke one.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["name", "list", "revoke"])))]
+    Share {
+        /// The file or directory on the server.
+        name: Option<String>,
+        /// How long the link works (e.g. 30m, 1h, 7d; at most 30d).
+        #[arg(long, value_name = "TIME", default_value = "1d", value_parser = crate::client::parse_expiry)]
+        expires: Duration,
+        /// A drop box: the link uploads new files into the directory, and can neither list nor
+        /// download.
+        #[arg(long)]
+        upload_only: bool,
+        /// Transfers (downloads or uploads) the link allows in all.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        uses: Option<u64>,
+        /// The page's address as the link's holder reaches it (an https proxy in front of the
+        /// server, say). Default: this server's host at its port.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// List the server's links.
+        #[arg(long, conflicts_with_all = ["name", "revoke"])]
+        list: bool,
+        /// Revoke the link with this ID (as --list shows it).
+        #[arg(long, value_name = "ID", conflicts_with = "name")]
+        revoke: Option<String>,
+    },
     /// Show the server's command reference.
     Help,
     /// Stop the server gracefully (needs the admin permission).
@@ -604,6 +631,25 @@ impl From<Action> for Command {
                     ..base
                 })
             }
+            Action::Share { list: true, .. } => Command::Share(ShareCommand::List),
+            Action::Share {
+                revoke: Some(id), ..
+            } => Command::Share(ShareCommand::Revoke { id }),
+            Action::Share {
+                name,
+                expires,
+                upload_only,
+                uses,
+                url,
+                ..
+            } => Command::Share(ShareCommand::Create {
+                // clap requires one of name, --list, --revoke.
+                name: name.unwrap_or_default(),
+                expires,
+                upload_only,
+                uses,
+                url,
+            }),
             Action::Help => Command::Help,
             Action::Shutdown => Command::Shutdown,
         }

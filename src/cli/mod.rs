@@ -80,7 +80,7 @@ pub fn main() -> ExitCode {
             }
             Mode::Share(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);
-                report(share::share(args))
+                report(share::share(args).await)
             }
             Mode::KnownHosts(args) => {
                 logging::init(cli.verbose, "warn", LogFormat::Text);

@@ -16,7 +16,7 @@ use crate::tls::{Fingerprint, Identity, SERVER_IDENTITY_FILE};
 
 /// Serves `args.dir` until Ctrl-C or SIGTERM.
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let storage = open_storage(&args).await?;
+    let storage = open_storage(&args.dir, args.s3_endpoint.clone(), args.s3_allow_http).await?;
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
         _ => server_identity()?,
@@ -107,24 +107,27 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A directory, or an `s3://` URL with the S3 flags.
-async fn open_storage(args: &ServeArgs) -> anyhow::Result<Storage> {
-    let text = args.dir.to_string_lossy();
+/// A directory, or an `s3://` URL with the S3 flags (`qft serve`, and `qft share`, which must
+/// see the names as the server does).
+pub(super) async fn open_storage(
+    dir: &Path,
+    s3_endpoint: Option<String>,
+    s3_allow_http: bool,
+) -> anyhow::Result<Storage> {
+    let text = dir.to_string_lossy();
     match ObjectConfig::parse(&text) {
         Some(config) => {
             let config = ObjectConfig {
-                endpoint: args.s3_endpoint.clone(),
-                allow_http: args.s3_allow_http,
+                endpoint: s3_endpoint,
+                allow_http: s3_allow_http,
                 ..config?
             };
             Ok(Storage::open_object(&config).await?)
         }
-        None if args.s3_endpoint.is_some() || args.s3_allow_http => {
+        None if s3_endpoint.is_some() || s3_allow_http => {
             anyhow::bail!("--s3-endpoint and --s3-allow-http are for an s3:// URL")
         }
-        None => {
-            Storage::open(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))
-        }
+        None => Storage::open(dir).with_context(|| format!("cannot serve {}", dir.display())),
     }
 }
 

@@ -1,6 +1,10 @@
 //! `qft share`: make, list and revoke share links, on the server's machine, in the server's qft
 //! home (the running server reads the same store for every browser session, so a link works, or
 //! stops working, at once). The link is printed alone on stdout; the rest goes to stderr.
+//!
+//! The name is checked through the storage contract, as the server will serve it: a local
+//! directory or an `s3://BUCKET/PREFIX` (with the same `--s3-*` flags and credentials as
+//! `qft serve`), so a link is made only for a file or directory that is there.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -11,9 +15,10 @@ use clap::{ArgGroup, Args};
 use crate::client::display::emit;
 use crate::home::qft_home;
 use crate::paths::{sanitize, SafeName};
-use crate::server::web::{root_path, WebCerts};
-use crate::share::{page_of, when, NewShare, ShareAccess, ShareKind, ShareStore, MAX_EXPIRY};
-use crate::storage::PRIVATE_DIR;
+use crate::server::web::{root_of, WebCerts};
+use crate::share::{
+    check_name, link, list_line, now, page_of, plan, summary, NewShare, ShareInfo, ShareStore,
+};
 
 /// `qft share NAME`, `qft share --list`, `qft share --revoke ID`.
 #[derive(Debug, Args)]
@@ -31,9 +36,15 @@ pub(super) struct ShareArgs {
     /// Transfers (downloads or uploads) the link allows in all.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     uses: Option<u64>,
-    /// The directory the server serves.
+    /// What the server serves: a directory, or s3://BUCKET[/PREFIX] as given to qft serve.
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
+    /// The S3 endpoint for an s3:// --dir, as given to qft serve.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Allow a plain-http S3 endpoint, as given to qft serve.
+    #[arg(long)]
+    s3_allow_http: bool,
     /// The page's address as the link's holder reaches it (an https proxy in front of the
     /// server, say). Default: the page `qft serve --web` printed for this directory, else
     /// http://localhost:4433/.
@@ -52,11 +63,16 @@ pub(super) struct ShareArgs {
 }
 
 /// Runs `qft share`.
-pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
+pub(super) async fn share(args: ShareArgs) -> anyhow::Result<()> {
     let home = qft_home().context("cannot find the qft home")?;
     let store = ShareStore::new(&home);
     if args.list {
-        return list(&store);
+        let shares = store.list().context("cannot read the share links")?;
+        let now = now();
+        for share in &shares {
+            emit(&list_line(&ShareInfo::from(share), now));
+        }
+        return Ok(());
     }
     if let Some(id) = &args.revoke {
         if !store.revoke(id).context("cannot revoke")? {
@@ -67,36 +83,14 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
     }
     let name = args.name.as_deref().unwrap_or_default();
     let name = SafeName::new(name).with_context(|| format!("cannot share '{}'", sanitize(name)))?;
-    if name.components().next() == Some(PRIVATE_DIR) {
-        bail!(
-            "cannot share '{}': the server's private area is not served",
-            name.as_str()
-        );
-    }
-    let path = args.dir.join(name.as_str());
-    let meta = std::fs::symlink_metadata(&path)
+    check_name(&name)?;
+    let storage =
+        super::serve::open_storage(&args.dir, args.s3_endpoint.clone(), args.s3_allow_http).await?;
+    let found = storage
+        .stat(name.clone())
+        .await
         .with_context(|| format!("cannot share '{}'", name.as_str()))?;
-    let kind = match meta {
-        m if m.is_file() => ShareKind::File,
-        m if m.is_dir() => ShareKind::Dir,
-        _ => bail!(
-            "cannot share '{}': it is neither a file nor a directory",
-            name.as_str()
-        ),
-    };
-    let access = match args.upload_only {
-        true if kind == ShareKind::File => {
-            bail!(
-                "an upload-only link is for a directory; '{}' is a file",
-                name.as_str()
-            )
-        }
-        true => ShareAccess::UploadOnly,
-        false => ShareAccess::Read,
-    };
-    if args.expires > MAX_EXPIRY {
-        bail!("a link may last at most 30 days");
-    }
+    let (kind, access) = plan(&name, found.kind, args.upload_only, args.expires)?;
     let hashes = match args.no_pin {
         true => Vec::new(),
         false => {
@@ -104,7 +98,7 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
             WebCerts::new(&home, &identity)?.hashes_until(SystemTime::now() + args.expires)?
         }
     };
-    let root = root_path(&args.dir);
+    let root = root_of(&storage);
     let noted = page_of(&home, &root);
     // The server's own page names its port, which the link then carries for a page elsewhere.
     let port = noted
@@ -125,46 +119,8 @@ pub(super) fn share(args: ShareArgs) -> anyhow::Result<()> {
             max_uses: args.uses,
         })
         .context("cannot keep the share link")?;
-    let uses = share
-        .max_uses
-        .map_or(String::new(), |n| format!(", {n} uses"));
-    eprintln!(
-        "share {}: {} {} until {}{uses}",
-        share.id,
-        share.access,
-        sanitize(&share.name),
-        when(share.expires).trim_start_matches("at ")
-    );
-    emit(&share.link(&url, &token, &hashes, port));
-    Ok(())
-}
-
-fn list(store: &ShareStore) -> anyhow::Result<()> {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    for share in store.list().context("cannot read the share links")? {
-        let uses = match share.max_uses {
-            Some(max) => format!("{}/{max}", share.used),
-            None => format!("{}", share.used),
-        };
-        let state = match share.max_uses {
-            _ if now >= share.expires => "expired",
-            Some(max) if share.used >= max => "used up",
-            _ => "active",
-        };
-        emit(&format!(
-            "{}\t{}\t{}\t{}\tuses {uses}\t{state}\t{}",
-            share.id,
-            share.access,
-            when(share.expires).trim_start_matches("at "),
-            match share.kind {
-                ShareKind::File => "file",
-                ShareKind::Dir => "dir",
-            },
-            sanitize(&share.name),
-        ));
-    }
+    let info = ShareInfo::from(&share);
+    eprintln!("{}", summary(&info));
+    emit(&link(&info, &url, &token, &hashes, port));
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::keep::Keep;
 use super::local::expand_tilde;
+use super::share::ShareCommand;
 use super::sync::SyncSpec;
 
 /// One thing to do.
@@ -125,13 +126,15 @@ pub enum Command {
     },
     /// `SYNC [options] SRC DST`: make DST hold what SRC holds.
     Sync(SyncSpec),
+    /// `SHARE NAME [options]`, `SHARE --list`, `SHARE --revoke ID` (admin only).
+    Share(ShareCommand),
 }
 
 /// Every command word the prompt knows, for completion and "did you mean".
 pub const WORDS: &[&str] = &[
     "bye", "cd", "delete", "df", "download", "exit", "get", "help", "lcd", "list", "lls", "logout",
-    "lpwd", "ls", "mkdir", "mv", "put", "pwd", "quit", "rename", "rm", "rmdir", "shutdown", "stat",
-    "sum", "sync", "upload",
+    "lpwd", "ls", "mkdir", "mv", "put", "pwd", "quit", "rename", "rm", "rmdir", "share",
+    "shutdown", "stat", "sum", "sync", "upload",
 ];
 
 /// Commands whose arguments are local paths (completed from the local disk).
@@ -147,7 +150,7 @@ pub fn takes_local_paths(word: &str) -> bool {
 pub fn takes_remote_names(word: &str) -> Option<bool> {
     match word.to_lowercase().as_str() {
         "get" | "download" | "rm" | "delete" | "ls" | "list" => Some(false),
-        "mv" | "rename" | "stat" | "sum" => Some(false),
+        "mv" | "rename" | "stat" | "sum" | "share" => Some(false),
         "cd" | "mkdir" | "rmdir" => Some(true),
         _ => None,
     }
@@ -291,6 +294,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             }
         }
         "sync" => Command::Sync(SyncSpec::parse(args)?),
+        "share" => Command::Share(ShareCommand::parse(args)?),
         "help" | "?" => {
             none()?;
             Command::Help

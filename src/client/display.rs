@@ -164,6 +164,11 @@ pub fn prompt_help() -> String {
   -r [-y]     rm: a directory and all in it (asks first; -y does not)
   --sha256    stat: have the server read the file for its SHA-256
   -l          ls, lls: accepted; listings are always long
+Share links (admin; the server runs with --web):
+  share NAME [--expires TIME] [--uses N] [--upload-only] [--url URL]
+  prints a link to NAME for a browser or qft get LINK (default: 1d, any uses);
+  --upload-only: a drop box for a directory; --url: the page as others reach it
+  share --list, share --revoke ID: the links, and taking one back
 Sync (one side remote, written :dir; : alone is the remote directory):
   sync [--delete] [-n] [-c] [--exclude GLOB] [--exclude-from FILE] SRC DST
   sends new and changed files (size or time; -c: SHA-256) keeping times;

@@ -4,7 +4,8 @@
 //!
 //! The resumable exchange comes first; a server that does not know it answers `Unsupported`, and
 //! the plain exchange follows, through a temp file beside the target that a failure removes.
-//! Both end in [`receive_verified`] and [`commit_partial`].
+//! Both end in `receive`'s [`receive_verified`] and [`commit_partial`]; the plain one through
+//! [`receive_into_temp`], which `qft get LINK` takes too (over a WebTransport stream).
 //!
 //! `get NAME -o -` has no partial to keep: [`Client::download_to_writer`] runs the plain
 //! exchange straight into stdout and can only say, at the end, whether what it wrote was right.
@@ -12,26 +13,22 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use indicatif::ProgressBar;
-use quinn::RecvStream;
-use sha2::Sha256;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::progress::{self, Counted};
+use super::receive::{blocking, receive_into_temp, receive_verified, Body, Header, Pace, Target};
 use super::resume::{commit_partial, open_partial, partial_path, Leaves};
 use super::stream::{expect_end, response, safe, unexpected, within};
 use super::{Client, ClientError, Keep, TransferReport};
-use crate::compress::Decompressing;
-use crate::fsutil::{is_full, new_file_permissions, parent_dir};
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    read_frame, write_frame, ErrorCode, FileMeta, Request, Response, Resume, Trailer, MIN_CHUNK,
+    read_frame, write_frame, ErrorCode, Request, Response, Resume, Trailer, MIN_CHUNK,
 };
-use crate::rate::{Limited, Limiter};
-use crate::transfer::{copy_continuing, copy_hashed, CopyError, FileSink, FileSource, Writer};
+use crate::transfer::{copy_hashed, CopyError, FileSource, Writer};
 
 impl Client {
     /// Downloads `name` to `dest`. The data goes to a hidden partial beside `dest`, which
@@ -251,14 +248,13 @@ impl Client {
     }
 
     /// The plain exchange, for servers without resuming: into a temp file that any failure
-    /// removes.
+    /// removes ([`receive_into_temp`]).
     async fn download_plain(
         &self,
         name: &SafeName,
         into: Target<'_>,
         progress: &ProgressBar,
     ) -> Result<(u64, u64, [u8; 32]), ClientError> {
-        let dir = parent_dir(into.dest);
         let request = Request::Download {
             name: name.to_string(),
         };
@@ -267,34 +263,12 @@ impl Client {
             Response::FileHeader { size, modified } => (size, modified),
             other => return Err(unexpected(&other)),
         };
-        // Hidden, marked as partial, and short enough that a long name still fits the limit.
-        let stem: String = name.file_name().chars().take(32).collect();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{stem}."))
-            .suffix(".qft-part")
-            .permissions(new_file_permissions(into.dest))
-            .tempfile_in(dir)
-            .map_err(ClientError::local(dir))?;
-        let file = temp
-            .as_file()
-            .try_clone()
-            .map_err(ClientError::local(dir))?;
-        let body = Body {
-            file: Arc::new(file),
-            from: 0,
-            size,
-            hasher: Sha256::default(),
+        let header = Header { size, modified };
+        let pace = Pace {
             stall: self.stall,
             limits: self.limits.clone(),
-            compressed: false,
         };
-        // Removed on drop: by any failure before the commit.
-        let temp = temp.into_temp_path();
-        let received = receive_verified(&mut recv, &body, name, into.dest, progress).await?;
-        into.apply(&body.file, modified, &temp)?;
-        commit_partial(&temp, into.dest, into.overwrite)?;
-        // Renamed into place: nothing is left for the drop to remove.
-        let _ = temp.keep();
+        let received = receive_into_temp(&mut recv, header, name, into, pace, progress).await?;
         Ok((size, 0, received))
     }
 }
@@ -387,104 +361,4 @@ struct Opened<'a> {
     file: Arc<std::fs::File>,
     have: u64,
     created: bool,
-}
-
-/// Where a download goes.
-#[derive(Debug, Clone, Copy)]
-struct Target<'a> {
-    dest: &'a Path,
-    /// Replace an existing `dest`.
-    overwrite: bool,
-    /// What the local file keeps of the server's.
-    keep: Keep,
-    /// The server's permission bits, when they are kept.
-    mode: Option<u32>,
-}
-
-impl Target<'_> {
-    /// Gives the verified local file (at `path`, not yet renamed) what is kept: the server's
-    /// time `modified` and the permission bits.
-    fn apply(
-        &self,
-        file: &std::fs::File,
-        modified: Option<u64>,
-        path: &Path,
-    ) -> Result<(), ClientError> {
-        let meta = FileMeta {
-            modified: modified.filter(|_| self.keep.time),
-            mode: self.mode.filter(|_| self.keep.perms),
-        };
-        super::keep::apply(file, &meta).map_err(ClientError::local(path))
-    }
-}
-
-/// A body to receive into a local file.
-struct Body {
-    file: Arc<std::fs::File>,
-    /// Where in the file (and the whole file) the body starts.
-    from: u64,
-    /// The whole file's size.
-    size: u64,
-    /// The SHA-256 state of the file before `from`.
-    hasher: Sha256,
-    /// How long each block, the trailer and the end may take to arrive.
-    stall: Duration,
-    /// Bandwidth limits the blocks are paced by.
-    limits: Arc<[Limiter]>,
-    /// The body comes compressed ([`crate::compress`]).
-    compressed: bool,
-}
-
-/// The body, the trailer and the end of the stream, then the fsync: the verified hash.
-async fn receive_verified(
-    recv: &mut RecvStream,
-    body: &Body,
-    name: &SafeName,
-    dest: &Path,
-    progress: &ProgressBar,
-) -> Result<[u8; 32], ClientError> {
-    let full = |e: io::Error| match is_full(&e) {
-        true => ClientError::NoSpace(dest.to_path_buf()),
-        false => ClientError::Local {
-            path: dest.to_path_buf(),
-            source: e,
-        },
-    };
-    progress::transferring(progress, body.size, body.from);
-    let mut sink = FileSink::new(body.file.clone(), body.from);
-    let len = body.size - body.from;
-    let hasher = body.hasher.clone();
-    // Every block received before a failure is written when this returns: what arrived stays.
-    let stall = Some(body.stall);
-    let mut paced = Limited::new(recv, &body.limits);
-    let copied = match body.compressed {
-        true => {
-            let mut unpacked = Decompressing::new(&mut paced);
-            copy_continuing(hasher, &mut unpacked, &mut sink, len, stall, progress).await
-        }
-        false => copy_continuing(hasher, &mut paced, &mut sink, len, stall, progress).await,
-    };
-    let received = match copied {
-        Ok(digest) => digest,
-        Err(CopyError::Write(e)) => return Err(full(e)),
-        Err(CopyError::Stalled(limit)) => return Err(ClientError::Stalled(limit)),
-        Err(other) => return Err(ClientError::Interrupted(other.to_string())),
-    };
-    let trailer: Trailer = within(body.stall, async { Ok(read_frame(recv).await?) }).await?;
-    expect_end(recv, body.stall).await?;
-    if trailer.sha256 != received {
-        return Err(ClientError::HashMismatch(name.to_string()));
-    }
-    let file = body.file.clone();
-    blocking(move || file.sync_all()).await.map_err(full)?;
-    Ok(received)
-}
-
-/// Runs a local file operation on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
 }

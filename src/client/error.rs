@@ -200,6 +200,7 @@ fn remote_code(code: ErrorCode) -> &'static str {
         ErrorCode::Exists => "exists_remote",
         ErrorCode::NotEmpty => "not_empty",
         ErrorCode::NotAtomic => "not_atomic",
+        ErrorCode::NotEnabled => "not_enabled",
         ErrorCode::Other(_) => "remote",
     }
 }

@@ -4,12 +4,13 @@
 //! Every record has a `type`: `entry` (a listing line), `downloaded`/`uploaded` (one verified
 //! file), `deleted`, `skipped`, `error`, `summary` (the end of a get or put), `command` (HELP);
 //! `made`, `removed`, `renamed`, `stat`, `sum` (managing the server's names); `sync` (one
-//! action of a sync) and `sync_summary` (its end).
+//! action of a sync) and `sync_summary` (its end); `share` (a share link, made or listed) and
+//! `revoked`.
 
 use serde::Serialize;
 
 use super::{ClientError, Space, TransferReport};
-use crate::protocol::{CommandHelp, Entry, EntryInfo, EntryKind};
+use crate::protocol::{CommandHelp, Entry, EntryInfo, EntryKind, ShareInfo};
 use crate::transfer::hex;
 
 /// One line of JSON output.
@@ -112,6 +113,31 @@ pub enum Record {
         mode: Option<String>,
         /// SHA-256, lower-case hex, or null where the server does not know it.
         sha256: Option<String>,
+    },
+    /// A share link: one just made (with its `link`), or a line of `share --list`.
+    Share {
+        /// What `share --revoke` takes.
+        id: String,
+        /// The shared name.
+        name: String,
+        /// "file" or "dir".
+        kind: &'static str,
+        /// "read" or "upload-only".
+        access: &'static str,
+        /// When it stops working, RFC 3339 UTC.
+        expires: Option<String>,
+        /// Transfers allowed in all, or null for any number.
+        max_uses: Option<u64>,
+        /// Transfers begun so far.
+        used: u64,
+        /// The link (only when it was just made: the server keeps no way to make it again).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        link: Option<String>,
+    },
+    /// A share link revoked.
+    Revoked {
+        /// Its ID.
+        id: String,
     },
     /// A file's SHA-256 (`sum`).
     Sum {
@@ -266,6 +292,24 @@ impl Record {
             modified: info.modified.and_then(super::display::rfc3339),
             mode: info.mode.map(|m| format!("{m:o}")),
             sha256: info.sha256.as_ref().map(hex),
+        }
+    }
+
+    /// A share link (`link`: one just made).
+    pub fn share(share: &ShareInfo, link: Option<&str>) -> Self {
+        Record::Share {
+            id: share.id.clone(),
+            name: share.name.clone(),
+            kind: if share.dir { "dir" } else { "file" },
+            access: if share.upload_only {
+                "upload-only"
+            } else {
+                "read"
+            },
+            expires: super::display::rfc3339(share.expires),
+            max_uses: share.max_uses,
+            used: share.used,
+            link: link.map(str::to_owned),
         }
     }
 

@@ -4,21 +4,22 @@
 //!
 //! `connect` reaches the server, decides whether to trust it and waits out a busy one. The
 //! operations, one direction each: `download` and `upload` (one file each, resumable, over
-//! the `stream` helpers; a download's local partial is [`resume`]; what a file keeps besides its
-//! bytes is [`keep`]), `list`, `delete`, `help` here, and `manage` (mkdir, rmdir, rename, stat,
+//! the `stream` helpers; a download's local partial is [`resume`], and every download ends in
+//! `receive`, which `qft get LINK` shares; what a file keeps besides its bytes is [`keep`]), `list`, `delete`, `help` here, and `manage` (mkdir, rmdir, rename, stat,
 //! delete a tree, walk); their failures are `error`'s [`ClientError`].
 //!
 //! Around the session: `batch` plans and runs many transfers in parallel (patterns from
 //! [`pattern`], trees from `tree`, stdin and stdout from [`pipe`]), [`sync`] keeps a tree in
 //! step with another, `names` runs the commands on the server's names (mkdir, mv, stat, sum,
-//! rm -r), [`output`] prints results ([`json`] and [`display`] shape them), [`progress`] draws
+//! rm -r), `share` makes, lists and revokes share links through the server (admin),
+//! [`output`] prints results ([`json`] and [`display`] shape them), [`progress`] draws
 //! the bars, and the prompt has `complete` (tab completion), `local` (lls, lcd, lpwd) and
 //! [`remote_path`] (cd, pwd). [`config`] reads the host aliases of `config.toml`.
 //!
 //! The walk of `get NAME` at the prompt: [`prompt`] reads the line → [`command`] parses it →
 //! [`session`] runs it → `batch` plans the job and runs it → `download` sends the request, agrees
-//! on pieces with the local partial ([`crate::pieces`]), receives into it, checks the trailer →
-//! [`resume`] renames it into place.
+//! on pieces with the local partial ([`crate::pieces`]) → `receive` receives into it and checks
+//! the trailer → [`resume`] renames it into place.
 
 mod batch;
 pub mod command;
@@ -38,9 +39,11 @@ pub mod pattern;
 pub mod pipe;
 pub mod progress;
 pub mod prompt;
+mod receive;
 pub mod remote_path;
 pub mod resume;
 pub mod session;
+mod share;
 mod stream;
 pub mod sync;
 mod tree;
@@ -57,6 +60,8 @@ use quinn::{RecvStream, SendStream};
 pub use connect::{Target, Trust, TrustError, DEFAULT_PORT};
 pub use error::ClientError;
 pub use keep::Keep;
+pub(crate) use receive::receive_file;
+pub use share::{parse_expiry, ShareCommand, SharedLink};
 
 use crate::protocol::{close, write_frame, CommandHelp, Entry, ErrorCode, Request, Response};
 use crate::tls::Fingerprint;
@@ -170,6 +175,8 @@ pub struct Client {
     limits: Arc<[crate::rate::Limiter]>,
     /// Ask for compressed bodies ([`ConnectConfig::compress`]).
     compress: bool,
+    /// The server's host as it was given (a share link's page is on it).
+    host: String,
 }
 
 impl Client {
@@ -192,6 +199,7 @@ impl Client {
                 .into_iter()
                 .collect(),
             compress: config.compress,
+            host: config.target.host.clone(),
         })
     }
 

@@ -14,7 +14,7 @@ use super::progress::Progress;
 use super::resume::Kept;
 use super::{ClientError, Space, TransferReport};
 use crate::paths::sanitize;
-use crate::protocol::{CommandHelp, Entry, ErrorCode};
+use crate::protocol::{CommandHelp, Entry, ErrorCode, ShareInfo};
 
 /// How results are written on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +171,31 @@ impl Output<'_> {
             Format::Json => self.print(&Record::transfer(download, r).line()),
             Format::Human => self.print(&display::transfer(verb, r, true)),
             Format::Tsv => self.print(&display::transfer(verb, r, false)),
+        }
+    }
+
+    /// A share link. One just made (`link`) is printed as `qft share` prints it: the link alone
+    /// on stdout, what it allows on stderr; without a link, a line of `share --list`.
+    pub fn shared(&self, share: &ShareInfo, link: Option<&str>) {
+        match (self.format, link) {
+            (Format::Json, _) => self.print(&Record::share(share, link).line()),
+            (_, Some(link)) => {
+                let what = crate::share::summary(share);
+                self.progress.suspend(|| eprintln!("{what}"));
+                self.print(link);
+            }
+            (_, None) => self.print(&crate::share::list_line(share, crate::share::now())),
+        }
+    }
+
+    /// A share link revoked.
+    pub fn revoked(&self, id: &str) {
+        match self.format {
+            Format::Json => self.print(&Record::Revoked { id: id.to_owned() }.line()),
+            _ => {
+                let id = sanitize(id);
+                self.progress.suspend(|| eprintln!("revoked {id}"));
+            }
         }
     }
 

@@ -20,6 +20,7 @@ use super::command::{self, Command};
 use super::complete::{QftHelper, RemoteNames};
 use super::display::emit;
 use super::session::Session;
+use super::share::ShareCommand;
 use super::{local, remote_path, ClientError};
 use crate::paths::sanitize;
 
@@ -337,6 +338,19 @@ impl Prompt<'_> {
                 names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
                 yes,
             },
+            Command::Share(ShareCommand::Create {
+                name,
+                expires,
+                upload_only,
+                uses,
+                url,
+            }) => Command::Share(ShareCommand::Create {
+                name: resolve(&name)?,
+                expires,
+                upload_only,
+                uses,
+                url,
+            }),
             Command::Sync(mut spec) => {
                 if let Some(remote) = spec.remote_mut() {
                     *remote = resolve(remote)?;

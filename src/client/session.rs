@@ -113,6 +113,7 @@ impl Session {
             Command::Sum { names, into } => self.sum(names, into).await,
             Command::DeleteTree { names, yes } => self.delete_tree(names, *yes).await,
             Command::Sync(spec) => self.sync(spec).await,
+            Command::Share(share) => self.share(share).await,
             _ => 0,
         }
     }

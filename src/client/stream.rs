@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use quinn::RecvStream;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::ClientError;
 use crate::paths::SafeName;
@@ -66,7 +66,10 @@ pub(super) async fn ready(recv: &mut RecvStream, stall: Duration) -> Result<(), 
 }
 
 /// The stream must end after the trailer.
-pub(super) async fn expect_end(recv: &mut RecvStream, stall: Duration) -> Result<(), ClientError> {
+pub(super) async fn expect_end<R: AsyncRead + Unpin>(
+    recv: &mut R,
+    stall: Duration,
+) -> Result<(), ClientError> {
     let mut extra = [0u8; 1];
     // Through AsyncRead: quinn's inherent `read` has a different signature.
     let read = async {
@@ -99,6 +102,9 @@ pub(super) fn unexpected(response: &Response) -> ClientError {
         Response::Renamed => "a rename confirmation",
         Response::Info(_) => "a description of a file",
         Response::WalkPage { .. } => "a tree's listing",
+        Response::Shared { .. } => "a new share link",
+        Response::SharePage { .. } => "a list of share links",
+        Response::Revoked => "a revocation",
     };
     ClientError::Protocol(format!("{kind} out of place"))
 }

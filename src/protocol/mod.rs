@@ -83,6 +83,22 @@
 //!   counts them. A server without compression answers `Unsupported`, and the client runs the
 //!   uncompressed exchange instead: compression is asked for per transfer, never assumed.
 //!
+//! ## Share links (`share` at the prompt; clients with the `admin` permission)
+//! A server started with `--web` keeps share links (see [`crate::share`]); an admin makes, lists
+//! and revokes them from a client. An older server answers each with `Error { code:
+//! Unsupported }`, and the client says the server lacks `share`; a server without `--web`
+//! answers `Error { code: NotEnabled }`, since its links would open nothing.
+//! - **ShareCreate**: C→S `Request::ShareCreate { name, expires, upload_only, uses }`; the
+//!   server checks the name through its storage (a file, or a directory; upload-only only for a
+//!   directory; at most [`crate::share::MAX_EXPIRY`]) and answers S→C `Response::Shared`: the
+//!   share ([`ShareInfo`]), its token (never kept by the server, only its hash), the certificate
+//!   hashes a browser pins until the link expires, and the UDP port browsers reach. The client
+//!   prints the link as `qft share` does.
+//! - **ShareList**: C→S `Request::ShareList`; S→C one or more `Response::SharePage`, the last
+//!   with `last = true`.
+//! - **ShareRevoke**: C→S `Request::ShareRevoke { id }`; S→C `Response::Revoked`, or `Error`
+//!   (`NotFound`).
+//!
 //! # Who may do what
 //! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
 //! with an authorized-clients list closes the connection of a client not on it with
@@ -248,6 +264,26 @@ pub enum Request {
         /// Bytes the client already holds.
         have: u64,
     },
+    // Share links (see the module doc; admin only).
+    /// Make a share link for `name`.
+    ShareCreate {
+        /// A relative name as accepted by [`crate::paths::SafeName::new`]: a file, or a
+        /// directory.
+        name: String,
+        /// Seconds from now until the link stops working.
+        expires: u64,
+        /// A drop box: uploads of new files into the directory, nothing else.
+        upload_only: bool,
+        /// Transfers the link allows in all; `None`: any number until it expires.
+        uses: Option<u64>,
+    },
+    /// The server's share links.
+    ShareList,
+    /// Revoke the share link `id` (as [`ShareInfo::id`] names it).
+    ShareRevoke {
+        /// The share's ID.
+        id: String,
+    },
 }
 
 impl Message for Request {
@@ -255,7 +291,7 @@ impl Message for Request {
     // rename it was one name; an older server takes a rename of two very long names for an
     // oversized message rather than an unknown one.)
     const MAX_LEN: usize = 2 * MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(19);
+    const VARIANTS: Option<u32> = Some(22);
 }
 
 /// What a stored file is given besides its bytes, when the client asks (`put -p`, `sync`).
@@ -382,7 +418,56 @@ pub enum Response {
         /// True on the final page.
         last: bool,
     },
+    // Share links (see the module doc).
+    /// A new share link: what the client needs to print it.
+    Shared {
+        /// The share as kept.
+        share: ShareInfo,
+        /// The capability; the server keeps only its SHA-256.
+        token: String,
+        /// SHA-256 of each certificate a browser may meet until the link expires (none: the
+        /// server uses its own `--cert`, which browsers check themselves).
+        hashes: Vec<[u8; 32]>,
+        /// The UDP port browsers reach the server on.
+        port: u16,
+    },
+    /// Part of the share list.
+    SharePage {
+        /// At most [`SHARE_PAGE_ENTRIES`] shares.
+        shares: Vec<ShareInfo>,
+        /// True on the final page.
+        last: bool,
+    },
+    /// The share link is revoked.
+    Revoked,
 }
+
+/// One share link as a client sees it (never its token, its hash or the server's paths).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    /// What `share --revoke` takes.
+    pub id: String,
+    /// The shared name, relative to the served root.
+    pub name: String,
+    /// A directory (else one file).
+    pub dir: bool,
+    /// Upload-only (else read).
+    pub upload_only: bool,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; from then on the link is refused.
+    pub expires: u64,
+    /// Transfers allowed in all, if limited.
+    pub max_uses: Option<u64>,
+    /// Transfers begun so far.
+    pub used: u64,
+}
+
+/// Shares per [`Response::SharePage`]: a [`ShareInfo`] is a name of up to [`MAX_NAME_LEN`]
+/// bytes and at most 80 more.
+pub const SHARE_PAGE_ENTRIES: usize = 100;
+
+const _: () = assert!(SHARE_PAGE_ENTRIES * (MAX_NAME_LEN + 80) + 64 < Response::MAX_LEN);
 
 /// The client's choice, in a resumable transfer, of where the body starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -511,6 +596,8 @@ pub enum ErrorCode {
     NotEmpty,
     /// The storage cannot do this in one step (renaming a directory on an object store).
     NotAtomic,
+    /// The server was not started with what this needs (share links without `--web`).
+    NotEnabled,
     /// A code this build does not know.
     Other(u16),
 }
@@ -535,6 +622,7 @@ impl From<u16> for ErrorCode {
             14 => Exists,
             15 => NotEmpty,
             16 => NotAtomic,
+            17 => NotEnabled,
             n => Other(n),
         }
     }
@@ -560,6 +648,7 @@ impl From<ErrorCode> for u16 {
             Exists => 14,
             NotEmpty => 15,
             NotAtomic => 16,
+            NotEnabled => 17,
             Other(n) => n,
         }
     }

@@ -77,7 +77,41 @@ fn managing() -> impl Strategy<Value = Request> {
         }),
         (name(), any::<u64>())
             .prop_map(|(name, have)| Request::ResumeDownloadCompressed { name, have }),
+        (name(), any::<u64>(), any::<bool>(), any::<Option<u64>>()).prop_map(
+            |(name, expires, upload_only, uses)| Request::ShareCreate {
+                name,
+                expires,
+                upload_only,
+                uses
+            }
+        ),
+        Just(Request::ShareList),
+        name().prop_map(|id| Request::ShareRevoke { id }),
     ]
+}
+
+fn share_info() -> impl Strategy<Value = ShareInfo> {
+    (
+        (name(), name(), any::<bool>(), any::<bool>()),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<Option<u64>>(),
+            any::<u64>(),
+        ),
+    )
+        .prop_map(
+            |((id, name, dir, upload_only), (created, expires, max_uses, used))| ShareInfo {
+                id,
+                name,
+                dir,
+                upload_only,
+                created,
+                expires,
+                max_uses,
+                used,
+            },
+        )
 }
 
 fn request() -> impl Strategy<Value = Request> {
@@ -149,6 +183,21 @@ fn response() -> impl Strategy<Value = Response> {
             info().prop_map(Response::Info),
             (proptest::collection::vec(info(), 0..10), any::<bool>())
                 .prop_map(|(entries, last)| Response::WalkPage { entries, last }),
+            (
+                share_info(),
+                name(),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..3),
+                any::<u16>()
+            )
+                .prop_map(|(share, token, hashes, port)| Response::Shared {
+                    share,
+                    token,
+                    hashes,
+                    port
+                }),
+            (proptest::collection::vec(share_info(), 0..5), any::<bool>())
+                .prop_map(|(shares, last)| Response::SharePage { shares, last }),
+            Just(Response::Revoked),
         ],
     ]
 }

@@ -73,6 +73,12 @@ const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
         "DF",
         "Show how much more the server can store, as uploads see it.",
     ),
+    (
+        "SHARE",
+        &[],
+        "SHARE <name>",
+        "Make a link for a browser or qft get (admin only).",
+    ),
     ("HELP", &["?"], "HELP", "Show this list."),
     ("LOGOUT", &["quit", "exit"], "LOGOUT", "End the session."),
     (

@@ -15,6 +15,7 @@
 //! | `qft_resumes_total` | `command` | transfers that continued a partial: an upload the server held part of; a download the client offered a partial for |
 //! | `qft_command_duration_seconds` | `command` | histogram of command durations |
 //! | `qft_handshake_duration_seconds` | | histogram of handshake durations |
+//! | `qft_bwlimited_bytes_total` | `limit` | file bytes paced by a bandwidth limit: `server` (`--bwlimit`), `connection` (`--bwlimit-per-connection`), browsers' transfers included |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +54,11 @@ struct Direction {
     direction: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
 type Durations = Family<CommandLabel, Histogram, fn() -> Histogram>;
 
 /// Durations from a millisecond to about a minute, each bucket four times the one before.
@@ -73,6 +79,7 @@ pub struct Metrics {
     resumes: Family<CommandLabel, Counter>,
     durations: Durations,
     handshakes: Histogram,
+    bwlimited: Family<LimitLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,6 +94,7 @@ impl Default for Metrics {
         let resumes = Family::<CommandLabel, Counter>::default();
         let durations: Durations = Family::new_with_constructor(duration_buckets);
         let handshakes = duration_buckets();
+        let bwlimited = Family::<LimitLabel, Counter>::default();
         let r = &mut registry;
         r.register(
             "qft_connections_open",
@@ -129,6 +137,11 @@ impl Default for Metrics {
             "How long handshakes took",
             handshakes.clone(),
         );
+        r.register(
+            "qft_bwlimited_bytes",
+            "File bytes paced by a bandwidth limit",
+            bwlimited.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             open,
@@ -140,7 +153,15 @@ impl Default for Metrics {
             resumes,
             durations,
             handshakes,
+            bwlimited,
         }
+    }
+}
+
+impl Metrics {
+    /// The count of bytes a bandwidth limit (`server` or `connection`) has paced.
+    pub(crate) fn bwlimited(&self, limit: &'static str) -> Counter {
+        self.bwlimited.get_or_create(&LimitLabel { limit }).clone()
     }
 }
 

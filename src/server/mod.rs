@@ -8,6 +8,7 @@ pub mod auth;
 mod connection;
 mod delete;
 mod delete_tree;
+mod dispatch;
 mod download;
 mod exchange;
 mod help;
@@ -16,7 +17,9 @@ mod list;
 pub mod metrics;
 mod mkdir;
 mod rename;
+mod requests;
 mod rmdir;
+mod share;
 mod slots;
 mod space;
 mod stat;
@@ -129,6 +132,8 @@ pub(crate) struct Context {
     pub(crate) web: Option<Arc<web::Web>>,
     /// The bandwidth limit all connections share (`--bwlimit`).
     pub(crate) rate: Option<crate::rate::Limiter>,
+    /// The UDP port the server listens on (what a share link's browser reaches).
+    pub(crate) port: u16,
 }
 
 impl Context {
@@ -136,17 +141,31 @@ impl Context {
         // Where a list vets keys, a client is its key for its fair share; elsewhere anyone can
         // make keys, so it is its address.
         let keyed = matches!(access, Access::Authorized(_));
+        let metrics = Metrics::default();
+        let rate = limits
+            .bwlimit
+            .map(|rate| crate::rate::Limiter::new(rate).counted(metrics.bwlimited("server")));
         Context {
             storage,
             grants: Grants::new(access),
             mask,
             slots: slots::Slots::new(&limits, keyed),
-            rate: limits.bwlimit.map(crate::rate::Limiter::new),
+            rate,
             limits,
             shutdown: Notify::new(),
-            metrics: Metrics::default(),
+            metrics,
             web: None,
+            port: 0,
         }
+    }
+
+    /// The bandwidth limits a new connection's file bodies draw from (a QUIC client's or a
+    /// browser's alike): the server's, shared by all, and one of the connection's own.
+    pub(crate) fn paced(&self) -> Arc<[crate::rate::Limiter]> {
+        let own = self.limits.bwlimit_per_connection.map(|rate| {
+            crate::rate::Limiter::new(rate).counted(self.metrics.bwlimited("connection"))
+        });
+        self.rate.iter().cloned().chain(own).collect()
     }
 }
 
@@ -233,6 +252,7 @@ impl Server {
         };
         let mut context = Context::new(config.storage, config.access, mask, config.limits);
         context.web = web;
+        context.port = endpoint.local_addr().map(|a| a.port()).unwrap_or(0);
         Ok(Server {
             endpoint,
             metrics,

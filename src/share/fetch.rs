@@ -1,20 +1,20 @@
 //! `qft get LINK`: a qft client for a read link to one file. It opens the same WebTransport
 //! session a browser would (`/s/TOKEN`), pins the server by the certificate hashes the link
-//! carries, and runs a plain DOWNLOAD: temp file beside the target, SHA-256 against the trailer,
-//! fsync, rename; nothing is left behind if anything fails.
+//! carries, and runs a plain DOWNLOAD through the client's own receiving path
+//! ([`crate::client::receive_file`], as `get` from a server that cannot resume): temp file beside
+//! the target, SHA-256 against the trailer, fsync, rename; nothing is left behind if anything
+//! fails.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use indicatif::ProgressBar;
 
-use crate::fsutil::{new_file_permissions, parent_dir, rename_noclobber, sync_dir};
+use crate::client::{receive_file, ClientError};
 use crate::paths::{sanitize, SafeName};
-use crate::protocol::{read_frame, write_frame, Request, Response, Trailer};
-use crate::transfer::{copy_hashed, FileSink};
+use crate::protocol::{read_frame, write_frame, Request, Response};
 
 /// How long each step (connecting, each block, the trailer) may take.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -169,7 +169,7 @@ pub async fn fetch(
         .await
         .map_err(|_| FetchError::Connect("no answer".into()))?
         .map_err(|e| FetchError::Connect(e.to_string()))?;
-    let result = download(&session, &dest, force, progress).await;
+    let result = download(&session, &base, &dest, force, progress).await;
     // A refused link is closed with the reason: that is the error to show.
     let result = match result {
         Err(FetchError::Transfer(why)) => {
@@ -189,6 +189,7 @@ pub async fn fetch(
 
 async fn download(
     session: &web_transport_quinn::Session,
+    name: &SafeName,
     dest: &Path,
     force: bool,
     progress: &ProgressBar,
@@ -215,35 +216,21 @@ async fn download(
             ))
         }
     };
-    let dir = parent_dir(dest);
-    let local = |e: std::io::Error| FetchError::Local(format!("{}: {e}", dest.display()));
-    let temp = tempfile::Builder::new()
-        .prefix(".qft-link.")
-        .suffix(".qft-part")
-        .permissions(new_file_permissions(dest))
-        .tempfile_in(dir)
-        .map_err(local)?;
-    let file = Arc::new(temp.as_file().try_clone().map_err(local)?);
-    // Removed on drop: by any failure before the rename.
-    let temp = temp.into_temp_path();
-    progress.set_length(size);
-    let mut sink = FileSink::new(file.clone(), 0);
-    let received = copy_hashed(&mut recv, &mut sink, size, Some(PATIENCE), progress)
+    let received = receive_file(&mut recv, size, name, dest, force, PATIENCE, progress)
         .await
-        .map_err(|e| broke(&e))?;
-    let trailer: Trailer = read_frame(&mut recv).await.map_err(|e| broke(&e))?;
-    if trailer.sha256 != received {
-        return Err(FetchError::Transfer(
-            "the file does not match the server's SHA-256; nothing was saved".into(),
-        ));
-    }
-    file.sync_all().map_err(local)?;
-    match force {
-        true => std::fs::rename(&temp, dest).map_err(local)?,
-        false => rename_noclobber(&temp, dest).map_err(local)?,
-    }
-    let _ = temp.keep();
-    sync_dir(dir).map_err(local)?;
+        .map_err(|e| match e {
+            ClientError::HashMismatch(_) => FetchError::Transfer(
+                "the file does not match the server's SHA-256; nothing was saved".into(),
+            ),
+            ClientError::Interrupted(_) | ClientError::Stalled(_) | ClientError::Protocol(_) => {
+                broke(&e)
+            }
+            ClientError::Exists(path) => FetchError::Local(format!(
+                "{} already exists; use --force to replace it",
+                path.display()
+            )),
+            other => FetchError::Local(other.to_string()),
+        })?;
     Ok((size, received))
 }
 

@@ -18,9 +18,16 @@
 //! before the transfer starts, so a transfer that fails still counts: a link never allows more
 //! transfers than it says.
 //!
+//! Links are made in two ways that must agree, so the rules live here: `qft share` on the
+//! server's machine (`cli::share`) and `share` at an admin's prompt (the server's
+//! `server::share`, over the protocol's `ShareCreate`). Both check the name through the storage
+//! contract ([`plan`] takes what the storage said), and both print the link ([`link`]) and
+//! the lines about it ([`summary`], [`list_line`]) from a [`ShareInfo`].
+//!
 //! [`fetch`] is the other end for the command line: `qft get LINK`.
 
 pub mod fetch;
+mod make;
 
 use std::fmt;
 use std::io;
@@ -33,6 +40,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil::{open_locked, write_atomic, Mode, Replace};
+pub use crate::protocol::ShareInfo;
+pub use make::{check_name, link, list_line, plan, summary, Unshareable};
 
 /// The store's directory inside the server's qft home.
 pub const DIR: &str = "shares";
@@ -180,6 +189,11 @@ impl ShareStore {
         Ok(shares)
     }
 
+    /// Share `id`, if there is one.
+    pub fn get(&self, id: &str) -> io::Result<Option<Share>> {
+        self.read(id)
+    }
+
     /// Removes share `id`; `false` if there was none.
     pub fn revoke(&self, id: &str) -> io::Result<bool> {
         if !is_id(id) {
@@ -272,31 +286,24 @@ impl ShareStore {
 }
 
 impl Share {
-    /// The link to hand out: the page at `base` (e.g. `http://localhost:4433/`), with the
-    /// token, the certificate hashes a browser pins, the server's UDP port when known (for a
-    /// page behind a proxy on another port) and (for the page to show, not trusted) the name
-    /// and what the link allows, all in the fragment, which browsers never send.
+    /// The link to hand out (see [`link`]).
     pub fn link(&self, base: &str, token: &str, hashes: &[[u8; 32]], port: Option<u16>) -> String {
-        let hashes: Vec<String> = hashes.iter().map(|h| URL_SAFE_NO_PAD.encode(h)).collect();
-        let access = match self.access {
-            ShareAccess::Read => "read",
-            ShareAccess::UploadOnly => "upload",
-        };
-        let kind = match self.kind {
-            ShareKind::File => "file",
-            ShareKind::Dir => "dir",
-        };
-        let mut link = format!(
-            "{base}#t={token}&m={access}&k={kind}&n={}",
-            escape(&self.name)
-        );
-        if !hashes.is_empty() {
-            link.push_str(&format!("&h={}", hashes.join(",")));
+        link(&ShareInfo::from(self), base, token, hashes, port)
+    }
+}
+
+impl From<&Share> for ShareInfo {
+    fn from(share: &Share) -> Self {
+        ShareInfo {
+            id: share.id.clone(),
+            name: share.name.clone(),
+            dir: share.kind == ShareKind::Dir,
+            upload_only: share.access == ShareAccess::UploadOnly,
+            created: share.created,
+            expires: share.expires,
+            max_uses: share.max_uses,
+            used: share.used,
         }
-        if let Some(port) = port {
-            link.push_str(&format!("&p={port}"));
-        }
-        link
     }
 }
 
@@ -359,7 +366,8 @@ pub fn when(unix: u64) -> String {
     format!("at {} UTC", text.trim_end_matches('Z').replace('T', " "))
 }
 
-fn now() -> u64 {
+/// Now, in Unix seconds.
+pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -375,19 +383,6 @@ fn is_id(id: &str) -> bool {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Percent-encodes everything but unreserved characters and `/`.
-fn escape(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -426,6 +421,7 @@ mod tests {
         let kept = std::fs::read_to_string(store.path(&share.id)).unwrap();
         assert!(!kept.contains(&token), "the token itself is never stored");
         let link = share.link("http://h:1/", &token, &[[7; 32]], None);
+        assert!(list_line(&ShareInfo::from(&share), now()).contains("\tactive\ta b.txt"));
         assert!(
             link.contains(&format!("#t={token}&")) && link.contains("n=a%20b.txt"),
             "{link}"

@@ -58,7 +58,7 @@ async fn every_command_works_through_the_library() {
         names,
         [
             "LIST", "UPLOAD", "DOWNLOAD", "DELETE", "MKDIR", "RMDIR", "RENAME", "STAT", "SUM",
-            "SYNC", "DF", "HELP", "LOGOUT", "SHUTDOWN"
+            "SYNC", "DF", "SHARE", "HELP", "LOGOUT", "SHUTDOWN"
         ]
     );
     assert!(help

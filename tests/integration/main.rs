@@ -34,6 +34,7 @@ mod safety;
 mod seaweed;
 mod serving;
 mod sessions;
+mod share;
 mod shell;
 mod support;
 mod sync;

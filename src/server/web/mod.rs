@@ -18,6 +18,7 @@
 pub mod certs;
 mod fault;
 mod page;
+mod scope;
 mod session;
 mod streams;
 
@@ -32,6 +33,8 @@ use crate::storage::Storage;
 use crate::tls::{ClientKeyVerifier, Identity};
 pub use certs::WebCerts;
 pub(super) use page::serve as serve_page;
+pub(in crate::server) use scope::admit;
+pub(crate) use scope::Scope;
 pub(super) use session::serve;
 
 /// The ALPN of HTTP/3, which WebTransport runs on.
@@ -123,10 +126,29 @@ impl Web {
 
     /// The certificate hashes a page should pin for the next while (none: not pinned).
     fn hashes(&self) -> Result<Vec<[u8; 32]>, certs::WebCertError> {
+        self.hashes_until(std::time::SystemTime::now() + certs::PERIOD)
+    }
+
+    /// The hashes of every certificate a browser may meet from now until `until` (a link's
+    /// expiry); none when browsers check the server's own certificate.
+    pub(crate) fn hashes_until(
+        &self,
+        until: std::time::SystemTime,
+    ) -> Result<Vec<[u8; 32]>, certs::WebCertError> {
         match &self.certs {
-            Some(certs) => certs.hashes_until(std::time::SystemTime::now() + certs::PERIOD),
+            Some(certs) => certs.hashes_until(until),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The share links this server honours.
+    pub(crate) fn shares(&self) -> &ShareStore {
+        &self.shares
+    }
+
+    /// The served root as its share links name it.
+    pub(crate) fn root(&self) -> &str {
+        &self.root
     }
 }
 

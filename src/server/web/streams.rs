@@ -1,11 +1,13 @@
-//! WebTransport streams as the transfer layer's ends, so the command handlers move file bodies
-//! over a browser's streams exactly as over a QUIC client's (see `transfer::adapters`).
+//! WebTransport streams as the transfer layer's ends and as the dispatcher's stream halves, so
+//! the command handlers move file bodies over a browser's streams exactly as over a QUIC
+//! client's (see `transfer::adapters` and `server::dispatch`).
 
 use std::io;
 
 use bytes::Bytes;
 use web_transport_quinn::{RecvStream, SendStream};
 
+use crate::server::dispatch::{RecvEnd, SendEnd};
 use crate::transfer::{Block, Sink, Source};
 
 impl Source for RecvStream {
@@ -36,5 +38,25 @@ impl Sink for SendStream {
         self.write_all_chunks(&mut pieces)
             .await
             .map_err(io::Error::other)
+    }
+}
+
+impl SendEnd for SendStream {
+    fn end(&mut self) {
+        let _ = self.finish();
+    }
+
+    fn abandon(&mut self, code: u32) {
+        let _ = self.reset(code);
+    }
+
+    async fn delivered(&mut self) {
+        let _ = self.stopped().await;
+    }
+}
+
+impl RecvEnd for RecvStream {
+    fn refuse_rest(&mut self, code: u32) {
+        let _ = self.stop(code);
     }
 }
