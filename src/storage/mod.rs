@@ -18,8 +18,9 @@
 //!   nothing and the old content stays.
 //! - **Partials** ([`Partial`], optional per backend): a resumable upload's staging, keyed by the
 //!   client's key, the name and the size, kept when the transfer breaks, continued by the same
-//!   client later, and expired after a time; at most [`PartialLimits`] of them (the local
-//!   backend; the object backend does not count them yet), past which a new one is refused
+//!   client later, and expired after a time; at most [`PartialLimits`] of them (counted in
+//!   the store by the object backend, so within a few when servers race), past which a new one
+//!   is refused
 //!   ([`StorageError::TooManyPartials`]). A backend without them answers `None`; either way the
 //!   client falls back to a plain upload.
 //! - **Delete** one file; **free space** where it can be known; **expire** leftovers.
@@ -163,10 +164,12 @@ impl Storage {
                 .begin_partial(name, client, size, limits)
                 .await
                 .map(Some),
-            // Leftovers are expired by the periodic sweep, not at every upload (a listing).
-            // Not bounded yet: its partials live in the shared store, and counting them at
-            // every upload would be the rescan the local index avoids.
-            Backend::Object(object) => object.begin_partial(name, client, size).await.map(Some),
+            // Leftovers are expired by the periodic sweep; partials are counted in the store,
+            // and only when a new one is asked for.
+            Backend::Object(object) => object
+                .begin_partial(name, client, size, limits)
+                .await
+                .map(Some),
         }
     }
 
@@ -477,7 +480,10 @@ impl ReadFile {
     /// The SHA-256 of the whole content, when the backend can vouch for it without reading it:
     /// sending the file then needs no hashing. The receiver verifies it all the same.
     pub fn known_sha256(&self) -> Option<[u8; 32]> {
-        self.digest.as_ref().and_then(|d| d.known)
+        match &self.content {
+            Content::Object(content) => content.known_sha256(),
+            Content::File(_) => self.digest.as_ref().and_then(|d| d.known),
+        }
     }
 
     /// Tells the backend the SHA-256 of the whole content, computed while sending it, so that

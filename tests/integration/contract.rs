@@ -124,6 +124,28 @@ async fn lists_page_by_page_in_name_order_without_the_private_area(b: Backend) {
     let top = top.next_page(200).await.unwrap();
     let top: Vec<_> = top.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(top, ["many"], "the private area is never listed");
+    // A directory sorts by its name, not by its name and a slash (a store's key order puts
+    // `x/` after `x.txt`, `x-1` and `x 2`).
+    for file in [
+        "many/x.txt",
+        "many/x-1",
+        "many/x 2",
+        "many/x/inner",
+        "many/xa",
+    ] {
+        put(s, file, b"z").await;
+    }
+    let mut listing = s.list(Some(name("many"))).await.unwrap();
+    let mut names = Vec::new();
+    loop {
+        let page = listing.next_page(7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        names.extend(page.into_iter().map(|e| e.name));
+    }
+    let tail: Vec<_> = names.iter().skip(450).map(String::as_str).collect();
+    assert_eq!(tail, ["sub", "x", "x 2", "x-1", "x.txt", "xa"]);
     assert_eq!(
         code(s.list(Some(name("nothing-here"))).await),
         ErrorCode::NotFound
@@ -132,17 +154,25 @@ async fn lists_page_by_page_in_name_order_without_the_private_area(b: Backend) {
 
 async fn reads_from_any_offset_of_a_fixed_snapshot(b: Backend) {
     let s = &b.storage;
-    let data = random_bytes(3 << 20);
+    // Over two of the object backend's 8 MiB range requests.
+    let data = random_bytes(17 << 20);
     put(s, "f.bin", &data).await;
     let file = s.open_read(name("f.bin")).await.unwrap();
     assert_eq!(file.size, data.len() as u64);
-    for at in [0u64, 1, 1 << 20, data.len() as u64 - 5] {
+    for at in [
+        0u64,
+        1,
+        (8 << 20) - 1,
+        8 << 20,
+        16 << 20,
+        data.len() as u64 - 5,
+    ] {
         let rest = read_all(&mut file.source_at(at), file.size - at).await;
         assert_eq!(rest, data[at as usize..], "from {at}");
     }
     // Replaced after opening: the open file still reads as it was, whole (or the backend
     // refuses; it never mixes the two).
-    put(s, "f.bin", &random_bytes(3 << 20)).await;
+    put(s, "f.bin", &random_bytes(17 << 20)).await;
     if let Some(again) = try_read_all(&mut file.source_at(0), file.size).await {
         assert_eq!(digest(&again), digest(&data));
     }
@@ -309,6 +339,58 @@ async fn partials_keep_what_arrived_for_the_same_client_only(b: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(again.held, 0);
+}
+
+async fn partials_are_bounded_per_client_and_in_all(b: Backend) {
+    let s = &b.storage;
+    let limits = qft::storage::PartialLimits {
+        per_client: 2,
+        total: 3,
+    };
+    let (ann, bob, cy) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    // Each starts a partial and breaks off with some of it stored.
+    let start = |client: [u8; 32], file: &'static str| {
+        let s = s.clone();
+        async move {
+            let partial = s.begin_partial(name(file), client, 10, limits).await?;
+            let Some(partial) = partial else {
+                return Ok(false);
+            };
+            let mut sink = partial.sink();
+            sink.write_block(Arc::from(vec![Bytes::from_static(b"12345")]))
+                .await
+                .unwrap();
+            drop((sink, partial));
+            Ok::<_, StorageError>(true)
+        }
+    };
+    if !start(ann, "a1").await.unwrap() {
+        return; // This backend does not resume.
+    }
+    assert!(start(ann, "a2").await.unwrap());
+    let refused = start(ann, "a3").await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Unsupported);
+    assert!(refused.to_string().contains("for this client"), "{refused}");
+    assert!(start(bob, "b1").await.unwrap(), "another client has room");
+    let refused = start(cy, "c1").await.unwrap_err();
+    assert!(refused.to_string().contains("for any client"), "{refused}");
+    // A partial already kept is continued, limits or not.
+    let mut partial = s
+        .begin_partial(name("a1"), ann, 10, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(partial.held, 5);
+    partial.keep(5).await.unwrap();
+    let mut sink = partial.sink();
+    sink.write_block(Arc::from(vec![Bytes::from_static(b"67890")]))
+        .await
+        .unwrap();
+    drop(sink);
+    partial.commit(digest(b"1234567890")).await.unwrap();
+    assert_eq!(get(s, "a1").await.unwrap(), b"1234567890");
+    // Committed, it no longer counts: the client has room again.
+    assert!(start(ann, "a4").await.unwrap());
 }
 
 async fn the_private_area_is_not_addressable(b: Backend) {
@@ -677,6 +759,7 @@ macro_rules! backends {
                 concurrent_commits_of_one_name_end_with_one_of_them_whole,
                 deletes_files_not_directories,
                 partials_keep_what_arrived_for_the_same_client_only,
+                partials_are_bounded_per_client_and_in_all,
                 the_private_area_is_not_addressable,
                 makes_and_removes_directories,
                 renames_in_one_step_and_never_replaces,

@@ -10,7 +10,7 @@
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectMeta, ObjectStore};
 
-use super::staging::SHA256_META;
+use super::publish::SHA256_META;
 use crate::protocol::{FileMeta, PERMISSION_BITS};
 
 /// The metadata key of the kept modification time (seconds since the epoch, decimal).

@@ -16,25 +16,34 @@
 //! - **Uploads** stream into staging objects in the private area as multipart uploads, with the
 //!   part size chosen from the announced size so that any size fits S3's 10,000 parts. Nothing is
 //!   visible under the name until [`crate::storage::Upload::commit`], called only after the
-//!   caller verified the SHA-256; it publishes with one server-side copy, which S3 makes atomic:
-//!   two servers committing the same name leave exactly one of the two, whole ([`staging`]).
-//! - **Partials** are kept in the store, not in a server: the manifest records each part as it
-//!   is stored, so an upload broken on one server (even killed) continues on another ([`upload`]).
-//!   Manifests are written with conditional puts (`If-Match` on their ETag): a newer attempt that
-//!   takes a partial over makes every write of the older one fail, on whatever server it runs.
+//!   caller verified the SHA-256; it publishes with one server-side copy that also gives the
+//!   object its SHA-256 as metadata, which S3 makes atomic: two servers committing the same name
+//!   leave exactly one of the two, whole ([`publish`]).
+//! - **Partials** are kept in the store, not in a server: the manifest records the parts as
+//!   they are stored, so an upload broken on one server (even killed) continues on another
+//!   ([`upload`], [`manifest`]). Manifests are written with conditional puts (`If-Match` on
+//!   their ETag): a newer attempt that takes a partial over makes every write of the older one
+//!   fail, on whatever server it runs. They are counted against the partial limits and expire
+//!   like the local backend's ([`expire`]).
 //! - **Free space** is unknown to an object store (quotas, if any, fail the write): `None`.
 //!
-//! Listings are paged from the store ([`listing`]): never more than one page of keys in memory.
-//! An object store orders keys byte-wise, so a directory `x` (the prefix `x/`) sorts after the
-//! file `x.txt`; names are otherwise in name order.
+//! Listings are paged from the store ([`listing`]), in name order as on a filesystem (a store
+//! lists the directory `x`, the prefix `x/`, after the file `x.txt`: the listing puts it back
+//! first), with bounded memory; keys object_store cannot parse are skipped with a warning.
 
+mod expire;
 mod listing;
 mod manage;
+mod manifest;
 mod meta;
+mod pages;
+mod publish;
+mod raw;
 mod read;
 mod staging;
 mod upload;
 mod walk;
+mod writer;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -138,6 +147,21 @@ struct Store {
     multipart: Arc<dyn MultipartStore>,
     /// Page-at-a-time listing; `None` (the in-memory store) lists whole directories at once.
     pages: Option<Arc<dyn PaginatedListStore>>,
+    /// Requests object_store does not make (S3 only).
+    raw: Option<Arc<raw::Raw>>,
+}
+
+impl Store {
+    /// A store in this process's memory (object_store's `InMemory`).
+    fn in_memory() -> Self {
+        let memory = Arc::new(InMemory::new());
+        Store {
+            objects: memory.clone(),
+            multipart: memory,
+            pages: None,
+            raw: None,
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -180,16 +204,43 @@ impl Object {
                 plain = true;
             }
         }
+        // Bodies are not hashed for the signature where nobody on the way could change them
+        // (TLS, or this machine): as the AWS SDKs do over https. qft's own SHA-256 covers every
+        // byte end to end; signing the body would hash every byte once more on the server.
+        let wire_safe = !plain || endpoint.as_deref().is_some_and(is_loopback_url);
+        if wire_safe
+            && builder
+                .get_config_value(&AmazonS3ConfigKey::UnsignedPayload)
+                .is_none()
+        {
+            builder = builder.with_unsigned_payload(true);
+        }
+        let region = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let virtual_hosted = builder
+            .get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let bucket = &config.bucket;
+        let bucket_url = match (&endpoint, virtual_hosted) {
+            (Some(endpoint), true) => endpoint.clone(),
+            (Some(endpoint), false) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+            (None, true) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            (None, false) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+        };
         let s3 = Arc::new(
             builder
                 .with_allow_http(plain)
                 .build()
                 .map_err(OpenError::Config)?,
         );
+        let raw = raw::Raw::new(s3.credentials().clone(), region, bucket.clone(), bucket_url)
+            .map_err(OpenError::Config)?;
         let store = Store {
             objects: s3.clone(),
             multipart: s3.clone(),
             pages: Some(s3),
+            raw: Some(raw),
         };
         let object = Object::with_store(store, &config.prefix, format_url(config));
         // One small listing: a wrong bucket, endpoint or key shows now, not at the first client.
@@ -198,7 +249,13 @@ impl Object {
             .store
             .objects
             .list(object.inner.prefix_path().as_ref());
-        if let Some(Err(source)) = probe.take(1).next().await {
+        // (A key object_store cannot take answers too: listings skip it.)
+        if let Some(Err(source)) = probe
+            .take(1)
+            .next()
+            .await
+            .filter(|r| !matches!(r, Err(object_store::Error::InvalidPath { .. })))
+        {
             let mut reason: &dyn std::error::Error = &source;
             while let Some(inner) = reason.source() {
                 reason = inner;
@@ -214,13 +271,7 @@ impl Object {
     /// A store in this process's memory (object_store's `InMemory`), for fast tests of what
     /// does not depend on S3 itself.
     pub fn in_memory() -> Self {
-        let memory = Arc::new(InMemory::new());
-        let store = Store {
-            objects: memory.clone(),
-            multipart: memory,
-            pages: None,
-        };
-        Object::with_store(store, "", "memory://".into())
+        Object::with_store(Store::in_memory(), "", "memory://".into())
     }
 
     fn with_store(store: Store, prefix: &str, shown: String) -> Self {
@@ -258,18 +309,21 @@ impl Object {
         let key = inner.key(&name)?;
         match meta::kept(inner.store.objects.as_ref(), &key).await {
             Ok((meta, kept)) => Ok(ReadFile {
-                // Not kept for objects yet (an object's ETag pins its version, as an inode and
-                // ctime do a file's).
+                // The local backend's digest cache; an object's own is in its metadata, read
+                // in the same HEAD as the ETag every read is pinned to.
                 digest: None,
                 size: meta.size,
                 modified: meta::shown_time(&meta, &kept),
-                content: Content::Object(ObjectContent::new(
-                    inner.store.objects.clone(),
-                    key,
-                    meta.e_tag,
-                    meta.size,
-                    text,
-                )),
+                content: Content::Object(
+                    ObjectContent::new(
+                        inner.store.objects.clone(),
+                        key,
+                        meta.e_tag,
+                        meta.size,
+                        text,
+                    )
+                    .with_sha256(kept.sha256),
+                ),
             }),
             Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {
                 Err(StorageError::IsADirectory(text.to_owned()))
@@ -302,8 +356,8 @@ impl Object {
     }
 
     pub(in crate::storage) async fn expire_partials(&self, ttl: Duration) {
-        staging::expire(&self.inner, staging::PARTIALS, ttl).await;
-        staging::expire(&self.inner, staging::UPLOADS, STALE_UPLOAD.min(ttl)).await;
+        expire::expire(&self.inner, staging::PARTIALS, ttl).await;
+        expire::expire(&self.inner, staging::UPLOADS, STALE_UPLOAD.min(ttl)).await;
     }
 }
 
@@ -349,7 +403,8 @@ impl Inner {
         let key = self.key(name)?;
         match self.store.objects.list(Some(&key)).next().await {
             None => Ok(false),
-            Some(Ok(_)) => Ok(true),
+            // A key object_store cannot take is a key all the same.
+            Some(Ok(_) | Err(object_store::Error::InvalidPath { .. })) => Ok(true),
             Some(Err(e)) => Err(from_store(name.as_str(), e)),
         }
     }

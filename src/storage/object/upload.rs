@@ -12,17 +12,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 
+use super::publish::sha256_attributes;
 use super::read::ObjectContent;
-use super::staging::{self, ObjectSink, Staging, PARTIALS, UPLOADS};
+use super::staging::{ObjectSink, Staging, PARTIALS, UPLOADS};
 use super::{from_store, Inner, Object};
 use crate::paths::SafeName;
 use crate::protocol::FileMeta;
 use crate::storage::{
-    Partial, PartialInner, ReadStream, StorageError, Upload, UploadInner, WriteStream,
+    Partial, PartialInner, PartialLimits, ReadStream, StorageError, Upload, UploadInner,
+    WriteStream,
 };
 
 /// How long a newer attempt waits for an older one in this process to store what it held.
@@ -110,6 +112,7 @@ impl Object {
         name: SafeName,
         client: [u8; 32],
         size: u64,
+        limits: PartialLimits,
     ) -> Result<Partial, StorageError> {
         let inner = self.inner.clone();
         let shown = name.to_string();
@@ -136,6 +139,15 @@ impl Object {
         }
         let mut staging = Staging::new(inner.clone(), PARTIALS, &id, &shown, size, unique(), true);
         let opened = async {
+            // A new partial only within the limits; one there already is continued.
+            match inner.store.objects.head(&staging.manifest_key).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => {
+                    let client = crate::transfer::hex(&client);
+                    super::expire::admit(&inner, &client, limits, &shown).await?;
+                }
+                Err(e) => return Err(from_store(&shown, e)),
+            }
             staging.take_over(staging.manifest.owner.clone()).await?;
             staging.recover().await
         }
@@ -160,8 +172,9 @@ impl Object {
     }
 }
 
-/// The id of the partial of `client` uploading `size` bytes as `name`: length-prefixed fields
-/// hashed, so no two (client, name, size) share one.
+/// The id of the partial of `client` uploading `size` bytes as `name`: the client's key, so
+/// its partials can be counted by prefix, then length-prefixed fields hashed, so no two
+/// (client, name, size) share one.
 fn partial_id(name: &SafeName, client: [u8; 32], size: u64) -> String {
     let text = name.as_str();
     let mut key = Sha256::new();
@@ -169,7 +182,12 @@ fn partial_id(name: &SafeName, client: [u8; 32], size: u64) -> String {
     key.update((text.len() as u64).to_be_bytes());
     key.update(text.as_bytes());
     key.update(size.to_be_bytes());
-    crate::transfer::hex(&key.finalize().into())
+    let key: [u8; 32] = key.finalize().into();
+    format!(
+        "{}-{}",
+        crate::transfer::hex(&client),
+        crate::transfer::hex(&key)
+    )
 }
 
 impl Inner {
@@ -226,7 +244,7 @@ impl ObjectUpload {
         sha256: [u8; 32],
     ) -> Result<(), StorageError> {
         // One request, whole or not at all, with its digest beside it.
-        let mut attributes = staging::sha256_attributes(sha256);
+        let mut attributes = sha256_attributes(sha256);
         super::meta::add_meta(&mut attributes, &self.meta);
         let options = PutOptions {
             attributes,
@@ -318,21 +336,15 @@ impl Drop for ObjectPartial {
         let done = self.done;
         let let_go = async move {
             if !done {
-                // The transfer broke: what arrived is stored for the next attempt, wherever.
-                let mut staging = staging.lock().await;
-                let stored = async {
-                    staging.finish_writer().await?;
-                    staging.save().await
-                }
-                .await;
-                match stored {
+                // The transfer broke: what arrived is stored and recorded for the next attempt,
+                // wherever it runs; an open multipart upload is left for that attempt to
+                // complete (see `staging`).
+                match staging.lock().await.store_held().await {
                     Ok(()) => {}
                     // A newer attempt owns the manifest and completes what it records.
                     Err(StorageError::Superseded(_)) => {}
-                    Err(e) => {
-                        tracing::debug!("a broken upload's last bytes were not kept: {e}");
-                        staging.abort_writer().await;
-                    }
+                    // What the manifest recorded before stays usable: nothing is aborted.
+                    Err(e) => tracing::debug!("a broken upload's last bytes were not kept: {e}"),
                 }
             }
             inner.release(&id, &claim);

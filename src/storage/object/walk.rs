@@ -1,7 +1,8 @@
 //! Walking a tree of an object store for WALK: one recursive listing of the directory's prefix
 //! (the store pages it; one page is held at a time), directories inferred from the keys (each
 //! handed out just before its first entry, so parents come before children), markers hidden,
-//! and a HEAD per file for what it keeps ([`super::meta`]).
+//! keys object_store cannot take skipped ([`super::pages`]), and a HEAD per file for what it
+//! keeps ([`super::meta`]).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 
 use super::manage::MARKER;
 use super::meta::{kept, shown_time, HEADS_AT_ONCE};
+use super::pages::Pager;
 use super::{from_store, Inner, Object};
 use crate::paths::SafeName;
 use crate::protocol::{EntryInfo, EntryKind};
@@ -24,7 +26,11 @@ pub struct ObjectWalk {
     prefix: String,
     /// The walked directory's name ("" for the top), for errors.
     shown: String,
-    keys: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    /// The store's pages of keys (skipping keys object_store cannot take, see `pages`), and the
+    /// keys of the page being read; a store without pages is listed by object_store's stream.
+    pager: Option<Pager>,
+    pending: VecDeque<ObjectMeta>,
+    keys: Option<BoxStream<'static, object_store::Result<ObjectMeta>>>,
     /// Directories already handed out (by their path below the walked one).
     dirs: HashSet<String>,
     /// Entries ready, in order.
@@ -51,11 +57,16 @@ impl Object {
             Some(name) => (Some(inner.key(name)?), name.to_string()),
         };
         let prefix = path.as_ref().map(|p| format!("{p}/")).unwrap_or_default();
-        let keys = inner.store.objects.list(path.as_ref());
+        let (pager, keys) = match inner.store.pages.is_some() {
+            true => (Some(Pager::new(prefix.clone(), false)), None),
+            false => (None, Some(inner.store.objects.list(path.as_ref()))),
+        };
         let mut walk = ObjectWalk {
             inner,
             prefix,
             shown,
+            pager,
+            pending: VecDeque::new(),
             keys,
             dirs: HashSet::new(),
             ready: VecDeque::new(),
@@ -88,19 +99,47 @@ impl ObjectWalk {
         Ok(self.ready.drain(..take).collect())
     }
 
+    /// The next key below the walked directory, in key order; `None` at the end.
+    async fn next_key(&mut self) -> Result<Option<ObjectMeta>, StorageError> {
+        loop {
+            if let Some(meta) = self.pending.pop_front() {
+                return Ok(Some(meta));
+            }
+            let store = &self.inner.store;
+            match (&store.pages, &mut self.pager, &mut self.keys) {
+                (Some(pages), Some(pager), _) => {
+                    if pager.done() {
+                        return Ok(None);
+                    }
+                    let page = pager.next(pages.as_ref()).await;
+                    if let Some((_, objects)) = page.map_err(|e| from_store(&self.shown, e))? {
+                        self.pending.extend(objects);
+                    }
+                }
+                (_, _, Some(keys)) => {
+                    return keys
+                        .next()
+                        .await
+                        .transpose()
+                        .map_err(|e| from_store(&self.shown, e))
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
     /// Reads up to `want` keys into `ready` (with the directories they imply); returns how many
     /// keys the store gave, listed or not.
     async fn fetch(&mut self, want: usize) -> Result<usize, StorageError> {
         let mut files = Vec::new();
         let mut seen = 0;
         while seen < want.max(1) {
-            match self.keys.next().await {
+            match self.next_key().await? {
                 None => {
                     self.done = true;
                     break;
                 }
-                Some(Err(e)) => return Err(from_store(&self.shown, e)),
-                Some(Ok(meta)) => {
+                Some(meta) => {
                     seen += 1;
                     let Some(rel) = meta.location.as_ref().strip_prefix(&self.prefix) else {
                         continue;
