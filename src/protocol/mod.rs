@@ -1,6 +1,10 @@
 //! The qft wire protocol: every type that crosses the network, and (in [`frame`]) the only code
 //! that turns bytes into those types.
 //!
+//! This file is the spec and the two message enums, [`Request`] and [`Response`]; what they
+//! carry has files of its own (`entry`, `share`, `body`, `error`, and the [`close`] codes), all
+//! re-exported here so that every wire type is named `protocol::X`.
+//!
 //! # Connection
 //! QUIC with TLS 1.3, ALPN [`ALPN`] (`qft/1`). The client verifies the server's certificate by the
 //! SHA-256 of its public key (see [`crate::tls`]) before it sends anything. Each command runs on its
@@ -123,13 +127,24 @@
 //! connection, so a newer client can fall back. Error codes travel as numbers, and an unknown one
 //! decodes as [`ErrorCode::Other`]. A change that cannot follow these rules gets a new ALPN.
 
+mod body;
+pub mod close;
+mod entry;
+mod error;
 pub mod frame;
 #[cfg(test)]
 mod properties;
+mod share;
 
 use serde::{Deserialize, Serialize};
 
+pub use body::{chunk_for, Resume, Trailer, MAX_CHUNKS, MIN_CHUNK, SMALL_FILE};
+pub use entry::{
+    Entry, EntryInfo, EntryKind, FileMeta, LIST_PAGE_ENTRIES, PERMISSION_BITS, WALK_PAGE_ENTRIES,
+};
+pub use error::ErrorCode;
 pub use frame::{encode as encode_frame, read_frame, read_frame_limited, write_frame, FrameError};
+pub use share::{ShareInfo, SHARE_PAGE_ENTRIES};
 
 /// The ALPN protocol name; a new incompatible protocol would get a new name.
 pub const ALPN: &[u8] = b"qft/1";
@@ -294,45 +309,6 @@ impl Message for Request {
     const VARIANTS: Option<u32> = Some(22);
 }
 
-/// What a stored file is given besides its bytes, when the client asks (`put -p`, `sync`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileMeta {
-    /// Modification time, seconds since the Unix epoch.
-    pub modified: Option<u64>,
-    /// Permission bits (`rwxrwxrwx`); anything above them (setuid, setgid, sticky) is dropped
-    /// by the side that applies them ([`PERMISSION_BITS`]).
-    pub mode: Option<u32>,
-}
-
-/// The only mode bits either side ever applies: read, write and execute for owner, group and
-/// others; never setuid, setgid or sticky.
-pub const PERMISSION_BITS: u32 = 0o777;
-
-/// An entry with all a server knows of it: a STAT answer, a line of a WALK.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryInfo {
-    /// STAT: the name asked about; WALK: the path below the walked directory (`/`-separated).
-    pub name: String,
-    /// File, directory or something else (a link, on a WALK, is always `Other`).
-    pub kind: EntryKind,
-    /// Size in bytes (0 for anything but a file).
-    pub size: u64,
-    /// Modification time in seconds since the Unix epoch (the time kept with the file, where the
-    /// storage keeps one apart from its own).
-    pub modified: Option<u64>,
-    /// Permission bits, where known.
-    pub mode: Option<u32>,
-    /// SHA-256 of the content, where the server knows it without reading the file (or was asked
-    /// to read it).
-    pub sha256: Option<[u8; 32]>,
-}
-
-/// Entries per WALK page: an [`EntryInfo`] is a path of up to [`MAX_NAME_LEN`] bytes and at most
-/// 70 more, so a page of them stays within [`Response::MAX_LEN`].
-pub const WALK_PAGE_ENTRIES: usize = 100;
-
-const _: () = assert!(WALK_PAGE_ENTRIES * (MAX_NAME_LEN + 80) + 64 < Response::MAX_LEN);
-
 /// What the server answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
@@ -442,108 +418,9 @@ pub enum Response {
     Revoked,
 }
 
-/// One share link as a client sees it (never its token, its hash or the server's paths).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShareInfo {
-    /// What `share --revoke` takes.
-    pub id: String,
-    /// The shared name, relative to the served root.
-    pub name: String,
-    /// A directory (else one file).
-    pub dir: bool,
-    /// Upload-only (else read).
-    pub upload_only: bool,
-    /// Unix seconds.
-    pub created: u64,
-    /// Unix seconds; from then on the link is refused.
-    pub expires: u64,
-    /// Transfers allowed in all, if limited.
-    pub max_uses: Option<u64>,
-    /// Transfers begun so far.
-    pub used: u64,
-}
-
-/// Shares per [`Response::SharePage`]: a [`ShareInfo`] is a name of up to [`MAX_NAME_LEN`]
-/// bytes and at most 80 more.
-pub const SHARE_PAGE_ENTRIES: usize = 100;
-
-const _: () = assert!(SHARE_PAGE_ENTRIES * (MAX_NAME_LEN + 80) + 64 < Response::MAX_LEN);
-
-/// The client's choice, in a resumable transfer, of where the body starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resume {
-    /// First byte to send: a multiple of the chunk, at most what the other side holds.
-    pub from: u64,
-}
-
-impl Message for Resume {
-    const MAX_LEN: usize = 16;
-}
-
-/// Most piece hashes in one [`Response::Held`] or [`Response::Prefix`]: bounds those frames.
-pub const MAX_CHUNKS: u64 = 16 * 1024;
-
-/// The smallest resume piece: a partial holds nothing reusable until it has this much.
-pub const MIN_CHUNK: u64 = 1 << 20;
-
-/// What a small file is, on both sides: its upload body may follow the request at once (no
-/// waiting for `Ready`), and the server receives it whole and commits it in one go. Smaller than
-/// one resume piece, so a broken small upload has nothing a retry could keep anyway.
-pub const SMALL_FILE: u64 = MIN_CHUNK;
-
-/// The piece size for hashing `len` bytes: 1 MiB, or the power of two that keeps the hash list
-/// within [`MAX_CHUNKS`].
-pub fn chunk_for(len: u64) -> u64 {
-    let mut chunk = MIN_CHUNK;
-    while len / chunk > MAX_CHUNKS {
-        chunk *= 2;
-    }
-    chunk
-}
-
-/// Entries per listing page: keeps each page far below [`Response::MAX_LEN`] even with long names.
-pub const LIST_PAGE_ENTRIES: usize = 200;
-
 impl Message for Response {
     // A full listing page of maximum-length names (which also covers MAX_CHUNKS hashes).
     const MAX_LEN: usize = LIST_PAGE_ENTRIES * (MAX_NAME_LEN + 32) + 64;
-}
-
-const _: () = assert!(MAX_CHUNKS as usize * 33 + 64 < Response::MAX_LEN);
-
-/// Sent after a file body: the sender's hash of exactly the body bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trailer {
-    /// SHA-256 of the body.
-    pub sha256: [u8; 32],
-}
-
-impl Message for Trailer {
-    const MAX_LEN: usize = 64;
-}
-
-/// One line of a listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// The entry's name within the listed directory (a single component).
-    pub name: String,
-    /// File, directory or something else.
-    pub kind: EntryKind,
-    /// Size in bytes (0 for directories).
-    pub size: u64,
-    /// Modification time in seconds since the Unix epoch, when known.
-    pub modified: Option<u64>,
-}
-
-/// What an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EntryKind {
-    /// A regular file.
-    File,
-    /// A directory.
-    Dir,
-    /// Anything else (a symlink, a device...): listed, not transferable.
-    Other,
 }
 
 /// The server's description of one command, shown by HELP.
@@ -557,128 +434,4 @@ pub struct CommandHelp {
     pub usage: String,
     /// One sentence.
     pub summary: String,
-}
-
-/// Why a command failed. Travels as a number so that a code added later decodes as
-/// [`ErrorCode::Other`] on an older peer instead of breaking the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "u16", into = "u16")]
-pub enum ErrorCode {
-    /// The request was malformed or out of order.
-    BadRequest,
-    /// The name is not acceptable (see [`crate::paths`]).
-    InvalidName,
-    /// No such file or directory.
-    NotFound,
-    /// The name is a directory where a file was expected.
-    IsADirectory,
-    /// The name is not a directory where one was expected.
-    NotADirectory,
-    /// The server's filesystem refused the operation.
-    PermissionDenied,
-    /// The server's disk is full.
-    NoSpace,
-    /// The received bytes did not match the sender's SHA-256.
-    HashMismatch,
-    /// The body was longer or shorter than announced.
-    SizeMismatch,
-    /// The server does not know this request.
-    Unsupported,
-    /// Something failed on the server; details are in its log.
-    Internal,
-    /// The name is not a regular file (a device, a FIFO...).
-    NotAFile,
-    /// The upload is larger than the server accepts.
-    TooLarge,
-    /// The name is already taken (MakeDir without parents, Rename onto an existing name).
-    Exists,
-    /// The directory is not empty (RemoveDir).
-    NotEmpty,
-    /// The storage cannot do this in one step (renaming a directory on an object store).
-    NotAtomic,
-    /// The server was not started with what this needs (share links without `--web`).
-    NotEnabled,
-    /// A code this build does not know.
-    Other(u16),
-}
-
-impl From<u16> for ErrorCode {
-    fn from(n: u16) -> Self {
-        use ErrorCode::*;
-        match n {
-            1 => BadRequest,
-            2 => InvalidName,
-            3 => NotFound,
-            4 => IsADirectory,
-            5 => NotADirectory,
-            6 => PermissionDenied,
-            7 => NoSpace,
-            8 => HashMismatch,
-            9 => SizeMismatch,
-            10 => Unsupported,
-            11 => Internal,
-            12 => NotAFile,
-            13 => TooLarge,
-            14 => Exists,
-            15 => NotEmpty,
-            16 => NotAtomic,
-            17 => NotEnabled,
-            n => Other(n),
-        }
-    }
-}
-
-impl From<ErrorCode> for u16 {
-    fn from(c: ErrorCode) -> u16 {
-        use ErrorCode::*;
-        match c {
-            BadRequest => 1,
-            InvalidName => 2,
-            NotFound => 3,
-            IsADirectory => 4,
-            NotADirectory => 5,
-            PermissionDenied => 6,
-            NoSpace => 7,
-            HashMismatch => 8,
-            SizeMismatch => 9,
-            Unsupported => 10,
-            Internal => 11,
-            NotAFile => 12,
-            TooLarge => 13,
-            Exists => 14,
-            NotEmpty => 15,
-            NotAtomic => 16,
-            NotEnabled => 17,
-            Other(n) => n,
-        }
-    }
-}
-
-/// QUIC application error codes used to reset or close.
-pub mod close {
-    /// A normal end: LOGOUT, or the server shutting down.
-    pub const NORMAL: u32 = 0;
-    /// The sender abandoned a stream (a file could not be read to the end, a peer broke protocol).
-    pub const ABORTED: u32 = 1;
-    /// The client's key is not on the server's authorized-clients list; the reason says which key.
-    pub const NOT_AUTHORIZED: u32 = 2;
-    /// The server is at a connection limit; the reason says which.
-    pub const BUSY: u32 = 3;
-    /// A stream was too slow: no request in time, or a transfer block that did not move in time.
-    pub const TOO_SLOW: u32 = 4;
-
-    /// The reason sent with [`BUSY`]: why, and when to try again. A person reads it as one
-    /// sentence; a client finds the delay with [`retry_after`].
-    pub fn busy(why: &str, after: std::time::Duration) -> String {
-        format!("{why}; try again in {} s", after.as_secs().max(1))
-    }
-
-    /// The delay a [`BUSY`] reason asks for, if it names one.
-    pub fn retry_after(reason: &str) -> Option<std::time::Duration> {
-        let secs = reason
-            .rsplit_once("; try again in ")?
-            .1
-            .strip_suffix(" s")?;
-        secs.parse().ok().map(std::time::Duration::from_secs)
-    }
 }

@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 use tracing::field::Empty;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use super::admission::BUSY_RETRY_AFTER;
 use super::dispatch::{serve_stream, Peer};
-use super::limits::BUSY_RETRY_AFTER;
 use super::metrics::Attempt;
 use super::{Context, Gate};
 use crate::protocol::close;

@@ -2,8 +2,10 @@
 //!
 //! Whatever a client does ends at most its own stream or connection: handlers return errors to
 //! the spawn boundary, where they are logged in a span naming the peer and the command. Who may
-//! do what is decided per connection ([`auth`]); how much any client may take, by [`limits`].
+//! do what is decided per connection ([`auth`]); how much any client may take, by [`limits`]
+//! (enforced at the door by [`admission`]).
 
+pub mod admission;
 pub mod auth;
 mod connection;
 mod delete;
@@ -49,7 +51,7 @@ pub use limits::{Limits, Startups};
 pub use metrics::Metrics;
 pub use web::WebConfig;
 
-use limits::Verdict;
+use admission::Verdict;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -173,8 +175,8 @@ impl Context {
 /// until the handshake ends, then a slot among the admitted connections.
 #[derive(Debug)]
 pub(crate) struct Gate {
-    place: limits::Handshake,
-    admitted: limits::Connections,
+    place: admission::Handshake,
+    admitted: admission::Connections,
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -306,8 +308,8 @@ impl Server {
         if let (Some(page), Some(web)) = (page, context.web.clone()) {
             web::start_page(page, web, stop_rx.clone());
         }
-        let counts = limits::Connections::new(context.limits.send_buffers, max_send_window);
-        let handshakes = limits::Handshakes::default();
+        let counts = admission::Connections::new(context.limits.send_buffers, max_send_window);
+        let handshakes = admission::Handshakes::default();
         let mut connections = JoinSet::new();
         // Partials are also swept at start and whenever a resumable upload begins; this covers a
         // server that runs for weeks without either.

@@ -13,9 +13,9 @@ use tracing::{info, info_span, warn, Instrument};
 use super::fault::Corrupting;
 use super::{Scope, Web};
 use crate::protocol::close;
+use crate::server::admission::{Connections, BUSY_RETRY_AFTER};
 use crate::server::connection::{goodbye, SHUTTING_DOWN};
 use crate::server::dispatch::{serve_stream, Peer};
-use crate::server::limits::{Connections, BUSY_RETRY_AFTER};
 use crate::server::metrics::Attempt;
 use crate::server::Context;
 
