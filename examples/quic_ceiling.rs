@@ -21,7 +21,7 @@
 //! | option | default | |
 //! | --- | --- | --- |
 //! | `--runtime multi\|current` | `current` | tokio's multi-thread runtime (a worker per core, as `qft` had until 2026-11-29), or one thread (as `qft`) |
-//! | `--congestion bbr\|bbr-raw\|bbr-every-loss\|cubic\|auto` | qft's | qft's capped BBR, quinn's BBR as it is, capped BBR hearing of every loss (before the loss threshold), cubic, or cubic on a short path and capped BBR on a long one |
+//! | `--congestion bbr\|bbr-raw\|cubic\|auto` | qft's | qft's capped BBR, quinn's BBR as it is, cubic, or cubic on a short path and capped BBR on a long one |
 //! | `--max-packet N` | 4096 | the largest UDP payload (MTU discovery's upper bound) |
 //! | `--gso N` | the socket's (quinn sends at most 10) | datagrams per GSO send, at most |
 //! | `--ack-freq N` | off | the ACK frequency extension, asking the peer for an ACK every N+1 packets |
@@ -53,7 +53,7 @@ use quinn::{AckFrequencyConfig, AsyncUdpSocket, Runtime, UdpPoller, VarInt};
 
 const USAGE: &str = "usage: quic_ceiling serve ADDR [OPTIONS]
        quic_ceiling send HOST:PORT FINGERPRINT BYTES [--sha256] [OPTIONS]
-OPTIONS: --runtime multi|current  --congestion bbr|bbr-raw|bbr-every-loss|cubic|auto  --max-packet N  --gso N
+OPTIONS: --runtime multi|current  --congestion bbr|bbr-raw|cubic|auto  --max-packet N  --gso N
          --ack-freq N  --window SIZE  --hash inline|thread  --zero-copy
 BYTES and SIZE take a K, M or G suffix (powers of 1024).";
 
@@ -63,8 +63,6 @@ struct Options {
     current_thread: bool,
     /// quinn's BBR without qft's cap.
     bbr_raw: bool,
-    /// `--congestion bbr-every-loss`: capped BBR without the loss threshold.
-    every_loss: bool,
     tuning: Tuning,
     gso: Option<usize>,
     ack_freq: Option<u32>,
@@ -78,7 +76,6 @@ impl Options {
         let mut o = Options {
             current_thread: true,
             bbr_raw: false,
-            every_loss: false,
             tuning: Tuning::default(),
             gso: None,
             ack_freq: None,
@@ -108,10 +105,6 @@ impl Options {
                         o.tuning.congestion = Congestion::Bbr;
                         o.bbr_raw = true;
                     }
-                    "bbr-every-loss" => {
-                        o.tuning.congestion = Congestion::Bbr;
-                        o.every_loss = true;
-                    }
                     v => o.tuning.congestion = v.parse().map_err(anyhow::Error::msg)?,
                 },
                 "--max-packet" => o.tuning.max_packet = value()?.parse()?,
@@ -140,13 +133,6 @@ impl Options {
         self.tuning.apply(&mut base);
         if self.bbr_raw {
             base.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
-        }
-        if self.every_loss {
-            base.congestion_controller_factory(Arc::new(
-                qft::congestion::CappedFactory::every_loss(Arc::new(
-                    quinn::congestion::BbrConfig::default(),
-                )),
-            ));
         }
         if let Some(n) = self.ack_freq {
             let mut ack = AckFrequencyConfig::default();

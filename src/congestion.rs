@@ -11,16 +11,6 @@
 //! product; [`Capped`] restores such a bound from outside, from what the acknowledgements show
 //! was delivered. Measured there (256 MiB uploads): the same 40-45 MB/s, with 1% of packets
 //! lost (the path's own loss) at a gain of 1.5, 14% at 2, 33% at 3; on loopback no change.
-//!
-//! [`Capped`] also keeps a path's steady, random loss from holding BBR in recovery. quinn's BBR
-//! (v1) takes `min(window, recovery window)` from the first loss and leaves recovery only after
-//! a round trip with none: at 500 Mbit/s × 50 ms a round carries ~2,150 packets, ~21 of them
-//! lost at 1%, so it never left, and one connection got 0.77× the line (BENCHMARKS.md). A loss
-//! that says nothing about congestion should not shrink the window; BBRv2 answers the same way,
-//! by reacting only to rounds that lose more than [`LOSS_THRESHOLD`] of what they carried. The
-//! losses of such a round reach the inner controller at its end; a persistent congestion (every
-//! packet of a span lost) reaches it at once. The window cap above is what protects a shallow
-//! bottleneck, whatever the inner controller believes.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -40,47 +30,17 @@ const GAIN: f64 = 1.5;
 /// so a pause in the data (nothing to send for a moment) does not shrink it.
 const SAMPLES: usize = 10;
 
-/// The share of a round's packets (by bytes) that may be lost without the inner controller
-/// hearing of it: BBRv2's loss threshold. netlab's wan loses 1% each way.
-const LOSS_THRESHOLD: f64 = 0.02;
-
 /// Builds [`Capped`] controllers around those of `inner`.
-pub struct CappedFactory {
-    inner: Arc<dyn ControllerFactory + Send + Sync>,
-    filter_losses: bool,
-}
-
-impl CappedFactory {
-    /// Capped controllers around `inner`'s that hear only of heavy rounds' losses (qft's).
-    pub fn new(inner: Arc<dyn ControllerFactory + Send + Sync>) -> Self {
-        CappedFactory {
-            inner,
-            filter_losses: true,
-        }
-    }
-
-    /// The same, but every loss reaches the inner controller at once, as before
-    /// [`LOSS_THRESHOLD`] (for measuring what the threshold changes: quic_ceiling's
-    /// `--congestion bbr-every-loss`).
-    pub fn every_loss(inner: Arc<dyn ControllerFactory + Send + Sync>) -> Self {
-        CappedFactory {
-            inner,
-            filter_losses: false,
-        }
-    }
-}
+pub struct CappedFactory(pub Arc<dyn ControllerFactory + Send + Sync>);
 
 impl ControllerFactory for CappedFactory {
     fn build(self: Arc<Self>, now: Instant, current_mtu: u16) -> Box<dyn Controller> {
-        let mut capped = Capped::new(self.inner.clone().build(now, current_mtu));
-        capped.filter_losses = self.filter_losses;
-        Box::new(capped)
+        Box::new(Capped::new(self.0.clone().build(now, current_mtu)))
     }
 }
 
 /// Another controller, its window bounded by [`GAIN`] × the best recent delivery rate × the
-/// minimum round trip. Until the first rate sample, the inner window stands. Losses reach the
-/// inner controller only from rounds that lost more than [`LOSS_THRESHOLD`] (see the module).
+/// minimum round trip. Until the first rate sample, the inner window stands.
 pub struct Capped {
     inner: Box<dyn Controller>,
     /// Where the current delivery-rate interval began, and the bytes acknowledged since.
@@ -88,21 +48,6 @@ pub struct Capped {
     /// Recent delivery rates, bytes per second.
     rates: VecDeque<f64>,
     min_rtt: Duration,
-    /// This round's losses, held back until it ends.
-    losses: Losses,
-    /// Whether losses are held back at all ([`CappedFactory::every_loss`]: not).
-    filter_losses: bool,
-}
-
-/// One round's acknowledged and lost bytes, for [`LOSS_THRESHOLD`].
-#[derive(Debug, Clone, Copy, Default)]
-struct Losses {
-    /// When the round began.
-    start: Option<Instant>,
-    acked: u64,
-    lost: u64,
-    /// When the latest loss was declared, and when that packet was sent.
-    latest: Option<(Instant, Instant)>,
 }
 
 impl Capped {
@@ -113,39 +58,7 @@ impl Capped {
             interval: None,
             rates: VecDeque::with_capacity(SAMPLES),
             min_rtt: Duration::ZERO,
-            losses: Losses::default(),
-            filter_losses: true,
         }
-    }
-
-    /// What an acknowledgement tells the cap and the loss round.
-    fn acked(&mut self, now: Instant, bytes: u64, app_limited: bool, min_rtt: Duration) {
-        self.delivered(now, bytes, app_limited, min_rtt);
-        self.losses.acked += bytes;
-    }
-
-    /// Ends the loss round if a round trip has passed: its losses go to the inner controller
-    /// if they were more than [`LOSS_THRESHOLD`] of what it carried, and are forgotten if not.
-    fn end_loss_round(&mut self, now: Instant) {
-        let start = *self.losses.start.get_or_insert(now);
-        if now.saturating_duration_since(start) < self.min_rtt.max(Duration::from_millis(1)) {
-            return;
-        }
-        let Losses {
-            acked,
-            lost,
-            latest,
-            ..
-        } = self.losses;
-        if let Some((at, sent)) = latest {
-            if lost as f64 > LOSS_THRESHOLD * (acked + lost) as f64 {
-                self.inner.on_congestion_event(at, sent, false, lost);
-            }
-        }
-        self.losses = Losses {
-            start: Some(now),
-            ..Losses::default()
-        };
     }
 
     /// Counts `bytes` acknowledged at `now`, and closes a delivery-rate sample once a round
@@ -195,7 +108,7 @@ impl Controller for Capped {
         rtt: &RttEstimator,
     ) {
         self.inner.on_ack(now, sent, bytes, app_limited, rtt);
-        self.acked(now, bytes, app_limited, rtt.min());
+        self.delivered(now, bytes, app_limited, rtt.min());
     }
 
     fn on_end_acks(
@@ -205,9 +118,6 @@ impl Controller for Capped {
         app_limited: bool,
         largest_packet_num_acked: Option<u64>,
     ) {
-        // Before the inner controller ends its batch, so that it reads a heavy round's losses
-        // where it would have read them had they come one by one.
-        self.end_loss_round(now);
         self.inner
             .on_end_acks(now, in_flight, app_limited, largest_packet_num_acked);
     }
@@ -219,14 +129,8 @@ impl Controller for Capped {
         is_persistent_congestion: bool,
         lost_bytes: u64,
     ) {
-        if is_persistent_congestion || !self.filter_losses {
-            let held = std::mem::take(&mut self.losses.lost);
-            self.inner
-                .on_congestion_event(now, sent, is_persistent_congestion, lost_bytes + held);
-            return;
-        }
-        self.losses.lost += lost_bytes;
-        self.losses.latest = Some((now, sent));
+        self.inner
+            .on_congestion_event(now, sent, is_persistent_congestion, lost_bytes);
     }
 
     fn on_mtu_update(&mut self, new_mtu: u16) {
@@ -250,8 +154,6 @@ impl Controller for Capped {
             interval: self.interval,
             rates: self.rates.clone(),
             min_rtt: self.min_rtt,
-            losses: self.losses,
-            filter_losses: self.filter_losses,
         })
     }
 
@@ -445,76 +347,6 @@ mod tests {
         assert!(
             (window - GAIN * bdp).abs() < 0.05 * GAIN * bdp,
             "window {window} for a product of {bdp}"
-        );
-    }
-
-    /// A controller that counts the losses it hears of.
-    #[derive(Clone, Default)]
-    struct Counting {
-        lost: Arc<std::sync::Mutex<Vec<(u64, bool)>>>,
-    }
-
-    impl Controller for Counting {
-        fn on_congestion_event(&mut self, _: Instant, _: Instant, persistent: bool, lost: u64) {
-            self.lost.lock().unwrap().push((lost, persistent));
-        }
-        fn on_mtu_update(&mut self, _: u16) {}
-        fn window(&self) -> u64 {
-            u64::MAX
-        }
-        fn clone_box(&self) -> Box<dyn Controller> {
-            Box::new(self.clone())
-        }
-        fn initial_window(&self) -> u64 {
-            14_720
-        }
-        fn into_any(self: Box<Self>) -> Box<dyn Any> {
-            self
-        }
-    }
-
-    /// One round of `ms` milliseconds at a 10 ms round trip: `per_ms` bytes acknowledged each
-    /// millisecond, and `lost_per_ms` lost.
-    fn round(c: &mut Capped, t: &mut Instant, ms: u64, per_ms: u64, lost_per_ms: u64) {
-        for _ in 0..ms {
-            *t += Duration::from_millis(1);
-            c.acked(*t, per_ms, false, Duration::from_millis(10));
-            if lost_per_ms > 0 {
-                c.on_congestion_event(*t, *t - Duration::from_millis(10), false, lost_per_ms);
-            }
-            c.on_end_acks(*t, 0, false, None);
-        }
-    }
-
-    #[test]
-    fn random_loss_below_the_threshold_never_reaches_the_inner_controller() {
-        let inner = Counting::default();
-        let heard = inner.lost.clone();
-        let mut c = Capped::new(Box::new(inner));
-        let mut t = Instant::now();
-        // 1% lost, round after round (netlab's wan): the inner controller hears nothing.
-        round(&mut c, &mut t, 200, 99_000, 1_000);
-        assert!(
-            heard.lock().unwrap().is_empty(),
-            "{:?}",
-            heard.lock().unwrap()
-        );
-        // 10% lost: each round's losses reach it, whole, at the round's end.
-        round(&mut c, &mut t, 50, 90_000, 10_000);
-        let got = heard.lock().unwrap().clone();
-        assert!(!got.is_empty());
-        assert!(got
-            .iter()
-            .all(|&(lost, persistent)| lost >= 10 * 10_000 && !persistent));
-        // A persistent congestion goes through at once, with what the round held.
-        heard.lock().unwrap().clear();
-        round(&mut c, &mut t, 3, 99_000, 1_000);
-        c.on_congestion_event(t, t, true, 5_000);
-        let got = heard.lock().unwrap().clone();
-        let last = got.last().copied();
-        assert!(
-            matches!(last, Some((lost, true)) if lost > 5_000 && lost <= 5_000 + 3 * 1_000),
-            "{got:?}"
         );
     }
 

@@ -180,7 +180,7 @@ impl Tuning {
 
 /// qft's BBR: quinn's, its window capped ([`crate::congestion::Capped`]).
 fn capped_bbr() -> Arc<dyn quinn::congestion::ControllerFactory + Send + Sync> {
-    Arc::new(CappedFactory::new(Arc::new(BbrConfig::default())))
+    Arc::new(CappedFactory(Arc::new(BbrConfig::default())))
 }
 
 /// Socket buffer asked for, each direction.
