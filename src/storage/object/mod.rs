@@ -31,6 +31,7 @@
 //! lists the directory `x`, the prefix `x/`, after the file `x.txt`: the listing puts it back
 //! first), with bounded memory; keys object_store cannot parse are skipped with a warning.
 
+mod buffers;
 mod expire;
 mod listing;
 mod manage;
@@ -149,6 +150,8 @@ struct Store {
     pages: Option<Arc<dyn PaginatedListStore>>,
     /// Requests object_store does not make (S3 only).
     raw: Option<Arc<raw::Raw>>,
+    /// The bytes in flight to and from the store, shared by every transfer.
+    buffers: buffers::Buffers,
 }
 
 impl Store {
@@ -160,6 +163,7 @@ impl Store {
             multipart: memory,
             pages: None,
             raw: None,
+            buffers: buffers::Buffers::default(),
         }
     }
 }
@@ -241,6 +245,7 @@ impl Object {
             multipart: s3.clone(),
             pages: Some(s3),
             raw: Some(raw),
+            buffers: buffers::Buffers::default(),
         };
         let object = Object::with_store(store, &config.prefix, format_url(config));
         // One small listing: a wrong bucket, endpoint or key shows now, not at the first client.
@@ -315,14 +320,8 @@ impl Object {
                 size: meta.size,
                 modified: meta::shown_time(&meta, &kept),
                 content: Content::Object(
-                    ObjectContent::new(
-                        inner.store.objects.clone(),
-                        key,
-                        meta.e_tag,
-                        meta.size,
-                        text,
-                    )
-                    .with_sha256(kept.sha256),
+                    ObjectContent::new(&inner.store, key, meta.e_tag, meta.size, text)
+                        .with_sha256(kept.sha256),
                 ),
             }),
             Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {

@@ -3,7 +3,8 @@
 //! bytes sent are all of one version or the read fails. One streamed GET is as fast as the
 //! store's single stream; several in parallel are what the AWS CLI does, and what SeaweedFS
 //! needs to serve a file at the speed of its disks. Memory: the ranges in flight, per reader.
-//! A partial's held prefix reads the same way, across its segments.
+//! A partial's held prefix reads the same way, across its segments. Every range takes its share
+//! of the server's [`Buffers`] before it is asked for and keeps it until it is handed out.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,10 +13,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{StreamExt, TryFutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore};
 
+use super::buffers::{Buffers, Held};
+use super::Store;
 use crate::transfer::Source;
 
 /// Bytes per range request.
@@ -36,6 +39,7 @@ pub(super) struct Span {
 #[derive(Debug, Clone)]
 pub struct ObjectContent {
     store: Arc<dyn ObjectStore>,
+    buffers: Buffers,
     spans: Arc<[Span]>,
     /// The client's name, for errors.
     name: Arc<str>,
@@ -45,7 +49,7 @@ pub struct ObjectContent {
 
 impl ObjectContent {
     pub(super) fn new(
-        store: Arc<dyn ObjectStore>,
+        store: &Store,
         key: Path,
         etag: Option<String>,
         len: u64,
@@ -55,9 +59,10 @@ impl ObjectContent {
     }
 
     /// The objects of `spans`, one after the other, as one content.
-    pub(super) fn spans(store: Arc<dyn ObjectStore>, spans: Vec<Span>, name: &str) -> Self {
+    pub(super) fn spans(store: &Store, spans: Vec<Span>, name: &str) -> Self {
         ObjectContent {
-            store,
+            store: store.objects.clone(),
+            buffers: store.buffers.clone(),
             spans: spans.into(),
             name: name.into(),
             sha256: None,
@@ -82,11 +87,12 @@ impl ObjectContent {
             pos: offset,
             ranges: None,
             current: VecDeque::new(),
+            held: None,
         }
     }
 
     /// The range requests for everything from `pos` on, in order, [`RANGES_AT_ONCE`] at a time.
-    fn ranges_from(&self, pos: u64) -> BoxStream<'static, io::Result<VecDeque<Bytes>>> {
+    fn ranges_from(&self, pos: u64) -> BoxStream<'static, io::Result<(VecDeque<Bytes>, Held)>> {
         let mut ranges = Vec::new();
         let mut start = 0u64;
         for span in self.spans.iter() {
@@ -99,9 +105,17 @@ impl ObjectContent {
             }
             start = end;
         }
-        let (store, name) = (self.store.clone(), self.name.clone());
+        let (store, name, buffers) = (self.store.clone(), self.name.clone(), self.buffers.clone());
         futures_util::stream::iter(ranges)
-            .map(move |(span, from, to)| fetch(store.clone(), name.clone(), span, from, to))
+            // Shares are taken one after the other, in order (`then`), so a reader never holds
+            // later ranges' shares while waiting for an earlier one's.
+            .then(move |(span, from, to)| {
+                let buffers = buffers.clone();
+                async move { (buffers.reserve(to - from).await, span, from, to) }
+            })
+            .map(move |(held, span, from, to)| {
+                fetch(store.clone(), name.clone(), span, from, to).map_ok(|range| (range, held))
+            })
             .buffered(RANGES_AT_ONCE)
             .boxed()
     }
@@ -158,9 +172,11 @@ pub struct ObjectSource {
     /// The next byte to hand out, in the whole content.
     pos: u64,
     /// The ranges requested, from `pos` on (`None`: not begun, or restarted after an error).
-    ranges: Option<BoxStream<'static, io::Result<VecDeque<Bytes>>>>,
+    ranges: Option<BoxStream<'static, io::Result<(VecDeque<Bytes>, Held)>>>,
     /// What the current range still holds.
     current: VecDeque<Bytes>,
+    /// The current range's share of the budget.
+    held: Option<Held>,
 }
 
 impl fmt::Debug for ObjectSource {
@@ -178,11 +194,17 @@ impl Source for ObjectSource {
         let mut got = 0usize;
         while got < max {
             let Some(mut piece) = self.current.pop_front() else {
+                // The range is all handed out: its share goes back before the next is waited
+                // for, so a reader never waits for the budget while holding some of it idle.
+                self.held = None;
                 if self.ranges.is_none() {
                     self.ranges = Some(self.content.ranges_from(self.pos));
                 }
                 match self.ranges.as_mut().expect("made above").next().await {
-                    Some(Ok(range)) => self.current = range,
+                    Some(Ok((range, held))) => {
+                        self.current = range;
+                        self.held = Some(held);
+                    }
                     Some(Err(e)) => {
                         self.ranges = None;
                         return Err(e);
@@ -203,5 +225,53 @@ impl Source for ObjectSource {
             }
         }
         Ok(pieces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::{ObjectStoreExt, PutPayload};
+    use std::time::Duration;
+
+    /// Everything `content` holds from 0, a block at a time.
+    async fn read_all(content: ObjectContent) -> Vec<u8> {
+        let mut source = content.source_at(0);
+        let mut got = Vec::new();
+        loop {
+            let pieces = source.read_block(1 << 20).await.unwrap();
+            if pieces.is_empty() {
+                return got;
+            }
+            for piece in pieces {
+                got.extend_from_slice(&piece);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn readers_sharing_a_budget_of_one_range_all_finish_with_their_bytes() {
+        let mut store = Store::in_memory();
+        store.buffers = Buffers::new(RANGE + 1);
+        let len = 3 * RANGE + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let key = Path::from("f");
+        store
+            .objects
+            .put(&key, PutPayload::from(data.clone()))
+            .await
+            .unwrap();
+        let content = ObjectContent::new(&store, key, None, len, "f");
+        let readers: Vec<_> = (0..6)
+            .map(|_| tokio::spawn(read_all(content.clone())))
+            .collect();
+        for reader in readers {
+            let got = tokio::time::timeout(Duration::from_secs(60), reader)
+                .await
+                .expect("readers sharing one range of budget must not wait forever")
+                .unwrap();
+            assert!(got == data, "a reader got other bytes");
+        }
+        assert_eq!(store.buffers.free(), Buffers::new(RANGE + 1).free());
     }
 }

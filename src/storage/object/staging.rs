@@ -145,7 +145,7 @@ impl Staging {
                 })
             })
             .collect();
-        ObjectContent::spans(self.inner.store.objects.clone(), spans, &self.name)
+        ObjectContent::spans(&self.inner.store, spans, &self.name)
     }
 
     /// Keeps the first `from` bytes: later segments go, and the one `from` falls in is written
@@ -172,8 +172,7 @@ impl Staging {
                 etag: None,
                 len: from - segment.start,
             };
-            let content =
-                ObjectContent::spans(self.inner.store.objects.clone(), vec![span], &self.name);
+            let content = ObjectContent::spans(&self.inner.store, vec![span], &self.name);
             let mut source = content.source_at(0);
             self.begin_writer(segment.start);
             let writer = &mut self.writer.as_mut().expect("begun above").parts;

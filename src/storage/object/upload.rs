@@ -287,7 +287,7 @@ impl ObjectPartial {
         // The staging is not written while its held prefix is read (the handler hashes first).
         let content = match self.staging.try_lock() {
             Ok(staging) => staging.content(),
-            Err(_) => ObjectContent::spans(self.inner.store.objects.clone(), Vec::new(), ""),
+            Err(_) => ObjectContent::spans(&self.inner.store, Vec::new(), ""),
         };
         ReadStream::Object(content.source_at(0))
     }

@@ -1,8 +1,8 @@
 //! One object written as a multipart upload, part by part, as its bytes arrive: the part size
 //! picked from the length to come ([`part_size`]), each part gathered into one contiguous buffer
 //! and sent as one request, at most [`IN_FLIGHT`] bytes of parts uploading at once. Memory is the
-//! part being filled plus those, whatever the object's size. An object shorter than one part is
-//! one plain put.
+//! part being filled plus those, whatever the object's size, and the parts uploading draw on the
+//! server's shared [`super::buffers::Buffers`]. An object shorter than one part is one plain put.
 //!
 //! A [`PartWriter`] knows nothing of manifests: the staging that owns it records what it stored
 //! ([`PartWriter::parts`]) where it needs to. Every `await` in it leaves it consistent, so a
@@ -158,6 +158,9 @@ impl PartWriter {
         while self.in_flight.len() >= max_in_flight {
             self.store_oldest().await?;
         }
+        // The part's share of the server's budget, before it leaves the buffer (a wait
+        // cancelled here changes nothing).
+        let held = self.store.buffers.reserve(self.filling.len() as u64).await;
         // Nothing awaits from here on: the part leaves the buffer and starts in one step.
         let part = std::mem::take(&mut self.filling).freeze();
         let len = part.len() as u64;
@@ -165,9 +168,11 @@ impl PartWriter {
         let (multipart, key) = (self.store.multipart.clone(), self.key.clone());
         let id = self.upload.clone().expect("begun above");
         let task = tokio::spawn(async move {
-            multipart
+            let stored = multipart
                 .put_part(&key, &id, idx, PutPayload::from(part))
-                .await
+                .await;
+            drop(held);
+            stored
         });
         self.in_flight.push_back(InFlight { task, len });
         Ok(())
