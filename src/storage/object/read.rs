@@ -21,6 +21,9 @@ use super::buffers::{Buffers, Held};
 use super::Store;
 use crate::transfer::Source;
 
+/// The ranges of a read, in order, each with its share of the budget.
+type Ranges = BoxStream<'static, io::Result<(VecDeque<Bytes>, Held)>>;
+
 /// Bytes per range request.
 const RANGE: u64 = 8 << 20;
 /// Range requests in flight per reader.
@@ -92,7 +95,7 @@ impl ObjectContent {
     }
 
     /// The range requests for everything from `pos` on, in order, [`RANGES_AT_ONCE`] at a time.
-    fn ranges_from(&self, pos: u64) -> BoxStream<'static, io::Result<(VecDeque<Bytes>, Held)>> {
+    fn ranges_from(&self, pos: u64) -> Ranges {
         let mut ranges = Vec::new();
         let mut start = 0u64;
         for span in self.spans.iter() {
@@ -172,7 +175,7 @@ pub struct ObjectSource {
     /// The next byte to hand out, in the whole content.
     pos: u64,
     /// The ranges requested, from `pos` on (`None`: not begun, or restarted after an error).
-    ranges: Option<BoxStream<'static, io::Result<(VecDeque<Bytes>, Held)>>>,
+    ranges: Option<Ranges>,
     /// What the current range still holds.
     current: VecDeque<Bytes>,
     /// The current range's share of the budget.
