@@ -3,7 +3,7 @@
 //! transfer keeps (`-p`, `--perms`).
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use qft::client::{ClientError, Keep};
 use qft::protocol::{EntryKind, ErrorCode};
@@ -11,29 +11,10 @@ use qft::server::Access;
 use qft::tls::Identity;
 
 use crate::shell::{json_lines, stderr, stdout, write_tree, Shell};
-use crate::support::{no_progress, TestServer};
+use crate::support::{mtime, no_progress, set_mtime, TestServer};
 
 /// A time well in the past, to tell a kept time from the time of a copy.
 const LONG_AGO: u64 = 1_500_000_000;
-
-fn set_mtime(path: &Path, secs: u64) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(UNIX_EPOCH + Duration::from_secs(secs))
-        .unwrap();
-}
-
-fn mtime(path: &Path) -> u64 {
-    std::fs::metadata(path)
-        .unwrap()
-        .modified()
-        .unwrap()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {

@@ -363,6 +363,26 @@ impl RawPeer {
         read_frame::<Response, _>(&mut recv).await
     }
 }
+/// Gives the file `path` the modification time `secs` (seconds since the epoch).
+pub fn set_mtime(path: &Path, secs: u64) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap();
+}
+
+/// The modification time of `path`, in whole seconds since the epoch.
+pub fn mtime(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
 
 pub fn random_bytes(len: usize) -> Vec<u8> {
     let mut data = vec![0u8; len];

@@ -7,31 +7,11 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use crate::shell::{json_lines, read_tree, stderr, write_tree, Shell};
-use crate::support::random_bytes;
-
-fn set_mtime(path: &Path, secs: u64) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(UNIX_EPOCH + Duration::from_secs(secs))
-        .unwrap();
-}
-
-fn mtime(path: &Path) -> u64 {
-    std::fs::metadata(path)
-        .unwrap()
-        .modified()
-        .unwrap()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use crate::support::{mtime, random_bytes, set_mtime};
 
 /// Gives the directory `path` the modification time `secs` (with touch(1), not qft's code).
 fn touch_dir(path: &Path, secs: u64) {
