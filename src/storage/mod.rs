@@ -1,6 +1,6 @@
 //! The storage contract: what the server needs from wherever files are kept, and nothing about
 //! how they are kept. The server's command handlers see only [`Storage`] and the handles it gives
-//! out; bytes move through the transfer layer's [`Source`] and [`Sink`], never a file handle.
+//! out; bytes move through the transfer layer's [`Source`] and [`Sink`](crate::transfer::Sink), never a file handle.
 //!
 //! # The contract
 //! - **Names** are [`SafeName`]s, already checked; a backend still refuses the private area
@@ -31,7 +31,7 @@
 //!   as a bad name ([`StorageError::NameTooLong`]) before anything is written.
 //! - **Manage** names ([`Storage::make_dir`], [`Storage::remove_dir`], [`Storage::rename`],
 //!   [`Storage::delete_tree`]), **describe** one ([`Storage::stat`], [`Storage::digest`]) and
-//!   **walk** a tree ([`Walk`]); an upload may carry a [`FileMeta`] ([`Upload::set_meta`]) that
+//!   **walk** a tree ([`Walk`]); an upload may carry a [`FileMeta`](crate::protocol::FileMeta) ([`Upload::set_meta`]) that
 //!   the file has from the moment it appears. Rename never replaces, and is one step or refused
 //!   (an object store renames a file by copy then delete, and refuses a directory). A tree is
 //!   deleted and walked without following links, and never reaches into the private area.
@@ -45,8 +45,10 @@
 //! [`Storage`]: one `match` per operation here, and no generics in `server/`.
 
 mod error;
+mod handles;
 pub mod local;
 pub mod object;
+mod reserve;
 
 use std::fmt;
 use std::io;
@@ -55,14 +57,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::Notify;
-
 pub use error::StorageError;
+pub use handles::{Listing, Partial, ReadFile, ReadStream, Upload, Walk, WriteStream};
+pub use reserve::{Counted, Reservation};
+
+use handles::{Content, ListingInner, PartialInner, UploadInner, WalkInner};
+use reserve::Held;
 
 use crate::paths::SafeName;
-use crate::protocol::{Entry, EntryInfo, FileMeta};
-use crate::transfer::{Block, FileSink, FileSource, Sink, Source};
+use crate::protocol::EntryInfo;
+use crate::transfer::Source;
 
 /// The private area's name at the top of what is served: never listed, never addressable.
 pub const PRIVATE_DIR: &str = ".qft";
@@ -234,79 +238,6 @@ impl Storage {
     }
 }
 
-/// Space set aside for one upload ([`Storage::reserve`]): what it announced and has not
-/// written yet. Given back as it is written, and in full when dropped.
-#[derive(Debug)]
-pub struct Reservation {
-    held: Arc<Held>,
-}
-
-#[derive(Debug)]
-struct Held {
-    /// Bytes still set aside.
-    left: AtomicU64,
-    /// The storage's total of promises, which `left` is part of.
-    promised: Arc<AtomicU64>,
-}
-
-impl Held {
-    /// Gives back up to `n` bytes of what is set aside.
-    fn use_up(&self, n: u64) {
-        let taken = self
-            .left
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
-                Some(left.saturating_sub(n))
-            })
-            .map_or(0, |left| left.min(n));
-        self.promised.fetch_sub(taken, Ordering::AcqRel);
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let left = *self.left.get_mut();
-        self.promised.fetch_sub(left, Ordering::AcqRel);
-    }
-}
-
-impl Reservation {
-    /// Bytes still set aside.
-    pub fn left(&self) -> u64 {
-        self.held.left.load(Ordering::Acquire)
-    }
-
-    /// Sets `n` more bytes aside, without asking: for space the same upload just freed (a
-    /// resumed partial cut back to where the client continues).
-    pub fn grow(&self, n: u64) {
-        self.held.promised.fetch_add(n, Ordering::AcqRel);
-        self.held.left.fetch_add(n, Ordering::AcqRel);
-    }
-
-    /// `sink`, with what is written through it counted against this reservation.
-    pub fn counting<S: Sink>(&self, sink: S) -> Counted<S> {
-        Counted {
-            sink,
-            held: self.held.clone(),
-        }
-    }
-}
-
-/// A sink whose writes use up a [`Reservation`].
-#[derive(Debug)]
-pub struct Counted<S> {
-    sink: S,
-    held: Arc<Held>,
-}
-
-impl<S: Sink + Send> Sink for Counted<S> {
-    async fn write_block(&mut self, block: Block) -> io::Result<()> {
-        let len: usize = block.iter().map(Bytes::len).sum();
-        self.sink.write_block(block).await?;
-        self.held.use_up(len as u64);
-        Ok(())
-    }
-}
-
 // Managing names, metadata and trees: each backend's side is in its own files
 // (`local/manage.rs`, `local/walk.rs`, `object/manage.rs`, `object/walk.rs`).
 impl Storage {
@@ -401,268 +332,12 @@ impl Storage {
     }
 }
 
-/// A tree being walked: pages of entries, each named by its path below the walked directory.
-#[derive(Debug)]
-pub struct Walk {
-    inner: WalkInner,
-}
-
-#[derive(Debug)]
-enum WalkInner {
-    Local(local::LocalWalk),
-    Object(object::ObjectWalk),
-}
-
-impl Walk {
-    /// Up to `max` more entries; an empty page means the walk is complete.
-    pub async fn next_page(&mut self, max: usize) -> Result<Vec<EntryInfo>, StorageError> {
-        match &mut self.inner {
-            WalkInner::Local(walk) => walk.next_page(max).await,
-            WalkInner::Object(walk) => walk.next_page(max).await,
-        }
-    }
-}
-
 /// For the operator's eyes (the log, "Serving ..."), never sent to clients.
 impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.backend {
             Backend::Local(local) => write!(f, "{}", local.root().display()),
             Backend::Object(object) => write!(f, "{object}"),
-        }
-    }
-}
-
-/// A directory being listed: pages of entries in name order.
-#[derive(Debug)]
-pub struct Listing {
-    inner: ListingInner,
-}
-
-#[derive(Debug)]
-enum ListingInner {
-    Local(local::LocalListing),
-    Object(object::ObjectListing),
-}
-
-impl Listing {
-    /// Up to `max` more entries; an empty page means the listing is complete.
-    pub async fn next_page(&mut self, max: usize) -> Result<Vec<Entry>, StorageError> {
-        match &mut self.inner {
-            ListingInner::Local(listing) => listing.next_page(max).await,
-            ListingInner::Object(listing) => listing.next_page(max).await,
-        }
-    }
-}
-
-/// A file opened for reading: its size and time when opened, and its content as then.
-#[derive(Debug)]
-pub struct ReadFile {
-    /// Size when opened: exactly this many bytes are sent.
-    pub size: u64,
-    /// Modification time, seconds since the Unix epoch.
-    pub modified: Option<u64>,
-    content: Content,
-    /// What the backend knows of the content's SHA-256, and where to tell it one.
-    digest: Option<local::Ticket>,
-}
-
-/// Where a [`ReadFile`]'s bytes come from.
-#[derive(Debug, Clone)]
-enum Content {
-    /// An open file: its content stays the one opened even if the name is replaced.
-    File(Arc<std::fs::File>),
-    /// An object at the version opened: every read is pinned to it.
-    Object(object::ObjectContent),
-}
-
-impl ReadFile {
-    /// The SHA-256 of the whole content, when the backend can vouch for it without reading it:
-    /// sending the file then needs no hashing. The receiver verifies it all the same.
-    pub fn known_sha256(&self) -> Option<[u8; 32]> {
-        match &self.content {
-            Content::Object(content) => content.known_sha256(),
-            Content::File(_) => self.digest.as_ref().and_then(|d| d.known),
-        }
-    }
-
-    /// Tells the backend the SHA-256 of the whole content, computed while sending it, so that
-    /// a later reader of the same unchanged file need not compute it.
-    pub fn hashed(&self, sha256: [u8; 32]) {
-        if let Some(digest) = &self.digest {
-            digest.hashed(sha256);
-        }
-    }
-
-    /// The content from byte `offset` on.
-    pub fn source_at(&self, offset: u64) -> ReadStream {
-        match &self.content {
-            Content::File(file) => ReadStream::File(FileSource::new(file.clone(), offset)),
-            Content::Object(content) => ReadStream::Object(content.source_at(offset)),
-        }
-    }
-}
-
-/// Bytes read from storage, for the transfer layer.
-#[derive(Debug)]
-pub enum ReadStream {
-    /// From a local file.
-    File(FileSource),
-    /// From objects.
-    Object(object::ObjectSource),
-}
-
-impl Source for ReadStream {
-    async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
-        match self {
-            ReadStream::File(source) => source.read_block(max).await,
-            ReadStream::Object(source) => source.read_block(max).await,
-        }
-    }
-}
-
-/// Bytes written to storage's staging, for the transfer layer.
-#[derive(Debug)]
-pub enum WriteStream {
-    /// Into a local file.
-    File(FileSink),
-    /// Into a staged object upload.
-    Object(object::ObjectSink),
-}
-
-impl Sink for WriteStream {
-    async fn write_block(&mut self, block: Block) -> io::Result<()> {
-        match self {
-            WriteStream::File(sink) => sink.write_block(block).await,
-            WriteStream::Object(sink) => sink.write_block(block).await,
-        }
-    }
-}
-
-/// An upload being received: staged privately, visible under its name only after
-/// [`Upload::commit`], gone if dropped before.
-#[derive(Debug)]
-pub struct Upload {
-    inner: UploadInner,
-}
-
-#[derive(Debug)]
-enum UploadInner {
-    Local(local::LocalUpload),
-    Object(object::ObjectUpload),
-}
-
-impl Upload {
-    /// Where the body goes, from its start.
-    pub fn sink(&self) -> WriteStream {
-        match &self.inner {
-            UploadInner::Local(upload) => upload.sink(),
-            UploadInner::Object(upload) => upload.sink(),
-        }
-    }
-
-    /// Makes the received body, whose SHA-256 the caller checked is `sha256`, durable under its
-    /// name. A failure leaves the old content in place.
-    pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
-        match self.inner {
-            UploadInner::Local(upload) => upload.commit(sha256).await,
-            UploadInner::Object(upload) => upload.commit(sha256).await,
-        }
-    }
-
-    /// Gives the file `meta` (its time, its permission bits) as it is committed.
-    pub fn set_meta(&mut self, meta: FileMeta) {
-        match &mut self.inner {
-            UploadInner::Local(upload) => upload.set_meta(meta),
-            UploadInner::Object(upload) => upload.set_meta(meta),
-        }
-    }
-
-    /// [`Upload::commit`] for a small body received whole and verified: writes and commits it in
-    /// one step (for a small file the hand-offs between threads cost more than the work).
-    pub async fn commit_whole(
-        self,
-        body: Vec<Bytes>,
-        sha256: [u8; 32],
-    ) -> Result<(), StorageError> {
-        match self.inner {
-            UploadInner::Local(upload) => upload.commit_whole(body, sha256).await,
-            UploadInner::Object(upload) => upload.commit_whole(body, sha256).await,
-        }
-    }
-}
-
-/// A resumable upload's partial: what one client sent earlier of one version of one file.
-#[derive(Debug)]
-pub struct Partial {
-    /// Bytes held (after [`Partial::keep`]: up to where this attempt continues).
-    pub held: u64,
-    inner: PartialInner,
-}
-
-#[derive(Debug)]
-enum PartialInner {
-    Local(local::LocalPartial),
-    Object(object::ObjectPartial),
-}
-
-impl Partial {
-    /// The held bytes from the start, to hash.
-    pub fn source(&self) -> ReadStream {
-        match &self.inner {
-            PartialInner::Local(partial) => partial.source(),
-            PartialInner::Object(partial) => partial.source(),
-        }
-    }
-
-    /// Keeps the first `from` bytes (at most [`Partial::held`]) and drops the rest.
-    pub async fn keep(&mut self, from: u64) -> Result<(), StorageError> {
-        let from = from.min(self.held);
-        match &mut self.inner {
-            PartialInner::Local(partial) => partial.keep(from).await?,
-            PartialInner::Object(partial) => partial.keep(from).await?,
-        }
-        self.held = from;
-        Ok(())
-    }
-
-    /// Where the rest of the body goes: right after what is held.
-    pub fn sink(&self) -> WriteStream {
-        match &self.inner {
-            PartialInner::Local(partial) => partial.sink(self.held),
-            PartialInner::Object(partial) => partial.sink(self.held),
-        }
-    }
-
-    /// Notified when a newer attempt of the same client claims this partial: let go then.
-    pub fn superseded(&self) -> Arc<Notify> {
-        match &self.inner {
-            PartialInner::Local(partial) => partial.claim(),
-            PartialInner::Object(partial) => partial.claim(),
-        }
-    }
-
-    /// Gives the file `meta` as it is committed, as [`Upload::set_meta`] does.
-    pub fn set_meta(&mut self, meta: FileMeta) {
-        match &mut self.inner {
-            PartialInner::Local(partial) => partial.set_meta(meta),
-            PartialInner::Object(partial) => partial.set_meta(meta),
-        }
-    }
-
-    /// Makes the verified whole file durable under its name, as [`Upload::commit`] does.
-    pub async fn commit(self, sha256: [u8; 32]) -> Result<(), StorageError> {
-        match self.inner {
-            PartialInner::Local(partial) => partial.commit(sha256).await,
-            PartialInner::Object(partial) => partial.commit(sha256).await,
-        }
-    }
-
-    /// Throws the partial away (its data proved wrong).
-    pub async fn discard(self) {
-        match self.inner {
-            PartialInner::Local(partial) => partial.discard().await,
-            PartialInner::Object(partial) => partial.discard().await,
         }
     }
 }
