@@ -28,6 +28,7 @@ pub mod config;
 mod connect;
 pub mod display;
 mod download;
+mod editor;
 mod error;
 pub mod json;
 pub mod keep;
