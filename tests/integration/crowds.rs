@@ -144,9 +144,19 @@ fn twenty_one_shot_clients_from_one_address_all_succeed() {
 
 #[test]
 fn a_busy_server_is_waited_for_and_the_client_says_so() {
-    // Room for four at a time from this address: the other sixteen are told to come back.
+    // Room for four at a time from this address, and four connections of the test's own hold
+    // them for a moment: the one-shot clients meet a full server, whatever the scheduling (20
+    // quick puts alone did not always overlap five deep on a busy machine).
     let served = Served::start(|c| c.limits.max_connections_per_ip = 4);
+    let held: Vec<_> = served._rt.block_on(async {
+        futures_util::future::join_all((0..4).map(|_| served.server.client())).await
+    });
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(held);
+    });
     let outputs = served.puts_at_once(20);
+    release.join().unwrap();
     let mut waited = 0;
     for (i, out) in outputs.iter().enumerate() {
         let err = stderr(out);
