@@ -99,6 +99,21 @@ impl fmt::Display for SafeName {
     }
 }
 
+/// `text` as it goes in a URL path: every byte but the unreserved ones (RFC 3986) and `/`
+/// percent-encoded. Share links and the S3 requests qft signs itself both use it (the latter
+/// as object_store encodes its keys, so both name the same object).
+pub fn percent_encode_path(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Escapes what would make a name drive the terminal it is printed on (control characters: scp
 /// CVE-2019-6109, croc CVE-2023-43620) or show as something it is not ([`is_deceptive`]:
 /// `invoice\u{202e}fdp.exe` prints as `invoiceexe.pdf`), as `\u{...}`. Other text, including
@@ -141,6 +156,15 @@ pub fn is_deceptive(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_percent_encoded_byte_by_byte_keeping_slashes() {
+        assert_eq!(
+            percent_encode_path("a/b c/é+%.txt"),
+            "a/b%20c/%C3%A9%2B%25.txt"
+        );
+        assert_eq!(percent_encode_path("plain-_.~/x"), "plain-_.~/x");
+    }
 
     #[test]
     fn plain_names_pass() {

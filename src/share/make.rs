@@ -33,7 +33,7 @@ pub fn link(
     };
     let mut link = format!(
         "{base}#t={token}&m={access}&k={kind}&n={}",
-        escape(&share.name)
+        crate::paths::percent_encode_path(&share.name)
     );
     if !hashes.is_empty() {
         link.push_str(&format!("&h={}", hashes.join(",")));
@@ -138,19 +138,6 @@ pub fn plan(
         return Err(Unshareable::TooLong);
     }
     Ok((kind, access))
-}
-
-/// Percent-encodes everything but unreserved characters and `/`.
-fn escape(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -274,27 +274,7 @@ pub struct RawPeer {
 
 impl RawPeer {
     pub async fn connect(addr: SocketAddr, fingerprint: Fingerprint) -> Self {
-        let verifier = Arc::new(FingerprintVerifier::new(
-            Some(fingerprint),
-            false,
-            tls::crypto_provider(),
-        ));
-        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        let identity = Identity::generate().unwrap();
-        // A raw peer reads only when a test does: a small window makes the server wait for it
-        // (with the default, files of several MiB would arrive before anyone reads).
-        let tuning = Tuning {
-            stream_window: 1 << 20,
-            ..Tuning::default()
-        };
-        endpoint.set_default_client_config(
-            tls::client_config(verifier, Some(&identity), &tuning).unwrap(),
-        );
-        let conn = endpoint.connect(addr, "qft").unwrap().await.unwrap();
-        RawPeer {
-            _endpoint: endpoint,
-            conn,
-        }
+        Self::connect_from(addr, fingerprint, IpAddr::from([127, 0, 0, 1])).await
     }
 
     /// Starts an upload by hand: sends the request and waits for Ready.
@@ -466,6 +446,8 @@ impl RawPeer {
         ));
         let mut endpoint = quinn::Endpoint::client(SocketAddr::new(from, 0)).unwrap();
         let identity = Identity::generate().unwrap();
+        // A raw peer reads only when a test does: a small window makes the server wait for it
+        // (with the default, files of several MiB would arrive before anyone reads).
         let tuning = Tuning {
             stream_window: 1 << 20,
             ..Tuning::default()

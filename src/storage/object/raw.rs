@@ -16,6 +16,8 @@ use object_store::path::Path;
 use object_store::{Attribute, Attributes};
 use reqwest::header::{HeaderName, HeaderValue};
 
+use crate::paths::percent_encode_path;
+
 /// Attempts of a copy that failed on the way (connection, 5xx): a copy is idempotent.
 const ATTEMPTS: u32 = 3;
 
@@ -69,8 +71,8 @@ impl Raw {
         to: &Path,
         attributes: &Attributes,
     ) -> object_store::Result<()> {
-        let url = format!("{}/{}", self.bucket_url, encode_key(to.as_ref()));
-        let source = format!("{}/{}", self.bucket, encode_key(from.as_ref()));
+        let url = format!("{}/{}", self.bucket_url, percent_encode_path(to.as_ref()));
+        let source = format!("{}/{}", self.bucket, percent_encode_path(from.as_ref()));
         let mut attempt = 0;
         loop {
             match self.copy_once(&url, &source, to, attributes).await {
@@ -149,30 +151,5 @@ impl Raw {
             return Err(Failure::Final(generic(format!("copy: {status}: {body}"))));
         }
         Ok(())
-    }
-}
-
-/// `key` as it goes in a URL path: every byte but the unreserved ones and `/` percent-encoded
-/// (what object_store does with its keys, so both name the same object).
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for &b in key.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_encoded_byte_by_byte_keeping_slashes() {
-        assert_eq!(encode_key("a/b c/é+%.txt"), "a/b%20c/%C3%A9%2B%25.txt");
-        assert_eq!(encode_key("plain-_.~/x"), "plain-_.~/x");
     }
 }
