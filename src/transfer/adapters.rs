@@ -14,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::writeback::EarlyWriteback;
 use super::{Block, Sink, Source, BLOCK, RECEIVE_QUEUE};
 
 impl Source for quinn::RecvStream {
@@ -169,12 +170,14 @@ impl Sink for FileSink {
 }
 
 /// Starts the thread that writes the blocks it is sent to `file` from `pos` and answers each
-/// with its outcome; it stops at the first failure or when the sender is dropped.
+/// with its outcome; it stops at the first failure or when the sender is dropped. The disk
+/// takes what it wrote as it goes ([`EarlyWriteback`]), so the commit's fsync has little left.
 fn write_thread(file: Arc<std::fs::File>, pos: u64) -> FileWriter {
     let (blocks, mut to_write) = mpsc::channel::<Block>(1);
     let (answer, written) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
         let mut at = pos;
+        let mut early = EarlyWriteback::new(pos);
         while let Some(block) = to_write.blocking_recv() {
             let outcome = write_all_at(&file, at, &block);
             let failed = outcome.is_err();
@@ -182,6 +185,7 @@ fn write_thread(file: Arc<std::fs::File>, pos: u64) -> FileWriter {
                 return;
             }
             at += block.iter().map(|p| p.len() as u64).sum::<u64>();
+            early.written(&file, at);
         }
     });
     FileWriter { blocks, written }
