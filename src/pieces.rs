@@ -18,7 +18,9 @@
 //! with an old prefix: it differs from some piece on, and is resent from there.
 //!
 //! Pieces are [`crate::protocol::chunk_for`] bytes (1 MiB, doubled for very large files so that
-//! at most [`crate::protocol::MAX_CHUNKS`] hashes travel). Each side reads the prefix it holds
+//! at most [`crate::protocol::MAX_CHUNKS`] hashes travel), or, for an upload's partial on S3,
+//! the parts the server stored, whose hashes it kept as it stored them
+//! ([`crate::storage::Partial::pieces`]): the owner of the file agrees with any piece size. Each side reads the prefix it holds
 //! once: the SHA-256 state over all its whole pieces ([`Covered`]) is kept, so when the transfer
 //! continues right after them (the usual case) the whole-file hash needs no second read.
 

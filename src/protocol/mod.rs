@@ -46,6 +46,9 @@
 //!   from the local file (a multiple of `chunk`, at most what is held); C→S the body from `from`
 //!   to `size`, then a [`Trailer`] with the SHA-256 of the *whole* file; S→C `Done` or `Error`.
 //!   A source that changed since is thus resent from its first changed piece, never mixed.
+//!   `chunk` is the server's choice: [`chunk_for`] of what it holds where it hashes the partial
+//!   again (a directory), the part size where it kept each part's hash as it stored it (S3:
+//!   8 MiB or more); a client takes any `chunk` whose pieces fit in `size`.
 //! - **ResumeDownload**: C→S `Request::ResumeDownload { name, have }` (bytes of a local partial);
 //!   S→C `Response::Prefix { size, modified, chunk, hashes }` covering the file's first
 //!   `min(have, size)` bytes in whole pieces; C→S [`Resume`] `{ from }`; S→C the body from `from`,

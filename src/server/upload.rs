@@ -10,13 +10,14 @@ use super::exchange::{read_resume, respond, safe_name, within_stall, Failure, Ou
 use super::slots::Who;
 use super::Context;
 use crate::compress::Decompressing;
+use crate::pieces::hash_prefix;
 use crate::pieces::Pieces;
 use crate::protocol::{
     close, read_frame_limited, ErrorCode, FileMeta, FrameError, Response, Trailer, SMALL_FILE,
 };
-use crate::storage::{Reservation, StorageError};
+use crate::storage::{Partial, Reservation, StorageError};
 use crate::tls::Fingerprint;
-use crate::transfer::{copy_continuing, read_whole, CopyError, Sink, Source};
+use crate::transfer::{copy_continuing, copy_unhashed, read_whole, CopyError, Sink, Source};
 
 /// A plain upload: nothing is kept if it breaks.
 pub(super) async fn run<R, W>(
@@ -53,7 +54,8 @@ where
         digest
     } else {
         let mut sink = space.counting(upload.sink());
-        let received = receive(ctx, &shown, Sha256::default(), size, recv, &mut sink).await?;
+        let hashing = Hashing::Here(Sha256::default());
+        let received = receive(ctx, &shown, hashing, size, recv, &mut sink).await?;
         upload.commit(received).await?;
         received
     };
@@ -116,31 +118,50 @@ where
         }
     };
     let io = |e: std::io::Error| Failure::from(StorageError::from_io(&shown, e));
-    // Hashed again at every attempt: what the client does not use of it is charged to it.
-    let hashing = ctx.slots.hashing(who, partial.held);
-    let (pieces, covered) = Pieces::hash(&mut partial.source(), hashing.bytes)
-        .await
-        .map_err(io)?;
+    // What is held, as pieces: known to the backend, or hashed again at every attempt (what
+    // the client does not use of that is charged to it).
+    let (pieces, covered) = match partial.pieces() {
+        Some(pieces) => (pieces, None),
+        None => {
+            let hashing = ctx.slots.hashing(who, partial.held);
+            let (pieces, covered) = Pieces::hash(&mut partial.source(), hashing.bytes)
+                .await
+                .map_err(io)?;
+            (pieces, Some((hashing, covered)))
+        }
+    };
     let held = Response::Held {
         chunk: pieces.chunk,
         hashes: pieces.hashes.clone(),
     };
     respond(ctx, send, &held).await?;
-    let from = read_resume(ctx, recv, hashing.bytes, &pieces).await?;
-    hashing.used(from);
-    let before = covered.at(from, || partial.source()).await.map_err(io)?;
+    let from = read_resume(ctx, recv, pieces.len(), &pieces).await?;
+    let before = match (partial.state_at(from), covered) {
+        (Some(state), _) => state,
+        (None, Some((hashing, covered))) => {
+            hashing.used(from);
+            covered.at(from, || partial.source()).await.map_err(io)?
+        }
+        (None, None) => hash_prefix(&mut partial.source(), from).await.map_err(io)?,
+    };
     // Cutting back to `from` frees what the rest will take again.
     let dropped = partial.held - from;
     partial.keep(from).await?;
     space.grow(dropped);
     let rest = size - from;
     let claim = partial.superseded();
+    // The backend may hash the rest itself, in the pass it makes anyway (see `take_hashing`).
+    let hasher = partial.take_hashing(before);
     let mut sink = space.counting(partial.sink());
     let mut unpacked = Decompressing::new(&mut *recv);
     let receiving = async {
+        let hashing = match hasher {
+            Some(hasher) => Hashing::Here(hasher),
+            None => Hashing::Backend(&partial),
+        };
         match body.compressed {
-            true => receive(ctx, &shown, before, rest, &mut unpacked, &mut sink).await,
-            false => receive(ctx, &shown, before, rest, unpacked.inner, &mut sink).await,
+            true => receive(ctx, &shown, hashing, rest, &mut unpacked, &mut sink).await,
+            false => receive(ctx, &shown, hashing, rest, unpacked.inner, &mut sink).await,
         }
     };
     let outcome = tokio::select! {
@@ -169,21 +190,37 @@ where
     Ok(rest)
 }
 
-/// Receives `len` body bytes into `sink`, continuing `hasher`, then the trailer and the end of
-/// the stream, and checks the whole file's hash against the trailer. Returns that hash.
+/// Who hashes an upload's body.
+enum Hashing<'a> {
+    /// The copy, continuing this state.
+    Here(Sha256),
+    /// The backend, as it stores it ([`crate::storage::Partial::take_hashing`]).
+    Backend(&'a Partial),
+}
+
+/// Receives `len` body bytes into `sink`, hashed as `hashing` says, then the trailer and the
+/// end of the stream, and checks the whole file's hash against the trailer. Returns that hash.
 async fn receive<R: AsyncRead + Unpin + Source, S: Sink>(
     ctx: &Context,
     shown: &str,
-    hasher: Sha256,
+    hashing: Hashing<'_>,
     len: u64,
     recv: &mut R,
     sink: &mut S,
 ) -> Result<[u8; 32], Failure> {
     let stall = Some(ctx.limits.stall_timeout);
     let hidden = ProgressBar::hidden();
-    let received = copy_continuing(hasher, recv, sink, len, stall, &hidden)
-        .await
-        .map_err(|e| copy_failure(shown, e))?;
+    let received = match hashing {
+        Hashing::Here(hasher) => copy_continuing(hasher, recv, sink, len, stall, &hidden)
+            .await
+            .map_err(|e| copy_failure(shown, e))?,
+        Hashing::Backend(partial) => {
+            copy_unhashed(recv, sink, len, stall, &hidden)
+                .await
+                .map_err(|e| copy_failure(shown, e))?;
+            partial.digest().await?
+        }
+    };
     finish(ctx, recv, received).await?;
     Ok(received)
 }

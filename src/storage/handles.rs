@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sha2::Sha256;
 use tokio::sync::Notify;
 
 use super::{local, object, StorageError};
@@ -93,6 +94,9 @@ impl ReadFile {
     pub fn hashed(&self, sha256: [u8; 32]) {
         if let Some(digest) = &self.digest {
             digest.hashed(sha256);
+        }
+        if let Content::Object(content) = &self.content {
+            content.hashed(sha256);
         }
     }
 
@@ -209,11 +213,54 @@ pub(super) enum PartialInner {
 }
 
 impl Partial {
-    /// The held bytes from the start, to hash.
+    /// The held bytes from the start, to hash, where [`Partial::pieces`] does not know them.
     pub fn source(&self) -> ReadStream {
         match &self.inner {
             PartialInner::Local(partial) => partial.source(),
             PartialInner::Object(partial) => partial.source(),
+        }
+    }
+
+    /// The resume pieces of what is held, where the backend knows them without reading it (the
+    /// object backend: the parts of an open upload cannot be read back, so their hashes were
+    /// kept as they were stored). `None`: hash [`Partial::source`].
+    pub fn pieces(&self) -> Option<crate::pieces::Pieces> {
+        match &self.inner {
+            PartialInner::Local(_) => None,
+            PartialInner::Object(partial) => partial.pieces(),
+        }
+    }
+
+    /// The whole file's SHA-256 state over the first `from` bytes, where the backend knows it
+    /// without reading them (at a piece [`Partial::pieces`] offered). `None`: read them.
+    pub fn state_at(&self, from: u64) -> Option<Sha256> {
+        match &self.inner {
+            PartialInner::Local(_) => None,
+            PartialInner::Object(partial) => partial.state_at(from),
+        }
+    }
+
+    /// Offers the backend the hashing of the rest of the body, continuing `state` (the state
+    /// over the first [`Partial::held`] bytes, after [`Partial::keep`]): a backend that must
+    /// hash what it stores anyway (the object backend's pieces) does the whole file's hash in
+    /// the same pass, and [`Partial::digest`] gives it. Returns `state` back if the caller is
+    /// to hash.
+    pub fn take_hashing(&mut self, state: Sha256) -> Option<Sha256> {
+        match &mut self.inner {
+            PartialInner::Local(_) => Some(state),
+            PartialInner::Object(partial) => partial.take_hashing(state),
+        }
+    }
+
+    /// The whole file's SHA-256 of what was written, once all of it was, for a backend that
+    /// took the hashing ([`Partial::take_hashing`]).
+    pub async fn digest(&self) -> Result<[u8; 32], StorageError> {
+        match &self.inner {
+            PartialInner::Local(_) => Err(StorageError::Io {
+                name: String::new(),
+                source: io::Error::other("this backend does not hash what it stores"),
+            }),
+            PartialInner::Object(partial) => partial.digest().await,
         }
     }
 
@@ -244,11 +291,13 @@ impl Partial {
         }
     }
 
-    /// Gives the file `meta` as it is committed, as [`Upload::set_meta`] does.
+    /// Gives the file `meta` as it is committed, as [`Upload::set_meta`] does. A backend that
+    /// fixes the metadata when it begins storing may have to drop what it holds
+    /// ([`Partial::held`] says what is left).
     pub fn set_meta(&mut self, meta: FileMeta) {
         match &mut self.inner {
             PartialInner::Local(partial) => partial.set_meta(meta),
-            PartialInner::Object(partial) => partial.set_meta(meta),
+            PartialInner::Object(partial) => self.held = partial.set_meta(meta),
         }
     }
 

@@ -22,7 +22,11 @@
 //!   the store by the object backend, so within a few when servers race), past which a new one
 //!   is refused
 //!   ([`StorageError::TooManyPartials`]). A backend without them answers `None`; either way the
-//!   client falls back to a plain upload.
+//!   client falls back to a plain upload. What a partial holds is hashed from its
+//!   [`Partial::source`], or, where the held bytes cannot be read back (an open multipart
+//!   upload), known from what the backend recorded as it stored them ([`Partial::pieces`],
+//!   [`Partial::state_at`]); such a backend also takes over the whole file's hash of the rest
+//!   ([`Partial::take_hashing`], [`Partial::digest`]), in the one pass it makes anyway.
 //! - **Delete** one file; **free space** where it can be known; **expire** leftovers.
 //! - **Space** for uploads is [`Storage::reserve`]d before they start, here for every backend:
 //!   what running uploads announced and have not written yet counts as used, so two uploads
@@ -38,8 +42,9 @@
 //!
 //! # Backends
 //! - [`local`]: a directory on the server's filesystem (temp file, fsync, rename, fsync dir).
-//! - [`object`]: a prefix of an S3 bucket (staged multipart uploads published by a server-side
-//!   copy, reads pinned to an ETag, partials kept in the store so any server continues them).
+//! - [`object`]: a prefix of an S3 bucket (one multipart upload at the file's key, completed
+//!   once verified; reads pinned to an ETag; partials kept in the store, with the hashes of
+//!   what they hold, so any server continues them without reading them back).
 //!
 //! Async methods that return `impl Future` rule out `dyn`, so the backends are an enum behind
 //! [`Storage`]: one `match` per operation here, and no generics in `server/`.

@@ -298,7 +298,10 @@ fn json_lines_have_the_documented_fields() {
     assert_eq!(done["name"], "f.txt");
     assert_eq!(done["path"], "f.txt");
     assert_eq!(done["bytes"], 5);
-    assert_eq!(done["sha256"], format!("{:x}", Sha256::digest(b"hello")));
+    assert_eq!(
+        done["sha256"],
+        qft::transfer::hex(&Sha256::digest(b"hello").into())
+    );
     assert!(done["seconds"].as_f64().unwrap() >= 0.0);
     let error = records.iter().find(|r| r["type"] == "error").unwrap();
     assert_eq!(error["code"], "not_found");

@@ -173,8 +173,7 @@ async fn an_upload_broken_with_its_server_continues_through_another() {
                     .bytes()
                     .await
                     .unwrap();
-                recorded |= !String::from_utf8_lossy(&body).contains("\"parts\":[]")
-                    && String::from_utf8_lossy(&body).contains("\"parts\":[\"");
+                recorded |= String::from_utf8_lossy(&body).contains("\"parts\":[{");
             }
         }
         if recorded && progress.position() > 16 * MIB as u64 {
@@ -210,11 +209,14 @@ async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
     let limits = qft::server::Limits::default().partials();
     let data = random_bytes(20 * MIB);
     let size = data.len() as u64;
-    let partial = a
+    let mut partial = a
         .begin_partial(name.clone(), [7; 32], size, limits)
         .await
         .unwrap()
         .unwrap();
+    // As the server's handler does: what is stored is hashed as it goes, for the next attempt.
+    partial.keep(0).await.unwrap();
+    assert!(partial.take_hashing(Sha256::new()).is_none());
     let mut sink = partial.sink();
     for piece in data[..16 * MIB].chunks(MIB) {
         sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
@@ -262,15 +264,19 @@ async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
     // The two 8 MiB parts stored and recorded; what was still in memory died with "A".
     assert_eq!(partial.held, 16 * MIB as u64);
     let held = partial.held as usize;
-    let mut source = partial.source();
-    let mut got = Vec::new();
-    while got.len() < held {
-        let block = qft::transfer::Source::read_block(&mut source, held - got.len())
-            .await
-            .unwrap();
-        block.iter().for_each(|b| got.extend_from_slice(b));
-    }
-    assert_eq!(got, data[..held]);
+    // Parts of an open upload cannot be read back: what they hold is known from the manifest,
+    // each part a resume piece, and the whole file's hash state where they end.
+    let pieces = partial.pieces().expect("the manifest knows the parts");
+    assert_eq!(pieces.chunk, 8 * MIB as u64);
+    let expected: Vec<[u8; 32]> = data[..held]
+        .chunks(8 * MIB)
+        .map(|part| Sha256::digest(part).into())
+        .collect();
+    assert_eq!(pieces.hashes, expected);
+    let state = partial
+        .state_at(partial.held)
+        .expect("the state after the last part");
+    assert_eq!(state.finalize(), Sha256::digest(&data[..held]));
     partial.keep(partial.held).await.unwrap();
     let mut sink = partial.sink();
     sink.write_block(Arc::from(vec![Bytes::copy_from_slice(&data[held..])]))
@@ -779,4 +785,315 @@ async fn regression_a_broken_attempt_leaves_its_open_upload_to_the_next_owner() 
         block.iter().for_each(|b| got.extend_from_slice(b));
     }
     assert_eq!(got, data);
+}
+
+/// The same bucket as an S3 store with its multipart calls, to look at uploads the way the
+/// servers leave them.
+fn direct_s3() -> Arc<object_store::aws::AmazonS3> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(seaweed::endpoint())
+            .with_allow_http(true)
+            .with_bucket_name("qft-test")
+            .with_access_key_id("testkey")
+            .with_secret_access_key("testsecret")
+            .with_region("us-east-1")
+            .build()
+            .unwrap(),
+    )
+}
+
+/// Waits (up to a minute) until the only partial's manifest names `parts` parts or more.
+async fn manifest_with_parts(config: &ObjectConfig, parts: usize) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(manifest) = the_manifest(config).await {
+            if manifest["open"]["parts"].as_array().map_or(0, Vec::len) >= parts {
+                return manifest;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no manifest with {parts} parts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_part_of_an_older_attempt_never_joins_the_file_a_newer_one_publishes() {
+    // SeaweedFS completes an upload with whatever part holds a number, whatever the ETag it is
+    // told: a part an older attempt still had on its way, landing after a newer attempt sent
+    // other bytes (the file changed) under the same number, would be published. So each
+    // attempt numbers its parts apart, and completes with its own numbers only.
+    use object_store::multipart::MultipartStore;
+    let config = seaweed::config();
+    let (a, b) = (seaweed::open(&config).await, seaweed::open(&config).await);
+    let name = SafeName::new("late.bin").unwrap();
+    let limits = qft::server::Limits::default().partials();
+    let old = random_bytes(24 * MIB);
+    let size = old.len() as u64;
+    let mut partial = a
+        .begin_partial(name.clone(), [4; 32], size, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    partial.keep(0).await.unwrap();
+    assert!(partial.take_hashing(Sha256::new()).is_none());
+    let mut sink = partial.sink();
+    for piece in old[..17 * MIB].chunks(MIB) {
+        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
+            .await
+            .unwrap();
+    }
+    drop((sink, partial)); // broken: two parts stored and recorded
+    let manifest = manifest_with_parts(&config, 2).await;
+    let key = Key::from(manifest["open"]["key"].as_str().unwrap());
+    let id = manifest["open"]["upload_id"].as_str().unwrap().to_owned();
+    let a_second = manifest["open"]["parts"][1]["number"].as_u64().unwrap() as usize;
+
+    // The file changed in its second part: B keeps the first and sends the rest.
+    let mut new = old.clone();
+    new[9 * MIB] ^= 1;
+    let mut partial = b
+        .begin_partial(name.clone(), [4; 32], size, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(partial.held, 16 * MIB as u64);
+    partial.keep(8 * MIB as u64).await.unwrap();
+    let state = partial.state_at(8 * MIB as u64).unwrap();
+    assert!(partial.take_hashing(state).is_none());
+    let mut sink = partial.sink();
+    sink.write_block(Arc::from(vec![Bytes::copy_from_slice(&new[8 * MIB..])]))
+        .await
+        .unwrap();
+    drop(sink);
+    let digest = partial.digest().await.unwrap();
+    assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&new)));
+    // A's second part, late: its old bytes land again under A's number.
+    direct_s3()
+        .put_part(
+            &key,
+            &id,
+            a_second,
+            Bytes::copy_from_slice(&old[8 * MIB..16 * MIB]).into(),
+        )
+        .await
+        .unwrap();
+    partial.commit(digest).await.unwrap();
+    let got = direct().get(&key).await.unwrap().bytes().await.unwrap();
+    assert!(
+        got[..] == new[..],
+        "the published file is the newer attempt's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_continues_through_another_server_from_the_first_part_that_differs() {
+    let config = seaweed::config();
+    // A takes its time (32 MiB/s), so that it is caught holding some parts, not all.
+    let storage = seaweed::open(&config).await;
+    let a = TestServer::start_with_config(move |c| {
+        c.storage = storage;
+        c.limits.bwlimit = Some(32 << 20);
+    })
+    .await;
+    let b = server(&config).await;
+    let home = tempfile::tempdir().unwrap();
+    let me = || Identity::load_or_create(&home.path().join("id")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(64 * MIB);
+    let path = local(dir.path(), "f", &data);
+
+    let client = a.client_as(me()).await;
+    let upload = {
+        let path = path.clone();
+        tokio::spawn(async move { client.upload(&path, "f.bin", &no_progress()).await })
+    };
+    // Server A recorded three parts or more (24 MiB), then goes.
+    manifest_with_parts(&config, 3).await;
+    a.into_task().abort();
+    let _ = upload.await;
+
+    // The file changes in its second part, before the upload is tried again through B.
+    let mut changed = data.clone();
+    changed[8 * MIB + 5] ^= 0xff;
+    std::fs::write(&path, &changed).unwrap();
+    let report = b
+        .client_as(me())
+        .await
+        .upload(&path, "f.bin", &no_progress())
+        .await
+        .unwrap_or_else(|e| panic!("through B: {e:#}"));
+    assert_eq!(
+        report.resumed_from,
+        8 * MIB as u64,
+        "continued at the part boundary before the change, short of what A held"
+    );
+    assert_eq!(fetch(&b.client().await, "f.bin", dir.path()).await, changed);
+    // Published by completing its upload: the digest is known without reading the file.
+    let storage = seaweed::open(&config).await;
+    let info = storage.stat(SafeName::new("f.bin").unwrap()).await.unwrap();
+    assert_eq!(info.sha256, Some(Sha256::digest(&changed).into()));
+    assert!(
+        the_manifest(&config).await.is_none(),
+        "nothing staged is left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_record_is_not_trusted_once_another_tool_replaced_the_file() {
+    let config = seaweed::config();
+    let srv = server(&config).await;
+    let client = srv.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(20 * MIB + 7);
+    client
+        .upload(&local(dir.path(), "f", &data), "f.bin", &no_progress())
+        .await
+        .unwrap();
+    let storage = seaweed::open(&config).await;
+    let name = SafeName::new("f.bin").unwrap();
+    let sha = |bytes: &[u8]| -> [u8; 32] { Sha256::digest(bytes).into() };
+    assert_eq!(
+        storage.stat(name.clone()).await.unwrap().sha256,
+        Some(sha(&data))
+    );
+
+    // Another tool writes the name: the record names the ETag of the version it was made for.
+    let key = Key::from(format!("{}/f.bin", config.prefix));
+    let other = random_bytes(3 * MIB);
+    direct().put(&key, other.clone().into()).await.unwrap();
+    assert_eq!(storage.stat(name.clone()).await.unwrap().sha256, None);
+    let file = storage.open_read(name.clone()).await.unwrap();
+    assert_eq!(
+        file.known_sha256(),
+        None,
+        "hashed as any other tool's object"
+    );
+    // A download hashes it as it goes and records the digest of the version it read.
+    assert_eq!(fetch(&client, "f.bin", dir.path()).await, other);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while storage.stat(name.clone()).await.unwrap().sha256 != Some(sha(&other)) {
+        assert!(std::time::Instant::now() < deadline, "not recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Deleted: its record goes too.
+    storage.delete(name.clone()).await.unwrap();
+    let records = Key::from(format!("{}/.qft/digests", config.prefix));
+    assert_eq!(direct().list(Some(&records)).count().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_aborts_an_open_upload_at_the_files_own_key() {
+    use object_store::multipart::{MultipartStore, PartId};
+    let config = seaweed::config();
+    let storage = seaweed::open(&config).await;
+    let name = SafeName::new("expired.bin").unwrap();
+    let limits = qft::server::Limits::default().partials();
+    let data = random_bytes(20 * MIB);
+    let partial = storage
+        .begin_partial(name.clone(), [5; 32], data.len() as u64, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut sink = partial.sink();
+    for piece in data[..17 * MIB].chunks(MIB) {
+        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
+            .await
+            .unwrap();
+    }
+    drop((sink, partial)); // broken: two parts stored, recorded, the upload left open
+    let manifest = manifest_with_parts(&config, 2).await;
+    let key = Key::from(manifest["open"]["key"].as_str().unwrap());
+    assert_eq!(key.as_ref(), format!("{}/expired.bin", config.prefix));
+    let id = manifest["open"]["upload_id"].as_str().unwrap().to_owned();
+    let parts: Vec<PartId> = manifest["open"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PartId {
+            content_id: p["etag"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+
+    // Untouched for longer than the partial lifetime (S3 times are whole seconds).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    storage.expire_partials(Duration::ZERO).await;
+    assert!(the_manifest(&config).await.is_none(), "the manifest went");
+    let s3 = direct_s3();
+    assert!(
+        s3.complete_multipart(&key, &id, parts).await.is_err(),
+        "the upload was aborted: its parts can no longer become the file"
+    );
+    assert!(matches!(
+        s3.head(&key).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+    let again = storage
+        .begin_partial(name, [5; 32], data.len() as u64, limits)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.held, 0, "the next attempt starts over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_trailer_leaves_nothing_under_the_name_and_no_open_upload() {
+    use object_store::multipart::MultipartStore;
+    use qft::protocol::{write_frame, ErrorCode, Response};
+    let config = seaweed::config();
+    let srv = server(&config).await;
+    let peer = srv.raw().await;
+    let body = random_bytes(20 * MIB);
+    let (mut send, mut recv) = peer.begin_upload("lie.bin", body.len() as u64).await;
+    send.write_all(&body).await.unwrap();
+    // The plain upload's manifest names its upload, at the file's own key, once it began.
+    let uploads = Key::from(format!("{}/.qft/uploads", config.prefix));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (key, id) = loop {
+        let mut found = None;
+        let mut keys = direct().list(Some(&uploads));
+        while let Some(meta) = keys.next().await {
+            let got = direct().get(&meta.unwrap().location).await.unwrap();
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&got.bytes().await.unwrap()).unwrap();
+            if let (Some(key), Some(id)) = (
+                manifest["open"]["key"].as_str(),
+                manifest["open"]["upload_id"].as_str(),
+            ) {
+                found = Some((Key::from(key), id.to_owned()));
+            }
+        }
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no upload began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let lie = Trailer {
+        sha256: Sha256::digest(b"something else").into(),
+    };
+    write_frame(&mut send, &lie).await.unwrap();
+    send.finish().unwrap();
+    match read_frame::<Response, _>(&mut recv).await.unwrap() {
+        Response::Error { code, .. } => assert_eq!(code, ErrorCode::HashMismatch),
+        other => panic!("accepted a wrong trailer: {other:?}"),
+    }
+    assert!(matches!(
+        direct().head(&key).await,
+        Err(object_store::Error::NotFound { .. })
+    ));
+    // The upload is aborted and its manifest removed (as the upload is dropped).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while direct().list(Some(&uploads)).count().await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the manifest stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let part = direct_s3()
+        .put_part(&key, &id, 0, Bytes::from_static(b"x").into())
+        .await;
+    assert!(part.is_err(), "the upload is still open");
 }

@@ -171,9 +171,16 @@ impl Ends {
         let hashed = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> std::io::Result<[u8; 32]> {
+                use std::io::Read;
                 let mut file = std::fs::File::open(&path)?;
                 let mut hasher = Sha256::new();
-                std::io::copy(&mut file, &mut hasher)?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    match file.read(&mut buf)? {
+                        0 => break,
+                        n => hasher.update(&buf[..n]),
+                    }
+                }
                 Ok(hasher.finalize().into())
             })
         };

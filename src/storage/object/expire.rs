@@ -16,7 +16,6 @@ use object_store::list::PaginatedListOptions;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
-use super::manifest::Manifest;
 use super::staging::PARTIALS;
 use super::Inner;
 use crate::storage::{PartialLimits, StorageError};
@@ -96,7 +95,9 @@ async fn count(
 }
 
 /// Removes what staged uploads of `kind` left untouched for `ttl`: a manifest's age is its last
-/// write (every stored part rewrites it), so a live upload is never taken for a leftover.
+/// write (stored parts rewrite it), so a live upload is never taken for a leftover. The open
+/// multipart upload it names, at the file's own key, is aborted first (its parts are not
+/// objects: nothing else would find them).
 pub(super) async fn expire(inner: &Arc<Inner>, kind: &str, ttl: Duration) {
     let prefix = inner.private_key(kind);
     let mut listing = inner.store.objects.list(Some(&prefix));
@@ -137,16 +138,17 @@ pub(super) async fn expire(inner: &Arc<Inner>, kind: &str, ttl: Duration) {
         let manifest_key = inner.private_key(&format!("{kind}/{id}.json"));
         if let Ok(got) = inner.store.objects.get(&manifest_key).await {
             if let Ok(body) = got.bytes().await {
-                if let Ok(Manifest {
-                    open: Some(open), ..
-                }) = serde_json::from_slice::<Manifest>(&body)
-                {
-                    if let Ok(key) = Path::parse(&open.key) {
-                        let _ = inner
-                            .store
-                            .multipart
-                            .abort_multipart(&key, &open.upload_id)
-                            .await;
+                // Read loosely: a manifest of any version of qft names its upload so.
+                let manifest = serde_json::from_slice::<serde_json::Value>(&body);
+                let open = manifest.as_ref().ok().map(|m| &m["open"]);
+                let named = open.and_then(|o| Some((o["key"].as_str()?, o["upload_id"].as_str()?)));
+                if let Some((key, id)) = named {
+                    if let Ok(key) = Path::parse(key) {
+                        let id = id.to_owned();
+                        let aborted = inner.store.multipart.abort_multipart(&key, &id);
+                        if let Err(e) = aborted.await {
+                            tracing::debug!("aborting an expired upload: {e}");
+                        }
                     }
                 }
             }

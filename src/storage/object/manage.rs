@@ -130,6 +130,8 @@ impl Object {
                     .delete(&source)
                     .await
                     .map_err(|e| from_store(text, e))?;
+                // The copy has an ETag of its own: its digest is recorded by its first reader.
+                super::digests::forget(inner, text).await;
                 Ok(())
             }
             Ok(_) => Err(StorageError::BadRename(
@@ -153,7 +155,10 @@ impl Object {
                 size: meta.size,
                 modified: shown_time(&meta, &kept),
                 mode: kept.mode,
-                sha256: kept.sha256,
+                sha256: match kept.sha256 {
+                    Some(sha256) => Some(sha256),
+                    None => super::digests::recall(inner, text, meta.e_tag.as_deref()).await,
+                },
             }),
             Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {
                 Ok(EntryInfo {

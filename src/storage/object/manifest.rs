@@ -1,17 +1,27 @@
-//! A staged upload's manifest: what it holds (segments, and the multipart upload being written,
-//! as far as its parts are stored) and which attempt owns it, as one small JSON object in the
-//! private area. It is only ever written conditionally (`If-Match` on the ETag the writer last
-//! saw, or `If-None-Match` for a new one), so ownership passes from one attempt to the next on
-//! any server without a lock: the older attempt's next write fails, and it stops.
+//! A staged upload's manifest: the multipart upload at the file's own key, as far as its parts
+//! are stored, and which attempt owns it, as one small JSON object in the private area. It is
+//! only ever written conditionally (`If-Match` on the ETag the writer last saw, or
+//! `If-None-Match` for a new one), so ownership passes from one attempt to the next on any
+//! server without a lock: the older attempt's next write fails, and it stops.
+//!
+//! For a resumable upload each part is recorded with the SHA-256 of its bytes (a resume piece:
+//! `Held` offers them, the part size as the piece size) and the whole file's hash state after
+//! it (`sha2`'s serialized state): the next attempt answers `Held`, restores the state where
+//! the client continues, and goes on with the same multipart upload, reading nothing back.
 
 use object_store::multipart::PartId;
 use object_store::path::Path;
-use object_store::{MultipartId, ObjectStoreExt, PutMode, UpdateVersion};
+use object_store::{ObjectStoreExt, PutMode, UpdateVersion};
 use serde::{Deserialize, Serialize};
+use sha2::digest::common::hazmat::{SerializableState, SerializedState};
+use sha2::Sha256;
 
 use super::staging::Staging;
-use crate::protocol::FileMeta;
+use super::writer::{Hashed, Stored};
+use crate::pieces::Pieces;
+use crate::protocol::{chunk_for, FileMeta};
 use crate::storage::StorageError;
+use crate::transfer::hex;
 
 /// What a staged upload holds, as stored in its manifest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -22,43 +32,187 @@ pub(super) struct Manifest {
     pub size: u64,
     /// The attempt that owns it now.
     pub owner: String,
-    /// Stored segments, in order from byte 0.
-    pub segments: Vec<Segment>,
-    /// The segment being written, if its multipart upload has begun.
-    pub open: Option<Open>,
-}
-
-/// A stored segment: the object `key` holds bytes `[start, start + len)`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Segment {
-    pub key: String,
-    pub start: u64,
-    pub len: u64,
-    /// The metadata the segment was written with, which a publish by copy keeps.
+    /// That attempt's slot in the numbering of parts (`writer::SLOTS`).
     #[serde(default)]
-    pub meta: FileMeta,
+    pub slot: usize,
+    /// The multipart upload at the file's key, once begun.
+    pub open: Option<Open>,
+    /// What a broken attempt held before it began an upload (less than one part).
+    #[serde(default)]
+    pub tail: Option<Tail>,
 }
 
-/// A segment's multipart upload in progress, as far as its parts are stored.
+/// The first bytes of a file, less than one part, stored as an object of the private area by
+/// an attempt that broke before its first part: readable, so they are hashed and kept as the
+/// local backend's partial is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Tail {
+    pub key: String,
+    pub len: u64,
+}
+
+/// The multipart upload at the file's key, as far as its parts are stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Open {
+    /// The file's key: completing the upload publishes it.
     pub key: String,
-    pub start: u64,
     pub upload_id: String,
-    /// ETags of the parts stored, in order from the first.
-    pub parts: Vec<String>,
+    /// Bytes per part but the last.
+    pub part_size: u64,
+    /// The parts stored, in order from the first.
+    pub parts: Vec<Part>,
     /// Bytes in those parts.
     pub len: u64,
-    /// The metadata the segment is written with.
+    /// The metadata the upload was created with (what the file will have).
     #[serde(default)]
     pub meta: FileMeta,
+}
+
+/// A stored part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Part {
+    /// Its index in object_store's numbering (the S3 part number less one).
+    pub number: usize,
+    pub etag: String,
+    pub len: u64,
+    /// SHA-256 of its bytes, hex (resumable uploads).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// The whole file's SHA-256 state after it, hex of `sha2`'s serialized state.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub state: String,
+}
+
+impl Part {
+    pub fn from_stored(stored: &Stored) -> Self {
+        let (sha256, state) = match &stored.hashed {
+            Some(hashed) => (hex(&hashed.sha256), hex_bytes(&hashed.state.serialize())),
+            None => (String::new(), String::new()),
+        };
+        Part {
+            number: stored.number,
+            etag: stored.id.content_id.clone(),
+            len: stored.len,
+            sha256,
+            state,
+        }
+    }
+
+    /// The part as a writer holds it.
+    pub fn to_stored(&self) -> Stored {
+        Stored {
+            id: PartId {
+                content_id: self.etag.clone(),
+            },
+            number: self.number,
+            len: self.len,
+            hashed: self.hashed(),
+        }
+    }
+
+    /// Its hashes, if it was hashed and they read back.
+    pub fn hashed(&self) -> Option<Hashed> {
+        let sha256: [u8; 32] = unhex(&self.sha256)?.try_into().ok()?;
+        let state = unhex(&self.state)?;
+        let state = SerializedState::<Sha256>::try_from(&state[..]).ok()?;
+        let state = Sha256::deserialize(&state).ok()?;
+        Some(Hashed { sha256, state })
+    }
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Manifest {
-    /// Where the stored segments end (they are contiguous from 0).
+    /// Bytes held: those of the stored parts, or the tail.
     pub fn held(&self) -> u64 {
-        self.segments.last().map_or(0, |s| s.start + s.len)
+        match (&self.open, &self.tail) {
+            (Some(open), _) => open.len,
+            (None, Some(tail)) => tail.len,
+            (None, None) => 0,
+        }
     }
+
+    /// The resume pieces held: the whole parts (the part size is the piece size).
+    pub fn pieces(&self) -> Pieces {
+        let Some(open) = &self.open else {
+            return Pieces {
+                chunk: chunk_for(0),
+                hashes: Vec::new(),
+            };
+        };
+        let hashes = open
+            .parts
+            .iter()
+            .take_while(|p| p.len == open.part_size)
+            .map_while(|p| Some(p.hashed()?.sha256))
+            .collect();
+        Pieces {
+            chunk: open.part_size,
+            hashes,
+        }
+    }
+
+    /// The whole file's hash state over its first `from` bytes, if a stored part ends there
+    /// (or `from` is 0).
+    pub fn state_at(&self, from: u64) -> Option<Sha256> {
+        if from == 0 {
+            return Some(Sha256::default());
+        }
+        let open = self.open.as_ref()?;
+        let mut end = 0;
+        for part in &open.parts {
+            end += part.len;
+            if end == from {
+                return Some(part.hashed()?.state);
+            }
+        }
+        None
+    }
+
+    /// Keeps what an attempt may continue: parts that follow each other whole from byte 0
+    /// (only the file's very last part may be short). (Only those with hashes are offered to
+    /// a client: [`Manifest::pieces`].)
+    pub fn check(&mut self) {
+        let size = self.size;
+        if self.open.is_some() || self.tail.as_ref().is_some_and(|t| t.len > size) {
+            self.tail = None;
+        }
+        let Some(open) = &mut self.open else {
+            return;
+        };
+        let mut end = 0;
+        let mut keep = 0;
+        let mut last = None;
+        for part in &open.parts {
+            let whole = part.len == open.part_size || (part.len > 0 && end + part.len == size);
+            // Numbers ascend (S3 completes with them in order).
+            if !whole || end + part.len > size || last.is_some_and(|n| part.number <= n) {
+                break;
+            }
+            last = Some(part.number);
+            end += part.len;
+            keep += 1;
+        }
+        open.parts.truncate(keep);
+        open.len = end;
+    }
+}
+
+/// A key of the manifest (`key` as text), for errors of reading it.
+fn parse_key(key: &str) -> Option<Path> {
+    Path::parse(key).ok()
 }
 
 impl Staging {
@@ -106,6 +260,9 @@ impl Staging {
         loop {
             let existed = self.read_manifest().await?;
             self.manifest.owner = owner.clone();
+            // Parts numbered apart from those of every earlier attempt still on their way.
+            self.manifest.slot = (self.manifest.slot + 1) % super::writer::SLOTS;
+            self.manifest.check();
             self.superseded = false;
             match self.save().await {
                 Err(StorageError::Superseded(_)) if tries < 10 => tries += 1,
@@ -121,10 +278,16 @@ impl Staging {
                 let etag = got.meta.e_tag.clone();
                 let body = got.bytes().await.map_err(|e| self.store_error(e))?;
                 match serde_json::from_slice::<Manifest>(&body) {
-                    Ok(manifest) if manifest.size == self.manifest.size => {
+                    Ok(manifest)
+                        if manifest.size == self.manifest.size
+                            && manifest.open.as_ref().is_none_or(|o| {
+                                parse_key(&o.key).as_ref() == Some(&self.target)
+                            }) =>
+                    {
                         self.manifest = manifest;
                     }
-                    // Unreadable or not ours: started over (what it names is swept with it).
+                    // Unreadable or not ours (an older layout): started over; an upload it
+                    // names goes with the sweep's abort, or stays unnamed until S3's own rules.
                     _ => tracing::warn!("starting over a partial with an unreadable manifest"),
                 }
                 self.etag = etag;
@@ -137,65 +300,93 @@ impl Staging {
             Err(e) => Err(self.store_error(e)),
         }
     }
+}
 
-    /// Makes what an earlier attempt left readable: its open multipart upload is completed with
-    /// the parts the manifest records (the attempt may have died with it half-written; one that
-    /// broke cleanly recorded all it stored and left it open for this), and the segments are
-    /// checked to follow each other from byte 0. Called by the owner only, after
-    /// [`Staging::take_over`]: no other attempt completes that upload.
-    pub async fn recover(&mut self) -> Result<(), StorageError> {
-        if let Some(open) = self.manifest.open.take() {
-            let multipart = &self.inner.store.multipart;
-            let key = Path::parse(&open.key).map_err(|e| self.io(e))?;
-            let id: MultipartId = open.upload_id.clone();
-            let parts = open
-                .parts
-                .iter()
-                .map(|etag| PartId {
-                    content_id: etag.clone(),
-                })
-                .collect();
-            let done = if open.parts.is_empty() {
-                let _ = multipart.abort_multipart(&key, &id).await;
-                None
-            } else {
-                match multipart.complete_multipart(&key, &id, parts).await {
-                    Ok(_) => Some(open.len),
-                    // Completed already (by an older version of qft as it let go) or aborted:
-                    // what is stored, if anything, is what counts.
-                    Err(e) => {
-                        tracing::debug!("completing a partial's open upload: {e}");
-                        self.inner
-                            .store
-                            .objects
-                            .head(&key)
-                            .await
-                            .ok()
-                            .map(|m| m.size)
-                    }
-                }
-            };
-            if let Some(len) = done.filter(|len| *len > 0) {
-                self.manifest.segments.push(Segment {
-                    key: open.key,
-                    start: open.start,
-                    len,
-                    meta: open.meta,
-                });
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    #[test]
+    fn a_part_keeps_its_hash_and_the_state_after_it_through_the_manifest() {
+        let mut whole = Sha256::new();
+        whole.update(b"the first part");
+        let stored = Stored {
+            id: PartId {
+                content_id: "\"etag\"".into(),
+            },
+            number: 5,
+            len: 14,
+            hashed: Some(Hashed {
+                sha256: Sha256::digest(b"the first part").into(),
+                state: whole.clone(),
+            }),
+        };
+        let json = serde_json::to_string(&Part::from_stored(&stored)).unwrap();
+        let back = serde_json::from_str::<Part>(&json).unwrap().to_stored();
+        assert_eq!(back.id.content_id, stored.id.content_id);
+        let hashed = back.hashed.unwrap();
+        assert_eq!(hashed.sha256, stored.hashed.unwrap().sha256);
+        // The restored state continues as the original would.
+        let (mut restored, mut original) = (hashed.state, whole);
+        restored.update(b" and more");
+        original.update(b" and more");
+        assert_eq!(restored.finalize(), original.finalize());
+        // A damaged state is not taken.
+        let mut bad = serde_json::from_str::<Part>(&json).unwrap();
+        bad.state.truncate(10);
+        assert!(bad.hashed().is_none());
+    }
+
+    #[test]
+    fn held_parts_are_offered_whole_and_checked_from_byte_zero() {
+        let part = |number: usize, len: u64| {
+            let mut state = Sha256::new();
+            state.update(vec![0u8; len as usize]);
+            Part::from_stored(&Stored {
+                id: PartId {
+                    content_id: format!("e{number}"),
+                },
+                number,
+                len,
+                hashed: Some(Hashed {
+                    sha256: [len as u8; 32],
+                    state,
+                }),
+            })
+        };
+        let mut manifest = Manifest {
+            size: 20,
+            open: Some(Open {
+                key: "k".into(),
+                upload_id: "u".into(),
+                part_size: 8,
+                parts: vec![part(1, 8), part(5, 8), part(9, 4)],
+                len: 20,
+                meta: FileMeta::default(),
+            }),
+            ..Manifest::default()
+        };
+        manifest.check();
+        assert_eq!(manifest.held(), 20, "the short part ends the file: kept");
+        let pieces = manifest.pieces();
+        assert_eq!(
+            (pieces.chunk, pieces.hashes.len()),
+            (8, 2),
+            "whole parts only"
+        );
+        assert!(manifest.state_at(16).is_some() && manifest.state_at(12).is_none());
+        // A short part in the middle (a broken attempt's, from an older version): cut there.
+        if let Some(open) = &mut manifest.open {
+            open.parts = vec![part(0, 8), part(4, 4), part(8, 8)];
         }
-        self.manifest.segments.sort_by_key(|s| s.start);
-        let mut end = 0;
-        let mut keep = 0;
-        for segment in &self.manifest.segments {
-            if segment.start != end || end + segment.len > self.manifest.size {
-                break;
-            }
-            end += segment.len;
-            keep += 1;
+        manifest.check();
+        assert_eq!(manifest.held(), 8);
+        // Numbers that do not ascend (a manifest from elsewhere): cut there too.
+        if let Some(open) = &mut manifest.open {
+            open.parts = vec![part(4, 8), part(1, 8)];
         }
-        let dropped: Vec<Segment> = self.manifest.segments.drain(keep..).collect();
-        self.delete_segments(&dropped).await;
-        self.save().await
+        manifest.check();
+        assert_eq!(manifest.held(), 8);
     }
 }

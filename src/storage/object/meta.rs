@@ -86,7 +86,7 @@ pub(super) fn shown_time(meta: &ObjectMeta, kept: &Kept) -> Option<u64> {
         .or_else(|| u64::try_from(meta.last_modified.timestamp()).ok())
 }
 
-fn parse_hex(text: &str) -> Option<[u8; 32]> {
+pub(super) fn parse_hex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 {
         return None;
     }

@@ -5,26 +5,28 @@
 //! - `P/a/b.txt`: the file `a/b.txt`, a plain object any S3 tool can read. Directories are key
 //!   prefixes: `a` is a directory while some key starts with `P/a/` (an empty one cannot exist).
 //! - `P/.qft/`: the private area, never listed, never addressable (any case of `.qft`).
-//!   `partials/<id>.json` is a resumable upload's manifest and `partials/<id>/…` its data;
-//!   `uploads/…` the same for plain uploads (kept only so that a crashed server's leftovers can be
-//!   found and removed).
+//!   `partials/<id>.json` is a resumable upload's manifest (its multipart upload, at the file's
+//!   own key, and the parts stored); `uploads/<id>.json` the same for plain uploads (kept only
+//!   so that a crashed server's leftovers can be found and aborted); `digests/<hash of name>`
+//!   the SHA-256 of a file published by completing its upload ([`digests`]).
 //!
 //! # Consistency
 //! - **Reads** are pinned: [`ReadFile`] holds the ETag seen when it was opened and every range
 //!   request carries `If-Match` with it, so an object replaced mid-download fails the download
 //!   (412) instead of mixing two versions ([`read`]).
-//! - **Uploads** stream into staging objects in the private area as multipart uploads, with the
-//!   part size chosen from the announced size so that any size fits S3's 10,000 parts. Nothing is
+//! - **Uploads** stream into one multipart upload created at the file's own key, with the part
+//!   size chosen from the announced size so that any size fits S3's 10,000 parts. Nothing is
 //!   visible under the name until [`crate::storage::Upload::commit`], called only after the
-//!   caller verified the SHA-256; it publishes with one server-side copy that also gives the
-//!   object its SHA-256 as metadata, which S3 makes atomic: two servers committing the same name
-//!   leave exactly one of the two, whole ([`publish`]).
+//!   caller verified the SHA-256, completes it: no copy, and atomic in S3, so two servers
+//!   committing the same name leave exactly one of the two, whole ([`publish`]).
 //! - **Partials** are kept in the store, not in a server: the manifest records the parts as
-//!   they are stored, so an upload broken on one server (even killed) continues on another
-//!   ([`upload`], [`manifest`]). Manifests are written with conditional puts (`If-Match` on
-//!   their ETag): a newer attempt that takes a partial over makes every write of the older one
-//!   fail, on whatever server it runs. They are counted against the partial limits and expire
-//!   like the local backend's ([`expire`]).
+//!   they are stored, with each part's SHA-256 and the whole file's hash state after it, so an
+//!   upload broken on one server (even killed) continues on another, in the same multipart
+//!   upload, reading nothing back ([`upload`], [`manifest`]). Manifests are written with
+//!   conditional puts (`If-Match` on their ETag): a newer attempt that takes a partial over makes
+//!   every write of the older one fail, on whatever server it runs. They are counted against the
+//!   partial limits and expire like the local backend's, their open uploads aborted
+//!   ([`expire`]).
 //! - **Free space** is unknown to an object store (quotas, if any, fail the write): `None`.
 //!
 //! Listings are paged from the store ([`listing`]), in name order as on a filesystem (a store
@@ -33,6 +35,7 @@
 
 mod buffers;
 mod config;
+mod digests;
 mod expire;
 mod listing;
 mod manage;
@@ -88,7 +91,8 @@ struct Store {
     multipart: Arc<dyn MultipartStore>,
     /// Page-at-a-time listing; `None` (the in-memory store) lists whole directories at once.
     pages: Option<Arc<dyn PaginatedListStore>>,
-    /// Requests object_store does not make (S3 only).
+    /// Requests object_store does not make (S3 only): completing an upload with parts named
+    /// by number. Without it (in memory), parts are numbered without gaps.
     raw: Option<Arc<raw::Raw>>,
     /// The bytes in flight to and from the store, shared by every transfer.
     buffers: buffers::Buffers,
@@ -178,7 +182,7 @@ impl Object {
                 .build()
                 .map_err(OpenError::Config)?,
         );
-        let raw = raw::Raw::new(s3.credentials().clone(), region, bucket.clone(), bucket_url)
+        let raw = raw::Raw::new(s3.credentials().clone(), region, bucket_url)
             .map_err(OpenError::Config)?;
         let store = Store {
             objects: s3.clone(),
@@ -253,17 +257,25 @@ impl Object {
         let text = name.as_str();
         let key = inner.key(&name)?;
         match meta::kept(inner.store.objects.as_ref(), &key).await {
-            Ok((meta, kept)) => Ok(ReadFile {
+            Ok((meta, kept)) => {
                 // The local backend's digest cache; an object's own is in its metadata, read
-                // in the same HEAD as the ETag every read is pinned to.
-                digest: None,
-                size: meta.size,
-                modified: meta::shown_time(&meta, &kept),
-                content: Content::Object(
-                    ObjectContent::new(&inner.store, key, meta.e_tag, meta.size, text)
-                        .with_sha256(kept.sha256),
-                ),
-            }),
+                // in the same HEAD as the ETag every read is pinned to, or in its digest record
+                // for that ETag.
+                let sha256 = match kept.sha256 {
+                    Some(sha256) => Some(sha256),
+                    None => digests::recall(inner, text, meta.e_tag.as_deref()).await,
+                };
+                let modified = meta::shown_time(&meta, &kept);
+                let content = ObjectContent::new(&inner.store, key, meta.e_tag, meta.size, text)
+                    .with_sha256(sha256)
+                    .remembered_by(inner.clone());
+                Ok(ReadFile {
+                    digest: None,
+                    size: meta.size,
+                    modified,
+                    content: Content::Object(content),
+                })
+            }
             Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {
                 Err(StorageError::IsADirectory(text.to_owned()))
             }
@@ -276,12 +288,16 @@ impl Object {
         let text = name.as_str();
         let key = inner.key(&name)?;
         match inner.store.objects.head(&key).await {
-            Ok(_) => inner
-                .store
-                .objects
-                .delete(&key)
-                .await
-                .map_err(|e| from_store(text, e)),
+            Ok(_) => {
+                inner
+                    .store
+                    .objects
+                    .delete(&key)
+                    .await
+                    .map_err(|e| from_store(text, e))?;
+                digests::forget(inner, text).await;
+                Ok(())
+            }
             Err(object_store::Error::NotFound { .. }) if inner.is_dir(&name).await? => {
                 Err(StorageError::IsADirectory(text.to_owned()))
             }

@@ -3,7 +3,7 @@
 //! bytes sent are all of one version or the read fails. One streamed GET is as fast as the
 //! store's single stream; several in parallel are what the AWS CLI does, and what SeaweedFS
 //! needs to serve a file at the speed of its disks. Memory: the ranges in flight, per reader.
-//! A partial's held prefix reads the same way, across its segments. Every range takes its share
+//! Every range takes its share
 //! of the server's [`Buffers`] before it is asked for and keeps it until it is handed out.
 
 use std::collections::VecDeque;
@@ -48,6 +48,8 @@ pub struct ObjectContent {
     name: Arc<str>,
     /// The SHA-256 the object carries in its metadata, read with the version pinned.
     sha256: Option<[u8; 32]>,
+    /// Where to record a SHA-256 computed while sending it ([`ObjectContent::hashed`]).
+    records: Option<Arc<super::Inner>>,
 }
 
 impl ObjectContent {
@@ -69,6 +71,30 @@ impl ObjectContent {
             spans: spans.into(),
             name: name.into(),
             sha256: None,
+            records: None,
+        }
+    }
+
+    /// The same, its SHA-256 recorded in `inner`'s digest records once a reader computed it.
+    pub(super) fn remembered_by(mut self, inner: Arc<super::Inner>) -> Self {
+        self.records = Some(inner);
+        self
+    }
+
+    /// Records that the version read has the SHA-256 `sha256` (a reader computed it): the next
+    /// reader of that version need not ([`super::digests`]).
+    pub fn hashed(&self, sha256: [u8; 32]) {
+        let (Some(inner), [span]) = (&self.records, &self.spans[..]) else {
+            return;
+        };
+        let Some(etag) = span.etag.clone() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (inner, name) = (inner.clone(), self.name.clone());
+            runtime.spawn(async move {
+                super::digests::remember(&inner, &name, &etag, sha256).await;
+            });
         }
     }
 

@@ -1,19 +1,25 @@
-//! Staged uploads in the private area: the body as *segments* (objects, each written by a
-//! [`PartWriter`]), a *manifest* saying what is where ([`super::manifest`]), and the *publish*
-//! that makes it appear under its name ([`super::publish`]).
+//! Staged uploads: the body goes as ONE multipart upload created at the file's own key (with the
+//! metadata known up front: time, mode), a *manifest* in the private area says how far its parts
+//! are stored ([`super::manifest`]), and the *publish* completes it once the SHA-256 matched
+//! ([`super::publish`]): until then nothing is visible under the name (parts of an open upload
+//! are not an object), and completing it is atomic.
 //!
 //! ```text
-//!  P/.qft/partials/<id>.json          the manifest: segments stored, the multipart upload open
-//!  P/.qft/partials/<id>/<start>-<n>   a segment: bytes [start, start+len) of the file
+//!  P/.qft/partials/<id>.json   a resumable upload's manifest: upload id, parts with their hashes
+//!  P/.qft/uploads/<id>.json    a plain upload's: only its upload id, for a crashed server's sweep
+//!  P/a/b.txt                   the open multipart upload itself, invisible until completed
 //! ```
-//! - For a resumable upload the manifest is rewritten as parts are stored (upload id and part
-//!   ETags, every few parts: [`SAVE_PARTS`], [`SAVE_EVERY`]), so that if this server dies, the next attempt, on any
-//!   server, completes that multipart upload itself and continues after its last recorded part
-//!   ([`Staging::recover`]). Every manifest write is conditional on the ETag this attempt last
-//!   saw: one that fails means a newer attempt took over, and this one stops.
-//! - An attempt that breaks stores what it held ([`Staging::store_held`]) but never completes
-//!   an open multipart upload: only the attempt that owns the manifest does, so two servers never
-//!   complete one upload at once (the race that once made a resumed upload start over from 0).
+//! - For a resumable upload the manifest is rewritten as parts are stored (each part's ETag,
+//!   SHA-256 and the whole file's hash state after it, every few parts: [`SAVE_PARTS`],
+//!   [`SAVE_EVERY`]), so that if this server dies, the next attempt, on any server, continues
+//!   the same multipart upload after the part the client and the manifest agree on. Every
+//!   manifest write is conditional on the ETag this attempt last saw: one that fails means a
+//!   newer attempt took over, and this one stops.
+//! - An attempt that breaks waits for the parts it sent and records them, and leaves the upload
+//!   open for the next; it never completes it. Bytes short of a whole part are lost then (a
+//!   part that is not the file's last must be whole), unless they end the file. One that broke
+//!   before its first part keeps what arrived as a *tail* object (`partials/<id>/tail`), which
+//!   the next attempt reads back, hashes and puts at the start of its first part.
 
 use std::io;
 use std::sync::Arc;
@@ -21,11 +27,11 @@ use std::time::{Duration, Instant};
 
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use sha2::Sha256;
 
-use super::manifest::{Manifest, Open, Segment};
+use super::manifest::{Manifest, Open, Part, Tail};
 use super::meta::meta_attributes;
-use super::read::{ObjectContent, Span};
-use super::writer::{pour, PartWriter};
+use super::writer::{part_size, PartWriter};
 use super::Inner;
 use crate::protocol::FileMeta;
 use crate::storage::StorageError;
@@ -42,59 +48,58 @@ pub(super) const UPLOADS: &str = "uploads";
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 const SAVE_PARTS: usize = 4;
 
-/// A staged upload: its manifest and the segment being written.
+/// A staged upload: its manifest and the multipart upload being written.
 #[derive(Debug)]
 pub(super) struct Staging {
     pub inner: Arc<Inner>,
     /// The client's name, for errors.
     pub name: Arc<str>,
+    /// The file's key, where the multipart upload is.
+    pub target: Path,
     /// The manifest's key.
     pub manifest_key: Path,
-    /// Segments' keys start with this.
-    pub data_prefix: String,
     /// Rewrite the manifest as parts are stored (resumable uploads), not only when a multipart
     /// upload begins (plain uploads, which only need their leftovers found).
     pub record_parts: bool,
     pub manifest: Manifest,
     /// The manifest's ETag as this attempt last wrote or read it.
     pub etag: Option<String>,
-    /// When this attempt last wrote the manifest, and how many parts of the open segment it named.
+    /// When this attempt last wrote the manifest, and how many parts it named.
     pub saved: (Instant, usize),
-    pub writer: Option<SegmentWriter>,
+    pub writer: Option<PartWriter>,
     /// Set once a write of the manifest found a newer owner.
     pub superseded: bool,
-    /// What the published file keeps besides its bytes (see `meta`): new segments are written
-    /// with it, so that a publish by copy keeps it too.
+    /// What the published file keeps besides its bytes (see `meta`): the upload is created
+    /// with it.
     pub meta: FileMeta,
-}
-
-/// The segment being written: bytes from `start` on.
-#[derive(Debug)]
-pub(super) struct SegmentWriter {
-    pub parts: PartWriter,
-    pub start: u64,
-    /// The metadata it is written with.
-    pub meta: FileMeta,
+    /// The whole file's hash state where this attempt's bytes begin, once the caller handed the
+    /// hashing over ([`Staging::take_hashing`]): the writer hashes the parts then.
+    pub hash_from: Option<Sha256>,
+    /// An upload an earlier attempt began with other metadata, to abort ([`Staging::set_meta`]).
+    pub stale: Option<Open>,
+    /// The writer was given a kept tail first: its parts begin at byte 0.
+    pub prefilled: bool,
 }
 
 impl Staging {
-    /// A new staging area `<kind>/<id>`, empty, owned by `owner`.
+    /// A new staging `<kind>/<id>` of the upload to `target`, empty, owned by `owner`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         inner: Arc<Inner>,
         kind: &str,
         id: &str,
         name: &str,
+        target: Path,
         size: u64,
         owner: String,
         record_parts: bool,
     ) -> Self {
         let manifest_key = inner.private_key(&format!("{kind}/{id}.json"));
-        let data_prefix = inner.private_key(&format!("{kind}/{id}")).to_string() + "/";
         Staging {
             inner,
             name: name.into(),
+            target,
             manifest_key,
-            data_prefix,
             record_parts,
             manifest: Manifest {
                 name: name.to_owned(),
@@ -107,6 +112,9 @@ impl Staging {
             writer: None,
             superseded: false,
             meta: FileMeta::default(),
+            hash_from: None,
+            stale: None,
+            prefilled: false,
         }
     }
 
@@ -121,106 +129,154 @@ impl Staging {
         super::from_store(&self.name, e)
     }
 
-    pub async fn delete_segments(&self, segments: &[Segment]) {
-        for segment in segments {
-            if let Ok(key) = Path::parse(&segment.key) {
-                if let Err(e) = self.inner.store.objects.delete(&key).await {
-                    tracing::warn!("cannot remove a staged segment: {e}");
-                }
-            }
+    /// Sets what the file keeps. An upload an earlier attempt began with other metadata cannot
+    /// take it (S3 fixes it when the upload is created): that one is dropped and this attempt
+    /// starts over. Returns whether what was held is kept.
+    pub fn set_meta(&mut self, meta: FileMeta) -> bool {
+        self.meta = meta;
+        if self.manifest.open.as_ref().is_none_or(|o| o.meta == meta) {
+            return true;
         }
+        // Aborted by the next write of the manifest's owner (`keep`).
+        if self.stale.is_none() {
+            self.stale = self.manifest.open.take();
+        }
+        self.manifest.open = None;
+        false
     }
 
-    /// The stored segments as one content from byte 0.
-    pub fn content(&self) -> ObjectContent {
-        let spans = self
+    /// Hands the whole file's hashing over, from `state` (the state over what is kept): the
+    /// writer hashes each part, once, for the manifest and for the digest. Only worth it when
+    /// there will be parts (a body of a part or more).
+    pub fn take_hashing(&mut self, state: Sha256) -> Option<Sha256> {
+        let size = self.manifest.size;
+        let part = self
             .manifest
-            .segments
-            .iter()
-            .filter_map(|s| {
-                Some(Span {
-                    key: Path::parse(&s.key).ok()?,
-                    etag: None,
-                    len: s.len,
-                })
-            })
-            .collect();
-        ObjectContent::spans(&self.inner.store, spans, &self.name)
+            .open
+            .as_ref()
+            .map_or(part_size(size), |o| o.part_size);
+        if !self.record_parts || size < part {
+            return Some(state);
+        }
+        // The writer hashes from where its next part begins: byte 0 if it was given the tail.
+        let start = match self.prefilled {
+            true => Sha256::default(),
+            false => state,
+        };
+        match self.writer.take() {
+            Some(writer) => self.writer = Some(writer.hashing(start)),
+            None => self.hash_from = Some(start),
+        }
+        None
     }
 
-    /// Keeps the first `from` bytes: later segments go, and the one `from` falls in is written
-    /// again up to `from` (streamed, as any segment).
+    /// The key of the tail ([`super::manifest::Tail`]).
+    fn tail_key(&self) -> Path {
+        let key = self
+            .manifest_key
+            .as_ref()
+            .trim_end_matches(".json")
+            .to_owned()
+            + "/tail";
+        Path::from(key)
+    }
+
+    /// Keeps the first `from` bytes: the parts that end at or before it (`from` is where one
+    /// ends); later ones are left out of the upload (a part sent again replaces its number's).
     pub async fn keep(&mut self, from: u64) -> Result<(), StorageError> {
-        self.finish_writer().await?;
-        let mut dropped = Vec::new();
-        let mut cut = None;
-        self.manifest.segments.retain(|s| {
-            if s.start >= from {
-                dropped.push(s.clone());
-                false
-            } else if s.start + s.len > from {
-                cut = Some(s.clone());
-                false
-            } else {
-                true
+        if let Some(stale) = self.stale.take() {
+            self.abort_open(&stale).await;
+        }
+        if let Some(tail) = self.manifest.tail.take() {
+            // Its first `from` bytes begin the first part (less than one part, in memory).
+            if from > tail.len {
+                return Err(self.io(format!("cannot continue at byte {from}")));
+            }
+            let key = Path::from(tail.key.as_str());
+            if from > 0 {
+                let store = &self.inner.store.objects;
+                let kept = store.get_range(&key, 0..from).await;
+                let kept = kept.map_err(|e| self.store_error(e))?;
+                if kept.len() as u64 != from {
+                    return Err(self.io("the kept bytes ended early"));
+                }
+                self.begin_writer().write(&[kept]).await?;
+                self.prefilled = true;
+            }
+            self.save().await?;
+            let _ = self.inner.store.objects.delete(&key).await;
+            return Ok(());
+        }
+        if let Some(open) = &mut self.manifest.open {
+            let mut end = 0;
+            let kept = open
+                .parts
+                .iter()
+                .take_while(|p| {
+                    let fits = end + p.len <= from;
+                    end += p.len * u64::from(fits);
+                    fits
+                })
+                .count();
+            if end != from {
+                return Err(self.io(format!("cannot continue at byte {from}")));
+            }
+            open.parts.truncate(kept);
+            open.len = from;
+        } else if from != 0 {
+            return Err(self.io(format!("cannot continue at byte {from}")));
+        }
+        self.save().await
+    }
+
+    /// The writer for this attempt: it continues the recorded upload, or begins one (with
+    /// its first whole part).
+    pub fn begin_writer(&mut self) -> &mut PartWriter {
+        let store = self.inner.store.clone();
+        let writer = self.writer.get_or_insert_with(|| {
+            let writer = match &self.manifest.open {
+                Some(open) => PartWriter::resume(
+                    store,
+                    self.name.clone(),
+                    self.target.clone(),
+                    open.part_size,
+                    open.upload_id.clone(),
+                    open.parts.iter().map(Part::to_stored).collect(),
+                ),
+                None => PartWriter::new(
+                    store,
+                    self.name.clone(),
+                    self.target.clone(),
+                    self.manifest.size,
+                    meta_attributes(&self.meta),
+                ),
+            };
+            let writer = writer.numbered(self.manifest.slot);
+            match self.hash_from.take() {
+                Some(state) => writer.hashing(state),
+                None => writer,
             }
         });
-        if let Some(segment) = cut {
-            let key = Path::parse(&segment.key).map_err(|e| self.io(e))?;
-            let span = Span {
-                key,
-                etag: None,
-                len: from - segment.start,
-            };
-            let content = ObjectContent::spans(&self.inner.store, vec![span], &self.name);
-            let mut source = content.source_at(0);
-            self.begin_writer(segment.start);
-            let writer = &mut self.writer.as_mut().expect("begun above").parts;
-            pour(&mut source, from - segment.start, writer).await?;
-            self.finish_writer().await?;
-            dropped.push(segment);
-        }
-        self.save().await?;
-        self.delete_segments(&dropped).await;
-        Ok(())
+        writer
     }
 
-    /// Starts a new segment at `start` (the multipart upload itself begins with its first part).
-    fn begin_writer(&mut self, start: u64) {
-        let key = format!(
-            "{}{start:016x}-{}",
-            self.data_prefix,
-            super::upload::unique()
-        );
-        let key = Path::parse(key).expect("staging keys are plain");
-        let expected = self.manifest.size.saturating_sub(start);
-        let parts = PartWriter::new(
-            self.inner.store.clone(),
-            self.name.clone(),
-            key,
-            expected,
-            meta_attributes(&self.meta),
-        );
-        self.writer = Some(SegmentWriter {
-            parts,
-            start,
-            meta: self.meta,
-        });
-    }
-
-    /// Appends `block` to the segment being written (begun at the end of what is held).
+    /// Appends `block` to the upload.
     pub async fn write(&mut self, block: Block) -> Result<(), StorageError> {
         if self.superseded {
             return Err(StorageError::Superseded(self.name.to_string()));
         }
-        if self.writer.is_none() {
-            self.begin_writer(self.manifest.held());
+        let writer = self.begin_writer();
+        let wrote = async {
+            writer.write(&block).await?;
+            writer.collect_finished().await
         }
-        let writer = self.writer.as_mut().expect("begun above");
-        writer.parts.write(&block).await?;
-        writer.parts.collect_finished().await?;
-        let began = writer.parts.upload_id().is_some() && self.manifest.open.is_none();
-        let stored = writer.parts.parts().len();
+        .await;
+        if let Err(e) = wrote {
+            return Err(self.gone_upload(e).await);
+        }
+        let writer = self.writer.as_ref().expect("begun above");
+        let began = writer.upload_id().is_some() && self.manifest.open.is_none();
+        let stored = writer.parts().len();
         if began {
             // Named in the manifest as soon as it exists: a crashed server's leftovers are found.
             self.record_open();
@@ -236,79 +292,109 @@ impl Staging {
         Ok(())
     }
 
-    /// Names the segment being written, as far as its parts are stored, in the manifest.
+    /// A part refused as "not found": the multipart upload is gone (aborted by a sweep, or by
+    /// another tool). The manifest forgets it, so the next attempt starts over instead of
+    /// failing the same way.
+    async fn gone_upload(&mut self, e: StorageError) -> StorageError {
+        if let StorageError::NotFound(_) = e {
+            self.writer = None;
+            self.manifest.open = None;
+            let _ = self.save().await;
+            return self
+                .io("the staged upload vanished from the store; the next attempt starts over");
+        }
+        e
+    }
+
+    /// Names the upload being written, as far as its parts are stored, in the manifest.
     pub fn record_open(&mut self) {
         let Some(writer) = &self.writer else {
             return;
         };
-        let Some(id) = writer.parts.upload_id() else {
+        let Some(id) = writer.upload_id() else {
             return;
         };
+        let meta = self.manifest.open.as_ref().map_or(self.meta, |o| o.meta);
         self.manifest.open = Some(Open {
-            key: writer.parts.key().to_string(),
-            start: writer.start,
+            key: writer.key().to_string(),
             upload_id: id.clone(),
-            parts: writer
-                .parts
-                .parts()
-                .iter()
-                .map(|p| p.content_id.clone())
-                .collect(),
-            len: writer.parts.stored(),
-            meta: writer.meta,
+            part_size: writer.part_size(),
+            parts: writer.parts().iter().map(Part::from_stored).collect(),
+            len: writer.stored(),
+            meta,
         });
     }
 
-    /// Stores what the segment being written holds and completes it: it joins the segments.
-    /// Only the attempt that owns the staging does this (see the module doc).
-    pub async fn finish_writer(&mut self) -> Result<(), StorageError> {
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(());
-        };
-        if writer.parts.written() > 0 {
-            // On failure the writer stays, for `abort_writer`.
-            let len = writer.parts.complete().await?;
-            self.manifest.segments.push(Segment {
-                key: writer.parts.key().to_string(),
-                start: writer.start,
-                len,
-                meta: writer.meta,
-            });
+    /// The SHA-256 of the whole file, for a staging that took the hashing over: the bytes left
+    /// are stored as the last part first.
+    pub async fn digest(&mut self) -> Result<[u8; 32], StorageError> {
+        let size = self.manifest.size;
+        let writer = self.begin_writer();
+        if writer.written() != size {
+            let written = writer.written();
+            return Err(self.io(format!("staged {written} bytes of {size}")));
         }
-        self.writer = None;
-        self.manifest.open = None;
-        Ok(())
+        let digest = writer.digest().await;
+        self.record_open();
+        digest
     }
 
-    /// What a broken attempt does with what arrived: stores it and says so in the manifest, for
-    /// the next attempt wherever it runs. Less than a part is put as a segment of its own; an
-    /// open multipart upload gets its last part and stays open, its parts recorded, for the
-    /// next owner to complete ([`Staging::recover`]).
+    /// What a broken attempt does with what arrived: waits for the parts it sent, adds the
+    /// bytes left as the last part if they end the file, and records them in the manifest for
+    /// the next attempt wherever it runs. The upload stays open for that attempt.
     pub async fn store_held(&mut self) -> Result<(), StorageError> {
-        match self.writer.as_mut() {
-            Some(writer) if writer.parts.upload_id().is_some() => {
-                writer.parts.store_parts().await?;
+        let size = self.manifest.size;
+        if let Some(writer) = self.writer.as_mut() {
+            if writer.upload_id().is_some() {
+                match writer.written() == size {
+                    true => writer.store_parts().await?,
+                    false => writer.flush().await?,
+                }
                 self.record_open();
-                self.writer = None;
+            } else if writer.written() > 0 {
+                // Less than one part arrived: kept as the tail, an object of its own.
+                let body = writer.take_filling();
+                let len = body.len() as u64;
+                let key = self.tail_key();
+                let store = &self.inner.store.objects;
+                store
+                    .put(&key, body.into())
+                    .await
+                    .map_err(|e| self.store_error(e))?;
+                self.manifest.tail = Some(Tail {
+                    key: key.to_string(),
+                    len,
+                });
             }
-            _ => self.finish_writer().await?,
+            self.writer = None;
         }
         self.save().await
     }
 
-    /// Stops the segment being written, throwing away what it holds.
-    pub async fn abort_writer(&mut self) {
-        if let Some(writer) = self.writer.take() {
-            writer.parts.abort().await;
-            self.manifest.open = None;
+    /// Aborts a multipart upload the manifest no longer names.
+    async fn abort_open(&self, open: &Open) {
+        if let Ok(key) = Path::parse(&open.key) {
+            let multipart = &self.inner.store.multipart;
+            if let Err(e) = multipart.abort_multipart(&key, &open.upload_id).await {
+                tracing::debug!("aborting a staged upload: {e}");
+            }
         }
     }
 
-    /// Removes everything staged: the segment being written, the segments, the manifest.
+    /// Removes everything staged: the multipart upload (never completed now) and the manifest.
     pub async fn remove(&mut self) {
-        self.abort_writer().await;
-        let segments = std::mem::take(&mut self.manifest.segments);
-        self.delete_segments(&segments).await;
+        if let Some(writer) = self.writer.take() {
+            writer.abort().await;
+        } else if let Some(open) = self.manifest.open.clone() {
+            self.abort_open(&open).await;
+        }
+        if let Some(stale) = self.stale.take() {
+            self.abort_open(&stale).await;
+        }
+        if let Some(tail) = self.manifest.tail.take() {
+            let _ = self.inner.store.objects.delete(&Path::from(tail.key)).await;
+        }
+        self.manifest.open = None;
         let _ = self.inner.store.objects.delete(&self.manifest_key).await;
     }
 }

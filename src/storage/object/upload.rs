@@ -21,6 +21,7 @@ use super::read::ObjectContent;
 use super::staging::{ObjectSink, Staging, PARTIALS, UPLOADS};
 use super::{from_store, Inner, Object};
 use crate::paths::SafeName;
+use crate::pieces::Pieces;
 use crate::protocol::FileMeta;
 use crate::storage::{
     Partial, PartialInner, PartialLimits, ReadStream, StorageError, Upload, UploadInner,
@@ -43,6 +44,7 @@ pub(super) struct Claim {
 #[derive(Debug)]
 pub struct ObjectUpload {
     staging: Arc<Mutex<Staging>>,
+    /// The file's key (a small body is put there whole).
     target: Path,
     name: String,
     inner: Arc<Inner>,
@@ -55,7 +57,6 @@ pub struct ObjectUpload {
 #[derive(Debug)]
 pub struct ObjectPartial {
     staging: Arc<Mutex<Staging>>,
-    target: Path,
     manifest_key: String,
     claim: Claim,
     /// Released (in [`Drop`], after storing what is held) to let a newer attempt in.
@@ -91,6 +92,7 @@ impl Object {
             UPLOADS,
             &unique(),
             name.as_str(),
+            target.clone(),
             size,
             unique(),
             false,
@@ -137,7 +139,16 @@ impl Object {
         if !inner.is_current(&id, &claim) {
             return Err(StorageError::Superseded(shown));
         }
-        let mut staging = Staging::new(inner.clone(), PARTIALS, &id, &shown, size, unique(), true);
+        let mut staging = Staging::new(
+            inner.clone(),
+            PARTIALS,
+            &id,
+            &shown,
+            target,
+            size,
+            unique(),
+            true,
+        );
         let opened = async {
             // A new partial only within the limits; one there already is continued.
             match inner.store.objects.head(&staging.manifest_key).await {
@@ -149,7 +160,7 @@ impl Object {
                 Err(e) => return Err(from_store(&shown, e)),
             }
             staging.take_over(staging.manifest.owner.clone()).await?;
-            staging.recover().await
+            Ok(())
         }
         .await;
         if let Err(e) = opened {
@@ -161,7 +172,6 @@ impl Object {
             held,
             inner: PartialInner::Object(ObjectPartial {
                 staging: Arc::new(Mutex::new(staging)),
-                target,
                 manifest_key: id,
                 claim,
                 busy: Some(busy),
@@ -217,7 +227,7 @@ impl ObjectUpload {
         self.meta = meta;
         // Before any body: nothing else holds the staging yet.
         if let Ok(mut staging) = self.staging.try_lock() {
-            staging.meta = meta;
+            staging.set_meta(meta);
         }
     }
 
@@ -228,12 +238,7 @@ impl ObjectUpload {
     }
 
     pub(in crate::storage) async fn commit(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
-        let result = self
-            .staging
-            .lock()
-            .await
-            .publish(&self.target, sha256)
-            .await;
+        let result = self.staging.lock().await.publish(sha256).await;
         self.committed = result.is_ok();
         result
     }
@@ -276,20 +281,55 @@ impl Drop for ObjectUpload {
 }
 
 impl ObjectPartial {
-    pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) {
-        // Before the body: the handler hashes the held prefix first, with the staging free.
-        if let Ok(mut staging) = self.staging.try_lock() {
-            staging.meta = meta;
+    /// Returns the bytes still held: none if they were written with other metadata.
+    pub(in crate::storage) fn set_meta(&mut self, meta: FileMeta) -> u64 {
+        // Before the body: nothing else holds the staging yet.
+        match self.staging.try_lock() {
+            Ok(mut staging) => {
+                staging.set_meta(meta);
+                staging.manifest.held()
+            }
+            Err(_) => 0,
         }
     }
 
     pub(in crate::storage) fn source(&self) -> ReadStream {
-        // The staging is not written while its held prefix is read (the handler hashes first).
-        let content = match self.staging.try_lock() {
-            Ok(staging) => staging.content(),
-            Err(_) => ObjectContent::spans(&self.inner.store, Vec::new(), ""),
+        // Parts of an open upload cannot be read back: what they hold is described by
+        // `pieces` and `state_at` instead, from the manifest. A tail can.
+        let staging = self.staging.try_lock();
+        let tail = staging.as_ref().ok().and_then(|s| s.manifest.tail.clone());
+        let content = match tail {
+            Some(tail) => {
+                let key = Path::from(tail.key.as_str());
+                ObjectContent::new(&self.inner.store, key, None, tail.len, "")
+            }
+            None => ObjectContent::spans(&self.inner.store, Vec::new(), ""),
         };
         ReadStream::Object(content.source_at(0))
+    }
+
+    pub(in crate::storage) fn pieces(&self) -> Option<Pieces> {
+        let staging = self.staging.try_lock().ok()?;
+        match staging.manifest.tail {
+            Some(_) => None,
+            None => Some(staging.manifest.pieces()),
+        }
+    }
+
+    pub(in crate::storage) fn state_at(&self, from: u64) -> Option<Sha256> {
+        let staging = self.staging.try_lock().ok()?;
+        staging.manifest.state_at(from)
+    }
+
+    pub(in crate::storage) fn take_hashing(&mut self, state: Sha256) -> Option<Sha256> {
+        match self.staging.try_lock() {
+            Ok(mut staging) => staging.take_hashing(state),
+            Err(_) => Some(state),
+        }
+    }
+
+    pub(in crate::storage) async fn digest(&self) -> Result<[u8; 32], StorageError> {
+        self.staging.lock().await.digest().await
     }
 
     pub(in crate::storage) async fn keep(&mut self, from: u64) -> Result<(), StorageError> {
@@ -308,13 +348,9 @@ impl ObjectPartial {
     }
 
     pub(in crate::storage) async fn commit(mut self, sha256: [u8; 32]) -> Result<(), StorageError> {
-        let result = self
-            .staging
-            .lock()
-            .await
-            .publish(&self.target, sha256)
-            .await;
-        self.done = result.is_ok();
+        let result = self.staging.lock().await.publish(sha256).await;
+        // Published, or aborted on the way (see `publish`): nothing to keep either way.
+        self.done = true;
         result
     }
 

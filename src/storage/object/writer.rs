@@ -8,6 +8,13 @@
 //! ([`PartWriter::parts`]) where it needs to. Every `await` in it leaves it consistent, so a
 //! write cancelled halfway (the connection's task dropped) loses no stored part and never sends
 //! one twice: a part's task is popped only after it is awaited.
+//!
+//! A writer may *hash* ([`PartWriter::hashing`]): a thread of its own takes each part as it is
+//! sent (the same bytes, not a copy) and gives back the SHA-256 of the part and the whole
+//! object's hash state after it, which a resumable upload records with the part: what the next
+//! attempt needs to say what is held and to continue the whole-file hash, without reading the
+//! parts back (those of an open multipart upload cannot be). A writer may also continue an
+//! upload an earlier attempt began ([`PartWriter::resume`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,20 +22,29 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use object_store::multipart::PartId;
 use object_store::path::Path;
-use object_store::{Attributes, MultipartId, PutMultipartOptions, PutOptions, PutPayload};
+use object_store::{
+    Attributes, MultipartId, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-use super::read::ObjectSource;
+use super::buffers::Held;
 use super::Store;
 use crate::storage::StorageError;
-use crate::transfer::{Source, BLOCK};
 
 /// The smallest part: 8 MiB, as the AWS CLI uses (S3's minimum is 5 MiB).
 const MIN_PART: u64 = 8 << 20;
-/// S3's part-count limit, less a margin for a segment rewritten on resume.
-const MAX_PARTS: u64 = 9_000;
-/// S3's largest part, and largest single copy.
-pub(super) const MAX_PART: u64 = 5 << 30;
+/// At most this many parts: each attempt at an upload numbers its parts apart from the others'
+/// ([`SLOTS`] numbers per part), within S3's 10,000 part numbers.
+const MAX_PARTS: u64 = 2_400;
+/// Attempts whose part numbers never meet: the `n`th part of an attempt in slot `s` is number
+/// `n * SLOTS + s + 1`. A newer attempt takes the next slot, so a part an older one still has on
+/// its way (a server whose client went, with requests in flight) lands under a number the newer
+/// one never completes with, even when the file changed meanwhile. Four attempts in a row would
+/// have to overlap for two to meet.
+pub(super) const SLOTS: usize = 4;
+/// S3's largest part.
+const MAX_PART: u64 = 5 << 30;
 /// Bytes of parts uploading at once, per upload. The AWS CLI keeps ten 8 MiB parts going; six
 /// were as fast here (bench/s3 on SeaweedFS) and keep a 1 GiB upload's server under 150 MiB.
 const IN_FLIGHT: u64 = 48 << 20;
@@ -45,7 +61,68 @@ pub(super) fn part_size(len: u64) -> u64 {
 #[derive(Debug)]
 struct InFlight {
     task: JoinHandle<object_store::Result<PartId>>,
+    /// Its index in object_store's numbering (the S3 part number less one).
+    number: usize,
     len: u64,
+    /// Its share of the server's budget: kept until the part is stored *and* hashed, since the
+    /// hashing thread holds the same bytes.
+    _held: Held,
+    /// Its hashes, once the hashing thread gave them (kept here so that a cancelled wait for
+    /// the upload loses nothing).
+    hashed: Option<Hashed>,
+}
+
+/// A part stored.
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    pub id: PartId,
+    /// Its index in object_store's numbering (the S3 part number less one).
+    pub number: usize,
+    pub len: u64,
+    /// What a hashing writer knows of it.
+    pub hashed: Option<Hashed>,
+}
+
+/// The SHA-256 of one part's bytes, and the whole object's hash state after the part.
+#[derive(Debug, Clone)]
+pub(super) struct Hashed {
+    pub sha256: [u8; 32],
+    pub state: Sha256,
+}
+
+/// The hashing thread of a writer: parts in, in order; their [`Hashed`] out, in the same order.
+#[derive(Debug)]
+struct Hashing {
+    parts: std::sync::mpsc::Sender<Bytes>,
+    hashed: tokio::sync::mpsc::UnboundedReceiver<Hashed>,
+}
+
+impl Hashing {
+    /// Starts the thread, continuing the whole object's hash from `state`.
+    fn start(state: Sha256) -> Self {
+        let (parts, incoming) = std::sync::mpsc::channel::<Bytes>();
+        let (out, hashed) = tokio::sync::mpsc::unbounded_channel();
+        // Ends when the writer (the sender) goes. A thread of its own, not the runtime's
+        // blocking pool: a runtime shutting down waits for those. If it cannot start, its
+        // results never come, and the upload fails with "the hashing of the parts stopped".
+        let spawned = std::thread::Builder::new()
+            .name("qft-part-hash".into())
+            .spawn(move || {
+                let mut whole = state;
+                while let Ok(part) = incoming.recv() {
+                    let sha256 = Sha256::digest(&part).into();
+                    whole.update(&part);
+                    let state = whole.clone();
+                    if out.send(Hashed { sha256, state }).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start hashing an upload's parts: {e}");
+        }
+        Hashing { parts, hashed }
+    }
 }
 
 /// An object being written.
@@ -64,9 +141,15 @@ pub(super) struct PartWriter {
     /// Parts uploading, in order.
     in_flight: VecDeque<InFlight>,
     /// Parts stored, in order.
-    parts: Vec<PartId>,
+    parts: Vec<Stored>,
     /// Bytes in the stored parts.
     stored: u64,
+    /// The hashing thread, for a hashing writer.
+    hashing: Option<Hashing>,
+    /// This attempt's slot among [`SLOTS`], and the stride of the numbering (1 where parts
+    /// must be numbered without gaps: a store without [`super::raw`]).
+    slot: usize,
+    stride: usize,
 }
 
 impl PartWriter {
@@ -89,11 +172,67 @@ impl PartWriter {
             in_flight: VecDeque::new(),
             parts: Vec::new(),
             stored: 0,
+            hashing: None,
+            slot: 0,
+            stride: 1,
         }
+        .numbered(0)
+    }
+
+    /// A writer that continues the multipart upload `upload` of `key` after `parts` (stored by
+    /// an earlier attempt, `part_size` bytes each but maybe the last), its next part numbered
+    /// after them.
+    pub fn resume(
+        store: Store,
+        name: Arc<str>,
+        key: Path,
+        part_size: u64,
+        upload: MultipartId,
+        parts: Vec<Stored>,
+    ) -> Self {
+        let stored = parts.iter().map(|p| p.len).sum();
+        PartWriter {
+            store,
+            name,
+            key,
+            part_size: part_size as usize,
+            attributes: Attributes::new(),
+            upload: Some(upload),
+            filling: BytesMut::new(),
+            in_flight: VecDeque::new(),
+            parts,
+            stored,
+            hashing: None,
+            slot: 0,
+            stride: 1,
+        }
+        .numbered(0)
+    }
+
+    /// Numbers the parts from now on in `slot` (modulo [`SLOTS`]), where the store can complete
+    /// an upload from parts numbered with gaps.
+    pub fn numbered(mut self, slot: usize) -> Self {
+        (self.slot, self.stride) = match self.store.raw {
+            Some(_) => (slot % SLOTS, SLOTS),
+            None => (0, 1),
+        };
+        self
+    }
+
+    /// Hashes the parts from now on ([`Stored::hashed`]), the whole object's hash continuing
+    /// `state` (the state over what is stored already).
+    pub fn hashing(mut self, state: Sha256) -> Self {
+        self.hashing = Some(Hashing::start(state));
+        self
     }
 
     pub fn key(&self) -> &Path {
         &self.key
+    }
+
+    /// Bytes per part (all but the last).
+    pub fn part_size(&self) -> u64 {
+        self.part_size as u64
     }
 
     /// The multipart upload, once begun (with the first whole part).
@@ -102,7 +241,7 @@ impl PartWriter {
     }
 
     /// The parts stored, in order.
-    pub fn parts(&self) -> &[PartId] {
+    pub fn parts(&self) -> &[Stored] {
         &self.parts
     }
 
@@ -154,7 +293,8 @@ impl PartWriter {
                 .map_err(|e| self.error(e))?;
             self.upload = Some(id);
         }
-        let max_in_flight = (IN_FLIGHT / self.part_size as u64).max(1) as usize;
+        // (Two at least: parts grow past 24 MiB only for files over 18 GiB.)
+        let max_in_flight = (IN_FLIGHT / self.part_size as u64).max(2) as usize;
         while self.in_flight.len() >= max_in_flight {
             self.store_oldest().await?;
         }
@@ -164,17 +304,26 @@ impl PartWriter {
         // Nothing awaits from here on: the part leaves the buffer and starts in one step.
         let part = std::mem::take(&mut self.filling).freeze();
         let len = part.len() as u64;
-        let idx = self.parts.len() + self.in_flight.len();
+        let nth = self.parts.len() + self.in_flight.len();
+        let number = nth * self.stride + self.slot;
         let (multipart, key) = (self.store.multipart.clone(), self.key.clone());
         let id = self.upload.clone().expect("begun above");
+        if let Some(hashing) = &self.hashing {
+            // (The thread ends only with this writer.)
+            let _ = hashing.parts.send(part.clone());
+        }
         let task = tokio::spawn(async move {
-            let stored = multipart
-                .put_part(&key, &id, idx, PutPayload::from(part))
-                .await;
-            drop(held);
-            stored
+            multipart
+                .put_part(&key, &id, number, PutPayload::from(part))
+                .await
         });
-        self.in_flight.push_back(InFlight { task, len });
+        self.in_flight.push_back(InFlight {
+            task,
+            number,
+            len,
+            _held: held,
+            hashed: None,
+        });
         Ok(())
     }
 
@@ -183,13 +332,26 @@ impl PartWriter {
         let Some(oldest) = self.in_flight.front_mut() else {
             return Ok(false);
         };
+        if let (Some(hashing), true) = (&mut self.hashing, oldest.hashed.is_none()) {
+            // (A channel's receive is cancel-safe; what it gave is kept in the part.)
+            let Some(hashed) = hashing.hashed.recv().await else {
+                let e = std::io::Error::other("the hashing of the parts stopped");
+                return Err(StorageError::from_io(&self.name, e));
+            };
+            oldest.hashed = Some(hashed);
+        }
         // Awaited in place: a cancelled wait leaves the part where it was.
         let result = (&mut oldest.task).await;
         let oldest = self.in_flight.pop_front().expect("awaited above");
-        let part = result
+        let id = result
             .map_err(|e| StorageError::from_io(&self.name, std::io::Error::other(e)))?
             .map_err(|e| self.error(e))?;
-        self.parts.push(part);
+        self.parts.push(Stored {
+            id,
+            number: oldest.number,
+            len: oldest.len,
+            hashed: oldest.hashed,
+        });
         self.stored += oldest.len;
         Ok(true)
     }
@@ -204,6 +366,19 @@ impl PartWriter {
         Ok(done)
     }
 
+    /// What is being filled, taken out (for a writer that began no multipart upload: all it
+    /// was given).
+    pub fn take_filling(&mut self) -> Bytes {
+        std::mem::take(&mut self.filling).freeze()
+    }
+
+    /// Waits for every part uploading, leaving what is being filled where it is (a part that
+    /// is not the object's last must be whole).
+    pub async fn flush(&mut self) -> Result<(), StorageError> {
+        while self.store_oldest().await? {}
+        Ok(())
+    }
+
     /// For a multipart upload: sends the bytes left as its last part and waits for every part,
     /// leaving it open (whoever completes it lists [`PartWriter::parts`]). Without one, the
     /// bytes stay here for [`PartWriter::complete`]'s single put.
@@ -214,35 +389,76 @@ impl PartWriter {
         if !self.filling.is_empty() {
             self.send_part().await?;
         }
-        while self.store_oldest().await? {}
-        Ok(())
+        self.flush().await
     }
 
-    /// Stores everything and completes the object; returns its length. On failure the writer
-    /// is left as it was, for [`PartWriter::abort`].
-    pub async fn complete(&mut self) -> Result<u64, StorageError> {
+    /// The SHA-256 of everything written, for a hashing writer: stores the bytes left as the
+    /// last part first (a single-put object's are hashed here, and stay for its put).
+    pub async fn digest(&mut self) -> Result<[u8; 32], StorageError> {
+        self.store_parts().await?;
+        let mut state = match self.parts.last() {
+            Some(Stored {
+                hashed: Some(hashed),
+                ..
+            }) => hashed.state.clone(),
+            Some(_) => {
+                let e = std::io::Error::other("a part was stored without its hash");
+                return Err(StorageError::from_io(&self.name, e));
+            }
+            None => Sha256::new(),
+        };
+        if self.upload.is_none() {
+            state.update(&self.filling);
+        }
+        Ok(state.finalize().into())
+    }
+
+    /// Stores everything and completes the object, a single put with `extra` metadata besides
+    /// its own if it is below one part. On failure the writer is left as it was, for
+    /// [`PartWriter::abort`].
+    pub async fn complete(&mut self, extra: Attributes) -> Result<PutResult, StorageError> {
         if self.upload.is_none() {
             let body = std::mem::take(&mut self.filling).freeze();
-            let len = body.len() as u64;
+            let mut attributes = self.attributes.clone();
+            for (key, value) in &extra {
+                attributes.insert(key.clone(), value.clone());
+            }
             let options = PutOptions {
-                attributes: self.attributes.clone(),
+                attributes,
                 ..Default::default()
             };
-            self.store
+            return self
+                .store
                 .objects
                 .put_opts(&self.key, PutPayload::from(body), options)
                 .await
-                .map_err(|e| self.error(e))?;
-            return Ok(len);
+                .map_err(|e| self.error(e));
         }
         self.store_parts().await?;
         let id = self.upload.clone().expect("checked above");
-        self.store
-            .multipart
-            .complete_multipart(&self.key, &id, self.parts.clone())
+        let Some(raw) = &self.store.raw else {
+            // Numbered without gaps (see `numbered`): by position.
+            let parts = self.parts.iter().map(|p| p.id.clone()).collect();
+            let completed = self
+                .store
+                .multipart
+                .complete_multipart(&self.key, &id, parts);
+            return completed.await.map_err(|e| self.error(e));
+        };
+        let parts: Vec<(usize, String)> = self
+            .parts
+            .iter()
+            .map(|p| (p.number + 1, p.id.content_id.clone()))
+            .collect();
+        let e_tag = raw
+            .complete_multipart(&self.key, &id, &parts)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(self.stored)
+        Ok(PutResult {
+            e_tag,
+            version: None,
+            extensions: Default::default(),
+        })
     }
 
     /// Throws away what this writer holds and its multipart upload.
@@ -254,30 +470,6 @@ impl PartWriter {
             let _ = self.store.multipart.abort_multipart(&self.key, id).await;
         }
     }
-}
-
-/// Streams the next `len` bytes of `source` (staged segments) into `out`.
-pub(super) async fn pour(
-    source: &mut ObjectSource,
-    len: u64,
-    out: &mut PartWriter,
-) -> Result<(), StorageError> {
-    let mut left = len;
-    while left > 0 {
-        let want = usize::try_from(left).map_or(BLOCK, |l| l.min(BLOCK));
-        let block = source
-            .read_block(want)
-            .await
-            .map_err(|e| StorageError::from_io(&out.name, e))?;
-        let got: u64 = block.iter().map(|b| b.len() as u64).sum();
-        if got == 0 {
-            let e = std::io::Error::other("a staged segment ended early");
-            return Err(StorageError::from_io(&out.name, e));
-        }
-        left -= got;
-        out.write(&block).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -320,7 +512,7 @@ mod tests {
         }
         assert!(writer.upload_id().is_some());
         assert_eq!(writer.written(), data.len() as u64);
-        assert_eq!(writer.complete().await.unwrap(), data.len() as u64);
+        writer.complete(Attributes::new()).await.unwrap();
         let got = store
             .objects
             .get(&key)
@@ -341,7 +533,7 @@ mod tests {
         );
         writer.write(&[Bytes::from_static(b"abc")]).await.unwrap();
         assert!(writer.upload_id().is_none());
-        assert_eq!(writer.complete().await.unwrap(), 3);
+        writer.complete(Attributes::new()).await.unwrap();
         let got = store
             .objects
             .get(&small)
@@ -351,5 +543,99 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&got[..], b"abc");
+    }
+
+    #[tokio::test]
+    async fn a_hashing_writer_gives_each_part_its_hash_and_the_whole_its_digest() {
+        let store = Store::in_memory();
+        let key = Path::from("hashed");
+        let data: Vec<u8> = (0..(MIN_PART as usize * 2 + 12345))
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let mut writer = PartWriter::new(
+            store.clone(),
+            "hashed".into(),
+            key.clone(),
+            data.len() as u64,
+            Default::default(),
+        )
+        .hashing(Sha256::new());
+        for piece in data.chunks(100_000) {
+            writer
+                .write(&[Bytes::copy_from_slice(piece)])
+                .await
+                .unwrap();
+        }
+        let digest: [u8; 32] = Sha256::digest(&data).into();
+        assert_eq!(writer.digest().await.unwrap(), digest);
+        let parts = writer.parts().to_vec();
+        assert_eq!(parts.len(), 3, "two whole parts and the last");
+        let mut end = 0;
+        for part in &parts {
+            let bytes = &data[end..end + part.len as usize];
+            end += part.len as usize;
+            let hashed = part.hashed.as_ref().unwrap();
+            assert_eq!(hashed.sha256, <[u8; 32]>::from(Sha256::digest(bytes)));
+            assert_eq!(
+                hashed.state.clone().finalize(),
+                Sha256::digest(&data[..end]),
+                "the whole object's state after the part"
+            );
+        }
+        writer.complete(Attributes::new()).await.unwrap();
+        let got = store
+            .objects
+            .get(&key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(got, data);
+
+        // Continued by another writer after its first part, from the state recorded there.
+        let resumed_key = Path::from("resumed");
+        let mut first = PartWriter::new(
+            store.clone(),
+            "resumed".into(),
+            resumed_key.clone(),
+            data.len() as u64,
+            Default::default(),
+        )
+        .hashing(Sha256::new());
+        first
+            .write(&[Bytes::copy_from_slice(&data[..MIN_PART as usize + 10])])
+            .await
+            .unwrap();
+        first.flush().await.unwrap();
+        let kept = first.parts().to_vec();
+        let upload = first.upload_id().unwrap().clone();
+        let state = kept[0].hashed.as_ref().unwrap().state.clone();
+        let mut next = PartWriter::resume(
+            store.clone(),
+            "resumed".into(),
+            resumed_key.clone(),
+            MIN_PART,
+            upload,
+            kept,
+        )
+        .hashing(state);
+        next.write(&[Bytes::copy_from_slice(&data[MIN_PART as usize..])])
+            .await
+            .unwrap();
+        assert_eq!(next.digest().await.unwrap(), digest);
+        next.complete(Attributes::new()).await.unwrap();
+        let got = store
+            .objects
+            .get(&resumed_key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            got, data,
+            "the second writer's parts replaced what the first had not kept"
+        );
     }
 }
