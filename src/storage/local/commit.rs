@@ -86,6 +86,10 @@ pub(super) struct Member {
     pub(super) sha256: [u8; 32],
     /// Where its result goes; nobody may be listening any more.
     pub(super) answer: oneshot::Sender<Result<(), StorageError>>,
+    /// Its file was fsynced on its own thread before it joined (rounds are fsyncing file by
+    /// file after a slow syncfs: done by the members side by side, not one after another by
+    /// the leader).
+    pub(super) synced: bool,
 }
 
 /// A member renamed into place, with the directory that now holds it.
@@ -99,7 +103,15 @@ struct Renamed {
 impl Inner {
     /// Queues `member`, written whole, for commit; leads rounds on this (blocking) thread if no
     /// one else does, until nothing waits. The result arrives through `member.answer`.
-    pub(super) fn join_commit(&self, member: Member) {
+    pub(super) fn join_commit(&self, mut member: Member) {
+        if !self.commits.syncfs_pays() {
+            if let Err(e) = member.upload.sync() {
+                let text = member.upload.name().as_str();
+                let _ = member.answer.send(Err(io_error(text, e)));
+                return;
+            }
+            member.synced = true;
+        }
         {
             let mut state = self.commits.lock();
             state.written.push(member);
@@ -137,24 +149,12 @@ impl Inner {
         // None: each is flushed alone, below.
         let whole = (count > PRECISE_MAX && self.commits.syncfs_pays())
             .then(|| self.sync_all_files().map_err(|e| (e, count)));
-        // Each directory is fsynced once for all the renames into it.
-        let mut dirs: Vec<((u64, u64), Result<(), Errno>)> = Vec::new();
+        let mut dirs = DirSyncs::default();
         for Renamed { member, dir } in renamed {
             let text = member.upload.name().as_str();
             let done = match &whole {
                 Some(flushed) => flushed.as_ref().map_err(|e| batch_error(text, e)).copied(),
-                None => {
-                    let key = dir_key(&dir);
-                    let synced = match dirs.iter().find(|(k, _)| key.is_some() && Some(*k) == key) {
-                        Some((_, synced)) => *synced,
-                        None => {
-                            let synced = sync_dir(dir.as_fd());
-                            dirs.extend(key.map(|k| (k, synced)));
-                            synced
-                        }
-                    };
-                    synced.map_err(|e| io_error(text, e.into()))
-                }
+                None => dirs.sync(&dir).map_err(|e| io_error(text, e.into())),
             };
             if done.is_ok() {
                 member.upload.committed(member.sha256);
@@ -165,6 +165,7 @@ impl Inner {
         for mut member in written {
             let text = member.upload.name().as_str();
             let flushed = match &whole {
+                _ if member.synced => Ok(()),
                 Some(flushed) => flushed.as_ref().map_err(|e| batch_error(text, e)).copied(),
                 None => member.upload.sync().map_err(|e| io_error(text, e)),
             };
@@ -192,11 +193,25 @@ impl Inner {
     }
 }
 
-/// The identity of the directory `dir`; `None` if it cannot be told (then it is fsynced alone).
-fn dir_key(dir: &OwnedFd) -> Option<(u64, u64)> {
-    let st = rustix::fs::fstat(dir).ok()?;
-    #[allow(clippy::unnecessary_cast)]
-    Some((st.st_dev as u64, st.st_ino as u64))
+/// The directories a round fsynced, by identity, with the outcome: each is fsynced once for all
+/// the renames into it.
+#[derive(Default)]
+struct DirSyncs(Vec<((u64, u64), Result<(), Errno>)>);
+
+impl DirSyncs {
+    fn sync(&mut self, dir: &OwnedFd) -> Result<(), Errno> {
+        // Not told apart (fstat failed): fsynced alone.
+        #[allow(clippy::unnecessary_cast)]
+        let Ok(key) = rustix::fs::fstat(dir).map(|st| (st.st_dev as u64, st.st_ino as u64)) else {
+            return sync_dir(dir.as_fd());
+        };
+        if let Some((_, synced)) = self.0.iter().find(|(k, _)| *k == key) {
+            return *synced;
+        }
+        let synced = sync_dir(dir.as_fd());
+        self.0.push((key, synced));
+        synced
+    }
 }
 
 /// What each member of a round is told when the round's flush failed: the cause, and that it
@@ -316,6 +331,23 @@ mod tests {
             !local.inner.commits.lock().leading,
             "the lead was handed back"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_slow_syncfs_members_fsync_their_own_files_and_all_land() {
+        let tmp = tempfile::tempdir().unwrap();
+        let local = Local::open(tmp.path()).unwrap();
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        local.inner.commits.lock().precise_until = Some(later);
+        let name = |i: usize| format!("d{}/f{i}", i % 2);
+        let results = commit_at_once(&local, 32, name, || {}).await;
+        for (i, result) in results.into_iter().enumerate() {
+            result.unwrap();
+            let got = std::fs::read(local.root().join(name(i))).unwrap();
+            assert_eq!(got, name(i).into_bytes());
+        }
+        assert_eq!(staged(&local), 0, "no temp file left");
+        assert!(!local.inner.commits.syncfs_pays());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,6 +201,7 @@ impl LocalUpload {
                 upload: self,
                 sha256,
                 answer,
+                synced: false,
             });
             Ok(())
         })
