@@ -192,24 +192,25 @@ impl LocalUpload {
     ) -> Result<(), StorageError> {
         let name = self.name.to_string();
         let (answer, result) = oneshot::channel();
-        blocking(name.clone(), move || {
+        // Not awaited: the thread that writes the file may go on to lead rounds of others'
+        // commits long after this one's answer came through `answer`; an answer it held until
+        // then would hold a transfer slot of its client (a sixteenth of `-j 16`) as long.
+        drop(tokio::task::spawn_blocking(move || {
             let text = self.name.as_str();
-            write_all_at(&self.file, 0, &body).map_err(|e| io_error(text, e))?;
-            self.apply_meta().map_err(|e| io_error(text, e))?;
+            let written = write_all_at(&self.file, 0, &body)
+                .and_then(|()| self.apply_meta())
+                .map_err(|e| io_error(text, e));
+            if let Err(e) = written {
+                let _ = answer.send(Err(e));
+                return;
+            }
             let inner = self.staged.inner.clone();
-            inner.join_commit(Member {
-                upload: self,
-                sha256,
-                answer,
-                synced: false,
-            });
-            Ok(())
-        })
-        .await?;
+            inner.join_commit(Member::new(self, sha256, answer));
+        }));
         result.await.unwrap_or_else(|_| {
             Err(StorageError::Io {
                 name,
-                source: std::io::Error::other("the commit was lost (its leader stopped)"),
+                source: std::io::Error::other("the commit was lost (its thread stopped)"),
             })
         })
     }
