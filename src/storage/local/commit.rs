@@ -51,15 +51,8 @@ const PRECISE_MAX: usize = 2;
 const EPOCH: Duration = Duration::from_millis(200);
 
 /// A way's measure older than this is measured again (for one epoch), whatever it said: what
-/// else is dirty on the filesystem changes. Each time the way measured again loses again, the
-/// wait doubles, up to [`EXPLORE_MAX`]: beside a busy build one syncfs can wait for a lot, and
-/// measuring it every 2 s would pay that every 2 s. (Not shown by measure yet: in runs beside a
-/// build group commit was 0.61-0.92x the old commit on loopback with a fixed 2 s wait, but as
-/// fast with this one as without it, 1.66-1.82 s against 1.60-1.79 s, in a quieter moment.)
+/// else is dirty on the filesystem changes.
 const EXPLORE: Duration = Duration::from_secs(2);
-
-/// The longest wait before measuring a losing way again.
-const EXPLORE_MAX: Duration = Duration::from_secs(64);
 
 /// How a round makes files durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,10 +76,6 @@ struct Choice {
     /// The mean time from joining to the answer of each way (a moving average), and when it
     /// was last measured: [syncfs, each file].
     took: [Option<(Duration, Instant)>; 2],
-    /// `now` was chosen to measure it again, not because it was quicker.
-    measuring: bool,
-    /// How long a losing way waits before it is measured again.
-    retry: Duration,
 }
 
 impl Default for Choice {
@@ -95,8 +84,6 @@ impl Default for Choice {
             now: Way::Syncfs,
             since: Instant::now(),
             took: [None, None],
-            measuring: false,
-            retry: EXPLORE,
         }
     }
 }
@@ -111,24 +98,12 @@ impl Choice {
             Way::Syncfs => Way::EachFile,
             Way::EachFile => Way::Syncfs,
         };
-        let (mine, theirs) = (self.took[self.now as usize], self.took[other as usize]);
-        let quicker = matches!((theirs, mine), (Some((a, _)), Some((b, _))) if a < b);
-        if self.measuring {
-            // The epoch that measured `now` again is over: kept if it won, else the other way
-            // comes back and `now` waits longer before its next measure.
-            self.measuring = false;
-            if quicker {
-                self.now = other;
-                self.retry = (self.retry * 2).min(EXPLORE_MAX);
-            } else {
-                self.retry = EXPLORE;
-            }
-        } else if theirs.is_none_or(|(_, measured)| at.duration_since(measured) > self.retry) {
-            self.now = other;
-            self.measuring = true;
-        } else if quicker {
-            self.now = other;
-        }
+        self.now = match (self.took[self.now as usize], self.took[other as usize]) {
+            (_, None) => other,
+            (_, Some((_, measured))) if at.duration_since(measured) > EXPLORE => other,
+            (Some((mine, _)), Some((theirs, _))) if theirs < mine => other,
+            _ => self.now,
+        };
         self.since = at;
         self.now
     }
@@ -358,7 +333,7 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
-    use super::{Choice, Way, EPOCH, EXPLORE, EXPLORE_MAX};
+    use super::{Choice, Way, EPOCH};
 
     use bytes::Bytes;
     use sha2::{Digest, Sha256};
@@ -439,7 +414,6 @@ mod tests {
                 Some((Duration::from_secs(1), Instant::now())),
                 Some((Duration::ZERO, Instant::now())),
             ],
-            ..Choice::default()
         };
         local.inner.commits.lock().choice = choice;
         let name = |i: usize| format!("d{}/f{i}", i % 2);
@@ -481,46 +455,5 @@ mod tests {
             0,
             "the failed member's temp file is gone too"
         );
-    }
-
-    #[test]
-    fn a_way_that_loses_again_is_measured_again_ever_later() {
-        let ms = Duration::from_millis;
-        let mut choice = Choice::default();
-        let epoch = |choice: &mut Choice, took: [u64; 2]| {
-            for (way, took) in [(Way::Syncfs, took[0]), (Way::EachFile, took[1])] {
-                if choice.now == way {
-                    choice.record(way, ms(took));
-                }
-            }
-            // The epoch is over.
-            choice.since -= EPOCH;
-            choice.way()
-        };
-        // Syncfs first, then each file measured (unknown): slower, so syncfs comes back.
-        assert_eq!(epoch(&mut choice, [1, 9]), Way::EachFile);
-        assert_eq!(epoch(&mut choice, [1, 9]), Way::Syncfs);
-        assert_eq!(choice.retry, EXPLORE * 2, "the loser waits longer");
-        // Its measure ages past the wait: measured again, loses again, waits longer still.
-        choice.took[Way::EachFile as usize] = Some((ms(9), Instant::now() - EXPLORE * 3));
-        assert_eq!(epoch(&mut choice, [1, 9]), Way::EachFile);
-        assert_eq!(epoch(&mut choice, [1, 9]), Way::Syncfs);
-        assert_eq!(choice.retry, EXPLORE * 4);
-        for _ in 0..10 {
-            choice.took[Way::EachFile as usize] = Some((ms(9), Instant::now() - EXPLORE_MAX * 2));
-            epoch(&mut choice, [1, 9]);
-            epoch(&mut choice, [1, 9]);
-        }
-        assert_eq!(choice.retry, EXPLORE_MAX, "at most");
-        // Now syncfs turns slow (a build beside): each file is measured again and wins.
-        choice.took[Way::EachFile as usize] = Some((ms(9), Instant::now() - EXPLORE_MAX * 2));
-        assert_eq!(epoch(&mut choice, [500, 9]), Way::EachFile);
-        choice.took[Way::Syncfs as usize] = Some((ms(500), Instant::now()));
-        assert_eq!(
-            epoch(&mut choice, [500, 9]),
-            Way::EachFile,
-            "the winner stays"
-        );
-        assert_eq!(choice.retry, EXPLORE, "and syncfs is measured again soon");
     }
 }
