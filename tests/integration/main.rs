@@ -7,6 +7,7 @@ mod browser;
 mod bwlimit;
 mod cli;
 mod commands;
+mod commits;
 mod compress;
 mod contract;
 mod corruption;

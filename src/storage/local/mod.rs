@@ -15,6 +15,7 @@
 //! whole are kept while the files stay unchanged (`digests`), so that sending one again needs
 //! no hashing.
 
+mod commit;
 mod digests;
 mod listing;
 mod manage;
@@ -84,6 +85,8 @@ struct Inner {
     digests: Arc<digests::Digests>,
     /// The free space last measured, and when: see [`FREE_FRESH`].
     free: std::sync::Mutex<Option<(Instant, u64)>>,
+    /// Small uploads being committed together (`commit`).
+    commits: commit::Group,
 }
 
 /// How long a measure of the free space is used again. Every upload asks (to reserve its size);
@@ -131,6 +134,7 @@ impl Local {
                 partials: std::sync::Mutex::new(partials),
                 digests: Default::default(),
                 free: Default::default(),
+                commits: Default::default(),
             }),
         })
     }

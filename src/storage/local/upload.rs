@@ -1,16 +1,19 @@
 //! Plain uploads to the local directory: a private temp file, committed by fsync, `renameat`
-//! over the target relative to its directory's handle, fsync of that directory.
+//! over the target relative to its directory's handle, fsync of that directory. Small files
+//! received whole are committed in groups that share those flushes (`commit`).
 
 use std::ffi::{OsStr, OsString};
 use std::hash::{BuildHasher, Hasher};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
+use tokio::sync::oneshot;
 
+use super::commit::Member;
 use super::manage::{apply_mode, apply_time};
 use super::resolve::{io_error, sync_dir, Found, Last, Parents};
 use super::{blocking, Inner, Local};
@@ -124,6 +127,17 @@ impl Inner {
     /// first, and makes the rename durable. Everything is relative to directory handles: the
     /// file lands beneath the root whatever is swapped meanwhile.
     pub(super) fn publish(&self, from: &OsStr, name: &SafeName) -> Result<(), StorageError> {
+        let dir = self.rename_staged(from, name)?;
+        sync_dir(dir.as_fd()).map_err(|e| io_error(name.as_str(), e.into()))
+    }
+
+    /// [`Inner::publish`] short of making the rename durable: returns the directory that holds
+    /// the file now, whose fsync (or a `syncfs`) does that.
+    pub(super) fn rename_staged(
+        &self,
+        from: &OsStr,
+        name: &SafeName,
+    ) -> Result<OwnedFd, StorageError> {
         let text = name.as_str();
         let Some(Found::Entry { dir, leaf, .. }) =
             self.locate(name, Last::Entry, Parents::Create)?
@@ -137,7 +151,7 @@ impl Inner {
             }
             Err(e) => return Err(io_error(text, e.into())),
         }
-        sync_dir(dir.as_fd()).map_err(|e| io_error(text, e.into()))
+        Ok(dir)
     }
 }
 
@@ -169,19 +183,61 @@ impl LocalUpload {
         .await
     }
 
+    /// Writes a small file received whole and commits it with the others being committed at
+    /// the same time (`commit`): they share the flushes to disk.
     pub(in crate::storage) async fn commit_whole(
         self,
         body: Vec<Bytes>,
         sha256: [u8; 32],
     ) -> Result<(), StorageError> {
-        blocking(self.name.to_string(), move || {
+        let name = self.name.to_string();
+        let (answer, result) = oneshot::channel();
+        // Not awaited: the thread that writes the file may go on to lead rounds of others'
+        // commits long after this one's answer came through `answer`; an answer it held until
+        // then would hold a transfer slot of its client (a sixteenth of `-j 16`) as long.
+        drop(tokio::task::spawn_blocking(move || {
             let text = self.name.as_str();
-            write_all_at(&self.file, 0, &body).map_err(|e| io_error(text, e))?;
-            self.apply_meta().map_err(|e| io_error(text, e))?;
-            self.file.sync_all().map_err(|e| io_error(text, e))?;
-            self.publish(sha256)
+            let written = write_all_at(&self.file, 0, &body)
+                .and_then(|()| self.apply_meta())
+                .map_err(|e| io_error(text, e));
+            if let Err(e) = written {
+                let _ = answer.send(Err(e));
+                return;
+            }
+            let inner = self.staged.inner.clone();
+            inner.join_commit(Member::new(self, sha256, answer));
+        }));
+        result.await.unwrap_or_else(|_| {
+            Err(StorageError::Io {
+                name,
+                source: std::io::Error::other("the commit was lost (its thread stopped)"),
+            })
         })
-        .await
+    }
+
+    pub(super) fn name(&self) -> &SafeName {
+        &self.name
+    }
+
+    /// Makes the temp file's data and meta durable.
+    pub(super) fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_all()
+    }
+
+    /// Renames the temp file (made durable first) into place; returns the directory that holds
+    /// it now. On failure the temp file goes when this is dropped.
+    pub(super) fn rename(&mut self) -> Result<OwnedFd, StorageError> {
+        let dir = self
+            .staged
+            .inner
+            .rename_staged(&self.staged.file_name, &self.name)?;
+        self.staged.published = true;
+        Ok(dir)
+    }
+
+    /// Records the digest of a file committed (renamed, and the rename durable).
+    pub(super) fn committed(&self, sha256: [u8; 32]) {
+        self.staged.inner.digests.committed(&self.file, sha256);
     }
 
     /// Gives the temp file, all written, its meta: in place with it when it is renamed.
