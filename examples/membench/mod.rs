@@ -220,12 +220,13 @@ pub fn result_line(bytes: u64, seconds: f64, stats: &quinn::ConnectionStats) -> 
 
 /// A connection's counters as `key=value` fields: UDP datagrams and system calls each way (their
 /// ratio is the GSO/GRO batch), packets sent and lost, congestion events, the path's MTU, ACK
-/// frames each way.
+/// frames each way, MTU probes sent and lost.
 pub fn stats_line(s: &quinn::ConnectionStats) -> String {
     let per = |d: u64, io: u64| d as f64 / io.max(1) as f64;
     format!(
         "tx_dgrams={} tx_ios={} tx_batch={:.2} rx_dgrams={} rx_ios={} rx_batch={:.2} \
-         sent_pkts={} lost_pkts={} cong_events={} mtu={} acks_tx={} acks_rx={}",
+         sent_pkts={} lost_pkts={} cong_events={} mtu={} acks_tx={} acks_rx={} \
+         probes_tx={} probes_lost={}",
         s.udp_tx.datagrams,
         s.udp_tx.ios,
         per(s.udp_tx.datagrams, s.udp_tx.ios),
@@ -238,6 +239,8 @@ pub fn stats_line(s: &quinn::ConnectionStats) -> String {
         s.path.current_mtu,
         s.frame_tx.acks,
         s.frame_rx.acks,
+        s.path.sent_plpmtud_probes,
+        s.path.lost_plpmtud_probes,
     )
 }
 
