@@ -285,6 +285,9 @@ async fn send(
         "[::]:0".parse()?
     };
     let mut endpoint = options.endpoint(bind, None)?;
+    // As `qft connect` does: the packet size bounded by the route to the server.
+    let mut options = options;
+    options.tuning = options.tuning.for_peer(addr);
     let mut config = tls::client_config(verifier, Some(&identity), &options.tuning)?;
     // client_config's own transport (keep-alive, then the tuning), with this end's changes.
     let mut transport = quinn::TransportConfig::default();

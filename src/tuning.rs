@@ -141,6 +141,20 @@ impl Tuning {
         t.mtu_discovery_config(Some(mtu));
     }
 
+    /// These settings for a connection with `peer`: the largest packet no larger than the route
+    /// to it carries, where the system says (see [`route_payload`]). Path MTU discovery then
+    /// starts its search at what the path can take: from 4,096 bytes on a 1,500-byte path its
+    /// first dozen probes are lost by design, and a sender that always has a window to fill
+    /// gets few probes out (quinn sends one only when nothing else was written), so under
+    /// cubic a whole GiB went at 1,200-byte packets on the lan (BENCHMARKS.md).
+    pub fn for_peer(&self, peer: SocketAddr) -> Tuning {
+        let mut tuning = self.clone();
+        if let Some(route) = route_payload(peer) {
+            tuning.max_packet = tuning.max_packet.min(route).max(MIN_PACKET);
+        }
+        tuning
+    }
+
     /// The part of [`Tuning::stream_window`] that waits in quinn: the rest is the transfer's own
     /// receive queue, which a copy fills as packets arrive. At least half of the window stays
     /// with quinn (a small `--window` gets a smaller total rather than none for quinn).
@@ -178,6 +192,40 @@ impl Tuning {
     }
 }
 
+/// The largest UDP payload the route to `peer` carries in one IP packet, as the kernel knows it
+/// (the outgoing interface's MTU, or a smaller path MTU it has learned), less the IP and UDP
+/// headers. A UDP socket's `connect` only picks the route: nothing is sent. `None` where the
+/// system cannot tell.
+#[cfg(target_os = "linux")]
+pub fn route_payload(peer: SocketAddr) -> Option<u16> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    // A client of a dual-stack server arrives as ::ffff:a.b.c.d; its packets are IPv4.
+    let peer = match peer {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, v6.port())),
+            None => peer,
+        },
+        v4 => v4,
+    };
+    let (bind, headers): (SocketAddr, u32) = match peer {
+        SocketAddr::V4(_) => ((Ipv4Addr::UNSPECIFIED, 0).into(), 20 + 8),
+        SocketAddr::V6(_) => ((Ipv6Addr::UNSPECIFIED, 0).into(), 40 + 8),
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(peer).ok()?;
+    let mtu = match peer {
+        SocketAddr::V4(_) => rustix::net::sockopt::ip_mtu(&socket).ok()?,
+        SocketAddr::V6(_) => rustix::net::sockopt::ipv6_mtu(&socket).ok()?,
+    };
+    u16::try_from(mtu.checked_sub(headers)?).ok()
+}
+
+/// Elsewhere the route's MTU is not asked for: discovery searches up to the configured size.
+#[cfg(not(target_os = "linux"))]
+pub fn route_payload(_peer: SocketAddr) -> Option<u16> {
+    None
+}
+
 /// qft's BBR: quinn's, its window capped ([`crate::congestion::Capped`]).
 fn capped_bbr() -> Arc<dyn quinn::congestion::ControllerFactory + Send + Sync> {
     Arc::new(CappedFactory(Arc::new(BbrConfig::default())))
@@ -189,6 +237,26 @@ const SOCKET_BUFFER: usize = 8 << 20;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Loopback carries far larger packets than qft's 4,096 bytes (its MTU is 65,536), so the
+    /// bound changes nothing there; a peer seen as an IPv4-mapped IPv6 address is IPv4 (its
+    /// headers are 28 bytes, not 48); a smaller setting stays smaller.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_route_bounds_the_packet_size_and_loopback_does_not() {
+        let v4: SocketAddr = "127.0.0.1:4433".parse().unwrap();
+        let route = route_payload(v4).expect("the route to 127.0.0.1");
+        assert!(route > 60_000, "loopback's route carries {route}");
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4433".parse().unwrap();
+        assert_eq!(route_payload(mapped), Some(route), "a mapped peer is IPv4");
+        let tuning = Tuning::default();
+        assert_eq!(tuning.for_peer(v4), tuning);
+        let small = Tuning {
+            max_packet: 1400,
+            ..Tuning::default()
+        };
+        assert_eq!(small.for_peer(v4).max_packet, 1400);
+    }
 
     #[test]
     fn congestion_names_round_trip_and_bad_ones_are_explained() {

@@ -32,7 +32,19 @@ pub(super) async fn handle(
     async move {
         let Gate { place, admitted } = gate;
         let timer = ctx.metrics.handshake();
-        let handshake = tokio::time::timeout(ctx.limits.handshake_timeout, incoming);
+        let connecting = match ctx.config_for(peer) {
+            Some(config) => incoming.accept_with(config),
+            None => incoming.accept(),
+        };
+        let connecting = match connecting {
+            Ok(connecting) => connecting,
+            Err(e) => {
+                debug!("handshake failed: {e}");
+                ctx.metrics.attempt(Attempt::HandshakeFailed);
+                return;
+            }
+        };
+        let handshake = tokio::time::timeout(ctx.limits.handshake_timeout, connecting);
         let conn = match handshake.await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {

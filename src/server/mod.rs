@@ -136,9 +136,28 @@ pub(crate) struct Context {
     pub(crate) rate: Option<crate::rate::Limiter>,
     /// The UDP port the server listens on (what a share link's browser reaches).
     pub(crate) port: u16,
+    /// The endpoint's QUIC config and the tuning in it, for connections whose route takes
+    /// smaller packets ([`Context::config_for`]).
+    pub(crate) quic: Option<(quinn::ServerConfig, Tuning)>,
 }
 
 impl Context {
+    /// The QUIC config for a connection from `peer` whose route takes smaller packets than the
+    /// endpoint's config allows ([`Tuning::for_peer`]), so that its MTU discovery starts where
+    /// the path is; `None`: the endpoint's own.
+    pub(crate) fn config_for(&self, peer: SocketAddr) -> Option<Arc<quinn::ServerConfig>> {
+        let (base, tuning) = self.quic.as_ref()?;
+        let bounded = tuning.for_peer(peer);
+        if bounded == *tuning {
+            return None;
+        }
+        let mut transport = self.limits.transport();
+        bounded.apply(&mut transport);
+        let mut config = base.clone();
+        config.transport_config(Arc::new(transport));
+        Some(Arc::new(config))
+    }
+
     fn new(storage: Storage, access: Access, mask: Permissions, limits: Limits) -> Self {
         // Where a list vets keys, a client is its key for its fair share; elsewhere anyone can
         // make keys, so it is its address.
@@ -158,6 +177,7 @@ impl Context {
             metrics,
             web: None,
             port: 0,
+            quic: None,
         }
     }
 
@@ -254,6 +274,7 @@ impl Server {
         };
         let mut context = Context::new(config.storage, config.access, mask, config.limits);
         context.web = web;
+        context.quic = Some((quic, config.tuning.clone()));
         context.port = endpoint.local_addr().map(|a| a.port()).unwrap_or(0);
         Ok(Server {
             endpoint,

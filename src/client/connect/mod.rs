@@ -276,7 +276,9 @@ async fn connect_any(
                 path: PathBuf::from(format!("(UDP socket on {bind})")),
                 source,
             })?;
-        endpoint.set_default_client_config(tls::client_config(verifier, identity, tuning)?);
+        // Bounded by the route to this address, so MTU discovery starts where the path is.
+        let tuning = tuning.for_peer(addr);
+        endpoint.set_default_client_config(tls::client_config(verifier, identity, &tuning)?);
         let server_name = server_name(&target.host);
         let attempt = async {
             endpoint
