@@ -21,7 +21,8 @@ pub(in crate::cli) struct TuningArgs {
     #[arg(long, global = true, value_name = "SIZE",
           default_value_t = Size(Tuning::default().send_window))]
     send_window: Size,
-    /// Largest UDP payload to send, when the path carries it (path MTU discovery finds out).
+    /// Largest UDP payload to send, when the path carries it (each connection also stops at its
+    /// route's MTU, and path MTU discovery finds out the rest).
     #[arg(long, global = true, value_name = "BYTES", default_value_t = Tuning::default().max_packet,
           value_parser = clap::value_parser!(u16).range(i64::from(MIN_PACKET)..=i64::from(MAX_PACKET)))]
     max_packet: u16,
