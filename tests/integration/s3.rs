@@ -199,6 +199,15 @@ async fn an_upload_broken_with_its_server_continues_through_another() {
     assert_eq!(fetch(&b.client().await, "f.bin", dir.path()).await, data);
 }
 
+/// Writes `data` to a partial's sink in 1 MiB blocks, as the server's copy hands them over.
+async fn write_in_mib_blocks(sink: &mut qft::storage::WriteStream, data: &[u8]) {
+    for piece in data.chunks(MIB) {
+        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
     // Below the servers: an attempt that vanishes without a word (kill -9: no drop, no
@@ -218,11 +227,7 @@ async fn parts_a_dead_server_stored_are_completed_by_the_next_attempt() {
     partial.keep(0).await.unwrap();
     assert!(partial.take_hashing(Sha256::new()).is_none());
     let mut sink = partial.sink();
-    for piece in data[..16 * MIB].chunks(MIB) {
-        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
-            .await
-            .unwrap();
-    }
+    write_in_mib_blocks(&mut sink, &data[..16 * MIB]).await;
     // Until both 8 MiB parts are stored and recorded (each write records those done).
     let manifests = Key::from(format!("{}/.qft/partials", config.prefix));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -737,11 +742,7 @@ async fn regression_a_broken_attempt_leaves_its_open_upload_to_the_next_owner() 
         .unwrap()
         .unwrap();
     let mut sink = partial.sink();
-    for piece in data.chunks(MIB) {
-        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
-            .await
-            .unwrap();
-    }
+    write_in_mib_blocks(&mut sink, &data).await;
     // The transfer breaks: A stores what it held, two 8 MiB parts and 4 MiB as the last one.
     drop((sink, partial));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -842,11 +843,7 @@ async fn a_late_part_of_an_older_attempt_never_joins_the_file_a_newer_one_publis
     partial.keep(0).await.unwrap();
     assert!(partial.take_hashing(Sha256::new()).is_none());
     let mut sink = partial.sink();
-    for piece in old[..17 * MIB].chunks(MIB) {
-        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
-            .await
-            .unwrap();
-    }
+    write_in_mib_blocks(&mut sink, &old[..17 * MIB]).await;
     drop((sink, partial)); // broken: two parts stored and recorded
     let manifest = manifest_with_parts(&config, 2).await;
     let key = Key::from(manifest["open"]["key"].as_str().unwrap());
@@ -1000,11 +997,7 @@ async fn expiry_aborts_an_open_upload_at_the_files_own_key() {
         .unwrap()
         .unwrap();
     let mut sink = partial.sink();
-    for piece in data[..17 * MIB].chunks(MIB) {
-        sink.write_block(Arc::from(vec![Bytes::copy_from_slice(piece)]))
-            .await
-            .unwrap();
-    }
+    write_in_mib_blocks(&mut sink, &data[..17 * MIB]).await;
     drop((sink, partial)); // broken: two parts stored, recorded, the upload left open
     let manifest = manifest_with_parts(&config, 2).await;
     let key = Key::from(manifest["open"]["key"].as_str().unwrap());

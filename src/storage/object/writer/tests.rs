@@ -37,14 +37,7 @@ async fn parts_are_stored_in_order_and_an_object_below_one_part_is_one_put() {
     assert!(writer.upload_id().is_some());
     assert_eq!(writer.written(), data.len() as u64);
     writer.complete(Attributes::new()).await.unwrap();
-    let got = store
-        .objects
-        .get(&key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = read(&store, &key).await;
     assert_eq!(got, data);
 
     let small = Path::from("small");
@@ -58,14 +51,7 @@ async fn parts_are_stored_in_order_and_an_object_below_one_part_is_one_put() {
     writer.write(&[Bytes::from_static(b"abc")]).await.unwrap();
     assert!(writer.upload_id().is_none());
     writer.complete(Attributes::new()).await.unwrap();
-    let got = store
-        .objects
-        .get(&small)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = read(&store, &small).await;
     assert_eq!(&got[..], b"abc");
 }
 
@@ -107,14 +93,7 @@ async fn a_hashing_writer_gives_each_part_its_hash_and_the_whole_its_digest() {
         );
     }
     writer.complete(Attributes::new()).await.unwrap();
-    let got = store
-        .objects
-        .get(&key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = read(&store, &key).await;
     assert_eq!(got, data);
 
     // Continued by another writer after its first part, from the state recorded there.
@@ -149,16 +128,14 @@ async fn a_hashing_writer_gives_each_part_its_hash_and_the_whole_its_digest() {
         .unwrap();
     assert_eq!(next.digest().await.unwrap(), digest);
     next.complete(Attributes::new()).await.unwrap();
-    let got = store
-        .objects
-        .get(&resumed_key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = read(&store, &resumed_key).await;
     assert_eq!(
         got, data,
         "the second writer's parts replaced what the first had not kept"
     );
+}
+
+/// The object's bytes as the store holds them.
+async fn read(store: &Store, key: &Path) -> Bytes {
+    store.objects.get(key).await.unwrap().bytes().await.unwrap()
 }
