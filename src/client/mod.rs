@@ -22,6 +22,7 @@
 //! the trailer → [`resume`] renames it into place.
 
 mod batch;
+mod bundle;
 pub mod command;
 mod complete;
 pub mod config;
@@ -178,6 +179,8 @@ pub struct Client {
     compress: bool,
     /// The server's host as it was given (a share link's page is on it).
     host: String,
+    /// The server answered a bundle of uploads with Unsupported: files go one by one.
+    no_bundles: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -201,6 +204,7 @@ impl Client {
                 .collect(),
             compress: config.compress,
             host: config.target.host.clone(),
+            no_bundles: Arc::default(),
         })
     }
 

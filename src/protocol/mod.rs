@@ -106,6 +106,19 @@
 //! - **ShareRevoke**: C→S `Request::ShareRevoke { id }`; S→C `Response::Revoked`, or `Error`
 //!   (`NotFound`).
 //!
+//! ## Many small uploads on one stream
+//! - **UploadBundle**: C→S `Request::UploadBundle { files, bytes }`, then at once, for each
+//!   file, a [`BundleItem`] `{ name, size, meta }`, exactly `size` body bytes and a [`Trailer`];
+//!   then the client finishes its side. S→C `Response::Ready` (the bundle is accepted: a slot
+//!   and the space for `bytes` are held) or one `Response::Error` for the whole bundle (nothing
+//!   was stored); after Ready, one answer per file, in order: `Done { sha256 }` once that file
+//!   is durable under its name, or `Error` for that file alone (a bad name, a wrong hash: the
+//!   others are stored). Items whose sizes do not add up to `bytes`, more than `files` items,
+//!   or anything after the last trailer make the server abort the stream. A bundle is at most
+//!   [`MAX_BUNDLE_FILES`] files and [`MAX_BUNDLE_BYTES`] bytes; the client puts in it files
+//!   under [`BUNDLE_FILE`]. An older server answers `Error { code: Unsupported }`, and the
+//!   client sends the files one by one.
+//!
 //! # Who may do what
 //! Clients present their own certificate (mutual TLS) and are known by its fingerprint. A server
 //! with an authorized-clients list closes the connection of a client not on it with
@@ -131,6 +144,7 @@
 //! decodes as [`ErrorCode::Other`]. A change that cannot follow these rules gets a new ALPN.
 
 mod body;
+mod bundle;
 pub mod close;
 mod entry;
 mod error;
@@ -142,6 +156,7 @@ mod share;
 use serde::{Deserialize, Serialize};
 
 pub use body::{chunk_for, Resume, Trailer, MAX_CHUNKS, MIN_CHUNK, SMALL_FILE};
+pub use bundle::{BundleItem, BUNDLE_FILE, MAX_BUNDLE_BYTES, MAX_BUNDLE_FILES};
 pub use entry::{
     Entry, EntryInfo, EntryKind, FileMeta, LIST_PAGE_ENTRIES, PERMISSION_BITS, WALK_PAGE_ENTRIES,
 };
@@ -302,6 +317,15 @@ pub enum Request {
         /// The share's ID.
         id: String,
     },
+    // Many small uploads on one stream (see the module doc).
+    /// `files` uploads follow, each a [`BundleItem`], its body and its [`Trailer`]; `bytes` is
+    /// the sum of their sizes.
+    UploadBundle {
+        /// How many files; at most [`MAX_BUNDLE_FILES`].
+        files: u32,
+        /// Their bodies' bytes together; at most [`MAX_BUNDLE_BYTES`].
+        bytes: u64,
+    },
 }
 
 impl Message for Request {
@@ -309,7 +333,7 @@ impl Message for Request {
     // rename it was one name; an older server takes a rename of two very long names for an
     // oversized message rather than an unknown one.)
     const MAX_LEN: usize = 2 * MAX_NAME_LEN + 64;
-    const VARIANTS: Option<u32> = Some(22);
+    const VARIANTS: Option<u32> = Some(23);
 }
 
 /// What the server answers.

@@ -19,7 +19,7 @@ use super::metrics::Ended;
 use super::requests::{describe, needs, traffic};
 use super::slots::Who;
 use super::web::Scope;
-use super::{delete, download, help, list, share, space, upload, Context};
+use super::{bundle, delete, download, help, list, share, space, upload, Context};
 use super::{delete_tree, mkdir, rename, rmdir, stat, walk};
 use crate::protocol::{
     close, read_frame_limited, write_frame, ErrorCode, FrameError, Request, Response,
@@ -315,6 +315,9 @@ where
         }
         Request::ResumeDownloadCompressed { name, have } => {
             download::run_resumable(ctx, who, &name, have, true, recv, send).await
+        }
+        Request::UploadBundle { files, bytes } => {
+            bundle::run(ctx, who, files, bytes, recv, send).await
         }
         // Share links.
         Request::ShareCreate {

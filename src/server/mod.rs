@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod auth;
+mod bundle;
 mod connection;
 mod delete;
 mod delete_tree;

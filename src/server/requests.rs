@@ -25,7 +25,8 @@ pub(super) fn needs(request: &Request) -> Option<(Permissions, &'static str)> {
         | Request::Rename { .. }
         | Request::UploadMeta { .. }
         | Request::ResumeUploadMeta { .. }
-        | Request::ResumeUploadCompressed { .. } => Some((Permissions::WRITE, "write")),
+        | Request::ResumeUploadCompressed { .. }
+        | Request::UploadBundle { .. } => Some((Permissions::WRITE, "write")),
         Request::ResumeDownloadCompressed { .. } => Some((Permissions::READ, "read")),
         Request::RemoveDir { .. } | Request::DeleteTree { .. } => {
             Some((Permissions::DELETE, "delete"))
@@ -106,5 +107,7 @@ pub(super) fn describe(request: &Request) -> (&'static str, &str) {
         Request::ShareCreate { name, .. } => ("SHARE", name),
         Request::ShareList => ("SHARE", ""),
         Request::ShareRevoke { id } => ("SHARE", id),
+        // Its files are logged and counted as uploads, each as it is answered.
+        Request::UploadBundle { .. } => ("UPLOAD_BUNDLE", ""),
     }
 }

@@ -226,7 +226,7 @@ async fn receive<R: AsyncRead + Unpin + Source, S: Sink>(
 }
 
 /// What a failed copy of an upload's body tells the client.
-fn copy_failure(shown: &str, e: CopyError) -> Failure {
+pub(super) fn copy_failure(shown: &str, e: CopyError) -> Failure {
     match e {
         CopyError::Write(e) => StorageError::from_io(shown, e).into(),
         e @ CopyError::Short { .. } => Failure::Refuse(
@@ -280,7 +280,7 @@ async fn finish<R: AsyncRead + Unpin>(
 }
 
 /// Refuses, before any data moves, an upload over the size limit.
-fn check_size(ctx: &Context, size: u64) -> Result<(), Failure> {
+pub(super) fn check_size(ctx: &Context, size: u64) -> Result<(), Failure> {
     use indicatif::HumanBytes;
     match ctx.limits.max_upload {
         Some(max) if size > max => Err(Failure::Refuse(
@@ -298,6 +298,6 @@ fn check_size(ctx: &Context, size: u64) -> Result<(), Failure> {
 /// Sets the space for `size` more bytes aside, or refuses (before any data moves) an upload
 /// that would leave the disk with less than the reserve, counting what running uploads still
 /// need.
-async fn reserve(ctx: &Context, size: u64) -> Result<Reservation, Failure> {
+pub(super) async fn reserve(ctx: &Context, size: u64) -> Result<Reservation, Failure> {
     Ok(ctx.storage.reserve(size, ctx.limits.min_free).await?)
 }

@@ -36,7 +36,10 @@
 //! - **Manage** names ([`Storage::make_dir`], [`Storage::remove_dir`], [`Storage::rename`],
 //!   [`Storage::delete_tree`]), **describe** one ([`Storage::stat`], [`Storage::digest`]) and
 //!   **walk** a tree ([`Walk`]); an upload may carry a [`FileMeta`](crate::protocol::FileMeta) ([`Upload::set_meta`]) that
-//!   the file has from the moment it appears. Rename never replaces, and is one step or refused
+//!   the file has from the moment it appears. Many small files received whole and verified are
+//!   stored together ([`Storage::store_whole`]): each lands whole or not at all, alone, and a
+//!   backend may share the work of committing them (the local one: one hand-off to a thread and
+//!   one group commit for all). Rename never replaces, and is one step or refused
 //!   (an object store renames a file by copy then delete, and refuses a directory). A tree is
 //!   deleted and walked without following links, and never reaches into the private area.
 //!
@@ -75,6 +78,20 @@ use crate::transfer::Source;
 
 /// The private area's name at the top of what is served: never listed, never addressable.
 pub const PRIVATE_DIR: &str = ".qft";
+
+/// A small file received whole, whose body's SHA-256 the caller verified: what
+/// [`Storage::store_whole`] stores.
+#[derive(Debug)]
+pub struct Whole {
+    /// Where it goes.
+    pub name: SafeName,
+    /// What it gets besides its bytes (its time, its permission bits), if anything.
+    pub meta: Option<crate::protocol::FileMeta>,
+    /// All of it, in the pieces it arrived in.
+    pub body: Vec<bytes::Bytes>,
+    /// The body's SHA-256, verified.
+    pub sha256: [u8; 32],
+}
 
 /// What the server serves from. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
@@ -155,6 +172,26 @@ impl Storage {
         match &self.backend {
             Backend::Local(local) => local.begin_upload(name, size).await,
             Backend::Object(object) => object.begin_upload(name, size).await,
+        }
+    }
+
+    /// Stores small files received whole and verified, each under its name, whole and durable,
+    /// or not at all; one result per file, in order. One file's failure fails that file alone.
+    pub async fn store_whole(&self, files: Vec<Whole>) -> Vec<Result<(), StorageError>> {
+        match &self.backend {
+            Backend::Local(local) => local.store_whole(files).await,
+            // Each as its own upload, side by side: an object store has no commit to share.
+            Backend::Object(_) => {
+                let each = files.into_iter().map(|file| async move {
+                    let size = file.body.iter().map(|b| b.len() as u64).sum();
+                    let mut upload = self.begin_upload(file.name, size).await?;
+                    if let Some(meta) = file.meta {
+                        upload.set_meta(meta);
+                    }
+                    upload.commit_whole(file.body, file.sha256).await
+                });
+                futures_util::future::join_all(each).await
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 mod adversarial;
 mod bounds;
 mod browser;
+mod bundles;
 mod bwlimit;
 mod cli;
 mod commands;

@@ -100,6 +100,7 @@ impl Batch<'_> {
             plan_put(path, recursive, &dir, rename.as_deref(), &mut plan).await;
         }
         plan.dedupe_uploads();
+        plan.bundle_uploads();
         self.run(plan, started).await
     }
 

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::client::bundle;
 use crate::client::remote_path::{join, last};
 use crate::client::tree::{RemoteTree, Skipped};
 use crate::client::ClientError;
@@ -43,6 +44,13 @@ pub(super) enum Job {
         /// The remote name.
         name: String,
     },
+    /// Small files uploaded together on one stream ([`crate::client::bundle`]).
+    Bundle {
+        /// Each file's local path and remote name.
+        files: Vec<(PathBuf, String)>,
+        /// Each file's size, from the local walk.
+        sizes: Vec<u64>,
+    },
 }
 
 impl Job {
@@ -52,6 +60,7 @@ impl Job {
             Job::Download { name, .. } | Job::DownloadToStdout { name } => name.clone(),
             Job::Upload { path, .. } => path.display().to_string(),
             Job::UploadStdin { .. } => "stdin".to_owned(),
+            Job::Bundle { files, .. } => format!("{} small files", files.len()),
         }
     }
 
@@ -59,6 +68,15 @@ impl Job {
         match self {
             Job::Download { size, .. } | Job::Upload { size, .. } => *size,
             Job::DownloadToStdout { .. } | Job::UploadStdin { .. } => None,
+            Job::Bundle { sizes, .. } => Some(sizes.iter().sum()),
+        }
+    }
+
+    /// How many files the job moves.
+    pub(super) fn files(&self) -> usize {
+        match self {
+            Job::Bundle { files, .. } => files.len(),
+            _ => 1,
         }
     }
 
@@ -204,6 +222,46 @@ impl Plan {
             }
             kept.push(job);
         }
+        self.jobs = kept;
+    }
+
+    /// Puts small uploads whose size the walk measured into bundles, where there are several:
+    /// each bundle one job, on one stream. Larger files and a lone small one stay as they are.
+    pub(super) fn bundle_uploads(&mut self) {
+        let small =
+            |job: &Job| matches!(job, Job::Upload { size: Some(s), .. } if bundle::fits(*s));
+        if self.jobs.iter().filter(|job| small(job)).count() < 2 {
+            return;
+        }
+        let mut kept = Vec::with_capacity(self.jobs.len());
+        let mut files = Vec::new();
+        let mut sizes: Vec<u64> = Vec::new();
+        let close = |files: &mut Vec<_>, sizes: &mut Vec<u64>, kept: &mut Vec<Job>| {
+            if !files.is_empty() {
+                kept.push(Job::Bundle {
+                    files: std::mem::take(files),
+                    sizes: std::mem::take(sizes),
+                });
+            }
+        };
+        for job in std::mem::take(&mut self.jobs) {
+            match job {
+                Job::Upload {
+                    path,
+                    name,
+                    size: Some(size),
+                } if bundle::fits(size) => {
+                    let bytes: u64 = sizes.iter().sum();
+                    if files.len() == bundle::FILES || bytes + size > bundle::BYTES {
+                        close(&mut files, &mut sizes, &mut kept);
+                    }
+                    files.push((path, name));
+                    sizes.push(size);
+                }
+                other => kept.push(other),
+            }
+        }
+        close(&mut files, &mut sizes, &mut kept);
         self.jobs = kept;
     }
 }

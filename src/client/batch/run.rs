@@ -30,9 +30,43 @@ enum Done {
 /// What a skipped identical file is reported with.
 const IDENTICAL: &str = "already here, identical (same size and SHA-256)";
 
+/// How one file of a job ended, as the summary counts it.
+struct Finished {
+    label: String,
+    download: bool,
+    /// Its size, if known before it moved.
+    known: Option<u64>,
+    result: Result<Done, ClientError>,
+}
+
 impl Job {
+    /// Moves the job's files (one, or a bundle's), with `bar` showing its progress.
+    async fn run(self, client: Client, force: bool, keep: Keep, bar: Bar) -> Vec<Finished> {
+        if let Job::Bundle { files, sizes } = self {
+            bar.set_length(sizes.iter().sum());
+            let results = client.upload_bundle(&files, keep, &bar).await;
+            let each = files.into_iter().zip(sizes).zip(results);
+            return each
+                .map(|(((path, _), size), result)| Finished {
+                    label: path.display().to_string(),
+                    download: false,
+                    known: Some(size),
+                    result: result.map(Done::Moved),
+                })
+                .collect();
+        }
+        let (label, download, known) = (self.label(), self.downloads(), self.size());
+        let result = self.run_one(client, force, keep, bar).await;
+        vec![Finished {
+            label,
+            download,
+            known,
+            result,
+        }]
+    }
+
     /// Moves the one file, with `bar` showing its progress.
-    async fn run(
+    async fn run_one(
         self,
         client: Client,
         force: bool,
@@ -98,6 +132,7 @@ impl Job {
                 }
             }
             Job::UploadStdin { name } => client.upload_stdin(&name, &bar).await.map(Done::Moved),
+            Job::Bundle { .. } => unreachable!("a bundle runs in `run`"),
         }
     }
 }
@@ -141,7 +176,8 @@ impl Batch<'_> {
             skipped,
             failed,
         } = plan;
-        let items = jobs.len() + skipped.len() + failed.len();
+        let count: usize = jobs.iter().map(Job::files).sum();
+        let items = count + skipped.len() + failed.len();
         let mut summary = Summary::default();
         for s in &skipped {
             out.skipped(&s.name, s.reason);
@@ -164,7 +200,6 @@ impl Batch<'_> {
             }
         }
 
-        let count = jobs.len();
         let planned: u64 = jobs.iter().filter_map(Job::size).sum();
         let mut active = Active {
             bars: HashMap::new(),
@@ -189,10 +224,7 @@ impl Batch<'_> {
                 let watch = (*bar).clone();
                 let client = self.client.clone();
                 let (force, keep) = (self.force, self.keep);
-                let handle = set.spawn(async move {
-                    let download = job.downloads();
-                    (label, download, job.run(client, force, keep, bar).await)
-                });
+                let handle = set.spawn(job.run(client, force, keep, bar));
                 active.bars.insert(handle.id(), (watch, known));
             }
             let next = tokio::select! {
@@ -212,36 +244,45 @@ impl Batch<'_> {
                 }
             };
             let Some(next) = next else { break };
-            finished += 1;
             match next {
-                Ok((id, (label, download, result))) => {
-                    let known = active.bars.remove(&id).and_then(|(_, k)| k);
-                    match result {
-                        Ok(Done::Identical) => {
-                            done_bytes += known.unwrap_or(0);
-                            summary.skipped += 1;
-                            out.skipped(&label, IDENTICAL);
-                        }
-                        Ok(Done::Moved(report)) => {
-                            done_bytes += report.bytes;
-                            if known.is_none() {
-                                unplanned_done += report.bytes;
+                Ok((id, ended)) => {
+                    active.bars.remove(&id);
+                    for Finished {
+                        label,
+                        download,
+                        known,
+                        result,
+                    } in ended
+                    {
+                        finished += 1;
+                        match result {
+                            Ok(Done::Identical) => {
+                                done_bytes += known.unwrap_or(0);
+                                summary.skipped += 1;
+                                out.skipped(&label, IDENTICAL);
                             }
-                            summary.files += 1;
-                            summary.bytes += report.bytes;
-                            summary.resumed += report.resumed_from;
-                            out.transferred(download, &report);
-                        }
-                        Err(e) => {
-                            if let Some(k) = known {
-                                done_bytes += k;
+                            Ok(Done::Moved(report)) => {
+                                done_bytes += report.bytes;
+                                if known.is_none() {
+                                    unplanned_done += report.bytes;
+                                }
+                                summary.files += 1;
+                                summary.bytes += report.bytes;
+                                summary.resumed += report.resumed_from;
+                                out.transferred(download, &report);
                             }
-                            out.failure(Some(&label), &e);
-                            summary.failures.push(label);
+                            Err(e) => {
+                                if let Some(k) = known {
+                                    done_bytes += k;
+                                }
+                                out.failure(Some(&label), &e);
+                                summary.failures.push(label);
+                            }
                         }
                     }
                 }
                 Err(e) => {
+                    finished += 1;
                     active.bars.remove(&e.id());
                     let e = ClientError::Interrupted(format!("a transfer task failed: {e}"));
                     out.failure(None, &e);

@@ -19,7 +19,7 @@ use super::resolve::{io_error, sync_dir, Found, Last, Parents};
 use super::{blocking, Inner, Local};
 use crate::paths::SafeName;
 use crate::protocol::FileMeta;
-use crate::storage::{StorageError, Upload, UploadInner, WriteStream};
+use crate::storage::{StorageError, Upload, UploadInner, Whole, WriteStream};
 use crate::transfer::{write_all_at, FileSink};
 
 /// An upload being received into a private temp file, which disappears if dropped.
@@ -74,7 +74,68 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Stages and writes every file on one blocking thread, then commits them all as one
+    /// group; each answer comes as its commit ends.
+    pub(in crate::storage) async fn store_whole(
+        &self,
+        files: Vec<Whole>,
+    ) -> Vec<Result<(), StorageError>> {
+        let inner = self.inner.clone();
+        let mut results = Vec::with_capacity(files.len());
+        let mut staged = Vec::with_capacity(files.len());
+        for file in files {
+            let (answer, result) = oneshot::channel();
+            results.push((file.name.to_string(), result));
+            staged.push((file, answer));
+        }
+        // Not awaited, as in `commit_whole`: the thread may lead others' rounds after these.
+        drop(tokio::task::spawn_blocking(move || {
+            let mut members = Vec::with_capacity(staged.len());
+            for (file, answer) in staged {
+                match inner.write_whole(&file) {
+                    Ok(upload) => members.push(Member::new(upload, file.sha256, answer)),
+                    Err(e) => {
+                        let _ = answer.send(Err(e));
+                    }
+                }
+            }
+            inner.join_commits(members);
+        }));
+        let mut out = Vec::with_capacity(results.len());
+        for (name, result) in results {
+            out.push(result.await.unwrap_or_else(|_| Err(lost(name))));
+        }
+        out
+    }
+}
+
+/// What a commit whose thread stopped before answering is told.
+fn lost(name: String) -> StorageError {
+    StorageError::Io {
+        name,
+        source: std::io::Error::other("the commit was lost (its thread stopped)"),
+    }
+}
+
 impl Inner {
+    /// A small file staged, written whole and given its meta, ready to join a commit.
+    fn write_whole(self: &Arc<Self>, file: &Whole) -> Result<LocalUpload, StorageError> {
+        let text = file.name.as_str();
+        let mode = self.target_mode(&file.name)?;
+        let (handle, staged) = self.stage(mode, text)?;
+        let upload = LocalUpload {
+            staged,
+            file: Arc::new(handle),
+            name: file.name.clone(),
+            meta: file.meta.unwrap_or_default(),
+        };
+        write_all_at(&upload.file, 0, &file.body)
+            .and_then(|()| upload.apply_meta())
+            .map_err(|e| io_error(text, e))?;
+        Ok(upload)
+    }
+
     /// The mode for a file about to become `name`: the old file's, so that a replace does not
     /// change who may read it; for a new one (or one replacing a symlink), 0666 less the
     /// umask, as for any program creating a file. Refuses a directory there, and checks the name
@@ -205,14 +266,9 @@ impl LocalUpload {
                 return;
             }
             let inner = self.staged.inner.clone();
-            inner.join_commit(Member::new(self, sha256, answer));
+            inner.join_commits(vec![Member::new(self, sha256, answer)]);
         }));
-        result.await.unwrap_or_else(|_| {
-            Err(StorageError::Io {
-                name,
-                source: std::io::Error::other("the commit was lost (its thread stopped)"),
-            })
-        })
+        result.await.unwrap_or_else(|_| Err(lost(name)))
     }
 
     pub(super) fn name(&self) -> &SafeName {

@@ -179,22 +179,33 @@ struct Renamed {
 }
 
 impl Inner {
-    /// Queues `member`, written whole, for commit; leads rounds on this (blocking) thread if no
-    /// one else does, until nothing waits. The result arrives through `member.answer`, as soon
-    /// as it is known, whoever leads.
-    pub(super) fn join_commit(&self, mut member: Member) {
-        member.joined = Instant::now();
-        member.way = self.commits.lock().choice.way();
-        if member.way == Way::EachFile {
-            if let Err(e) = member.upload.sync() {
-                let text = member.upload.name().as_str();
-                let _ = member.answer.send(Err(io_error(text, e)));
-                return;
+    /// Queues `members`, each written whole, for commit; leads rounds on this (blocking)
+    /// thread if no one else does, until nothing waits. Each result arrives through its
+    /// member's `answer`, as soon as it is known, whoever leads.
+    pub(super) fn join_commits(&self, members: Vec<Member>) {
+        let joined = Instant::now();
+        // Many together (a bundle) always share a syncfs: their own fsyncs would run one after
+        // another on this one thread, a disk wait each.
+        let way = match members.len() > PRECISE_MAX {
+            true => Way::Syncfs,
+            false => self.commits.lock().choice.way(),
+        };
+        let mut ready = Vec::with_capacity(members.len());
+        for mut member in members {
+            member.joined = joined;
+            member.way = way;
+            if way == Way::EachFile {
+                if let Err(e) = member.upload.sync() {
+                    let text = member.upload.name().as_str();
+                    let _ = member.answer.send(Err(io_error(text, e)));
+                    continue;
+                }
             }
+            ready.push(member);
         }
         {
             let mut state = self.commits.lock();
-            state.written.push(member);
+            state.written.extend(ready);
             if state.leading {
                 return;
             }
