@@ -408,7 +408,13 @@ impl Client {
     pub async fn close(self) {
         // What tuning needs to see (path MTU, round trip, losses, congestion events): `-vv`.
         tracing::debug!(stats = ?self.conn.stats().path, "connection statistics");
+        let rtt = self.conn.rtt();
         self.conn.close(close::NORMAL.into(), b"logout");
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        // The close goes out at once; lingering lets it be sent again in answer to what the
+        // server had in flight. Not the whole draining period quinn waits for (three probe
+        // timeouts, about 80 ms even on loopback, most of it the peer's allowed ACK delay):
+        // every one-shot command would pay it, and a 1 GiB transfer on loopback takes 1.6 s.
+        let linger = (rtt * 2 + Duration::from_millis(10)).min(Duration::from_secs(2));
+        let _ = tokio::time::timeout(linger, self.endpoint.wait_idle()).await;
     }
 }

@@ -335,3 +335,24 @@ async fn two_hundred_clients_at_once_each_list_put_and_get_their_own_file() {
         assert!(server.exists(&format!("c{i}.bin")), "c{i}.bin");
     }
 }
+
+#[test]
+fn a_one_shot_command_frees_its_connection_as_it_exits() {
+    // One connection at a time from this address: each command finds the server free only if
+    // the one before told the server it left (a client that exits silently holds its slot
+    // until the idle timeout, and the next would be told the server is busy).
+    let served = Served::start(|c| c.limits.max_connections_per_ip = 1);
+    let local = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        let out = served
+            .spawn(&["list"], local.path())
+            .wait_with_output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "command {i}: {err}");
+        assert!(
+            !err.contains("busy"),
+            "command {i} met a busy server: {err}"
+        );
+    }
+}
