@@ -286,3 +286,69 @@ fn the_systemd_unit_runs_a_command_line_this_qft_accepts_in_a_sandbox() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn bundled_files_are_counted_and_logged_one_by_one() {
+    let mut serving = Serving::start(&["--metrics", "127.0.0.1:0", "--log-format", "json"]);
+    let (addr, fingerprint) = serving.target();
+    let metrics_at: SocketAddr = serving.wait_for("metrics address", |l| {
+        let line: serde_json::Value = serde_json::from_str(l).ok()?;
+        let message = line["message"].as_str()?;
+        message
+            .strip_prefix("metrics on http://")?
+            .strip_suffix("/metrics")?
+            .parse()
+            .ok()
+    });
+    let local = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut bytes = 0;
+    for (dir, count) in [("put", 20), ("synced", 30)] {
+        std::fs::create_dir(local.path().join(dir)).unwrap();
+        for i in 0..count {
+            let body = vec![b'x'; 100 + i];
+            bytes += body.len();
+            std::fs::write(local.path().join(format!("{dir}/f{i}")), body).unwrap();
+        }
+    }
+    // `put -r` and `sync` up both send small files in bundles.
+    for args in [
+        &["put", "-r", "put"][..],
+        &["sync", "synced", ":synced"][..],
+    ] {
+        let out = Command::new(BIN)
+            .env("QFT_HOME", home.path())
+            .current_dir(local.path())
+            .args([
+                "connect",
+                &addr.to_string(),
+                "--fingerprint",
+                &fingerprint.to_string(),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let metrics = scrape(metrics_at);
+    let count = |series: &str| value(&metrics, series);
+    assert_eq!(
+        count("qft_commands_total{command=\"UPLOAD\",result=\"ok\"}"),
+        50.0
+    );
+    assert_eq!(
+        count("qft_commands_total{command=\"UPLOAD_BUNDLE\",result=\"ok\"}"),
+        2.0
+    );
+    assert_eq!(count("qft_bytes_total{direction=\"in\"}"), bytes as f64);
+    // Each file has its own log line, in the bundle's span.
+    let last = serving.wait_for("the last file's log line", |l| {
+        let line: serde_json::Value = serde_json::from_str(l).ok()?;
+        (line["message"] == "stored" && line["name"] == "synced/f29").then_some(line)
+    });
+    assert_eq!(last["command"], "UPLOAD_BUNDLE", "{last}");
+}

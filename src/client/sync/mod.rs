@@ -22,6 +22,7 @@ mod exclude;
 mod plan;
 mod report;
 mod run;
+mod send;
 mod spec;
 mod tree;
 

@@ -3,7 +3,6 @@
 //! files (`jobs` at a time, each on its own stream), and last what the source no longer has.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -12,18 +11,19 @@ use tokio::task::JoinSet;
 use super::exclude::Excludes;
 use super::plan::{plan, Plan, Remove, Send, Why};
 use super::report::{self, Action, UNCHANGED};
+use super::send;
 use super::spec::{Side, SyncSpec};
 use super::tree::{self, join, local_path, Tree};
 use crate::client::json::SyncSummary;
 use crate::client::output::Output;
 use crate::client::session::Session;
 use crate::client::tree::ensure_dirs;
-use crate::client::{keep, Client, ClientError, Keep, TransferReport};
+use crate::client::{keep, Client, ClientError, Keep};
 use crate::protocol::EntryKind;
 
 /// Which way the files go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Way {
+pub(super) enum Way {
     /// From this machine to the server.
     Up,
     /// From the server to this machine.
@@ -32,23 +32,23 @@ enum Way {
 
 /// The two directories of a sync, and the connection between them.
 #[derive(Debug, Clone)]
-struct Ends {
-    client: Client,
-    way: Way,
+pub(super) struct Ends {
+    pub(super) client: Client,
+    pub(super) way: Way,
     /// The local directory (the user's choice: trusted as given, links and all).
-    local: PathBuf,
+    pub(super) local: PathBuf,
     /// The remote directory ("" the top).
     remote: String,
     /// What files keep besides their bytes: always the time; the bits with `--perms`.
-    keep: Keep,
+    pub(super) keep: Keep,
 }
 
 impl Ends {
-    fn remote_name(&self, rel: &str) -> String {
+    pub(super) fn remote_name(&self, rel: &str) -> String {
         join(&self.remote, rel)
     }
 
-    fn local_path(&self, rel: &str) -> PathBuf {
+    pub(super) fn local_path(&self, rel: &str) -> PathBuf {
         local_path(&self.local, rel)
     }
 
@@ -59,35 +59,6 @@ impl Ends {
             Way::Down => {
                 let parts: Vec<String> = rel.split('/').map(str::to_owned).collect();
                 ensure_dirs(&self.local, &parts).map(|_| ())
-            }
-        }
-    }
-
-    /// Sends the file `rel` from the source to the destination.
-    async fn send(
-        &self,
-        rel: &str,
-        bar: &indicatif::ProgressBar,
-    ) -> Result<TransferReport, ClientError> {
-        match self.way {
-            Way::Up => {
-                let path = self.local_path(rel);
-                let name = self.remote_name(rel);
-                self.client
-                    .upload_keeping(&path, &name, self.keep, bar)
-                    .await
-            }
-            Way::Down => {
-                // The directories on the way are made here, and none may be a link: a name from
-                // the server never leads a write outside the destination.
-                let parts: Vec<String> = rel.split('/').map(str::to_owned).collect();
-                let (_, dirs) = parts.split_last().expect("a path has a name");
-                let dir = ensure_dirs(&self.local, dirs)?;
-                let dest = dir.join(&parts[parts.len() - 1]);
-                let name = self.remote_name(rel);
-                self.client
-                    .download_keeping(&name, &dest, true, self.keep, bar)
-                    .await
             }
         }
     }
@@ -192,13 +163,13 @@ impl Ends {
 }
 
 /// A sync's running totals and what failed.
-struct Tally<'a> {
-    out: Output<'a>,
-    summary: SyncSummary,
+pub(super) struct Tally<'a> {
+    pub(super) out: Output<'a>,
+    pub(super) summary: SyncSummary,
 }
 
 impl Tally<'_> {
-    fn fail(&mut self, name: &str, e: &ClientError) {
+    pub(super) fn fail(&mut self, name: &str, e: &ClientError) {
         self.out.failure(Some(name), e);
         self.summary.failures.push(name.to_owned());
     }
@@ -376,8 +347,8 @@ impl Session {
                 Err(e) => tally.fail(dir, &e),
             }
         }
-        self.send_all(&ends, std::mem::take(&mut plan.send), tally)
-            .await;
+        let sends = std::mem::take(&mut plan.send);
+        send::send_all(&ends, sends, self.jobs, tally).await;
         for r in &plan.remove {
             match ends.remove(r).await {
                 Ok(files) => {
@@ -435,61 +406,5 @@ impl Session {
         }
         plan.unchanged.sort();
         plan.send.sort_by(|a, b| a.rel.cmp(&b.rel));
-    }
-
-    /// Sends every file of `sends`, `jobs` at a time, reporting each as it ends.
-    async fn send_all(&self, ends: &Ends, sends: Vec<Send>, tally: &mut Tally<'_>) {
-        let out = tally.out;
-        let total_bytes: u64 = sends.iter().map(|s| s.size).sum();
-        let count = sends.len();
-        let total = match count > 1 {
-            true => out.progress.total(),
-            false => crate::client::progress::Bar::hidden(),
-        };
-        total.set_length(total_bytes);
-        let ends = Arc::new(ends.clone());
-        let mut queue = sends.into_iter();
-        let mut set = JoinSet::new();
-        let mut finished = 0;
-        loop {
-            while set.len() < self.jobs.max(1) {
-                let Some(send) = queue.next() else { break };
-                let bar = out.progress.bar(&send.rel, Some(&total));
-                let ends = ends.clone();
-                set.spawn(async move {
-                    let result = ends.send(&send.rel, &bar).await;
-                    (send, result)
-                });
-            }
-            let Some(done) = set.join_next().await else {
-                break;
-            };
-            finished += 1;
-            total.set_message(format!("sync {finished}/{count} files"));
-            match done {
-                Ok((send, Ok(report))) => {
-                    total.inc(send.size);
-                    report::action(
-                        &out,
-                        Action::Send,
-                        &send.rel,
-                        Some(send.why.as_str()),
-                        Some(report.bytes),
-                        Some(report.sha256),
-                        false,
-                    );
-                    tally.summary.sent += 1;
-                    tally.summary.bytes += report.bytes;
-                }
-                Ok((send, Err(e))) => {
-                    total.inc(send.size);
-                    tally.fail(&send.rel, &e);
-                }
-                Err(e) => tally.fail(
-                    "",
-                    &ClientError::Interrupted(format!("a transfer task failed: {e}")),
-                ),
-            }
-        }
     }
 }
