@@ -9,7 +9,8 @@ use crate::tuning::{parse_size, Congestion, Tuning, MAX_PACKET, MIN_PACKET};
 /// from the measurements in BENCHMARKS.md.
 #[derive(Debug, Args)]
 pub(in crate::cli) struct TuningArgs {
-    /// Congestion controller for what this end sends: bbr, cubic or newreno.
+    /// Congestion controller for what this end sends: auto (cubic on a short path, where the
+    /// round trip is under 4 ms; bbr elsewhere), bbr, cubic or newreno.
     #[arg(long, global = true, value_name = "NAME", default_value_t = Tuning::default().congestion)]
     congestion: Congestion,
     /// Bytes one transfer may have in flight toward this end (its stream window, e.g. 16M):
