@@ -91,6 +91,19 @@ impl Drop for Serving {
     }
 }
 
+/// Where a server started with `--metrics 127.0.0.1:0 --log-format json` serves them.
+fn metrics_address(serving: &Serving) -> SocketAddr {
+    serving.wait_for("metrics address", |l| {
+        let line: serde_json::Value = serde_json::from_str(l).ok()?;
+        let message = line["message"].as_str()?;
+        message
+            .strip_prefix("metrics on http://")?
+            .strip_suffix("/metrics")?
+            .parse()
+            .ok()
+    })
+}
+
 /// `GET /metrics` over plain TCP.
 fn scrape(at: SocketAddr) -> String {
     let mut stream = std::net::TcpStream::connect(at).unwrap();
@@ -116,15 +129,7 @@ fn value(metrics: &str, series: &str) -> f64 {
 fn metrics_and_json_logs_tell_what_the_server_did() {
     let mut serving = Serving::start(&["--metrics", "127.0.0.1:0", "--log-format", "json"]);
     let (addr, fingerprint) = serving.target();
-    let metrics_at: SocketAddr = serving.wait_for("metrics address", |l| {
-        let line: serde_json::Value = serde_json::from_str(l).ok()?;
-        let message = line["message"].as_str()?;
-        message
-            .strip_prefix("metrics on http://")?
-            .strip_suffix("/metrics")?
-            .parse()
-            .ok()
-    });
+    let metrics_at = metrics_address(&serving);
 
     let identity = Identity::generate().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -291,15 +296,7 @@ fn the_systemd_unit_runs_a_command_line_this_qft_accepts_in_a_sandbox() {
 fn bundled_files_are_counted_and_logged_one_by_one() {
     let mut serving = Serving::start(&["--metrics", "127.0.0.1:0", "--log-format", "json"]);
     let (addr, fingerprint) = serving.target();
-    let metrics_at: SocketAddr = serving.wait_for("metrics address", |l| {
-        let line: serde_json::Value = serde_json::from_str(l).ok()?;
-        let message = line["message"].as_str()?;
-        message
-            .strip_prefix("metrics on http://")?
-            .strip_suffix("/metrics")?
-            .parse()
-            .ok()
-    });
+    let metrics_at = metrics_address(&serving);
     let local = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let mut bytes = 0;
