@@ -1,4 +1,4 @@
-//! Uploading one file, in one direction. A small file ([`SMALL_FILE`]) goes in one round trip:
+//! Uploading one file, in one direction. A small file ([`SMALL_FILE`](crate::protocol::SMALL_FILE)) goes in one round trip:
 //! the body follows the request at once. A larger one asks to resume: the server says which
 //! pieces it holds of this client's earlier attempt ([`crate::pieces`]), the file is compared
 //! with them as it is now, and the rest follows; a server that does not know resuming gets the
@@ -8,7 +8,6 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -22,24 +21,16 @@ use super::resume::Leaves;
 use super::stream::{ready, response, safe, server_reason, unexpected};
 use super::{Client, ClientError, Keep, TransferReport};
 use crate::compress::Compressing;
-use crate::fsutil::describe_io;
 use crate::paths::SafeName;
 use crate::pieces::Pieces;
 use crate::protocol::{
-    close, write_frame, ErrorCode, FileMeta, FrameError, Request, Response, Resume, Trailer,
-    SMALL_FILE,
+    close, write_frame, ErrorCode, FrameError, Request, Response, Resume, Trailer,
 };
 use crate::rate::{take_all, Limited, Limiter};
 use crate::transfer::{copy_continuing, CopyError, FileSource};
+use opened::{open_upload, spool_stdin, Opened};
 
-/// A file opened to upload: its size, and a small file's content, read when it was measured.
-struct Opened {
-    file: Arc<std::fs::File>,
-    size: u64,
-    whole: Option<Vec<u8>>,
-    /// What the stored file is to keep of this one (`put -p`, sync); `None`: nothing.
-    keep: Option<FileMeta>,
-}
+mod opened;
 
 impl Client {
     /// Uploads the local file `path` as `name`. The server stores it only after its own SHA-256
@@ -295,101 +286,6 @@ fn plain_request(name: &SafeName, opened: &Opened) -> Request {
         None => Request::Upload { name, size },
         Some(meta) => Request::UploadMeta { name, size, meta },
     }
-}
-
-/// Opens a file to upload and measures it; a small file's content is read in the same blocking
-/// call (one hand-off to a thread per small file, not four).
-async fn open_upload(path: &Path, keep: Keep) -> Result<Opened, ClientError> {
-    let owned = path.to_path_buf();
-    let opened = tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&owned)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ));
-        }
-        let size = meta.len();
-        let keep = keep.any().then(|| keep.of_local(&meta));
-        if size >= SMALL_FILE {
-            return Ok(Opened {
-                file: Arc::new(file),
-                size,
-                whole: None,
-                keep,
-            });
-        }
-        // Exactly `size` bytes: a file that shrank since is caught here, one that grew is
-        // sent as it was when measured, as the streamed path does.
-        let mut body = vec![0; size as usize];
-        io::Read::read_exact(&mut file, &mut body)
-            .map_err(|e| io::Error::other(format!("changed while it was being read ({e})")))?;
-        Ok(Opened {
-            file: Arc::new(file),
-            size,
-            whole: Some(body),
-            keep,
-        })
-    });
-    match opened.await {
-        Ok(result) => result.map_err(ClientError::local(path)),
-        Err(e) => Err(ClientError::local(path)(io::Error::other(e))),
-    }
-}
-
-/// Reads stdin to its end into an unnamed temp file, and opens that as a file to upload.
-async fn spool_stdin(progress: &ProgressBar) -> Result<Opened, ClientError> {
-    use io::{Read, Seek, Write};
-    progress::reading_stdin(progress);
-    let bar = progress.clone();
-    // Which side failed: stdin itself (`-`), or the temp file (named by its directory).
-    let stdin_failed = ClientError::local(Path::new("-"));
-    let temp_failed = |e: io::Error| ClientError::Local {
-        path: std::env::temp_dir(),
-        source: io::Error::new(
-            e.kind(),
-            format!("keeping what stdin sent: {}", describe_io(&e)),
-        ),
-    };
-    let spooled = tokio::task::spawn_blocking(move || {
-        let mut file = tempfile::tempfile().map_err(temp_failed)?;
-        let mut stdin = io::stdin().lock();
-        let mut block = vec![0u8; crate::transfer::BLOCK];
-        loop {
-            let n = match stdin.read(&mut block) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(stdin_failed(e)),
-            };
-            file.write_all(&block[..n]).map_err(temp_failed)?;
-            bar.inc(n as u64);
-        }
-        let measured = (|| {
-            let size = file.stream_position()?;
-            file.rewind()?;
-            let whole = match size < SMALL_FILE {
-                true => {
-                    let mut body = vec![0; size as usize];
-                    file.read_exact(&mut body)?;
-                    Some(body)
-                }
-                false => None,
-            };
-            Ok((size, whole))
-        })();
-        let (size, whole) = measured.map_err(temp_failed)?;
-        Ok(Opened {
-            file: Arc::new(file),
-            size,
-            whole,
-            keep: None,
-        })
-    });
-    spooled
-        .await
-        .unwrap_or_else(|e| Err(ClientError::local(Path::new("-"))(io::Error::other(e))))
 }
 
 /// Sends a body held in memory, then its trailer; returns its SHA-256. A write that fails
