@@ -26,10 +26,10 @@ use crate::rate::take_all;
 /// tree's bundles keep several streams busy at once.
 pub(in crate::client) const FILES: usize = 64;
 
-/// Bytes a client puts in one bundle, at most.
-pub(in crate::client) const BYTES: u64 = 1 << 20;
+/// Bytes a client puts in one bundle, at most: what the protocol allows.
+pub(in crate::client) const BYTES: u64 = MAX_BUNDLE_BYTES;
 
-const _: () = assert!(FILES as u32 <= MAX_BUNDLE_FILES && BYTES <= MAX_BUNDLE_BYTES);
+const _: () = assert!(FILES as u32 <= MAX_BUNDLE_FILES);
 
 /// Whether a file of `size` bytes (as a walk measured it) goes in a bundle.
 pub(in crate::client) fn fits(size: u64) -> bool {

@@ -8,15 +8,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileMeta, Message, MAX_NAME_LEN};
+use super::{FileMeta, Message, MAX_NAME_LEN, SMALL_FILE};
 
 /// Most files in one bundle: bounds the answers a bundle owes, and how long one stream holds
 /// a transfer slot.
 pub const MAX_BUNDLE_FILES: u32 = 256;
 
-/// Most body bytes in one bundle, all files together: the server holds a bundle's bodies in
-/// memory until they are written, as it holds one small file's.
-pub const MAX_BUNDLE_BYTES: u64 = 2 << 20;
+/// Most body bytes in one bundle, all files together: under [`SMALL_FILE`], since the server
+/// holds a bundle's bodies in memory until they are written, as it holds one small file's, and
+/// a bundle takes a small file's transfer slot (the memory bound in `server::limits`).
+pub const MAX_BUNDLE_BYTES: u64 = SMALL_FILE - 1;
 
 /// The largest file a client puts in a bundle: larger ones go alone, where their bytes, not
 /// their count, are what costs.

@@ -6,7 +6,8 @@
 //! buffers (filled only while the server is not reading, e.g. a stalled disk), plus
 //! `send_buffers` shared by all downloads, plus three [`crate::transfer::BLOCK`]s per running
 //! large transfer (at most `max_transfers`) and a small file's body per running small one (at
-//! most `max_transfers` of them too, each under [`crate::protocol::SMALL_FILE`]). With the
+//! most `max_transfers` of them too, each under [`crate::protocol::SMALL_FILE`]; a bundle of
+//! small uploads is one of them, its bodies together under that too). With the
 //! defaults that is 128 × 16 MiB + 24 MiB + 64 × 768 KiB + 64 × 1 MiB; a single client can hold
 //! at most `max_connections_per_ip` × `receive_window` of the first part, and
 //! `max_transfers_per_client` of each kind of transfer slot.
