@@ -88,8 +88,13 @@ fn ctrl_c_cancels_a_plain_transfer_removes_its_temp_and_the_session_goes_on() {
     // Against a current server the cancelled download keeps a hidden partial to resume from
     // (tests/integration/resume.rs).
     let (abandoned, heard) = mpsc::unbounded_channel::<()>();
+    // What went wrong on the server's side before the client could cancel, if anything: this
+    // test has failed (rarely, under the full suite's load) with the first write refused.
+    let (troubled, trouble) = std::sync::mpsc::channel::<String>();
+    let troubled = std::sync::Mutex::new(troubled);
     let sh = Shell::fake(move |request, mut send, _recv| {
         let abandoned = abandoned.clone();
+        let troubled = troubled.lock().unwrap().clone();
         async move {
             if !matches!(request, Request::Download { .. }) {
                 return;
@@ -98,8 +103,14 @@ fn ctrl_c_cancels_a_plain_transfer_removes_its_temp_and_the_session_goes_on() {
                 size: 1 << 30,
                 modified: None,
             };
-            write_frame(&mut send, &header).await.unwrap();
-            send.write_all(&[7u8; 64 * 1024]).await.unwrap();
+            if let Err(e) = write_frame(&mut send, &header).await {
+                let _ = troubled.send(format!("writing the header: {e}"));
+                return;
+            }
+            if let Err(e) = send.write_all(&[7u8; 64 * 1024]).await {
+                let _ = troubled.send(format!("writing the first 64 KiB: {e}"));
+                return;
+            }
             // Stalls here until the client stops reading.
             if send.stopped().await.is_ok() {
                 let _ = abandoned.send(());
@@ -117,7 +128,12 @@ fn ctrl_c_cancels_a_plain_transfer_removes_its_temp_and_the_session_goes_on() {
             })
             .count()
     };
-    eventually("the download to start", || parts() == 1);
+    eventually("the download to start", || {
+        if let Ok(why) = trouble.try_recv() {
+            panic!("the server could not send: {why}");
+        }
+        parts() == 1
+    });
 
     p.send_control('c').unwrap();
     p.exp_string("qft: cancelled").unwrap();
