@@ -42,7 +42,10 @@ async fn accept_new_records_the_key_then_refuses_a_changed_one() {
         accept_new: true,
         ..Trust::default()
     };
-    let first = TestServer::start().await;
+    // On an address of its own: the impostor below binds the same port again, which another
+    // test's server on 127.0.0.1 could have taken meanwhile.
+    let own = "127.0.0.91:0".parse().unwrap();
+    let first = TestServer::start_on(Identity::generate().unwrap(), own).await;
     let client = Client::connect(&first.config(trust.clone())).await.unwrap();
     assert_eq!(client.newly_recorded, Some(first.fingerprint));
     client.list("").await.unwrap();
