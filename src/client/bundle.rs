@@ -36,6 +36,46 @@ pub(in crate::client) fn fits(size: u64) -> bool {
     size < BUNDLE_FILE
 }
 
+/// How [`pack`] placed an item: alone, or with other small ones in a bundle.
+pub(in crate::client) enum Packed<T> {
+    Alone(T),
+    /// At least two, within [`FILES`] and [`BYTES`].
+    Bundle(Vec<T>),
+}
+
+/// Packs the small items of `items` into bundles, in order, and leaves the rest alone:
+/// `small` gives an item's size if it may go in a bundle. A bundle of one is no bundle.
+/// What `put -r` and `sync` both send by.
+pub(in crate::client) fn pack<T>(
+    items: Vec<T>,
+    small: impl Fn(&T) -> Option<u64>,
+) -> Vec<Packed<T>> {
+    fn close<T>(open: &mut Vec<T>, bytes: &mut u64, out: &mut Vec<Packed<T>>) {
+        *bytes = 0;
+        match open.len() {
+            0 => {}
+            1 => out.extend(open.pop().map(Packed::Alone)),
+            _ => out.push(Packed::Bundle(std::mem::take(open))),
+        }
+    }
+    let mut out = Vec::new();
+    let mut open = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let Some(size) = small(&item) else {
+            out.push(Packed::Alone(item));
+            continue;
+        };
+        if open.len() == FILES || bytes + size > BYTES {
+            close(&mut open, &mut bytes, &mut out);
+        }
+        bytes += size;
+        open.push(item);
+    }
+    close(&mut open, &mut bytes, &mut out);
+    out
+}
+
 /// One file read for a bundle.
 struct Read {
     body: Vec<u8>,

@@ -79,6 +79,9 @@ use crate::transfer::Source;
 /// The private area's name at the top of what is served: never listed, never addressable.
 pub const PRIVATE_DIR: &str = ".qft";
 
+/// The puts one bundle of small files has in flight at once on an object store.
+const OBJECT_PUTS_AT_ONCE: usize = 8;
+
 /// A small file received whole, whose body's SHA-256 the caller verified: what
 /// [`Storage::store_whole`] stores.
 #[derive(Debug)]
@@ -180,8 +183,10 @@ impl Storage {
     pub async fn store_whole(&self, files: Vec<Whole>) -> Vec<Result<(), StorageError>> {
         match &self.backend {
             Backend::Local(local) => local.store_whole(files).await,
-            // Each as its own upload, side by side: an object store has no commit to share.
+            // Each as its own upload, a few side by side: an object store has no commit to
+            // share, and a bundle's hundreds of requests at once would only queue at the store.
             Backend::Object(_) => {
+                use futures_util::StreamExt;
                 let each = files.into_iter().map(|file| async move {
                     let size = file.body.iter().map(|b| b.len() as u64).sum();
                     let mut upload = self.begin_upload(file.name, size).await?;
@@ -190,7 +195,10 @@ impl Storage {
                     }
                     upload.commit_whole(file.body, file.sha256).await
                 });
-                futures_util::future::join_all(each).await
+                futures_util::stream::iter(each)
+                    .buffered(OBJECT_PUTS_AT_ONCE)
+                    .collect()
+                    .await
             }
         }
     }

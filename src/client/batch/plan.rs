@@ -225,44 +225,34 @@ impl Plan {
         self.jobs = kept;
     }
 
-    /// Puts small uploads whose size the walk measured into bundles, where there are several:
-    /// each bundle one job, on one stream. Larger files and a lone small one stay as they are.
+    /// Puts small uploads whose size the walk measured into bundles ([`bundle::pack`]): each
+    /// bundle one job, on one stream. Larger files and a lone small one stay as they are.
     pub(super) fn bundle_uploads(&mut self) {
-        let small =
-            |job: &Job| matches!(job, Job::Upload { size: Some(s), .. } if bundle::fits(*s));
-        if self.jobs.iter().filter(|job| small(job)).count() < 2 {
-            return;
-        }
-        let mut kept = Vec::with_capacity(self.jobs.len());
-        let mut files = Vec::new();
-        let mut sizes: Vec<u64> = Vec::new();
-        let close = |files: &mut Vec<_>, sizes: &mut Vec<u64>, kept: &mut Vec<Job>| {
-            if !files.is_empty() {
-                kept.push(Job::Bundle {
-                    files: std::mem::take(files),
-                    sizes: std::mem::take(sizes),
-                });
-            }
+        let small = |job: &Job| match job {
+            Job::Upload { size: Some(s), .. } if bundle::fits(*s) => Some(*s),
+            _ => None,
         };
-        for job in std::mem::take(&mut self.jobs) {
-            match job {
-                Job::Upload {
-                    path,
-                    name,
-                    size: Some(size),
-                } if bundle::fits(size) => {
-                    let bytes: u64 = sizes.iter().sum();
-                    if files.len() == bundle::FILES || bytes + size > bundle::BYTES {
-                        close(&mut files, &mut sizes, &mut kept);
-                    }
-                    files.push((path, name));
-                    sizes.push(size);
+        let packed = bundle::pack(std::mem::take(&mut self.jobs), small);
+        self.jobs = packed
+            .into_iter()
+            .map(|packed| match packed {
+                bundle::Packed::Alone(job) => job,
+                bundle::Packed::Bundle(jobs) => {
+                    let (files, sizes) = jobs
+                        .into_iter()
+                        .filter_map(|job| match job {
+                            Job::Upload {
+                                path,
+                                name,
+                                size: Some(size),
+                            } => Some(((path, name), size)),
+                            _ => None,
+                        })
+                        .unzip();
+                    Job::Bundle { files, sizes }
                 }
-                other => kept.push(other),
-            }
-        }
-        close(&mut files, &mut sizes, &mut kept);
-        self.jobs = kept;
+            })
+            .collect();
     }
 }
 

@@ -83,3 +83,32 @@ async fn files_gone_grown_or_misnamed_since_the_walk_fail_or_go_alone_and_the_re
     assert_eq!(progress.position(), 5 + 6 + grown.len() as u64);
     client.close().await;
 }
+
+#[test]
+fn pack_bundles_small_items_in_order_and_leaves_a_lone_one_alone() {
+    let shape = |packed: Vec<Packed<u64>>| -> Vec<Vec<u64>> {
+        packed
+            .into_iter()
+            .map(|p| match p {
+                Packed::Alone(x) => vec![x],
+                Packed::Bundle(xs) => {
+                    assert!(xs.len() >= 2, "a bundle of one is no bundle");
+                    xs
+                }
+            })
+            .collect()
+    };
+    // 0 marks an item that may not go in a bundle.
+    let small = |x: &u64| (*x > 0).then_some(*x);
+    assert_eq!(
+        shape(pack(vec![0, 5, 0, 6, 7], small)),
+        [vec![0], vec![0], vec![5, 6, 7]]
+    );
+    assert_eq!(shape(pack(vec![5, 0], small)), [vec![0], vec![5]]);
+    let half = BYTES / 2 + 1;
+    assert_eq!(
+        shape(pack(vec![half, half, half, 1], small)),
+        [vec![half], vec![half], vec![half, 1]],
+        "no bundle over its bytes"
+    );
+}

@@ -60,28 +60,17 @@ impl Ends {
     }
 }
 
-/// The sends in the groups they go in: small uploads together, up to a bundle's size, and
-/// everything else alone.
+/// The sends in the groups they go in ([`bundle::pack`]): small uploads together, up to a
+/// bundle's size, and everything else alone.
 fn groups(way: Way, sends: Vec<Send>) -> Vec<Vec<Send>> {
-    let mut out = Vec::new();
-    let mut open: Vec<Send> = Vec::new();
-    let mut bytes = 0;
-    for send in sends {
-        if way != Way::Up || !bundle::fits(send.size) {
-            out.push(vec![send]);
-            continue;
-        }
-        if open.len() == bundle::FILES || bytes + send.size > bundle::BYTES {
-            out.push(std::mem::take(&mut open));
-            bytes = 0;
-        }
-        bytes += send.size;
-        open.push(send);
-    }
-    if !open.is_empty() {
-        out.push(open);
-    }
-    out
+    let small = |s: &Send| (way == Way::Up && bundle::fits(s.size)).then_some(s.size);
+    bundle::pack(sends, small)
+        .into_iter()
+        .map(|packed| match packed {
+            bundle::Packed::Alone(send) => vec![send],
+            bundle::Packed::Bundle(sends) => sends,
+        })
+        .collect()
 }
 
 /// Sends every file of `sends`, `jobs` groups at a time, reporting each file as it ends.

@@ -93,7 +93,7 @@ impl Local {
         drop(tokio::task::spawn_blocking(move || {
             let mut members = Vec::with_capacity(staged.len());
             for (file, answer) in staged {
-                match inner.write_whole(&file) {
+                match inner.stage_whole(&file) {
                     Ok(upload) => members.push(Member::new(upload, file.sha256, answer)),
                     Err(e) => {
                         let _ = answer.send(Err(e));
@@ -120,7 +120,7 @@ fn lost(name: String) -> StorageError {
 
 impl Inner {
     /// A small file staged, written whole and given its meta, ready to join a commit.
-    fn write_whole(self: &Arc<Self>, file: &Whole) -> Result<LocalUpload, StorageError> {
+    fn stage_whole(self: &Arc<Self>, file: &Whole) -> Result<LocalUpload, StorageError> {
         let text = file.name.as_str();
         let mode = self.target_mode(&file.name)?;
         let (handle, staged) = self.stage(mode, text)?;
@@ -130,8 +130,8 @@ impl Inner {
             name: file.name.clone(),
             meta: file.meta.unwrap_or_default(),
         };
-        write_all_at(&upload.file, 0, &file.body)
-            .and_then(|()| upload.apply_meta())
+        upload
+            .write_whole(&file.body)
             .map_err(|e| io_error(text, e))?;
         Ok(upload)
     }
@@ -258,9 +258,7 @@ impl LocalUpload {
         // then would hold a transfer slot of its client (a sixteenth of `-j 16`) as long.
         drop(tokio::task::spawn_blocking(move || {
             let text = self.name.as_str();
-            let written = write_all_at(&self.file, 0, &body)
-                .and_then(|()| self.apply_meta())
-                .map_err(|e| io_error(text, e));
+            let written = self.write_whole(&body).map_err(|e| io_error(text, e));
             if let Err(e) = written {
                 let _ = answer.send(Err(e));
                 return;
@@ -294,6 +292,12 @@ impl LocalUpload {
     /// Records the digest of a file committed (renamed, and the rename durable).
     pub(super) fn committed(&self, sha256: [u8; 32]) {
         self.staged.inner.digests.committed(&self.file, sha256);
+    }
+
+    /// Writes a small file's whole body and gives it its meta, ready to join a commit.
+    fn write_whole(&self, body: &[Bytes]) -> std::io::Result<()> {
+        write_all_at(&self.file, 0, body)?;
+        self.apply_meta()
     }
 
     /// Gives the temp file, all written, its meta: in place with it when it is renamed.
