@@ -11,6 +11,14 @@
 //! product; [`Capped`] restores such a bound from outside, from what the acknowledgements show
 //! was delivered. Measured there (256 MiB uploads): the same 40-45 MB/s, with 1% of packets
 //! lost (the path's own loss) at a gain of 1.5, 14% at 2, 33% at 3; on loopback no change.
+//!
+//! While the rate still grows, the cap's gain is [`STARTUP_GAIN`] instead: a rate sample covers
+//! the round trip before it, so the window it allows trails the one that was sent by about a
+//! round and a half, and at 1.5 the window could grow only ~1.3× per round trip. On the wan
+//! that held the first second of every transfer to a fraction of the line (a 1 GiB upload
+//! reached the line's rate after 1.1 s, 0.9 s of it lost to the climb), though BBR's own
+//! window was well ahead. Like BBR's start-up, the climb ends after [`FULL_ROUNDS`] samples in
+//! a row without 25% growth; from then on the cap holds at [`GAIN`].
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -25,6 +33,22 @@ use quinn_proto::RttEstimator;
 /// rate grow, by half per round trip, while the path has room. (BBR's own gain, 2, still
 /// overflowed the emulated bottleneck's queue: see above.)
 const GAIN: f64 = 1.5;
+
+/// The cap's gain while the delivery rate still grows (see the module): BBRv3's start-up
+/// window gain. The window it allows at the end of the climb is twice the path's product, one
+/// product queued at the bottleneck, for at most [`FULL_ROUNDS`] round trips.
+const STARTUP_GAIN: f64 = 2.0;
+
+/// The share of a round's bytes whose loss ends the climb at once: the bottleneck's queue
+/// overflowed. Well above a lossy path's own random loss (netlab's wan: 1%), which at the
+/// climb's first small rounds (~170 packets) can reach 2-3% by chance.
+const CLIMB_LOSS: f64 = 0.05;
+
+/// Samples in a row without [`GROWTH`] that end the climb (BBR's own count).
+const FULL_ROUNDS: u8 = 3;
+
+/// How much a sample must beat the best before it to count as growth (BBR's 25%).
+const GROWTH: f64 = 1.25;
 
 /// Delivery-rate samples kept (about one per round trip): the window follows the best of them,
 /// so a pause in the data (nothing to send for a moment) does not shrink it.
@@ -45,9 +69,14 @@ pub struct Capped {
     inner: Box<dyn Controller>,
     /// Where the current delivery-rate interval began, and the bytes acknowledged since.
     interval: Option<(Instant, u64)>,
+    /// Bytes declared lost since the current interval began.
+    lost: u64,
     /// Recent delivery rates, bytes per second.
     rates: VecDeque<f64>,
     min_rtt: Duration,
+    /// While the rate still climbs: the best sample so far and the samples since it that did
+    /// not beat it by [`GROWTH`]. `None` once the climb is over, for good.
+    climb: Option<(f64, u8)>,
 }
 
 impl Capped {
@@ -56,8 +85,10 @@ impl Capped {
         Capped {
             inner,
             interval: None,
+            lost: 0,
             rates: VecDeque::with_capacity(SAMPLES),
             min_rtt: Duration::ZERO,
+            climb: Some((0.0, 0)),
         }
     }
 
@@ -67,10 +98,11 @@ impl Capped {
         self.min_rtt = min_rtt;
         let (start, acked) = self.interval.get_or_insert((now, 0));
         *acked += bytes;
-        let elapsed = now.saturating_duration_since(*start);
+        let (start, acked) = (*start, *acked);
+        let elapsed = now.saturating_duration_since(start);
         // One sample per round trip: shorter intervals measure the burstiness of acks.
         if elapsed >= self.min_rtt.max(Duration::from_millis(1)) {
-            let rate = *acked as f64 / elapsed.as_secs_f64();
+            let rate = acked as f64 / elapsed.as_secs_f64();
             // A sender with nothing to send shows the application's rate, not the path's.
             if !app_limited || self.best_rate().is_none_or(|best| rate > best) {
                 if self.rates.len() == SAMPLES {
@@ -78,7 +110,38 @@ impl Capped {
                 }
                 self.rates.push_back(rate);
             }
+            let lost_share = self.lost as f64 / (acked + self.lost) as f64;
+            // Only a sender that had data to send shows that the path stopped growing.
+            if !app_limited {
+                self.climbed(rate, lost_share);
+            }
             self.interval = Some((now, 0));
+            self.lost = 0;
+        }
+    }
+
+    /// Ends the climb after [`FULL_ROUNDS`] samples in a row that did not grow by [`GROWTH`],
+    /// or at once after a round that lost more than [`CLIMB_LOSS`] of what it carried.
+    fn climbed(&mut self, rate: f64, lost_share: f64) {
+        let Some((best, flat)) = &mut self.climb else {
+            return;
+        };
+        if lost_share > CLIMB_LOSS {
+            *flat = FULL_ROUNDS;
+        }
+        if *flat < FULL_ROUNDS && rate >= *best * GROWTH {
+            *best = rate;
+            *flat = 0;
+        } else {
+            *flat += 1;
+            if *flat >= FULL_ROUNDS {
+                tracing::debug!(
+                    rate_mb_s = *best / 1e6,
+                    min_rtt = ?self.min_rtt,
+                    "delivery rate stopped growing: window cap at its steady gain"
+                );
+                self.climb = None;
+            }
         }
     }
 
@@ -90,7 +153,12 @@ impl Capped {
     fn cap(&self) -> Option<u64> {
         let rate = self.best_rate()?;
         let bdp = rate * self.min_rtt.as_secs_f64();
-        Some(((GAIN * bdp) as u64).max(self.inner.initial_window()))
+        let gain = if self.climb.is_some() {
+            STARTUP_GAIN
+        } else {
+            GAIN
+        };
+        Some(((gain * bdp) as u64).max(self.inner.initial_window()))
     }
 }
 
@@ -129,6 +197,7 @@ impl Controller for Capped {
         is_persistent_congestion: bool,
         lost_bytes: u64,
     ) {
+        self.lost += lost_bytes;
         self.inner
             .on_congestion_event(now, sent, is_persistent_congestion, lost_bytes);
     }
@@ -152,8 +221,10 @@ impl Controller for Capped {
         Box::new(Capped {
             inner: self.inner.clone_box(),
             interval: self.interval,
+            lost: self.lost,
             rates: self.rates.clone(),
             min_rtt: self.min_rtt,
+            climb: self.climb,
         })
     }
 
@@ -413,5 +484,63 @@ mod tests {
         // Never below the inner controller's initial window, however slow.
         deliver(&mut c, &mut t, 20 * (SAMPLES as u64 + 1), 1, rtt);
         assert_eq!(c.window(), 14_720);
+    }
+
+    /// One delivery-rate sample per rate (bytes per second): each a round trip's worth of
+    /// bytes acknowledged at once, a round trip after the last.
+    fn samples(c: &mut Capped, t: &mut Instant, rtt: Duration, rates: &[f64]) {
+        if c.interval.is_none() {
+            c.delivered(*t, 0, false, rtt);
+        }
+        for rate in rates {
+            *t += rtt;
+            c.delivered(*t, (rate * rtt.as_secs_f64()) as u64, false, rtt);
+        }
+    }
+
+    /// The cap's gain over the best rate's product, as the window shows it.
+    fn gain_now(c: &Capped, rtt: Duration) -> f64 {
+        c.window() as f64 / (c.best_rate().unwrap() * rtt.as_secs_f64())
+    }
+
+    #[test]
+    fn while_the_rate_climbs_the_cap_allows_the_start_up_gain_then_the_steady_one() {
+        let mut c = Capped::new(Box::new(Open));
+        let rtt = Duration::from_millis(20);
+        let mut t = Instant::now();
+        // The rate doubles every round trip: still climbing.
+        samples(&mut c, &mut t, rtt, &[1e6, 2e6, 4e6, 8e6, 16e6]);
+        assert!(c.climb.is_some());
+        let climbing = gain_now(&c, rtt);
+        assert!((climbing - STARTUP_GAIN).abs() < 0.01, "gain {climbing}");
+        // Growth under 25% is not growth; two such round trips are not yet the end (a pause in
+        // the acks looks like one)...
+        samples(&mut c, &mut t, rtt, &[16e6, 19e6]);
+        assert!(c.climb.is_some());
+        // ...the third is: from then on the cap holds at the steady gain, for good.
+        samples(&mut c, &mut t, rtt, &[17e6]);
+        assert!(c.climb.is_none());
+        let steady = gain_now(&c, rtt);
+        assert!((steady - GAIN).abs() < 0.01, "gain {steady}");
+        samples(&mut c, &mut t, rtt, &[40e6, 80e6]);
+        assert!((gain_now(&c, rtt) - GAIN).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_round_that_overflows_the_queue_ends_the_climb_at_once() {
+        let mut c = Capped::new(Box::new(Open));
+        let rtt = Duration::from_millis(20);
+        let mut t = Instant::now();
+        samples(&mut c, &mut t, rtt, &[1e6]);
+        // A random loss well under CLIMB_LOSS (1%) while the rate still doubles: the climb
+        // goes on.
+        c.on_congestion_event(t, t, false, 400);
+        samples(&mut c, &mut t, rtt, &[2e6]);
+        assert!(c.climb.is_some());
+        // A round that lost a tenth of what it carried, though its rate doubled again.
+        c.on_congestion_event(t, t, false, 9_000);
+        samples(&mut c, &mut t, rtt, &[4e6]);
+        assert!(c.climb.is_none());
+        assert!((gain_now(&c, rtt) - GAIN).abs() < 0.01);
     }
 }
