@@ -108,8 +108,13 @@ impl Default for Tuning {
             // BENCHMARKS.md, "2026-11-29, night": auto against capped BBR, interleaved.
             congestion: Congestion::Auto,
             // On the WAN profile (50 ms, 1% loss, 500 Mbit/s) 8 MiB windows gave 32 MB/s and
-            // 16 MiB 39 MB/s; 32 MiB failed with quinn's "too many gaps in stream buffer".
-            stream_window: 16 << 20,
+            // 16 MiB 39 MB/s; at 16 MiB a 1 GiB upload still sent ~490 STREAM_DATA_BLOCKED:
+            // with a loss every ~2 ms, a lost retransmission holds the stream's read offset
+            // for two or three round trips while the sender goes on, and 12 MiB for quinn did
+            // not cover that. 24 MiB: one block, 0.92× the line instead of 0.89× (BENCHMARKS.md).
+            // (32 MiB once failed with quinn's "too many gaps in stream buffer"; quinn-proto
+            // 0.11.19 compacts its buffer first and ran it cleanly.)
+            stream_window: 24 << 20,
             send_window: 16 << 20,
             // Loopback: 4096-byte packets moved 1 GiB 15-25% faster than 1452 (and than 8192 or
             // 65527). Where the path is smaller, discovery stays at what it carries.

@@ -8,7 +8,7 @@
 //! large transfer (at most `max_transfers`) and a small file's body per running small one (at
 //! most `max_transfers` of them too, each under [`crate::protocol::SMALL_FILE`]; a bundle of
 //! small uploads is one of them, its bodies together under that too). With the
-//! defaults that is 128 × 16 MiB + 24 MiB + 64 × 768 KiB + 64 × 1 MiB; a single client can hold
+//! defaults that is 128 × 24 MiB + 24 MiB + 64 × 768 KiB + 64 × 1 MiB; a single client can hold
 //! at most `max_connections_per_ip` × `receive_window` of the first part, and
 //! `max_transfers_per_client` of each kind of transfer slot.
 
@@ -52,7 +52,9 @@ pub struct Limits {
     pub min_free: u64,
     /// File bodies moving at once, server-wide; each holds a copy buffer.
     pub max_transfers: usize,
-    /// Bytes a client may have in flight on one connection (QUIC receive window).
+    /// Bytes a client may have in flight on one connection (QUIC receive window): at least a
+    /// transfer's stream window ([`crate::tuning::Tuning::stream_window`]), or a single
+    /// upload would be held to less.
     pub receive_window: u64,
     /// Send buffers of all connections together: each gets an equal share, up to its send
     /// window. Bounds what downloads hold in memory. 24 MiB: 16 clients downloading over the
@@ -101,7 +103,7 @@ impl Default for Limits {
             max_upload: None,
             min_free: 64 * 1024 * 1024,
             max_transfers: 64,
-            receive_window: 16 << 20,
+            receive_window: 24 << 20,
             send_buffers: 24 << 20,
             retry: false,
             partial_ttl: Duration::from_secs(24 * 3600),
