@@ -134,7 +134,16 @@ pub(super) async fn handle(
         while streams.join_next().await.is_some() {}
         conn.close(close::NORMAL.into(), goodbye(&reason));
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        info!(duration_ms, "disconnected: {reason}");
+        // What the path did to what this end sent (downloads' data): an operator's first look
+        // at a lossy client, and bench/run's count of packets lost on the wan.
+        let path = conn.stats().path;
+        info!(
+            duration_ms,
+            rtt_ms = path.rtt.as_secs_f64() * 1000.0,
+            sent_packets = path.sent_packets,
+            lost_packets = path.lost_packets,
+            "disconnected: {reason}"
+        );
     }
     .instrument(span)
     .await

@@ -234,6 +234,17 @@ fn metrics_and_json_logs_tell_what_the_server_did() {
         (line["command"] == "DELETE").then_some(line)
     });
     assert_eq!(refused["result"], "not_found", "{refused}");
+    // The connection's last line says what the path did to what the server sent.
+    let gone = serving.wait_for("the disconnect's log line", |l| {
+        let line: serde_json::Value = serde_json::from_str(l).ok()?;
+        let message = line["message"].as_str()?;
+        message.starts_with("disconnected").then_some(line)
+    });
+    let sent = gone["sent_packets"].as_u64().unwrap_or_else(|| panic!("{gone}"));
+    // The download's 10,000 bytes alone take several packets.
+    assert!(sent >= 8, "{gone}");
+    assert!(gone["lost_packets"].as_u64().is_some_and(|lost| lost <= sent), "{gone}");
+    assert!(gone["rtt_ms"].is_f64(), "{gone}");
     for line in serving.lines.lock().unwrap().iter() {
         let parsed: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
