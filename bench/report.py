@@ -357,7 +357,49 @@ def main():
             "not measured (—). In the clients test they come from `/usr/bin/time -v` around a fresh "
             "server, client CPU is the sum over all clients and client RSS the largest one."
         )
+    out += packets(results)
     print("\n".join(out))
+
+
+def packets(results):
+    """The data sender's packets, sent and lost, from counters.tsv: qft's file transfers (the
+    client's statistics for an upload, the server's for a download) and the ceilings'."""
+    path = results / "counters.tsv"
+    if not path.exists():
+        return []
+    runs = OrderedDict()
+    for line in path.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) < 4:
+            continue
+        fields = dict(kv.split("=", 1) for kv in parts[3].split() if "=" in kv)
+        try:
+            sent, lost = int(fields["sent_pkts"]), int(fields["lost_pkts"])
+        except (KeyError, ValueError):
+            continue
+        runs.setdefault((parts[0], parts[1]), []).append((sent, lost))
+    if not runs:
+        return []
+    body = []
+    for (profile, tool), got in runs.items():
+        shares = [lost / sent for sent, lost in got if sent]
+        body.append(
+            [
+                profile,
+                tool,
+                str(len(got)),
+                f"{statistics.median(s for s, _ in got):,.0f}",
+                f"{statistics.median(l for _, l in got):,.0f}",
+                f"{100 * statistics.median(shares):.2f}%" if shares else "—",
+                f"{100 * max(shares):.2f}%" if shares else "—",
+            ]
+        )
+    return [
+        "",
+        "#### Packets: what the data's sender sent and lost (quinn's path statistics)",
+        "",
+        table(["profile", "transfer", "runs", "sent (median)", "lost (median)", "lost ÷ sent", "worst run"], body),
+    ]
 
 
 if __name__ == "__main__":
