@@ -458,7 +458,10 @@ fn regression_help_lists_options_where_they_apply_and_sizes_as_typed() {
     // --window and --send-window.
     assert!(connect.contains("[default: 24M]"), "{connect}");
     assert!(connect.contains("[default: 16M]"), "{connect}");
-    assert!(!connect.contains("16777216") && !connect.contains("25165824"), "{connect}");
+    assert!(
+        !connect.contains("16777216") && !connect.contains("25165824"),
+        "{connect}"
+    );
     assert!(help(&["serve", "--help"]).contains("[default: 24M]"));
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();

@@ -240,10 +240,17 @@ fn metrics_and_json_logs_tell_what_the_server_did() {
         let message = line["message"].as_str()?;
         message.starts_with("disconnected").then_some(line)
     });
-    let sent = gone["sent_packets"].as_u64().unwrap_or_else(|| panic!("{gone}"));
+    let sent = gone["sent_packets"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{gone}"));
     // The download's 10,000 bytes alone take several packets.
     assert!(sent >= 8, "{gone}");
-    assert!(gone["lost_packets"].as_u64().is_some_and(|lost| lost <= sent), "{gone}");
+    assert!(
+        gone["lost_packets"]
+            .as_u64()
+            .is_some_and(|lost| lost <= sent),
+        "{gone}"
+    );
     assert!(gone["rtt_ms"].is_f64(), "{gone}");
     for line in serving.lines.lock().unwrap().iter() {
         let parsed: serde_json::Value = serde_json::from_str(line)
