@@ -256,6 +256,48 @@ fn regression_get_o_makes_parent_directories_and_never_shows_the_partial() {
     assert!(!err.contains("qft-part"), "{err}");
 }
 
+/// `get f.bin /tmp/f.bin` (sftp's `get REMOTE LOCAL`, scp's last argument) downloaded f.bin into
+/// the current directory and then failed on "/tmp/f.bin" as a server name. A last argument that
+/// can only be a local path is where the files go, one-shot and at the prompt.
+#[test]
+fn regression_get_takes_a_last_local_path_as_sftp_does() {
+    let sh = Shell::start();
+    sh.served().put("f.bin", b"eff");
+    sh.served().put("g.bin", b"gee");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("renamed.bin");
+    let out = sh
+        .qft(&["get", "f.bin", target.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), b"eff");
+    assert!(
+        !sh.local().join("f.bin").exists(),
+        "nothing lands in the current directory"
+    );
+
+    // Two names into ./sub/ (made if missing), and at the prompt into "..".
+    let out = sh
+        .qft(&["get", "f.bin", "g.bin", "./sub/"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(sh.local().join("sub/g.bin")).unwrap(), b"gee");
+    let out = sh
+        .qft(&[])
+        .write_stdin("lcd sub\nget -f g.bin ..\n")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(sh.local().join("g.bin")).unwrap(), b"gee");
+
+    // A last argument that could be a server name still is one.
+    let out = sh.qft(&["get", "f.bin", "nope.bin"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope.bin"), "{}", stderr(&out));
+}
+
 /// Item 9: `-q` still printed every per-file line; quiet means errors only.
 #[test]
 fn regression_quiet_prints_errors_only() {

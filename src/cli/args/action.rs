@@ -22,7 +22,8 @@ pub(in crate::cli) enum Action {
     /// Download files into the current directory (or -o; `-o -` writes one file to stdout).
     #[command(visible_alias = "download")]
     Get {
-        /// Names on the server; quote wildcards ('*.log') to match them against its listing.
+        /// Names on the server; quote wildcards ('*.log') to match them against its listing. A
+        /// last local path (/…, ./…, ../…, . or ..) is where they go, as with -o.
         #[arg(required = true)]
         names: Vec<String>,
         /// Where to write: a file name for one download, or a directory (made if missing).
