@@ -12,7 +12,7 @@
 //!
 //! The endpoints are built by qft's library ([`qft::tls::server_config`],
 //! [`qft::tls::client_config`], [`qft::tls::FingerprintVerifier`],
-//! `Limits::default().transport()` and [`qft::tuning::Tuning`]), so with no options they carry
+//! `Limits::default().transport_with(..)` and [`qft::tuning::Tuning`]), so with no options they carry
 //! exactly the transport and TLS settings that `qft serve` and `qft connect` use by default, on
 //! a current-thread runtime as `qft` runs (flags given to qft through
 //! `QFT_SERVE_ARGS`/`QFT_CONNECT_ARGS` do not reach it). The options change one thing at a time,
@@ -211,7 +211,8 @@ enum Work {
 async fn serve(addr: SocketAddr, options: Options) -> anyhow::Result<()> {
     let identity = Identity::generate()?;
     let limits = Limits::default();
-    let mut base = limits.transport();
+    // As `qft serve` builds it: the connection's window at least the stream window.
+    let mut base = limits.transport_with(&options.tuning);
     // qft's server opens a connection's streams once it admits it (server::connection); here
     // every connection is admitted at once. Without this no stream could open (a hang).
     base.max_concurrent_bidi_streams(limits.max_streams.into());

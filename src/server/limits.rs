@@ -133,6 +133,17 @@ impl Limits {
         }
     }
 
+    /// The QUIC transport settings these limits imply, with `tuning`'s on top. The connection's
+    /// receive window is at least `tuning`'s stream window: `serve --window 48M` would otherwise
+    /// be held to [`Limits::receive_window`] without a word.
+    pub fn transport_with(&self, tuning: &crate::tuning::Tuning) -> quinn::TransportConfig {
+        let mut t = self.transport();
+        tuning.apply(&mut t);
+        let window = self.receive_window.max(tuning.stream_window);
+        t.receive_window(quinn::VarInt::from_u64(window).unwrap_or(quinn::VarInt::MAX));
+        t
+    }
+
     /// The QUIC transport settings these limits imply.
     pub fn transport(&self) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
@@ -229,6 +240,35 @@ impl fmt::Display for Startups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tuning::Tuning;
+
+    /// quinn's TransportConfig has no getters; its Debug output names every field.
+    fn receive_window(t: &quinn::TransportConfig) -> String {
+        let text = format!("{t:?}");
+        let at = text.find(" receive_window: ").expect(&text);
+        text[at..].split(',').next().unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn a_larger_stream_window_raises_the_connection_window_and_a_smaller_one_does_not() {
+        let limits = Limits::default();
+        let big = Tuning {
+            stream_window: 48 << 20,
+            ..Tuning::default()
+        };
+        let small = Tuning {
+            stream_window: 8 << 20,
+            ..Tuning::default()
+        };
+        assert_eq!(
+            receive_window(&limits.transport_with(&big)),
+            format!("receive_window: {}", 48u64 << 20)
+        );
+        assert_eq!(
+            receive_window(&limits.transport_with(&small)),
+            format!("receive_window: {}", limits.receive_window)
+        );
+    }
 
     #[test]
     fn startups_parse_like_sshd_and_drop_more_as_they_fill() {

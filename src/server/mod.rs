@@ -152,8 +152,7 @@ impl Context {
         if bounded == *tuning {
             return None;
         }
-        let mut transport = self.limits.transport();
-        bounded.apply(&mut transport);
+        let transport = self.limits.transport_with(&bounded);
         let mut config = base.clone();
         config.transport_config(Arc::new(transport));
         Some(Arc::new(config))
@@ -222,8 +221,7 @@ impl Server {
     /// Binds the endpoint; after this, clients can connect (their handshakes wait for `run`).
     pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
         let require_cert = matches!(config.access, Access::Authorized(_));
-        let mut transport = config.limits.transport();
-        config.tuning.apply(&mut transport);
+        let transport = config.limits.transport_with(&config.tuning);
         let web = match &config.web {
             Some(web) => Some(Arc::new(web::Web::new(
                 web,
