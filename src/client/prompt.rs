@@ -280,17 +280,13 @@ impl Prompt<'_> {
                 recursive,
                 force,
                 keep,
-            } => {
-                // A last local path (`get f ..`) is no remote name to resolve against `cd`.
-                let (names, output) = super::session::local_destination(&names, output.as_deref());
-                Command::Get {
-                    names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
-                    output,
-                    recursive,
-                    force,
-                    keep,
-                }
-            }
+            } => Command::Get {
+                names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
+                output,
+                recursive,
+                force,
+                keep,
+            },
             Command::Delete { names } => Command::Delete {
                 names: names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
             },

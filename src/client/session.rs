@@ -74,7 +74,6 @@ impl Session {
                     keep: *keep,
                     ..self.batch()
                 };
-                let (names, output) = local_destination(names, output.as_deref());
                 batch.get(names, output.as_deref(), *recursive).await
             }
             Command::Put {
@@ -253,34 +252,6 @@ fn destination<'a>(
     }
 }
 
-/// Where a GET writes: `-o`, or else a last argument that can only be a local path (`/…`, `.`,
-/// `..`, `./…`, `../…`, `~…`), as sftp's `get REMOTE LOCAL` and scp's last argument read it.
-/// No server name looks like that (they are relative, without `.` or `..` parts), so before
-/// this, `get f.bin /tmp/f.bin` downloaded f.bin and then failed on "/tmp/f.bin" as a name.
-/// A leading `~` is the home directory, as `-o ~/x` has it at the prompt.
-pub(super) fn local_destination<'a>(
-    names: &'a [String],
-    output: Option<&std::path::Path>,
-) -> (&'a [String], Option<std::path::PathBuf>) {
-    if let Some(output) = output {
-        return (names, Some(output.to_path_buf()));
-    }
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() && is_local_path(last) => {
-            (rest, Some(super::local::expand_tilde(last)))
-        }
-        _ => (names, None),
-    }
-}
-
-/// Whether `text` can only name a local path (see [`local_destination`]).
-fn is_local_path(text: &str) -> bool {
-    matches!(text, "." | ".." | "~")
-        || ["/", "./", "../", "~/"]
-            .iter()
-            .any(|prefix| text.starts_with(prefix))
-}
-
 /// What of a directory's listing `ls` shows when it was given a file or a pattern.
 enum Only {
     /// The file of this name.
@@ -294,51 +265,6 @@ impl Only {
         match self {
             Only::Name(name) => entry.name == *name,
             Only::Matching(pattern) => pattern.matches(&entry.name),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::{Path, PathBuf};
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|n| n.to_string()).collect()
-    }
-
-    #[test]
-    fn a_get_s_last_argument_is_where_it_goes_only_when_no_server_name_could_be_it() {
-        for (typed, wanted, output) in [
-            (
-                &["f.bin", "/tmp/f.bin"][..],
-                &["f.bin"][..],
-                Some("/tmp/f.bin"),
-            ),
-            (&["a", "b", "."], &["a", "b"], Some(".")),
-            (&["a", ".."], &["a"], Some("..")),
-            (&["a", "./x"], &["a"], Some("./x")),
-            (&["a", "../x/"], &["a"], Some("../x/")),
-            // Server names, as before.
-            (&["a", "b"], &["a", "b"], None),
-            (&["a", "docs/"], &["a", "docs/"], None),
-            (&["a", ".hidden"], &["a", ".hidden"], None),
-            // One argument is always the name.
-            (&["/tmp/x"], &["/tmp/x"], None),
-        ] {
-            let all = names(typed);
-            let (rest, out) = local_destination(&all, None);
-            assert_eq!(rest, names(wanted).as_slice(), "{typed:?}");
-            assert_eq!(out, output.map(PathBuf::from), "{typed:?}");
-        }
-        // -o decides where it is given: the last argument stays a name.
-        let all = names(&["a", "/tmp/x"]);
-        let (rest, out) = local_destination(&all, Some(Path::new("d")));
-        assert_eq!((rest.len(), out), (2, Some(PathBuf::from("d"))));
-        // ~ is the home directory, where one is known.
-        if let Some(home) = dirs::home_dir() {
-            let all = names(&["a", "~/x"]);
-            assert_eq!(local_destination(&all, None).1, Some(home.join("x")));
         }
     }
 }

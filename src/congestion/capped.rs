@@ -16,7 +16,9 @@
 //! that held the first second of every transfer to a fraction of the line (a 1 GiB upload
 //! reached the line's rate after 1.1 s, 0.9 s of it lost to the climb), though BBR's own
 //! window was well ahead. Like BBR's start-up, the climb ends after [`FULL_ROUNDS`] samples in
-//! a row without 25% growth; from then on the cap holds at [`GAIN`].
+//! a row without 25% growth, or at once after a round that lost more than [`CLIMB_LOSS`]; from
+//! then on the cap holds at [`GAIN`].
+
 use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -60,8 +62,9 @@ impl ControllerFactory for CappedFactory {
     }
 }
 
-/// Another controller, its window bounded by [`GAIN`] × the best recent delivery rate × the
-/// minimum round trip. Until the first rate sample, the inner window stands.
+/// Another controller, its window bounded by [`GAIN`] (while the rate still climbs,
+/// [`STARTUP_GAIN`]) × the best recent delivery rate × the minimum round trip. Until the first
+/// rate sample, the inner window stands.
 pub struct Capped {
     inner: Box<dyn Controller>,
     /// Where the current delivery-rate interval began, and the bytes acknowledged since.
@@ -123,22 +126,21 @@ impl Capped {
         let Some((best, flat)) = &mut self.climb else {
             return;
         };
-        if lost_share > CLIMB_LOSS {
-            *flat = FULL_ROUNDS;
-        }
-        if *flat < FULL_ROUNDS && rate >= *best * GROWTH {
+        if rate >= *best * GROWTH {
             *best = rate;
             *flat = 0;
         } else {
             *flat += 1;
-            if *flat >= FULL_ROUNDS {
-                tracing::debug!(
-                    rate_mb_s = *best / 1e6,
-                    min_rtt = ?self.min_rtt,
-                    "delivery rate stopped growing: window cap at its steady gain"
-                );
-                self.climb = None;
-            }
+        }
+        let overflowed = lost_share > CLIMB_LOSS;
+        if overflowed || *flat >= FULL_ROUNDS {
+            tracing::debug!(
+                rate_mb_s = *best / 1e6,
+                min_rtt = ?self.min_rtt,
+                overflowed,
+                "the climb is over: window cap at its steady gain"
+            );
+            self.climb = None;
         }
     }
 

@@ -144,8 +144,8 @@ impl Limits {
         t
     }
 
-    /// The QUIC transport settings these limits imply.
-    pub fn transport(&self) -> quinn::TransportConfig {
+    /// The QUIC transport settings these limits imply by themselves.
+    fn transport(&self) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
         // Every command is a bidirectional stream; unidirectional ones have no use here.
         t.max_concurrent_uni_streams(0u8.into());

@@ -243,13 +243,16 @@ impl From<Action> for Command {
                 force,
                 keep,
                 ..
-            } => Command::Get {
-                names,
-                output,
-                recursive,
-                force,
-                keep: keep.into(),
-            },
+            } => {
+                let (names, output) = crate::client::command::get_destination(names, output);
+                Command::Get {
+                    names,
+                    output,
+                    recursive,
+                    force,
+                    keep: keep.into(),
+                }
+            }
             Action::Put {
                 paths,
                 recursive,

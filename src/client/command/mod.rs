@@ -165,6 +165,31 @@ pub fn takes_remote_names(word: &str) -> Option<bool> {
     }
 }
 
+/// A GET's names and where it writes: `-o`, or else a last argument that can only be a local
+/// path (`/…`, `.`, `..`, `./…`, `../…`, `~…`), as sftp's `get REMOTE LOCAL` and scp's last
+/// argument read it. No server name looks like that (they are relative, without `.` or `..`
+/// parts), so before this, `get f.bin /tmp/f.bin` downloaded f.bin and then failed on
+/// "/tmp/f.bin" as a name. A leading `~` is the home directory, as `-o ~/x` has it at the
+/// prompt. Both the prompt's parser and the one-shot command line build a GET through this.
+pub fn get_destination(
+    mut names: Vec<String>,
+    output: Option<PathBuf>,
+) -> (Vec<String>, Option<PathBuf>) {
+    if output.is_none() && names.len() > 1 && names.last().is_some_and(|l| is_local_path(l)) {
+        let last = names.pop().unwrap_or_default();
+        return (names, Some(super::local::expand_tilde(&last)));
+    }
+    (names, output)
+}
+
+/// Whether `text` can only name a local path (see [`get_destination`]).
+fn is_local_path(text: &str) -> bool {
+    matches!(text, "." | ".." | "~")
+        || ["/", "./", "../", "~/"]
+            .iter()
+            .any(|prefix| text.starts_with(prefix))
+}
+
 /// A line of a script (or of a paste) that starts with `-` may fail without stopping the lines
 /// after it, as in `sftp -b`. Returns whether it may, and the line without the `-`.
 pub fn may_fail(line: &str) -> (bool, &str) {
@@ -177,6 +202,43 @@ pub fn may_fail(line: &str) -> (bool, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn a_get_s_last_argument_is_where_it_goes_only_when_no_server_name_could_be_it() {
+        for (typed, wanted, output) in [
+            (
+                &["f.bin", "/tmp/f.bin"][..],
+                &["f.bin"][..],
+                Some("/tmp/f.bin"),
+            ),
+            (&["a", "b", "."], &["a", "b"], Some(".")),
+            (&["a", ".."], &["a"], Some("..")),
+            (&["a", "./x"], &["a"], Some("./x")),
+            (&["a", "../x/"], &["a"], Some("../x/")),
+            // Server names, as before.
+            (&["a", "b"], &["a", "b"], None),
+            (&["a", "docs/"], &["a", "docs/"], None),
+            (&["a", ".hidden"], &["a", ".hidden"], None),
+            // One argument is always the name.
+            (&["/tmp/x"], &["/tmp/x"], None),
+        ] {
+            let (rest, out) = get_destination(names(typed), None);
+            assert_eq!(rest, names(wanted), "{typed:?}");
+            assert_eq!(out, output.map(PathBuf::from), "{typed:?}");
+        }
+        // -o decides where it is given: the last argument stays a name.
+        let (rest, out) = get_destination(names(&["a", "/tmp/x"]), Some(PathBuf::from("d")));
+        assert_eq!((rest.len(), out), (2, Some(PathBuf::from("d"))));
+        // ~ is the home directory, where one is known.
+        if let Some(home) = dirs::home_dir() {
+            let (_, out) = get_destination(names(&["a", "~/x"]), None);
+            assert_eq!(out, Some(home.join("x")));
+        }
+    }
 
     #[test]
     fn a_leading_dash_lets_a_line_fail() {

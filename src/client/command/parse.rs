@@ -54,9 +54,11 @@ pub fn parse(line: &str) -> Result<Option<Command>, String> {
             if flags.rest.is_empty() {
                 return Err(format!("{upper} needs a file name"));
             }
+            let (names, output) =
+                super::get_destination(flags.rest, flags.output.as_deref().map(expand_tilde));
             Command::Get {
-                names: flags.rest,
-                output: flags.output.as_deref().map(expand_tilde),
+                names,
+                output,
                 recursive: flags.recursive,
                 force: flags.force,
                 keep: flags.keep,
