@@ -47,7 +47,7 @@ use anyhow::{bail, Context};
 use membench::Hashing;
 use qft::server::Limits;
 use qft::tls::{self, Fingerprint, FingerprintVerifier, Identity};
-use qft::tuning::{Congestion, Tuning};
+use qft::tuning::{path_send_window, Congestion, Tuning};
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AckFrequencyConfig, AsyncUdpSocket, Runtime, UdpPoller, VarInt};
 
@@ -296,6 +296,8 @@ async fn send(
     config.transport_config(Arc::new(options.transport(transport)));
     endpoint.set_default_client_config(config);
     let conn = endpoint.connect(addr, "qft")?.await?;
+    // As `qft connect` does: a short path's send window.
+    conn.set_send_window(path_send_window(options.tuning.send_window, conn.rtt()));
     let hashing = if options.sha256 {
         options.hashing
     } else {

@@ -7,10 +7,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
 
-use crate::congestion::{ByPathFactory, CappedFactory};
+use crate::congestion::{ByPathFactory, CappedFactory, SHORT_PATH};
 use quinn::{EndpointConfig, MtuDiscoveryConfig, TransportConfig, VarInt};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -121,6 +122,31 @@ impl Default for Tuning {
             max_packet: 4096,
         }
     }
+}
+
+/// The least a connection may have sent and not yet had acknowledged on a short path (a round
+/// trip under [`SHORT_PATH`], where `auto` runs cubic): see [`path_send_window`].
+pub const SHORT_PATH_SEND_WINDOW: u64 = 2 << 20;
+
+/// The rate a short path's send window is sized for: 10 Gbit/s.
+const SHORT_PATH_RATE: u64 = 1_250_000_000;
+
+/// A connection's send window: `send_window`, but on a short path only twice what
+/// 10 Gbit/s keeps in flight for its round trip `rtt` (quinn's estimate once the handshake is
+/// done), and no less than [`SHORT_PATH_SEND_WINDOW`].
+///
+/// Such a path is full with little in flight, and nothing is lost on it to hold cubic back, so
+/// a larger window only grew the queue: what was sent waited in memory that had left the CPU
+/// caches by the time it was packed, sent and acknowledged. qft's transport on the lan moved
+/// 1,030 MB/s with 16 MiB in flight, 1,167 with 4 MiB and 1,253 with 2 MiB, at 1.73, 1.47 and
+/// 1.43 CPU s per GB (both ends; plain quinn, whose 1.25 MB stream window bounds it the same
+/// way, 1,136-1,191). BENCHMARKS.md has the runs.
+pub fn path_send_window(send_window: u64, rtt: Duration) -> u64 {
+    if rtt >= SHORT_PATH {
+        return send_window;
+    }
+    let in_flight = (SHORT_PATH_RATE as u128 * rtt.as_nanos() / 1_000_000_000) as u64;
+    (2 * in_flight).max(SHORT_PATH_SEND_WINDOW).min(send_window)
 }
 
 /// The largest UDP payload QUIC allows (IPv6's).
@@ -245,6 +271,25 @@ const SOCKET_BUFFER: usize = 8 << 20;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lan keeps 2 MiB in flight, a 3 ms path what 10 Gbit/s needs twice over, a smaller
+    /// setting stays smaller, and a long path (the wan needs its whole window to ride out lost
+    /// retransmissions) keeps its own.
+    #[test]
+    fn only_a_short_path_caps_the_send_window() {
+        let lan = Duration::from_micros(300);
+        assert_eq!(path_send_window(16 << 20, lan), SHORT_PATH_SEND_WINDOW);
+        assert_eq!(path_send_window(1 << 20, lan), 1 << 20);
+        assert_eq!(
+            path_send_window(16 << 20, Duration::from_millis(3)),
+            7_500_000
+        );
+        assert_eq!(path_send_window(16 << 20, SHORT_PATH), 16 << 20);
+        assert_eq!(
+            path_send_window(16 << 20, Duration::from_millis(50)),
+            16 << 20
+        );
+    }
 
     /// Loopback carries far larger packets than qft's 4,096 bytes (its MTU is 65,536), so the
     /// bound changes nothing there; a peer seen as an IPv4-mapped IPv6 address is IPv4 (its
