@@ -47,7 +47,7 @@ use anyhow::{bail, Context};
 use membench::Hashing;
 use qft::server::Limits;
 use qft::tls::{self, Fingerprint, FingerprintVerifier, Identity};
-use qft::tuning::{path_send_window, Congestion, Tuning};
+use qft::tuning::{fit_receive_window, path_window, Congestion, Tuning};
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AckFrequencyConfig, AsyncUdpSocket, Runtime, UdpPoller, VarInt};
 
@@ -225,12 +225,13 @@ async fn serve(addr: SocketAddr, options: Options) -> anyhow::Result<()> {
         identity.fingerprint()
     );
     let hashing = options.hashing;
+    let window = limits.connection_window(&options.tuning);
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 tokio::spawn(async move {
-                    if let Err(e) = connection(incoming, hashing).await {
+                    if let Err(e) = connection(incoming, hashing, window).await {
                         eprintln!("quic_ceiling: connection: {e:#}");
                     }
                 });
@@ -243,8 +244,14 @@ async fn serve(addr: SocketAddr, options: Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connection(incoming: quinn::Incoming, hashing: Hashing) -> anyhow::Result<()> {
+async fn connection(
+    incoming: quinn::Incoming,
+    hashing: Hashing,
+    window: u64,
+) -> anyhow::Result<()> {
     let conn = incoming.await?;
+    // As `qft serve` does once it admits a connection: a short path's receive window.
+    fit_receive_window(&conn, window);
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(stream) => stream,
@@ -297,7 +304,7 @@ async fn send(
     endpoint.set_default_client_config(config);
     let conn = endpoint.connect(addr, "qft")?.await?;
     // As `qft connect` does: a short path's send window.
-    conn.set_send_window(path_send_window(options.tuning.send_window, conn.rtt()));
+    conn.set_send_window(path_window(options.tuning.send_window, conn.rtt()));
     let hashing = if options.sha256 {
         options.hashing
     } else {

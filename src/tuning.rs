@@ -124,30 +124,46 @@ impl Default for Tuning {
     }
 }
 
-/// The least a connection may have sent and not yet had acknowledged on a short path (a round
-/// trip under [`SHORT_PATH`], where `auto` runs cubic): see [`path_send_window`].
-pub const SHORT_PATH_SEND_WINDOW: u64 = 2 << 20;
+/// The least a connection keeps in flight on a short path (a round trip under [`SHORT_PATH`],
+/// where `auto` runs cubic): see [`path_window`].
+pub const SHORT_PATH_WINDOW: u64 = 2 << 20;
 
-/// The rate a short path's send window is sized for: 10 Gbit/s.
+/// The rate a short path's windows are sized for: 10 Gbit/s.
 const SHORT_PATH_RATE: u64 = 1_250_000_000;
 
-/// A connection's send window: `send_window`, but on a short path only twice what
-/// 10 Gbit/s keeps in flight for its round trip `rtt` (quinn's estimate once the handshake is
-/// done), and no less than [`SHORT_PATH_SEND_WINDOW`].
+/// What a connection may have sent and not had acknowledged (its send window), or received and
+/// not yet read (its receive window), on a path whose round trip is `rtt` (quinn's estimate
+/// once the handshake is done): `window`, but on a short path only twice what 10 Gbit/s keeps
+/// in flight for that round trip, and no less than [`SHORT_PATH_WINDOW`].
 ///
 /// Such a path is full with little in flight, and nothing is lost on it to hold cubic back, so
-/// a larger window only grew the queue: what was sent waited in memory that had left the CPU
-/// caches by the time it was packed, sent and acknowledged. qft's transport on the lan moved
+/// larger windows only grew queues. On the sender, what was sent waited in memory that had left
+/// the CPU caches by the time it was packed and acknowledged: qft's transport on the lan moved
 /// 1,030 MB/s with 16 MiB in flight, 1,167 with 4 MiB and 1,253 with 2 MiB, at 1.73, 1.47 and
 /// 1.43 CPU s per GB (both ends; plain quinn, whose 1.25 MB stream window bounds it the same
-/// way, 1,136-1,191). BENCHMARKS.md has the runs.
-pub fn path_send_window(send_window: u64, rtt: Duration) -> u64 {
+/// way, 1,136-1,191). On a receiver slower than its sender, unread packets piled up in quinn
+/// until it copied them all into one buffer (its reassembly compaction), work on the very end
+/// that was behind. BENCHMARKS.md has the runs.
+pub fn path_window(window: u64, rtt: Duration) -> u64 {
     if rtt >= SHORT_PATH {
-        return send_window;
+        return window;
     }
     let in_flight = (SHORT_PATH_RATE as u128 * rtt.as_nanos() / 1_000_000_000) as u64;
-    (2 * in_flight).max(SHORT_PATH_SEND_WINDOW).min(send_window)
+    (2 * in_flight).max(SHORT_PATH_WINDOW).min(window)
 }
+
+/// Makes `conn`'s receive window, `configured` when its transport was set up, what its path
+/// needs once the handshake has measured the round trip (see [`path_window`]); never larger.
+/// quinn takes the difference out of the credit it gives back as data is read.
+pub fn fit_receive_window(conn: &quinn::Connection, configured: u64) {
+    let fitted = path_window(configured, conn.rtt());
+    if fitted < configured {
+        conn.set_receive_window(VarInt::from_u64(fitted).unwrap_or(VarInt::MAX));
+    }
+}
+
+/// The least a connection may have received and not yet read, over all its streams.
+pub const CONNECTION_WINDOW: u64 = 24 << 20;
 
 /// The largest UDP payload QUIC allows (IPv6's).
 pub const MAX_PACKET: u16 = 65_527;
@@ -170,6 +186,9 @@ impl Tuning {
             VarInt::from_u64(self.quinn_stream_window()).unwrap_or(VarInt::MAX),
         );
         t.send_window(self.send_window);
+        // Finite, so that a short path's window can be made smaller once the handshake has
+        // measured it (quinn cannot take back credit it never had to give).
+        t.receive_window(VarInt::from_u64(self.connection_window()).unwrap_or(VarInt::MAX));
         let mut mtu = MtuDiscoveryConfig::default();
         mtu.upper_bound(self.max_packet.clamp(MIN_PACKET, MAX_PACKET));
         t.mtu_discovery_config(Some(mtu));
@@ -187,6 +206,12 @@ impl Tuning {
             tuning.max_packet = tuning.max_packet.min(route).max(MIN_PACKET);
         }
         tuning
+    }
+
+    /// What a connection may have received and not yet read, over all its streams: at least
+    /// one stream's window.
+    pub fn connection_window(&self) -> u64 {
+        self.stream_window.max(CONNECTION_WINDOW)
     }
 
     /// The part of [`Tuning::stream_window`] that waits in quinn: the rest is the transfer's own
@@ -278,17 +303,11 @@ mod tests {
     #[test]
     fn only_a_short_path_caps_the_send_window() {
         let lan = Duration::from_micros(300);
-        assert_eq!(path_send_window(16 << 20, lan), SHORT_PATH_SEND_WINDOW);
-        assert_eq!(path_send_window(1 << 20, lan), 1 << 20);
-        assert_eq!(
-            path_send_window(16 << 20, Duration::from_millis(3)),
-            7_500_000
-        );
-        assert_eq!(path_send_window(16 << 20, SHORT_PATH), 16 << 20);
-        assert_eq!(
-            path_send_window(16 << 20, Duration::from_millis(50)),
-            16 << 20
-        );
+        assert_eq!(path_window(16 << 20, lan), SHORT_PATH_WINDOW);
+        assert_eq!(path_window(1 << 20, lan), 1 << 20);
+        assert_eq!(path_window(16 << 20, Duration::from_millis(3)), 7_500_000);
+        assert_eq!(path_window(16 << 20, SHORT_PATH), 16 << 20);
+        assert_eq!(path_window(16 << 20, Duration::from_millis(50)), 16 << 20);
     }
 
     /// Loopback carries far larger packets than qft's 4,096 bytes (its MTU is 65,536), so the

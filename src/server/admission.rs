@@ -136,7 +136,7 @@ impl Counts {
         let most = self.max_send_window.max(MIN_SEND_WINDOW);
         let each = (self.send_buffers / n).clamp(MIN_SEND_WINDOW, most);
         for conn in self.live.values() {
-            conn.set_send_window(crate::tuning::path_send_window(each, conn.rtt()));
+            conn.set_send_window(crate::tuning::path_window(each, conn.rtt()));
         }
     }
 }

@@ -108,6 +108,9 @@ pub(super) async fn handle(
             }
         };
         slot.attach(&conn);
+        if let Some((_, tuning)) = &ctx.quic {
+            crate::tuning::fit_receive_window(&conn, ctx.limits.connection_window(tuning));
+        }
         let _open = ctx.metrics.open();
         conn.set_max_concurrent_bi_streams(ctx.limits.max_streams.into());
         info!(permissions = %grant.permissions.intersection(ctx.mask), "connected");

@@ -139,9 +139,14 @@ impl Limits {
     pub fn transport_with(&self, tuning: &crate::tuning::Tuning) -> quinn::TransportConfig {
         let mut t = self.transport();
         tuning.apply(&mut t);
-        let window = self.receive_window.max(tuning.stream_window);
+        let window = self.connection_window(tuning);
         t.receive_window(quinn::VarInt::from_u64(window).unwrap_or(quinn::VarInt::MAX));
         t
+    }
+
+    /// A connection's receive window with `tuning`: at least one stream's window.
+    pub fn connection_window(&self, tuning: &crate::tuning::Tuning) -> u64 {
+        self.receive_window.max(tuning.stream_window)
     }
 
     /// The QUIC transport settings these limits imply by themselves.

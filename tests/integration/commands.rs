@@ -346,3 +346,38 @@ async fn transferred_files_get_normal_permissions_and_replacements_keep_theirs()
     assert_eq!(mode(&fetched), 0o604);
     server.stop().await;
 }
+
+/// On loopback (a short path) both ends shrink their connection's receive window to a few MiB
+/// once the handshake has measured the round trip, and quinn takes the difference out of the
+/// credit it gives back: a body several times the configured 24 MiB must still move whole,
+/// both ways, and not stall once the first window is spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_past_the_first_window_moves_whole_on_a_short_path() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(56 << 20);
+    let path = local.path().join("big.bin");
+    std::fs::write(&path, &data).unwrap();
+    let limit = Duration::from_secs(120);
+    tokio::time::timeout(limit, client.upload(&path, "big.bin", &no_progress()))
+        .await
+        .expect("the upload stalled")
+        .unwrap();
+    assert!(
+        server.read("big.bin").unwrap() == data,
+        "the upload differs"
+    );
+    let back = local.path().join("back.bin");
+    tokio::time::timeout(
+        limit,
+        client.download("big.bin", &back, false, &no_progress()),
+    )
+    .await
+    .expect("the download stalled")
+    .unwrap();
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "the download differs"
+    );
+}

@@ -11,7 +11,7 @@ use tracing::debug;
 use super::{ClientError, ConnectConfig};
 use crate::protocol::close;
 use crate::tls::{self, Fingerprint, FingerprintVerifier, KnownHosts};
-use crate::tuning::path_send_window;
+use crate::tuning::{fit_receive_window, path_window};
 
 /// The port a server listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4433;
@@ -317,7 +317,8 @@ async fn connect_any(
         let presented = *seen.lock().unwrap_or_else(|p| p.into_inner());
         match (result, presented) {
             (Ok(conn), Some(presented)) => {
-                conn.set_send_window(path_send_window(tuning.send_window, conn.rtt()));
+                conn.set_send_window(path_window(tuning.send_window, conn.rtt()));
+                fit_receive_window(&conn, tuning.connection_window());
                 if expected.is_none() {
                     if let Some(kh) = &trust.known_hosts {
                         // Locked while recording: it may wait for another client doing the same.
