@@ -162,7 +162,9 @@ pub fn fit_receive_window(conn: &quinn::Connection, configured: u64) {
     }
 }
 
-/// The least a connection may have received and not yet read, over all its streams.
+/// What a connection may have received and not yet read, over all its streams, unless a
+/// stream's window is larger: the server's default ([`crate::server::Limits::receive_window`])
+/// and the client's.
 pub const CONNECTION_WINDOW: u64 = 24 << 20;
 
 /// The largest UDP payload QUIC allows (IPv6's).

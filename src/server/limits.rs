@@ -103,7 +103,7 @@ impl Default for Limits {
             max_upload: None,
             min_free: 64 * 1024 * 1024,
             max_transfers: 64,
-            receive_window: 24 << 20,
+            receive_window: crate::tuning::CONNECTION_WINDOW,
             send_buffers: 24 << 20,
             retry: false,
             partial_ttl: Duration::from_secs(24 * 3600),
