@@ -189,7 +189,7 @@ impl Tuning {
         );
         t.send_window(self.send_window);
         // Finite, so that a short path's window can be made smaller once the handshake has
-        // measured it (quinn cannot take back credit it never had to give).
+        // measured it: quinn's default is unlimited, and credit once given is never taken back.
         t.receive_window(VarInt::from_u64(self.connection_window()).unwrap_or(VarInt::MAX));
         let mut mtu = MtuDiscoveryConfig::default();
         mtu.upper_bound(self.max_packet.clamp(MIN_PACKET, MAX_PACKET));
@@ -301,9 +301,9 @@ mod tests {
 
     /// A lan keeps 2 MiB in flight, a 3 ms path what 10 Gbit/s needs twice over, a smaller
     /// setting stays smaller, and a long path (the wan needs its whole window to ride out lost
-    /// retransmissions) keeps its own.
+    /// retransmissions) keeps its own. The same rule sizes the send and the receive window.
     #[test]
-    fn only_a_short_path_caps_the_send_window() {
+    fn only_a_short_path_caps_a_window() {
         let lan = Duration::from_micros(300);
         assert_eq!(path_window(16 << 20, lan), SHORT_PATH_WINDOW);
         assert_eq!(path_window(1 << 20, lan), 1 << 20);
