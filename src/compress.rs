@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::transfer::{Block, Sink, Source, BLOCK};
+use crate::transfer::{split_block, Block, Sink, Source, BLOCK};
 
 /// zstd's level: 3 is zstd's own default, far faster than any network qft runs over (see
 /// BENCHMARKS.md for what it bought on the wan).
@@ -101,6 +101,17 @@ fn header(compressed: bool, len: usize) -> Bytes {
 
 impl<S: Sink + Send> Sink for Compressing<'_, S> {
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
+        // A chunk holds at most BLOCK bytes (the receiver checks): a larger block goes as several.
+        for chunk in split_block(&block, BLOCK) {
+            self.write_chunk(chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: Sink + Send> Compressing<'_, S> {
+    /// Sends `block` (at most [`BLOCK`] bytes) as one chunk, compressed if that pays.
+    async fn write_chunk(&mut self, block: Block) -> io::Result<()> {
         let len: usize = block.iter().map(Bytes::len).sum();
         if len == 0 {
             return Ok(());

@@ -120,6 +120,10 @@ impl<S: Source + Send> Source for Limited<'_, S> {
     // As far ahead as the stream itself: a QUIC stream's receive queue stays what it was.
     const READ_AHEAD: usize = S::READ_AHEAD;
 
+    fn hand_off(&self) -> usize {
+        self.inner.hand_off()
+    }
+
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         // The block is read, then paid for: the next read waits. A reader that waits leaves
         // the sender's flow-control window full, which holds the sender back.
@@ -128,9 +132,20 @@ impl<S: Source + Send> Source for Limited<'_, S> {
         take_all(self.limits, len).await;
         Ok(block)
     }
+
+    async fn read_ready(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        let block = self.inner.read_ready(max).await?;
+        let len = block.iter().map(Bytes::len).sum();
+        take_all(self.limits, len).await;
+        Ok(block)
+    }
 }
 
 impl<S: Sink + Send> Sink for Limited<'_, S> {
+    fn stall_unit(&self) -> usize {
+        self.inner.stall_unit()
+    }
+
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
         let len = block.iter().map(Bytes::len).sum();
         take_all(self.limits, len).await;

@@ -27,7 +27,7 @@ use crate::protocol::{
     close, write_frame, ErrorCode, FrameError, Request, Response, Resume, Trailer,
 };
 use crate::rate::{take_all, Limited, Limiter};
-use crate::transfer::{copy_continuing, CopyError, FileSource};
+use crate::transfer::{copy_continuing, CopyError, FileSource, LARGE_BLOCK};
 use opened::{open_upload, spool_stdin, Opened};
 
 mod opened;
@@ -339,7 +339,7 @@ async fn send_body(
     recv: &mut RecvStream,
     progress: &ProgressBar,
 ) -> Result<[u8; 32], ClientError> {
-    let mut file = FileSource::new(body.file.file.clone(), body.from);
+    let mut file = FileSource::new(body.file.file.clone(), body.from).in_blocks_of(LARGE_BLOCK);
     let mut source = Limited::new(&mut file, body.limits);
     let len = body.file.size - body.from;
     let stall = body.stall;

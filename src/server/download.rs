@@ -12,7 +12,7 @@ use crate::compress::Compressing;
 use crate::pieces::Pieces;
 use crate::protocol::{close, Response, Trailer};
 use crate::storage::{ReadFile, StorageError};
-use crate::transfer::{copy_continuing, copy_unhashed, CopyError, Sink};
+use crate::transfer::{copy_continuing, copy_unhashed, CopyError, Sink, BLOCK, LARGE_BLOCK};
 
 pub(super) async fn run<W: AsyncWrite + Unpin + Sink>(
     ctx: &Context,
@@ -99,6 +99,10 @@ where
     Ok(file.size - from)
 }
 
+/// Large transfers running (this one among them) up to which a download hands on
+/// [`LARGE_BLOCK`]s: each then holds about 4 MiB instead of 1 (`Limits`' memory bound).
+const LARGE_BLOCKS_UP_TO: usize = 4;
+
 /// Sends the file from byte `from` to its end continuing `hasher`, then the trailer with the
 /// whole file's hash. A block that does not move within the stall timeout (a client that
 /// stopped reading) ends the stream as too slow. A file whose digest storage already knows is
@@ -111,7 +115,13 @@ async fn send_body<W: AsyncWrite + Unpin + Sink>(
     send: &mut W,
 ) -> Result<(), Failure> {
     let stall = Some(ctx.limits.stall_timeout);
-    let mut source = file.source_at(from);
+    // A MiB per hand-off while few large transfers run (fewer wake-ups); past that, 256 KiB per
+    // download, so that a server sending to many clients holds what its limits promise.
+    let block = match ctx.slots.large_running() <= LARGE_BLOCKS_UP_TO {
+        true => LARGE_BLOCK,
+        false => BLOCK,
+    };
+    let mut source = file.source_at(from).in_blocks_of(block);
     let len = file.size - from;
     let hidden = ProgressBar::hidden();
     let copied = match file.known_sha256() {

@@ -37,6 +37,8 @@ pub(crate) enum Who {
 #[derive(Debug)]
 pub(crate) struct Slots {
     large: Pool,
+    /// Slots in each pool.
+    total: usize,
     small: Pool,
     per_client: usize,
     allowance: u64,
@@ -70,6 +72,7 @@ impl Slots {
         };
         Slots {
             large: pool(),
+            total: limits.max_transfers.max(1),
             small: pool(),
             per_client: limits.max_transfers_per_client.max(1),
             allowance: limits.resume_hash_allowance,
@@ -107,6 +110,11 @@ impl Slots {
             own: Some(own),
             _all: all,
         })
+    }
+
+    /// Large transfers moving now (their slots held).
+    pub(crate) fn large_running(&self) -> usize {
+        self.total - self.large.all.available_permits()
     }
 
     /// What `who` may have hashed now of the `held` bytes a resume would hash.

@@ -118,7 +118,25 @@ pub enum ReadStream {
     Object(object::ObjectSource),
 }
 
+impl ReadStream {
+    /// Hands on `block` bytes at a time where that is the reader's choice (a local file's:
+    /// see [`Source::hand_off`]); objects arrive as the store sends them.
+    pub fn in_blocks_of(self, block: usize) -> Self {
+        match self {
+            ReadStream::File(source) => ReadStream::File(source.in_blocks_of(block)),
+            object => object,
+        }
+    }
+}
+
 impl Source for ReadStream {
+    fn hand_off(&self) -> usize {
+        match self {
+            ReadStream::File(source) => source.hand_off(),
+            ReadStream::Object(source) => source.hand_off(),
+        }
+    }
+
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         match self {
             ReadStream::File(source) => source.read_block(max).await,
@@ -137,6 +155,13 @@ pub enum WriteStream {
 }
 
 impl Sink for WriteStream {
+    fn stall_unit(&self) -> usize {
+        match self {
+            WriteStream::File(sink) => sink.stall_unit(),
+            WriteStream::Object(sink) => sink.stall_unit(),
+        }
+    }
+
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
         match self {
             WriteStream::File(sink) => sink.write_block(block).await,

@@ -75,6 +75,10 @@ pub struct Counted<S> {
 }
 
 impl<S: Sink + Send> Sink for Counted<S> {
+    fn stall_unit(&self) -> usize {
+        self.sink.stall_unit()
+    }
+
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
         let len: usize = block.iter().map(Bytes::len).sum();
         self.sink.write_block(block).await?;

@@ -11,16 +11,21 @@ use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::writeback::EarlyWriteback;
-use super::{Block, Sink, Source, BLOCK, RECEIVE_QUEUE};
+use super::{Block, Sink, Source, BLOCK, LARGE_BLOCK, RECEIVE_QUEUE};
 
 impl Source for quinn::RecvStream {
     /// Packets are taken out of quinn as they arrive, into the copy's queue: see
     /// [`RECEIVE_QUEUE`].
     const READ_AHEAD: usize = RECEIVE_QUEUE;
+
+    fn hand_off(&self) -> usize {
+        LARGE_BLOCK
+    }
 
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         let mut pieces = Vec::new();
@@ -34,6 +39,22 @@ impl Source for quinn::RecvStream {
                 }
                 None => break,
             }
+        }
+        Ok(pieces)
+    }
+
+    async fn read_ready(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+        // quinn's read_chunk is cancel-safe: a chunk not here yet is not lost by asking.
+        let first = match self.read_chunk(max, true).now_or_never() {
+            Some(Ok(Some(chunk))) => chunk.bytes,
+            // Nothing here yet, or the end (the next read_block meets it).
+            Some(Ok(None)) | None => return Ok(Vec::new()),
+            Some(Err(e)) => return Err(e.into()),
+        };
+        let got = first.len();
+        let mut pieces = vec![first];
+        if got < max {
+            pieces.extend(self.read_block(max - got).await?);
         }
         Ok(pieces)
     }
@@ -59,6 +80,8 @@ pub struct FileSource {
     file: Arc<std::fs::File>,
     /// The next byte to hand out.
     pos: u64,
+    /// Bytes per read, and per block handed on: [`BLOCK`] unless [`FileSource::in_blocks_of`].
+    block: usize,
     /// Blocks from the reading thread, once started; it ends at the end of the file.
     ahead: Option<mpsc::Receiver<io::Result<Bytes>>>,
     /// What is left of the last block taken from `ahead`.
@@ -91,9 +114,17 @@ impl FileSource {
         FileSource {
             file,
             pos,
+            block: BLOCK,
             ahead: None,
             rest: Bytes::new(),
         }
+    }
+
+    /// Reads and hands on `block` bytes at a time: [`LARGE_BLOCK`] where one transfer has the
+    /// process to itself (see [`Source::hand_off`]).
+    pub fn in_blocks_of(mut self, block: usize) -> Self {
+        self.block = block;
+        self
     }
 }
 
@@ -109,10 +140,14 @@ impl FileSink {
 }
 
 impl Source for FileSource {
+    fn hand_off(&self) -> usize {
+        self.block
+    }
+
     async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
         let ahead = self
             .ahead
-            .get_or_insert_with(|| read_ahead(self.file.clone(), self.pos));
+            .get_or_insert_with(|| read_ahead(self.file.clone(), self.pos, self.block));
         let mut pieces = Vec::new();
         let mut got = 0;
         while got < max {
@@ -131,18 +166,22 @@ impl Source for FileSource {
     }
 }
 
-/// Starts the thread that reads `file` from `pos` to its end in blocks, at most [`FILE_QUEUE`]
-/// of them ahead of the reader; it stops early when the receiver is dropped.
-fn read_ahead(file: Arc<std::fs::File>, pos: u64) -> mpsc::Receiver<io::Result<Bytes>> {
+/// Starts the thread that reads `file` from `pos` to its end in blocks of `size`, at most
+/// [`FILE_QUEUE`] of them ahead of the reader; it stops early when the receiver is dropped.
+fn read_ahead(
+    file: Arc<std::fs::File>,
+    pos: u64,
+    size: usize,
+) -> mpsc::Receiver<io::Result<Bytes>> {
     let (tx, rx) = mpsc::channel(FILE_QUEUE);
     tokio::task::spawn_blocking(move || {
         let mut at = pos;
         loop {
-            let (block, last) = match read_at(&file, at, BLOCK) {
+            let (block, last) = match read_at(&file, at, size) {
                 Ok(block) if block.is_empty() => return,
                 Ok(block) => {
                     at += block.len() as u64;
-                    let last = block.len() < BLOCK;
+                    let last = block.len() < size;
                     (Ok(block), last)
                 }
                 Err(e) => (Err(e), true),
@@ -156,6 +195,10 @@ fn read_ahead(file: Arc<std::fs::File>, pos: u64) -> mpsc::Receiver<io::Result<B
 }
 
 impl Sink for FileSink {
+    fn stall_unit(&self) -> usize {
+        usize::MAX
+    }
+
     async fn write_block(&mut self, block: Block) -> io::Result<()> {
         let len: usize = block.iter().map(Bytes::len).sum();
         let writer = self

@@ -25,8 +25,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 pub(crate) use adapters::write_all_at;
 pub use adapters::{FileSink, FileSource, Reader, Writer};
 
-/// Bytes moved per read and write.
+/// Bytes moved per read and write; each must move within the stall timeout.
 pub const BLOCK: usize = 256 << 10;
+
+/// Bytes handed on at once where memory allows: see [`Source::hand_off`]. Four [`BLOCK`]s: with
+/// 256 KiB a transfer's hasher and writer each woke 4,096 times per GiB, and a direct write of
+/// 256 KiB waited on the disk twice as long per byte as one of 1 MiB (BENCHMARKS.md).
+pub const LARGE_BLOCK: usize = 4 * BLOCK;
 
 /// How far a copy reads a QUIC stream ahead of its hasher and writer: qft's own receive queue.
 ///
@@ -70,14 +75,38 @@ pub trait Source {
     /// (it waits in the file anyway); [`RECEIVE_QUEUE`] for a QUIC stream.
     const READ_AHEAD: usize = 2 * BLOCK;
 
+    /// The most bytes a copy hands to its hasher and writer at once: a [`BLOCK`] waited for,
+    /// then whatever more [`Source::read_ready`] has. Larger for a QUIC stream and a client's
+    /// file being sent ([`LARGE_BLOCK`]): their threads wake once per MiB while data keeps
+    /// coming, and a received file takes direct writes of a MiB (see `direct`); on a slow link
+    /// blocks stay a [`BLOCK`] and reach the disk and the progress bar as they did. A server's
+    /// file being sent keeps [`BLOCK`]: a server sending to many clients holds a few per download.
+    fn hand_off(&self) -> usize {
+        BLOCK
+    }
+
     /// Up to `max` bytes in order, as one or more pieces: fewer only at the end of the data.
     fn read_block(&mut self, max: usize) -> impl Future<Output = io::Result<Vec<Bytes>>> + Send;
+
+    /// As [`Source::read_block`] if some of the data is here already (the rest is waited for:
+    /// blocks stay whole [`BLOCK`]s, as a partial file on disk is); nothing, without waiting, if
+    /// none is. A source that cannot tell reads as [`Source::read_block`] does.
+    fn read_ready(&mut self, max: usize) -> impl Future<Output = io::Result<Vec<Bytes>>> + Send {
+        self.read_block(max)
+    }
 }
 
 /// Where a copy writes to: a QUIC stream, a file, or any [`AsyncWrite`] through [`Writer`].
 ///
 /// [`AsyncWrite`]: tokio::io::AsyncWrite
 pub trait Sink {
+    /// The most bytes one write may take within the stall timeout: a copy writes a larger block
+    /// in parts of this size. A peer must take each [`BLOCK`] in time, whatever the size of the
+    /// blocks handed on; a file takes a block whole (a direct write of a MiB is one write).
+    fn stall_unit(&self) -> usize {
+        BLOCK
+    }
+
     /// Writes all of `block`, in order.
     fn write_block(&mut self, block: Block) -> impl Future<Output = io::Result<()>> + Send;
 }
@@ -143,7 +172,8 @@ async fn copy<R: Source, W: Sink>(
     progress: &ProgressBar,
 ) -> Result<Option<[u8; 32]>, CopyError> {
     // Unbounded channels, bounded in bytes by the budget every queued block holds a share of.
-    let budget = Arc::new(Semaphore::new(R::READ_AHEAD.max(BLOCK)));
+    // Two blocks at least, so that reading one overlaps hashing and writing the one before.
+    let budget = Arc::new(Semaphore::new(R::READ_AHEAD.max(2 * src.hand_off())));
     let (to_hash, hashing) = match hasher {
         Some(hasher) => {
             let (to_hash, mut hash_queue) = mpsc::unbounded_channel::<Arc<Queued>>();
@@ -169,12 +199,15 @@ async fn copy<R: Source, W: Sink>(
         Ok::<_, CopyError>(read)
     };
     let writing = async {
+        let unit = dst.stall_unit();
         while let Some(queued) = write_queue.recv().await {
-            let len: usize = queued.block.iter().map(Bytes::len).sum();
-            within(stall, dst.write_block(queued.block.clone()))
-                .await?
-                .map_err(CopyError::Write)?;
-            progress.inc(len as u64);
+            for part in split_block(&queued.block, unit) {
+                let len: usize = part.iter().map(Bytes::len).sum();
+                within(stall, dst.write_block(part))
+                    .await?
+                    .map_err(CopyError::Write)?;
+                progress.inc(len as u64);
+            }
         }
         Ok(())
     };
@@ -235,16 +268,15 @@ async fn read_blocks<R: Source>(
 ) -> Result<(), CopyError> {
     let mut done = 0u64;
     while done < size {
-        let want = usize::try_from(size - done).map_or(BLOCK, |left| left.min(BLOCK));
+        let block = src.hand_off();
+        let want = usize::try_from(size - done).map_or(block, |left| left.min(block));
         // Waiting here is waiting for our own stages, not for the peer: no stall timeout.
         let Ok(share) = budget.clone().acquire_many_owned(want as u32).await else {
             return Ok(());
         };
         // Large blocks: the per-block costs (a hand-off to a thread, a system call) are paid once
-        // per 256 KiB, not once per network packet.
-        let pieces = within(stall, src.read_block(want))
-            .await?
-            .map_err(CopyError::Read)?;
+        // per block, not once per network packet.
+        let (pieces, ended, read) = read_full(src, want, stall).await;
         let got: usize = pieces.iter().map(Bytes::len).sum();
         done += got as u64;
         if got > 0 {
@@ -259,7 +291,8 @@ async fn read_blocks<R: Source>(
                 return Ok(());
             }
         }
-        if got < want {
+        read?;
+        if ended {
             return Err(CopyError::Short {
                 got: done,
                 expected: size,
@@ -267,6 +300,44 @@ async fn read_blocks<R: Source>(
         }
     }
     Ok(())
+}
+
+/// Reads a block of up to `want` bytes: a [`BLOCK`] (or less, if `want` is) waited for within
+/// the stall timeout, then more [`BLOCK`]s while the next has begun to arrive, each within the
+/// stall timeout too. Says whether the data
+/// ended (the first read came up short); what was read before an error comes back beside it,
+/// to be kept.
+async fn read_full<R: Source>(
+    src: &mut R,
+    want: usize,
+    stall: Option<Duration>,
+) -> (Vec<Bytes>, bool, Result<(), CopyError>) {
+    let first = want.min(BLOCK);
+    let mut pieces = match within(stall, src.read_block(first)).await {
+        Ok(Ok(pieces)) => pieces,
+        Ok(Err(e)) => return (Vec::new(), false, Err(CopyError::Read(e))),
+        Err(stalled) => return (Vec::new(), false, Err(stalled)),
+    };
+    let mut got: usize = pieces.iter().map(Bytes::len).sum();
+    if got < first {
+        return (pieces, true, Ok(()));
+    }
+    while got < want {
+        let ask = (want - got).min(BLOCK);
+        let more = match within(stall, src.read_ready(ask)).await {
+            Ok(Ok(more)) => more,
+            Ok(Err(e)) => return (pieces, false, Err(CopyError::Read(e))),
+            Err(stalled) => return (pieces, false, Err(stalled)),
+        };
+        let n: usize = more.iter().map(Bytes::len).sum();
+        got += n;
+        pieces.extend(more);
+        // Nothing more here yet, or the end (which the next block's first read finds).
+        if n < ask {
+            break;
+        }
+    }
+    (pieces, false, Ok(()))
 }
 
 /// Runs `step`, bounded by the stall timeout if there is one.
@@ -277,6 +348,33 @@ async fn within<T>(stall: Option<Duration>, step: impl Future<Output = T>) -> Re
             .map_err(|_| CopyError::Stalled(limit)),
         None => Ok(step.await),
     }
+}
+
+/// `block` as blocks of at most `max` bytes each, in order, sharing its memory.
+pub fn split_block(block: &Block, max: usize) -> Vec<Block> {
+    let len: usize = block.iter().map(Bytes::len).sum();
+    if len <= max {
+        return vec![block.clone()];
+    }
+    let mut blocks = Vec::with_capacity(len.div_ceil(max));
+    let mut current = Vec::new();
+    let mut room = max;
+    for piece in block.iter() {
+        let mut piece = piece.clone();
+        while !piece.is_empty() {
+            let part = piece.split_to(piece.len().min(room));
+            room -= part.len();
+            current.push(part);
+            if room == 0 {
+                blocks.push(Block::from(std::mem::take(&mut current)));
+                room = max;
+            }
+        }
+    }
+    if !current.is_empty() {
+        blocks.push(Block::from(current));
+    }
+    blocks
 }
 
 /// Lower-case hex of a digest, for logs and JSON.
@@ -338,6 +436,112 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    /// A source that hands on large blocks; with `ready` false it never has more than the
+    /// [`BLOCK`] a copy waits for (a slow link).
+    struct Paced {
+        data: Bytes,
+        at: usize,
+        ready: bool,
+    }
+
+    impl Source for Paced {
+        fn hand_off(&self) -> usize {
+            LARGE_BLOCK
+        }
+
+        async fn read_block(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+            let n = max.min(self.data.len() - self.at);
+            self.at += n;
+            Ok(vec![self.data.slice(self.at - n..self.at)])
+        }
+
+        async fn read_ready(&mut self, max: usize) -> io::Result<Vec<Bytes>> {
+            match self.ready {
+                true => self.read_block(max).await,
+                false => Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// A sink that notes the size of each write.
+    struct Noting {
+        unit: usize,
+        writes: Vec<usize>,
+        data: Vec<u8>,
+    }
+
+    impl Sink for Noting {
+        fn stall_unit(&self) -> usize {
+            self.unit
+        }
+
+        async fn write_block(&mut self, block: Block) -> io::Result<()> {
+            self.writes.push(block.iter().map(Bytes::len).sum());
+            block.iter().for_each(|p| self.data.extend_from_slice(p));
+            Ok(())
+        }
+    }
+
+    /// The writes a copy of `len` bytes from a [`Paced`] source makes to a [`Noting`] sink.
+    async fn writes(len: usize, ready: bool, unit: usize) -> Vec<usize> {
+        let data: Bytes = (0..len).map(|i| (i % 253) as u8).collect::<Vec<_>>().into();
+        let mut src = Paced {
+            data: data.clone(),
+            at: 0,
+            ready,
+        };
+        let mut dst = Noting {
+            unit,
+            writes: Vec::new(),
+            data: Vec::new(),
+        };
+        let digest = copy_hashed(&mut src, &mut dst, len as u64, None, &ProgressBar::hidden())
+            .await
+            .unwrap();
+        assert_eq!(dst.data, data);
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)));
+        dst.writes
+    }
+
+    #[tokio::test]
+    async fn blocks_grow_while_data_is_ready_and_a_peer_takes_them_a_block_at_a_time() {
+        let len = 2 * LARGE_BLOCK + 5;
+        // A file takes whole large blocks while the data keeps coming...
+        assert_eq!(
+            writes(len, true, usize::MAX).await,
+            [LARGE_BLOCK, LARGE_BLOCK, 5]
+        );
+        // ...a peer gets them a BLOCK at a time, each within the stall timeout...
+        let mut blocks = vec![BLOCK; 8];
+        blocks.push(5);
+        assert_eq!(writes(len, true, BLOCK).await, blocks);
+        // ...and a slow source's blocks stay BLOCKs, reaching the disk as they come.
+        assert_eq!(writes(len, false, usize::MAX).await, blocks);
+    }
+
+    #[test]
+    fn a_block_splits_in_order_into_parts_no_larger_than_asked() {
+        let data: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        let pieces: Vec<Bytes> = [0, 700, 701, 1900, 2500]
+            .windows(2)
+            .map(|w| Bytes::copy_from_slice(&data[w[0]..w[1]]))
+            .collect();
+        let block: Block = pieces.into();
+        let parts = split_block(&block, 1000);
+        let lens: Vec<usize> = parts
+            .iter()
+            .map(|p| p.iter().map(Bytes::len).sum())
+            .collect();
+        assert_eq!(lens, [1000, 1000, 500]);
+        let joined: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| p.iter())
+            .flat_map(|b| b.to_vec())
+            .collect();
+        assert_eq!(joined, data);
+        assert_eq!(split_block(&block, 2500).len(), 1);
     }
 
     #[test]
