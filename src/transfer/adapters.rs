@@ -15,6 +15,7 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::direct::Writes;
 use super::writeback::EarlyWriteback;
 use super::{Block, Sink, Source, BLOCK, LARGE_BLOCK, RECEIVE_QUEUE};
 
@@ -213,22 +214,27 @@ impl Sink for FileSink {
 }
 
 /// Starts the thread that writes the blocks it is sent to `file` from `pos` and answers each
-/// with its outcome; it stops at the first failure or when the sender is dropped. The disk
-/// takes what it wrote as it goes ([`EarlyWriteback`]), so the commit's fsync has little left.
+/// with its outcome; it stops at the first failure or when the sender is dropped. Large blocks
+/// go to the disk directly where the filesystem suits ([`Writes`]); what goes through the page
+/// cache the disk takes as it goes ([`EarlyWriteback`]), so the commit's fsync has little left.
 fn write_thread(file: Arc<std::fs::File>, pos: u64) -> FileWriter {
     let (blocks, mut to_write) = mpsc::channel::<Block>(1);
     let (answer, written) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
         let mut at = pos;
+        let mut disk = Writes::default();
         let mut early = EarlyWriteback::new(pos);
         while let Some(block) = to_write.blocking_recv() {
-            let outcome = write_all_at(&file, at, &block);
+            let outcome = disk.write_at(&file, at, &block);
+            let cached = matches!(outcome, Ok(true));
             let failed = outcome.is_err();
-            if answer.blocking_send(outcome).is_err() || failed {
+            if answer.blocking_send(outcome.map(drop)).is_err() || failed {
                 return;
             }
             at += block.iter().map(|p| p.len() as u64).sum::<u64>();
-            early.written(&file, at);
+            if cached {
+                early.written(&file, at);
+            }
         }
     });
     FileWriter { blocks, written }

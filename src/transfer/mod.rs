@@ -10,6 +10,7 @@
 //! is bounded and a thread wakes once per block, not once per packet or per system call.
 
 pub mod adapters;
+mod direct;
 mod writeback;
 
 use std::future::Future;
