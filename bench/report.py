@@ -261,9 +261,12 @@ def main():
         body = []
         for r in clients:
             # Each tool against its own single download: "qft x16" against qft's, "scp -c
-            # aes128-gcm x16" against scp's.
+            # aes128-gcm x16" against scp's; the plain quinn reference against its own one
+            # sender of the same total ("... x1", measured beside it).
             base = r.tool.rsplit(" x", 1)[0]
-            srow = find(r.profile, "large", base, "download")
+            if r.tool == base + " x1":
+                continue
+            srow = find(r.profile, "large", base, "download") or find(r.profile, "clients", base + " x1", r.direction)
             single = srow.median() if srow and not srow.problem() else None
             single_txt = f"{fmt(single)} ({srow.size()})" if single else "— (not measured)"
             p = r.problem()
@@ -284,7 +287,7 @@ def main():
                     fmt(r.field("server_cpu_s", statistics.median), 2),
                 ]
             )
-        out += ["", "#### Many clients at once: separate client processes (`qft connect`, scp), downloads of distinct files", ""]
+        out += ["", "#### Many clients at once: separate client processes (`qft connect`, scp), downloads of distinct files; plain quinn (its `send`, SHA-256 on both ends, memory to memory) as the reference for what many processes cost", ""]
         out.append(
             table(
                 [
