@@ -4,8 +4,8 @@
 //! only how the body crosses the network, and both sides hash what the file holds.
 //!
 //! # The body, compressed
-//! The file's bytes from the resume point to the end, cut in the transfer layer's blocks (at most
-//! [`BLOCK`]), each sent as a *chunk*: a 4-byte big-endian header, whose top bit says whether the
+//! The file's bytes from the resume point to the end, cut in blocks of at most [`BLOCK`] (the
+//! transfer layer's larger blocks are cut here), each sent as a *chunk*: a 4-byte big-endian header, whose top bit says whether the
 //! payload is zstd (else it is the block itself) and whose other 31 bits are the payload's
 //! length, then the payload. A receiver refuses a chunk longer than [`MAX_CHUNK`] and a payload
 //! that decompresses to more than [`BLOCK`] before decompressing it (a zstd frame declares its

@@ -99,8 +99,9 @@ where
     Ok(file.size - from)
 }
 
-/// Large transfers running (this one among them) up to which a download hands on
-/// [`LARGE_BLOCK`]s: each then holds about 4 MiB instead of 1 (`Limits`' memory bound).
+/// Large transfers running (this one among them) up to which a download of at least a
+/// [`LARGE_BLOCK`] hands on [`LARGE_BLOCK`]s: each then holds about 5 MiB instead of 1
+/// (`Limits`' memory bound).
 const LARGE_BLOCKS_UP_TO: usize = 4;
 
 /// Sends the file from byte `from` to its end continuing `hasher`, then the trailer with the
@@ -117,12 +118,13 @@ async fn send_body<W: AsyncWrite + Unpin + Sink>(
     let stall = Some(ctx.limits.stall_timeout);
     // A MiB per hand-off while few large transfers run (fewer wake-ups); past that, 256 KiB per
     // download, so that a server sending to many clients holds what its limits promise.
-    let block = match ctx.slots.large_running() <= LARGE_BLOCKS_UP_TO {
+    let len = file.size - from;
+    let few = ctx.slots.large_running() <= LARGE_BLOCKS_UP_TO;
+    let block = match few && len >= LARGE_BLOCK as u64 {
         true => LARGE_BLOCK,
         false => BLOCK,
     };
     let mut source = file.source_at(from).in_blocks_of(block);
-    let len = file.size - from;
     let hidden = ProgressBar::hidden();
     let copied = match file.known_sha256() {
         Some(known) => copy_unhashed(&mut source, send, len, stall, &hidden)

@@ -6,11 +6,11 @@
 //! buffers (filled only while the server is not reading, e.g. a stalled disk), plus
 //! `send_buffers` shared by all downloads, plus up to 1 MiB per running large transfer (at most
 //! `max_transfers`: three [`crate::transfer::BLOCK`]s of a download, or the aligned buffer of an
-//! upload written directly to disk), 3 MiB more for each of the first four downloads at once
+//! upload written directly to disk), 4 MiB more for each of the first four downloads at once
 //! (they hand on [`crate::transfer::LARGE_BLOCK`]s), and a small file's body per running small
 //! one (at most `max_transfers` of them too, each under [`crate::protocol::SMALL_FILE`]; a
 //! bundle of small uploads is one of them, its bodies together under that too). With the
-//! defaults that is 128 × 24 MiB + 24 MiB + 64 × 1 MiB + 4 × 3 MiB + 64 × 1 MiB; a single client can hold
+//! defaults that is 128 × 24 MiB + 24 MiB + 64 × 1 MiB + 4 × 4 MiB + 64 × 1 MiB; a single client can hold
 //! at most `max_connections_per_ip` × `receive_window` of the first part, and
 //! `max_transfers_per_client` of each kind of transfer slot.
 

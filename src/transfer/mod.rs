@@ -5,9 +5,10 @@
 //! # Where a copy runs
 //! The QUIC endpoint and its tasks share one thread (the runtime is current-thread: see
 //! [`crate::cli`]); a copy adds at most two threads of its own, each for the whole copy: the
-//! hasher, and a file's reader or writer ([`FileSource`], [`FileSink`]). Blocks of up to
-//! [`BLOCK`] bytes are handed between them through queues bounded in bytes, so a copy's memory
-//! is bounded and a thread wakes once per block, not once per packet or per system call.
+//! hasher, and a file's reader or writer ([`FileSource`], [`FileSink`]). Blocks of one or more
+//! [`BLOCK`]s (see [`Source::hand_off`]) are handed between them through queues bounded in
+//! bytes, so a copy's memory is bounded and a thread wakes once per block, not once per packet
+//! or per system call.
 
 pub mod adapters;
 mod direct;
@@ -77,11 +78,12 @@ pub trait Source {
     const READ_AHEAD: usize = 2 * BLOCK;
 
     /// The most bytes a copy hands to its hasher and writer at once: a [`BLOCK`] waited for,
-    /// then whatever more [`Source::read_ready`] has. Larger for a QUIC stream and a client's
-    /// file being sent ([`LARGE_BLOCK`]): their threads wake once per MiB while data keeps
-    /// coming, and a received file takes direct writes of a MiB (see `direct`); on a slow link
-    /// blocks stay a [`BLOCK`] and reach the disk and the progress bar as they did. A server's
-    /// file being sent keeps [`BLOCK`]: a server sending to many clients holds a few per download.
+    /// then more whole [`BLOCK`]s while [`Source::read_ready`] has them. Larger for a QUIC
+    /// stream, a client's file being sent, and a server's download while few run
+    /// ([`LARGE_BLOCK`]): their threads wake once per MiB while data keeps coming, and a
+    /// received file takes direct writes of a MiB (see `direct`). On a slow link blocks stay a
+    /// [`BLOCK`] and reach the disk and the progress bar as they did. A server sending to many
+    /// clients keeps [`BLOCK`]: it holds a few of them per download.
     fn hand_off(&self) -> usize {
         BLOCK
     }
@@ -89,9 +91,8 @@ pub trait Source {
     /// Up to `max` bytes in order, as one or more pieces: fewer only at the end of the data.
     fn read_block(&mut self, max: usize) -> impl Future<Output = io::Result<Vec<Bytes>>> + Send;
 
-    /// As [`Source::read_block`] if some of the data is here already (the rest is waited for:
-    /// blocks stay whole [`BLOCK`]s, as a partial file on disk is); nothing, without waiting, if
-    /// none is. A source that cannot tell reads as [`Source::read_block`] does.
+    /// Up to `max` bytes that are here already or arrive within a moment: fewer when no more
+    /// do (none at the end). A source that cannot tell reads as [`Source::read_block`] does.
     fn read_ready(&mut self, max: usize) -> impl Future<Output = io::Result<Vec<Bytes>>> + Send {
         self.read_block(max)
     }
@@ -116,7 +117,7 @@ pub trait Sink {
 pub type Block = Arc<[Bytes]>;
 
 /// Copies exactly `size` bytes from `src` to `dst`, returning their SHA-256. With `stall`, each
-/// block must be read, and written, within that time.
+/// [`BLOCK`] must be read, and written to a peer, within that time (a file takes a block whole).
 pub async fn copy_hashed<R: Source, W: Sink>(
     src: &mut R,
     dst: &mut W,
@@ -134,7 +135,8 @@ pub async fn copy_hashed<R: Source, W: Sink>(
 /// runtime's thread for a QUIC stream, on the file's own thread for a file), writing, and
 /// hashing on a thread of its own (SHA-256 is a quarter of a transfer's CPU time, and inline it
 /// held up the QUIC work on the same thread; see BENCHMARKS.md). What is read and not yet both
-/// hashed and written is at most the source's [`Source::READ_AHEAD`], so memory stays bounded.
+/// hashed and written is at most the source's [`Source::READ_AHEAD`] or two of its blocks,
+/// whichever is more, so memory stays bounded.
 ///
 /// When this returns, every block read has been written, also when reading failed: what did
 /// arrive is kept (a resumed transfer continues after it).
@@ -268,17 +270,21 @@ async fn read_blocks<R: Source>(
     to_write: &mpsc::UnboundedSender<Arc<Queued>>,
 ) -> Result<(), CopyError> {
     let mut done = 0u64;
+    // The start of the next block, read while taking what was ready (see [`read_full`]).
+    let mut carry = Vec::new();
     while done < size {
         let block = src.hand_off();
         let want = usize::try_from(size - done).map_or(block, |left| left.min(block));
         // Waiting here is waiting for our own stages, not for the peer: no stall timeout.
-        let Ok(share) = budget.clone().acquire_many_owned(want as u32).await else {
+        let Ok(mut share) = budget.clone().acquire_many_owned(want as u32).await else {
             return Ok(());
         };
         // Large blocks: the per-block costs (a hand-off to a thread, a system call) are paid once
         // per block, not once per network packet.
-        let (pieces, ended, read) = read_full(src, want, stall).await;
+        let (pieces, ended, read) = read_full(src, want, stall, &mut carry).await;
         let got: usize = pieces.iter().map(Bytes::len).sum();
+        // A short block gives back the budget it did not use.
+        drop(share.split(want - got));
         done += got as u64;
         if got > 0 {
             let block: Block = pieces.into();
@@ -304,24 +310,33 @@ async fn read_blocks<R: Source>(
 }
 
 /// Reads a block of up to `want` bytes: a [`BLOCK`] (or less, if `want` is) waited for within
-/// the stall timeout, then more [`BLOCK`]s while the next has begun to arrive, each within the
-/// stall timeout too. Says whether the data
-/// ended (the first read came up short); what was read before an error comes back beside it,
-/// to be kept.
+/// the stall timeout, starting with `carry`; then more whole [`BLOCK`]s while they are ready
+/// ([`Source::read_ready`]). A part of a [`BLOCK`] that is here goes back into `carry`, to
+/// start the next block: blocks stay whole [`BLOCK`]s, so on a slow link each reaches the disk
+/// as soon as it is whole. Says whether the data ended (the first [`BLOCK`] came up short); the blocks read
+/// before an error come back beside it, to be kept.
 async fn read_full<R: Source>(
     src: &mut R,
     want: usize,
     stall: Option<Duration>,
+    carry: &mut Vec<Bytes>,
 ) -> (Vec<Bytes>, bool, Result<(), CopyError>) {
     let first = want.min(BLOCK);
-    let mut pieces = match within(stall, src.read_block(first)).await {
-        Ok(Ok(pieces)) => pieces,
-        Ok(Err(e)) => return (Vec::new(), false, Err(CopyError::Read(e))),
-        Err(stalled) => return (Vec::new(), false, Err(stalled)),
-    };
+    // What was carried is less than a BLOCK and part of the data, so no more than `first`.
+    let mut pieces = std::mem::take(carry);
     let mut got: usize = pieces.iter().map(Bytes::len).sum();
     if got < first {
-        return (pieces, true, Ok(()));
+        match within(stall, src.read_block(first - got)).await {
+            Ok(Ok(more)) => {
+                got += more.iter().map(Bytes::len).sum::<usize>();
+                pieces.extend(more);
+            }
+            Ok(Err(e)) => return (pieces, false, Err(CopyError::Read(e))),
+            Err(stalled) => return (pieces, false, Err(stalled)),
+        }
+        if got < first {
+            return (pieces, true, Ok(()));
+        }
     }
     while got < want {
         let ask = (want - got).min(BLOCK);
@@ -331,12 +346,13 @@ async fn read_full<R: Source>(
             Err(stalled) => return (pieces, false, Err(stalled)),
         };
         let n: usize = more.iter().map(Bytes::len).sum();
-        got += n;
-        pieces.extend(more);
-        // Nothing more here yet, or the end (which the next block's first read finds).
         if n < ask {
+            // Not a whole BLOCK here yet (or the end, which the next block's first read finds).
+            *carry = more;
             break;
         }
+        got += n;
+        pieces.extend(more);
     }
     (pieces, false, Ok(()))
 }
