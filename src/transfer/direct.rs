@@ -29,19 +29,31 @@ use std::io;
 
 use bytes::Bytes;
 
-use super::{write_all_at, BLOCK, LARGE_BLOCK};
+use super::{write_all_at, LARGE_BLOCK};
 
-/// How a file being received is written: directly once a whole block at an aligned offset
-/// shows that it is worth it (a small file never opens a second file), else the plain way.
-#[derive(Debug, Default)]
+/// How a file being received is written: directly once a block of a [`LARGE_BLOCK`] shows that
+/// data is coming fast enough for it (a small file, or a slow link's 256 KiB blocks, never opens
+/// a second file: a direct write of 256 KiB costs more per byte than the page cache), else the
+/// plain way.
+#[derive(Debug)]
 pub struct Writes {
     state: State,
+    /// How the direct file is opened: [`Direct::open`], or in tests on any filesystem.
+    open: fn(&File) -> Option<Direct>,
 }
 
-#[derive(Debug, Default)]
+impl Default for Writes {
+    fn default() -> Self {
+        Writes {
+            state: State::Untried,
+            open: Direct::open,
+        }
+    }
+}
+
+#[derive(Debug)]
 enum State {
     /// Not tried yet: no block large enough has come.
-    #[default]
     Untried,
     On(Direct),
     /// Not available for this file, or refused by the kernel.
@@ -53,8 +65,8 @@ impl Writes {
     /// it went through the page cache (so the caller's early writeback has something to do).
     pub fn write_at(&mut self, file: &File, pos: u64, pieces: &[Bytes]) -> io::Result<bool> {
         let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
-        if matches!(self.state, State::Untried) && len >= BLOCK as u64 {
-            self.state = Direct::open(file).map_or(State::Off, State::On);
+        if matches!(self.state, State::Untried) && len >= LARGE_BLOCK as u64 {
+            self.state = (self.open)(file).map_or(State::Off, State::On);
         }
         let State::On(direct) = &mut self.state else {
             write_all_at(file, pos, pieces)?;
@@ -213,7 +225,12 @@ mod platform {
 
     pub fn suits(file: &File) -> Option<()> {
         let kind = rustix::fs::fstatfs(file).ok()?.f_type as u64;
-        matches!(kind, EXT4 | XFS).then_some(())
+        suits_kind(kind).then_some(())
+    }
+
+    /// Whether a filesystem of this statfs(2) type is one direct writes suit.
+    pub fn suits_kind(kind: u64) -> bool {
+        matches!(kind, EXT4 | XFS)
     }
 
     /// The alignment direct writes to `file` need: what the kernel reports (Linux 6.1 and
@@ -282,8 +299,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
 
-    /// A file in a temporary directory on a filesystem that takes direct writes: the tests
-    /// need one, and say so rather than pass without it.
+    /// A new file in a temporary directory.
     fn scratch() -> (tempfile::TempDir, File) {
         let dir = tempfile::tempdir().unwrap();
         let file = File::options()
@@ -292,12 +308,22 @@ mod tests {
             .create_new(true)
             .open(dir.path().join("f"))
             .unwrap();
-        assert!(
-            platform::suits(&file).is_some(),
-            "direct writes are tested on ext4 or XFS: put TMPDIR on one (fs type {:#x})",
-            rustix::fs::fstatfs(&file).unwrap().f_type
-        );
         (dir, file)
+    }
+
+    /// Writes that go direct on `file`'s filesystem whatever it is: the tests need one that
+    /// takes O_DIRECT (ext4, XFS, btrfs, tmpfs since Linux 6.6), and say so rather than pass
+    /// without it.
+    fn direct_anywhere(file: &File) -> Writes {
+        let kind = rustix::fs::fstatfs(file).unwrap().f_type;
+        assert!(
+            Direct::open_any(file).is_some(),
+            "these tests need a TMPDIR whose filesystem takes O_DIRECT (this one, type {kind:#x}, does not)"
+        );
+        Writes {
+            state: State::Untried,
+            open: Direct::open_any,
+        }
     }
 
     /// `data` cut into pieces of odd sizes, as packets arrive.
@@ -328,18 +354,34 @@ mod tests {
     }
 
     #[test]
+    fn direct_writes_are_for_ext4_and_xfs_only() {
+        assert!(platform::suits_kind(0xEF53));
+        assert!(platform::suits_kind(0x5846_5342));
+        // tmpfs, NFS, btrfs, FUSE, overlayfs.
+        for other in [0x0102_1994, 0x6969, 0x9123_683E, 0x6573_5546, 0x794C_7630] {
+            assert!(!platform::suits_kind(other), "{other:#x}");
+        }
+    }
+
+    #[test]
     fn a_large_block_goes_direct_and_only_its_tail_through_the_page_cache() {
         let (_dir, file) = scratch();
-        let mut writes = Writes::default();
+        let mut writes = direct_anywhere(&file);
         let small = data(4000, 1);
         assert!(writes.write_at(&file, 0, &pieces(&small)).unwrap());
-        assert!(!writes.is_direct(), "a small block opened a second file");
         let mut want = small;
         let aligned = data(4096 * 3 - 4000, 2);
         assert!(writes.write_at(&file, 4000, &pieces(&aligned)).unwrap());
         want.extend_from_slice(&aligned);
+        // A 256 KiB block opens no second file: a slow link's blocks stay in the page cache.
+        let block = data(LARGE_BLOCK / 4, 3);
+        assert!(writes
+            .write_at(&file, want.len() as u64, &pieces(&block))
+            .unwrap());
+        assert!(!writes.is_direct(), "a 256 KiB block opened a second file");
+        want.extend_from_slice(&block);
         // From an aligned offset: a whole large block, all of it direct; then one with a tail.
-        let whole = data(LARGE_BLOCK, 3);
+        let whole = data(LARGE_BLOCK, 4);
         let cached = writes
             .write_at(&file, want.len() as u64, &pieces(&whole))
             .unwrap();
@@ -349,7 +391,7 @@ mod tests {
             "an aligned large block went through the page cache"
         );
         want.extend_from_slice(&whole);
-        let last = data(LARGE_BLOCK + 777, 4);
+        let last = data(LARGE_BLOCK + 777, 5);
         assert!(writes
             .write_at(&file, want.len() as u64, &pieces(&last))
             .unwrap());
@@ -362,11 +404,15 @@ mod tests {
     #[test]
     fn a_block_at_an_odd_offset_goes_through_the_page_cache_whole() {
         let (_dir, file) = scratch();
-        let mut writes = Writes::default();
-        let head = data(1000, 5);
+        let mut writes = direct_anywhere(&file);
+        let head = data(1000, 6);
         file.write_all_at(&head, 0).unwrap();
-        let body = data(2 * LARGE_BLOCK + 5, 6);
+        let body = data(2 * LARGE_BLOCK + 5, 7);
         assert!(writes.write_at(&file, 1000, &pieces(&body)).unwrap());
+        assert!(
+            writes.is_direct(),
+            "the large block did not open the direct file"
+        );
         let mut want = head;
         want.extend_from_slice(&body);
         assert_eq!(read_all(&file, want.len()), want);
@@ -375,14 +421,16 @@ mod tests {
     #[test]
     fn a_refused_direct_write_loses_nothing_and_turns_direct_writes_off() {
         let (_dir, file) = scratch();
-        let first = data(4096, 7);
+        let _ = direct_anywhere(&file);
+        let first = data(4096, 8);
         file.write_all_at(&first, 0).unwrap();
         // Alignment 1 is one the kernel refuses: an offset of 4097 reaches the disk as is.
-        let own = platform::reopen_direct(&file).expect("O_DIRECT on ext4 or XFS");
+        let own = platform::reopen_direct(&file).expect("O_DIRECT");
         let mut writes = Writes {
             state: State::On(Direct::with(own, 1)),
+            open: Direct::open_any,
         };
-        let odd = data(LARGE_BLOCK, 8);
+        let odd = data(LARGE_BLOCK, 9);
         let mut want = first;
         want.push(9);
         file.write_all_at(&[9], 4096).unwrap();
@@ -397,7 +445,7 @@ mod tests {
 
     #[test]
     fn the_aligned_part_is_copied_out_of_any_pieces() {
-        let src = data(10_000, 9);
+        let src = data(10_000, 10);
         let parts = pieces(&src);
         let mut dst = vec![0; 5000];
         copy_out(&parts, 1234, &mut dst);
