@@ -130,8 +130,9 @@ impl Direct {
         }
     }
 
-    /// Writes the aligned part of `pieces` at `pos`, [`LARGE_BLOCK`] at a time; the caller writes the
-    /// rest. An error other than a refusal is the write's own (no space, the device failed).
+    /// Writes the aligned part of `pieces` at `pos`, [`LARGE_BLOCK`] at a time; the caller
+    /// writes the rest. An error other than a refusal is the write's own (no space, the device
+    /// failed).
     fn write(&mut self, pos: u64, pieces: &[Bytes]) -> io::Result<Wrote> {
         let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         let align = self.align as u64;
