@@ -10,8 +10,8 @@
 //! (they hand on [`crate::transfer::LARGE_BLOCK`]s), and a small file's body per running small
 //! one (at most `max_transfers` of them too, each under [`crate::protocol::SMALL_FILE`]; a
 //! bundle of small uploads is one of them, its bodies together under that too). With the
-//! defaults that is 128 × 24 MiB + 24 MiB + 64 × 1 MiB + 4 × 4 MiB + 64 × 1 MiB; a single client can hold
-//! at most `max_connections_per_ip` × `receive_window` of the first part, and
+//! defaults that is 128 × 24 MiB + 24 MiB + 64 × 1 MiB + 4 × 4 MiB + 64 × 1 MiB; a single
+//! client can hold at most `max_connections_per_ip` × `receive_window` of the first part, and
 //! `max_transfers_per_client` of each kind of transfer slot.
 
 use std::fmt;

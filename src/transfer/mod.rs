@@ -313,8 +313,8 @@ async fn read_blocks<R: Source>(
 /// the stall timeout, starting with `carry`; then more whole [`BLOCK`]s while they are ready
 /// ([`Source::read_ready`]). A part of a [`BLOCK`] that is here goes back into `carry`, to
 /// start the next block: blocks stay whole [`BLOCK`]s, so on a slow link each reaches the disk
-/// as soon as it is whole. Says whether the data ended (the first [`BLOCK`] came up short); the blocks read
-/// before an error come back beside it, to be kept.
+/// as soon as it is whole. Says whether the data ended (the first [`BLOCK`] came up short);
+/// the blocks read before an error come back beside it, to be kept.
 async fn read_full<R: Source>(
     src: &mut R,
     want: usize,
