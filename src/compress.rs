@@ -6,11 +6,11 @@
 //! # The body, compressed
 //! The file's bytes from the resume point to the end, cut in blocks of at most [`BLOCK`] (the
 //! transfer layer's larger blocks are cut here), each sent as a *chunk*: a 4-byte big-endian
-//! header, whose top bit says whether the payload is zstd (else it is the block itself) and
-//! whose other 31 bits are the payload's length, then the payload. A receiver refuses a chunk longer than [`MAX_CHUNK`] and a payload
-//! that decompresses to more than [`BLOCK`] before decompressing it (a zstd frame declares its
-//! size), so a hostile peer gets no more memory out of it than out of a plain body. The trailer
-//! follows the last chunk, as after a plain body.
+//! header, whose top bit says whether the payload is zstd (else it is the block itself) and whose
+//! other 31 bits are the payload's length, then the payload. A receiver refuses a chunk longer than
+//! [`MAX_CHUNK`] and a payload that decompresses to more than [`BLOCK`] before decompressing it (a
+//! zstd frame declares its size), so a hostile peer gets no more memory out of it than out of a
+//! plain body. The trailer follows the last chunk, as after a plain body.
 //!
 //! # What is worth compressing
 //! A block is sent compressed only if that saves at least a tenth of it. A file whose name says

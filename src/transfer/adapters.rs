@@ -1,11 +1,12 @@
 //! The ends a copy reads from and writes to: QUIC streams, files, and any tokio reader or writer.
 //!
-//! Files are read and written at explicit offsets (pread/pwritev), straight into and out of the
-//! blocks that travel, each file by one thread of its own for as long as it is read or written
-//! (a blocking-pool thread, fed or drained through a channel of a few blocks). A thread per
-//! block, as before, cost a wake-up on each side per block and spread one transfer's file work
-//! over up to eight threads (BENCHMARKS.md). No handle shares a file offset with another, so a
-//! source or sink can be made at any position without seeking a handle someone else holds.
+//! Files are read and written at explicit offsets (pread, and pwritev or a direct write: see
+//! `direct`), straight into and out of the blocks that travel (a direct write copies a block once,
+//! into its aligned buffer), each file by one thread of its own for as long as it is read or
+//! written (a blocking-pool thread, fed or drained through a channel of a few blocks). A thread per
+//! block, as before, cost a wake-up on each side per block and spread one transfer's file work over
+//! up to eight threads (BENCHMARKS.md). No handle shares a file offset with another, so a source or
+//! sink can be made at any position without seeking a handle someone else holds.
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
@@ -104,10 +105,10 @@ pub struct FileSource {
     rest: Bytes,
 }
 
-/// Writes a file from an offset, a vectored write per block, on a thread of its own (started at
-/// the first write, ended when this is dropped). Each write returns once its block is written:
-/// the copy's queue keeps the rest of the transfer moving meanwhile, and whoever commits the
-/// file after the last write finds all of it there.
+/// Writes a file from an offset, one write per block (direct where it can: see `direct`), on a
+/// thread of its own (started at the first write, ended when this is dropped). Each write
+/// returns once its block is written: the copy's queue keeps the rest of the transfer moving
+/// meanwhile, and whoever commits the file after the last write finds all of it there.
 #[derive(Debug)]
 pub struct FileSink {
     file: Arc<std::fs::File>,

@@ -17,12 +17,12 @@
 //! their troubles with it: they keep the page cache. Elsewhere than Linux nothing changes.
 //!
 //! How: a second open file of the same inode, with O_DIRECT (the transfer's own file keeps its
-//! flags: the commit and any other user see a plain file). A block whose offset is aligned has
-//! its aligned part written directly and its tail (the last block of a file, shorter) through
-//! the plain file; a block at an odd offset (a resume that stopped mid-block) goes through the
-//! plain file whole. If the kernel refuses a direct write (EINVAL: alignment, or a filesystem
-//! that does not do it after all), direct writes stop for the rest of the file and that block
-//! goes the plain way: nothing is written twice or lost.
+//! flags: the commit and any other user see a plain file), opened at the first block of a MiB. From
+//! then on a block whose offset is aligned has its aligned part written directly and its tail (the
+//! last block of a file, shorter) through the plain file; a block at an odd offset (a resume that
+//! stopped mid-block) goes through the plain file whole. If the kernel refuses a direct write
+//! (EINVAL: alignment, or a filesystem that does not do it after all), direct writes stop for the
+//! rest of the file and that block goes the plain way: nothing is written twice or lost.
 
 use std::fs::File;
 use std::io;

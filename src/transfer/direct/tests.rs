@@ -118,6 +118,11 @@ fn a_block_at_an_odd_offset_goes_through_the_page_cache_whole() {
         writes.is_direct(),
         "the large block did not open the direct file"
     );
+    // None of it went direct: at an odd offset nothing is aligned.
+    let State::On(direct) = &mut writes.state else {
+        unreachable!("checked just above")
+    };
+    assert_eq!(direct.write(1000, &pieces(&body)).unwrap().direct, 0);
     let mut want = head;
     want.extend_from_slice(&body);
     assert_eq!(read_all(&file, want.len()), want);
